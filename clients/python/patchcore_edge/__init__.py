@@ -1,0 +1,1 @@
+"""Python stubs generated from protos/patchcore/edge/v1 by `make proto`; do not edit."""

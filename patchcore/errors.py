@@ -1,0 +1,31 @@
+"""The engine's errors. Each message is written for a line operator; the server maps each class to one
+gRPC status code (server/status.py) and nowhere else."""
+
+
+class InspectionError(Exception):
+    """Base class of every error the engine raises on purpose."""
+
+
+class InvalidInput(InspectionError):
+    """The caller sent something unusable: an undecodable image, a size mismatch, a bad product id."""
+
+
+class TooLarge(InspectionError):
+    """An image or request exceeds a configured limit."""
+
+
+class ProductNotFound(InspectionError):
+    """No product with this id is stored."""
+
+
+class ProductUnusable(InspectionError):
+    """A stored product cannot be scored with the loaded model: built for another model, or its bank file
+    is unreadable."""
+
+
+class ModelError(InspectionError):
+    """The model file is missing, unreadable or does not follow the model contract."""
+
+
+class StorageError(InspectionError):
+    """The product store could not be written (disk full, read-only)."""
