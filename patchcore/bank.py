@@ -1,0 +1,199 @@
+"""A taught product (memory bank) and its file format.
+
+File layout (all integers little-endian):
+
+    magic            8 bytes   b"PCEBANK\\0"
+    format version   uint32    FORMAT_VERSION
+    header length    uint64    n
+    header           n bytes   UTF-8 JSON: product, version, model fingerprint, options, stats, vector shape
+    vectors          M*D*4     float32 little-endian, row-major [M, D]
+    checksum         32 bytes  sha256 of everything above
+
+The checksum makes a truncated or bit-flipped file fail loudly instead of scoring with garbage.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from patchcore.errors import InvalidInput, ProductUnusable, StorageError
+
+MAGIC = b"PCEBANK\0"
+FORMAT_VERSION = 1
+_PREAMBLE = struct.Struct("<8sIQ")  # magic, format version, header length
+_CHECKSUM_SIZE = hashlib.sha256().digest_size
+_VECTOR_DTYPE = np.dtype("<f4")
+# Multiplies the highest leave-one-out score to give the default threshold (see patchcore/threshold.py).
+DEFAULT_THRESHOLD_SCALE = 1.0
+TEMP_SUFFIX = ".tmp"
+
+
+@dataclass
+class ProductOptions:
+    """What an operator may change without re-teaching (UpdateProduct)."""
+
+    threshold: float
+    top_k: int = 1  # image score = mean of the top_k patch scores (1 = max, plain PatchCore)
+    min_region_area: int = 0  # defect regions smaller than this many frame pixels are not reported
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.threshold) or self.threshold < 0:
+            raise InvalidInput(f"the threshold must be a finite number >= 0, got {self.threshold}")
+        if self.top_k < 1:
+            raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
+        if self.min_region_area < 0:
+            raise InvalidInput(f"min_region_area must be >= 0, got {self.min_region_area}")
+
+
+@dataclass
+class TeachOptions:
+    coreset_ratio: float = 0.1  # share of all training patches kept in the memory bank
+    augment_rotations: bool = False  # add 90/180/270 rotations and flips of each image (rotation-free parts)
+    threshold_scale: float = DEFAULT_THRESHOLD_SCALE
+    top_k: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.coreset_ratio <= 1:
+            raise InvalidInput(f"the coreset ratio must be in (0, 1], got {self.coreset_ratio}")
+        if not math.isfinite(self.threshold_scale) or self.threshold_scale <= 0:
+            raise InvalidInput(f"the threshold scale must be a finite number > 0, got {self.threshold_scale}")
+        if self.top_k < 1:
+            raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
+
+
+@dataclass
+class TeachStats:
+    image_count: int
+    patch_count: int  # training patches before the coreset (augmented views included)
+    bank_size: int
+    teach_seconds: float
+    leave_one_out_scores: list[float]
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per teach stage
+
+
+@dataclass
+class MemoryBank:
+    product_id: str
+    version: int
+    model_fingerprint: str
+    vectors: np.ndarray  # [M, D] float32 unit vectors (the coreset)
+    options: ProductOptions
+    teach_options: TeachOptions
+    stats: TeachStats
+    created_unix: int
+
+
+def _header(bank: MemoryBank) -> bytes:
+    header = {
+        "product_id": bank.product_id,
+        "version": bank.version,
+        "model_fingerprint": bank.model_fingerprint,
+        "created_unix": bank.created_unix,
+        "options": dataclasses.asdict(bank.options),
+        "teach_options": dataclasses.asdict(bank.teach_options),
+        "stats": dataclasses.asdict(bank.stats),
+        "vectors": {"count": bank.vectors.shape[0], "dim": bank.vectors.shape[1], "dtype": _VECTOR_DTYPE.str},
+    }
+    return json.dumps(header, sort_keys=True).encode()
+
+
+def encode_bank(bank: MemoryBank) -> bytes:
+    """The complete file content for bank."""
+    header = _header(bank)
+    body = (
+        _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header))
+        + header
+        + np.ascontiguousarray(bank.vectors, dtype=_VECTOR_DTYPE).tobytes()
+    )
+    return body + hashlib.sha256(body).digest()
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def save_bank(bank: MemoryBank, path: str | Path) -> None:
+    """Write bank to path atomically: a reader sees the old file or the complete new one, never a part.
+
+    Temp file in the same directory, fsync, rename over path, fsync the directory. StorageError on OSError.
+    """
+    path = Path(path)
+    content = encode_bank(bank)
+    temp_name = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False
+        ) as temp:
+            temp_name = temp.name
+            temp.write(content)
+            temp.flush()
+            os.fsync(temp.fileno())
+        os.replace(temp_name, path)
+        temp_name = None
+        _fsync_directory(path.parent)
+    except OSError as error:
+        raise StorageError(f"cannot write product file {path}: {error.strerror or error}") from error
+    finally:
+        if temp_name is not None:
+            Path(temp_name).unlink(missing_ok=True)
+
+
+def _unusable(path: Path, reason: str) -> ProductUnusable:
+    return ProductUnusable(f"product file {path} is unusable: {reason}")
+
+
+def decode_bank(content: bytes, path: Path) -> MemoryBank:
+    """Parse a bank file's content; ProductUnusable naming path and the reason if it is not a valid bank."""
+    if len(content) < _PREAMBLE.size + _CHECKSUM_SIZE:
+        raise _unusable(path, f"only {len(content)} bytes long (truncated)")
+    magic, format_version, header_length = _PREAMBLE.unpack_from(content)
+    if magic != MAGIC:
+        raise _unusable(path, "not a patchcore-edge bank file")
+    if format_version != FORMAT_VERSION:
+        raise _unusable(
+            path, f"file format version {format_version}, this server reads version {FORMAT_VERSION}"
+        )
+    body, checksum = content[:-_CHECKSUM_SIZE], content[-_CHECKSUM_SIZE:]
+    if hashlib.sha256(body).digest() != checksum:
+        raise _unusable(path, "checksum mismatch (the file is truncated or corrupted)")
+    header_end = _PREAMBLE.size + header_length
+    try:
+        header = json.loads(body[_PREAMBLE.size : header_end])
+        shape = (header["vectors"]["count"], header["vectors"]["dim"])
+        vectors = np.frombuffer(body, dtype=_VECTOR_DTYPE, offset=header_end).reshape(shape)
+        return MemoryBank(
+            product_id=header["product_id"],
+            version=header["version"],
+            model_fingerprint=header["model_fingerprint"],
+            vectors=vectors.astype(np.float32),
+            options=ProductOptions(**header["options"]),
+            teach_options=TeachOptions(**header["teach_options"]),
+            stats=TeachStats(**header["stats"]),
+            created_unix=header["created_unix"],
+        )
+    except (ValueError, KeyError, TypeError, InvalidInput) as error:
+        raise _unusable(path, f"malformed content ({error})") from error
+
+
+def load_bank(path: str | Path) -> MemoryBank:
+    """Read a bank file (ProductUnusable naming the file and the reason if it cannot be used)."""
+    path = Path(path)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise _unusable(path, error.strerror or str(error)) from error
+    return decode_bank(content, path)

@@ -1,0 +1,135 @@
+"""Products on disk: <root>/<product id>/v<version:08d>.bank, one file per version.
+
+The current version of a product is its highest complete version file. Files are written atomically by
+save_bank (temp file + rename), so a complete file is any file with the final name; leftover temp files from
+a crash are never listed and are removed by remove_temporaries() at start. After a save, versions older than
+the previous one are pruned, so an operator can still go back one step by hand.
+"""
+
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from patchcore.bank import TEMP_SUFFIX, MemoryBank, load_bank, save_bank
+from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError
+
+_PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_VERSION_FILE = re.compile(r"v(\d{8})\.bank")
+# A product directory being deleted is renamed to this prefix first; it can never be a valid product id.
+_DELETING_PREFIX = ".deleting-"
+_VERSIONS_KEPT = 2  # the current one and the previous one
+
+
+def _storage_error(action: str, error: OSError) -> StorageError:
+    return StorageError(f"cannot {action}: {error.strerror or error} ({error.filename or ''})")
+
+
+class ProductStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise _storage_error(f"create the product store {self.root}", error) from error
+
+    @staticmethod
+    def validate_product_id(product_id: str) -> None:
+        """InvalidInput unless product_id is 1-64 of a-z 0-9 . _ - starting with a letter or digit."""
+        if not isinstance(product_id, str) or not _PRODUCT_ID.fullmatch(product_id):
+            raise InvalidInput(
+                f"invalid product id {product_id!r}: use 1 to 64 characters a-z, 0-9, '.', '_', '-', "
+                "starting with a letter or digit"
+            )
+
+    def _product_dir(self, product_id: str) -> Path:
+        self.validate_product_id(product_id)
+        return self.root / product_id
+
+    def _versions(self, product_id: str) -> list[int]:
+        """Complete versions stored for product_id, ascending."""
+        directory = self._product_dir(product_id)
+        if not directory.is_dir():
+            return []
+        matches = (_VERSION_FILE.fullmatch(path.name) for path in directory.iterdir())
+        return sorted(int(match.group(1)) for match in matches if match)
+
+    def version_path(self, product_id: str, version: int) -> Path:
+        return self._product_dir(product_id) / f"v{version:08d}.bank"
+
+    def product_ids(self) -> list[str]:
+        """Ids of the products that have at least one complete version, sorted."""
+        return sorted(
+            path.name
+            for path in self.root.iterdir()
+            if _PRODUCT_ID.fullmatch(path.name) and path.is_dir() and self._versions(path.name)
+        )
+
+    def current_version(self, product_id: str) -> int:
+        versions = self._versions(product_id)
+        if not versions:
+            raise ProductNotFound(f"no product {product_id!r} is stored")
+        return versions[-1]
+
+    def load(self, product_id: str) -> MemoryBank:
+        """The current version of product_id (ProductNotFound / ProductUnusable)."""
+        version = self.current_version(product_id)
+        path = self.version_path(product_id, version)
+        bank = load_bank(path)
+        if (bank.product_id, bank.version) != (product_id, version):
+            raise ProductUnusable(
+                f"product file {path} holds product {bank.product_id!r} version {bank.version}, not "
+                f"{product_id!r} version {version}"
+            )
+        return bank
+
+    def next_version(self, product_id: str) -> int:
+        versions = self._versions(product_id)
+        return versions[-1] + 1 if versions else 1
+
+    def save(self, bank: MemoryBank) -> Path:
+        """Write bank as a new version file (atomically), then prune versions older than the previous one.
+
+        The bank's version must be newer than every stored one (InvalidInput otherwise); StorageError when
+        the disk refuses.
+        """
+        versions = self._versions(bank.product_id)
+        if versions and bank.version <= versions[-1]:
+            raise InvalidInput(
+                f"product {bank.product_id!r} version {bank.version} is not newer than the stored "
+                f"version {versions[-1]}"
+            )
+        path = self.version_path(bank.product_id, bank.version)
+        save_bank(bank, path)
+        for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:
+            try:
+                self.version_path(bank.product_id, old).unlink(missing_ok=True)
+            except OSError as error:
+                raise _storage_error(f"remove old version {old} of {bank.product_id!r}", error) from error
+        return path
+
+    def delete(self, product_id: str) -> int:
+        """Remove every version of product_id; returns the version that was current (ProductNotFound).
+
+        The directory is renamed away first, so a concurrent reader sees the whole product or none of it.
+        """
+        version = self.current_version(product_id)
+        doomed = self.root / f"{_DELETING_PREFIX}{product_id}-{uuid.uuid4().hex}"
+        try:
+            self._product_dir(product_id).rename(doomed)
+            shutil.rmtree(doomed)
+        except OSError as error:
+            raise _storage_error(f"delete product {product_id!r}", error) from error
+        return version
+
+    def remove_temporaries(self) -> None:
+        """Remove what a crash can leave behind: half-written temp files and half-deleted products."""
+        try:
+            for path in self.root.iterdir():
+                if path.name.startswith(_DELETING_PREFIX) and path.is_dir():
+                    shutil.rmtree(path)
+                elif path.is_dir():
+                    for temp in path.glob(f"*{TEMP_SUFFIX}"):
+                        temp.unlink()
+        except OSError as error:
+            raise _storage_error(f"clean up temporary files in {self.root}", error) from error

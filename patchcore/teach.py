@@ -1,0 +1,120 @@
+"""Teach a product from a handful of good images: features -> coreset memory bank + leave-one-out threshold.
+
+The server's Teach call and the offline builder (exporter/bank.py) both run this function, so a product built
+offline is the same as one taught over gRPC.
+"""
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+
+from patchcore.augment import dihedral_views
+from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
+from patchcore.coreset import coreset_size, greedy_coreset
+from patchcore.errors import InvalidInput
+from patchcore.images import resize_square
+from patchcore.model import FeatureExtractor
+from patchcore.store import ProductStore
+from patchcore.threshold import leave_one_out_scores, threshold_from_scores
+
+EXTRACT_BATCH_SIZE = 8
+MIN_IMAGES = 2  # leave-one-out needs one image to score and at least one to build the bank from
+
+
+class _Progress:
+    """Counts finished work units (one per image extracted, one per leave-one-out image) for a callback."""
+
+    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
+        self.done = 0
+        self.total = total
+        self._callback = callback
+
+    def advance(self, units: int) -> None:
+        self.done += units
+        if self._callback is not None:
+            self._callback(self.done, self.total)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    """Record the seconds the with-block takes as timings[name]."""
+    start = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - start
+
+
+def _training_views(images: Sequence[np.ndarray], size: int, augment: bool) -> np.ndarray:
+    """[n, V, size, size, 3] uint8: each image resized, with its 8 dihedral views if augment (V = 8 or 1)."""
+    resized = [resize_square(image, size) for image in images]
+    return np.stack([dihedral_views(image) if augment else [image] for image in resized])
+
+
+def _extract(extractor: FeatureExtractor, views: np.ndarray, progress: _Progress) -> np.ndarray:
+    """views: [n, V, S, S, 3] -> features [n, V, P, D], in batches of EXTRACT_BATCH_SIZE images."""
+    flat = views.reshape(-1, *views.shape[2:])
+    batches = []
+    for start in range(0, len(flat), EXTRACT_BATCH_SIZE):
+        batch = flat[start : start + EXTRACT_BATCH_SIZE]
+        batches.append(extractor.extract(batch))
+        progress.advance(len(batch))
+    features = np.concatenate(batches)
+    return features.reshape(*views.shape[:2], *features.shape[1:])
+
+
+def teach(
+    extractor: FeatureExtractor,
+    images: Sequence[np.ndarray],
+    product_id: str,
+    options: TeachOptions,
+    version: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> MemoryBank:
+    """Build the memory bank of product_id from good images ([H, W, 3] uint8 RGB, any size).
+
+    progress(done, total) is called as images are extracted and leave-one-out scores computed.
+    InvalidInput if fewer than MIN_IMAGES images are given or the product id is invalid.
+    """
+    ProductStore.validate_product_id(product_id)
+    if len(images) < MIN_IMAGES:
+        raise InvalidInput(
+            f"teaching needs at least {MIN_IMAGES} good images (8 recommended), got {len(images)}"
+        )
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    views = _training_views(images, extractor.info.input_size, options.augment_rotations)
+    tracker = _Progress(total=views.shape[0] * views.shape[1] + len(images), callback=progress)
+
+    with _timed(timings, "extract_seconds"):
+        features = _extract(extractor, views, tracker)
+    with _timed(timings, "coreset_seconds"):
+        patches = features.reshape(-1, features.shape[-1])
+        indices = greedy_coreset(
+            patches, coreset_size(len(patches), options.coreset_ratio), seed=options.seed
+        )
+    with _timed(timings, "threshold_seconds"):
+        scores = leave_one_out_scores(
+            features, options.coreset_ratio, options.top_k, options.seed, tracker.advance
+        )
+
+    stats = TeachStats(
+        image_count=len(images),
+        patch_count=len(patches),
+        bank_size=len(indices),
+        teach_seconds=time.perf_counter() - started,
+        leave_one_out_scores=scores,
+        timings=timings,
+    )
+    return MemoryBank(
+        product_id=product_id,
+        version=version,
+        model_fingerprint=extractor.info.fingerprint,
+        vectors=np.ascontiguousarray(patches[indices]),
+        options=ProductOptions(
+            threshold=threshold_from_scores(scores, options.threshold_scale), top_k=options.top_k
+        ),
+        teach_options=options,
+        stats=stats,
+        created_unix=int(time.time()),
+    )

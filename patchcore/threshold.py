@@ -1,0 +1,53 @@
+"""The default threshold, from good images only (no defect image is ever needed or accepted).
+
+Leave-one-out: each training image is scored against a memory bank built (same coreset ratio, same seed)
+from the other training images only, so its score is a fair sample of what a new good part scores.
+
+Rule: threshold = threshold_scale * max(leave-one-out scores), with threshold_scale defaulting to
+patchcore.bank.DEFAULT_THRESHOLD_SCALE.
+
+Why the max: with 8 good images it is the 8th of 8 samples, roughly the 90th percentile of good scores, and
+the final bank holds one image more than each leave-one-out bank, so new good parts score a little lower than
+these samples; mean + k*std with 8 samples is dominated by one outlier and no safer. A scale above 1 trades
+misses for fewer false alarms.
+"""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from patchcore.coreset import coreset_size, greedy_coreset
+from patchcore.knn import NearestNeighbours
+from patchcore.scoring import image_score
+
+
+def threshold_from_scores(leave_one_out_scores: list[float], threshold_scale: float) -> float:
+    """The default threshold for these leave-one-out scores of good images."""
+    return float(threshold_scale * max(leave_one_out_scores))
+
+
+def leave_one_out_scores(
+    features: np.ndarray,
+    coreset_ratio: float,
+    top_k: int,
+    seed: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[float]:
+    """Image score of each training image against a coreset of the other images' patches.
+
+    features: [n, V, P, D] float32, n >= 2 images, V views per image (view 0 the original, the others its
+    augmented copies, which leave with it), P patches of dimension D. Only view 0 of the left-out image is
+    scored. progress(1) is called after each image.
+    """
+    image_count, _, _, dim = features.shape
+    if image_count < 2:
+        raise ValueError("leave-one-out needs at least 2 images")
+    scores = []
+    for left_out in range(image_count):
+        others = np.delete(features, left_out, axis=0).reshape(-1, dim)
+        indices = greedy_coreset(others, coreset_size(len(others), coreset_ratio), seed=seed)
+        distances = NearestNeighbours(others[indices]).distances(features[left_out, 0])
+        scores.append(image_score(distances, top_k))
+        if progress is not None:
+            progress(1)
+    return scores
