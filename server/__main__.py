@@ -1,0 +1,39 @@
+"""`python -m server`: parse the settings, start the server, drain on SIGTERM or Ctrl-C, exit 0."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+from patchcore.errors import InspectionError
+from server.app import InspectionServer
+from server.config import parse_config
+from server.logs import configure_logging, log_event
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
+    configure_logging(config.log_level, config.log_json)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log_event("signal_received", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        server = InspectionServer(config)
+        server.start()
+    except (InspectionError, OSError) as error:
+        log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
+        return 2
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""Builds the running server from its parts and takes it down again: start, drain, stop."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from patchcore_edge.v1 import inspection_pb2_grpc
+
+from patchcore.model import FeatureExtractor
+from patchcore.store import ProductStore
+from server.batcher import InferenceBatcher
+from server.config import ServerConfig
+from server.frames import FrameProcessor
+from server.interceptors import SERVICE_NAME, DrainInterceptor, TokenInterceptor
+from server.lifecycle import Lifecycle
+from server.logs import log_event
+from server.metrics import ServerMetrics
+from server.products import ProductRegistry
+from server.service import InspectionService
+
+
+class InspectionServer:
+    """Loads the model and every stored product, then serves InspectionService, health and reflection."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        started = time.perf_counter()
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.lifecycle = Lifecycle()
+        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
+        self.registry = ProductRegistry(ProductStore(config.store), self.extractor)
+        self.registry.load_all()
+        self.batcher = InferenceBatcher(
+            self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
+        )
+        frames = FrameProcessor(
+            self.registry,
+            self.batcher,
+            self.lifecycle,
+            self.metrics,
+            input_size=self.extractor.info.input_size,
+            max_image_pixels=config.max_image_pixels,
+        )
+        self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
+        self.health = health.HealthServicer()
+        self.grpc_server = self._build_grpc_server()
+        self.load_seconds = time.perf_counter() - started
+
+    def _build_grpc_server(self) -> grpc.Server:
+        interceptors: list[grpc.ServerInterceptor] = [DrainInterceptor(self.lifecycle)]
+        if self.config.token:
+            interceptors.insert(0, TokenInterceptor(self.config.token))
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=self.config.grpc_threads, thread_name_prefix="grpc"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                ("grpc.max_send_message_length", self.config.max_message_bytes),
+            ],
+            maximum_concurrent_rpcs=self.config.grpc_threads,
+        )
+        inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        services = (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        )
+        reflection.enable_server_reflection(services, server)
+        address = f"{self.config.host}:{self.config.port}"
+        if server.add_insecure_port(address) == 0:
+            raise OSError(f"cannot listen on {address}: the port is taken or the address is not local")
+        return server
+
+    def start(self) -> None:
+        self.service.count_products()
+        if self.config.metrics_port:
+            self.metrics.serve(self.config.host, self.config.metrics_port)
+        self.grpc_server.start()
+        for name in ("", SERVICE_NAME):
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        info = self.extractor.info
+        log_event(
+            "server_started",
+            address=f"{self.config.host}:{self.config.port}",
+            metrics_port=self.config.metrics_port or None,
+            model=str(self.config.model),
+            backbone=info.backbone,
+            fingerprint=info.fingerprint[:12],
+            products=len(self.registry.entries()),
+            load_seconds=round(self.load_seconds, 3),
+            auth=bool(self.config.token),
+        )
+
+    def shutdown(self) -> None:
+        """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
+        self.health.enter_graceful_shutdown()
+        log_event("server_draining", grace_seconds=self.config.grace_seconds)
+        remaining = self.lifecycle.drain(self.config.grace_seconds)
+        self.grpc_server.stop(grace=0).wait()
+        self.batcher.close()
+        self.registry.close()
+        log_event("server_stopped", cancelled_calls=remaining)

@@ -1,0 +1,119 @@
+"""Translation between protobuf messages and engine types. Validation of message fields lives here too."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from patchcore_edge.v1 import inspection_pb2 as pb
+
+from patchcore.bank import ProductOptions, TeachOptions
+from patchcore.errors import InvalidInput
+from patchcore.images import PixelFormat, decode_encoded, decode_raw
+from patchcore.model import ModelInfo
+from patchcore.scoring import Region
+from server.products import ProductEntry
+
+_PIXEL_FORMATS = {
+    pb.PIXEL_FORMAT_GRAY8: PixelFormat.GRAY8,
+    pb.PIXEL_FORMAT_RGB8: PixelFormat.RGB8,
+    pb.PIXEL_FORMAT_BGR8: PixelFormat.BGR8,
+}
+
+PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
+
+
+def decode_image(image: pb.Image, max_pixels: int) -> np.ndarray:
+    """The image as [H, W, 3] uint8 RGB; InvalidInput when unset or undecodable, TooLarge over max_pixels."""
+    source = image.WhichOneof("source")
+    if source == "encoded":
+        return decode_encoded(image.encoded, max_pixels=max_pixels)
+    if source == "raw":
+        raw = image.raw
+        if raw.format not in _PIXEL_FORMATS:
+            raise InvalidInput("raw image without a pixel format: set format to GRAY8, RGB8 or BGR8")
+        return decode_raw(
+            raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels
+        )
+    raise InvalidInput("the request carries no image: set image.encoded or image.raw")
+
+
+def teach_options(message: pb.TeachOptions) -> TeachOptions:
+    """The engine's TeachOptions: the engine defaults, overridden by every field set (non-zero) in `message`.
+
+    The engine validates the values (InvalidInput).
+    """
+    given = {
+        "coreset_ratio": message.coreset_ratio,
+        "augment_rotations": message.augment_rotations,
+        "threshold_scale": message.threshold_scale,
+        "top_k": message.top_k,
+    }
+    return dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+
+
+def updated_options(current: ProductOptions, request: pb.UpdateProductRequest) -> ProductOptions:
+    """`current` with the fields named in request.update_fields (all when empty) taken from request.options.
+
+    The new options are validated by the engine (InvalidInput).
+    """
+    fields = list(request.update_fields) or list(PRODUCT_OPTION_FIELDS)
+    unknown = sorted(set(fields) - set(PRODUCT_OPTION_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown update_fields {unknown}; valid: {', '.join(PRODUCT_OPTION_FIELDS)}")
+    changes = {name: getattr(request.options, name) for name in fields}
+    return dataclasses.replace(current, **changes)
+
+
+def product_message(entry: ProductEntry) -> pb.Product:
+    """A product as the API describes it; an unreadable one carries only its id and why it is unusable."""
+    product = pb.Product(product_id=entry.product_id, usable=entry.usable, status_message=entry.problem)
+    bank = entry.bank
+    if bank is None:
+        return product
+    stats = bank.stats
+    product.version = bank.version
+    product.threshold = bank.options.threshold
+    product.options.CopyFrom(
+        pb.ProductOptions(
+            threshold=bank.options.threshold,
+            top_k=bank.options.top_k,
+            min_region_area=bank.options.min_region_area,
+        )
+    )
+    product.teach_stats.CopyFrom(
+        pb.TeachStats(
+            image_count=stats.image_count,
+            patch_count=stats.patch_count,
+            bank_size=stats.bank_size,
+            teach_seconds=stats.teach_seconds,
+            leave_one_out_scores=stats.leave_one_out_scores,
+        )
+    )
+    product.model_fingerprint = bank.model_fingerprint
+    product.created_unix = bank.created_unix
+    return product
+
+
+def region_message(region: Region) -> pb.Region:
+    return pb.Region(
+        x=region.x,
+        y=region.y,
+        width=region.width,
+        height=region.height,
+        area=region.area,
+        peak_score=region.peak_score,
+    )
+
+
+def model_message(info: ModelInfo) -> pb.ModelInfo:
+    return pb.ModelInfo(
+        backbone=info.backbone,
+        input_size=info.input_size,
+        grid_height=info.grid[0],
+        grid_width=info.grid[1],
+        feature_dim=info.dim,
+        fingerprint=info.fingerprint,
+        weights_sha256=info.weights_sha256,
+        metadata=info.metadata,
+    )

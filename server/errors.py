@@ -1,0 +1,19 @@
+"""Errors the server itself raises, beside the engine's (patchcore/errors.py); status.py maps both."""
+
+from patchcore.errors import InspectionError
+
+
+class ShuttingDown(InspectionError):
+    """The server is draining after SIGTERM and takes no new work."""
+
+
+class ServerBusy(InspectionError):
+    """The inference queue is full: frames arrive faster than the model scores them."""
+
+
+class Unauthenticated(InspectionError):
+    """The server requires a token and the call carries none."""
+
+
+class PermissionDenied(InspectionError):
+    """The call's token is not the server's."""

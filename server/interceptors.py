@@ -1,0 +1,118 @@
+"""Checks run before every InspectionService call: admission while draining, and the optional token.
+
+Health and reflection are not intercepted: probes must see NOT_SERVING while the server drains, and tools
+must list services without a token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from patchcore_edge.v1 import inspection_pb2 as pb
+
+from server.errors import PermissionDenied, Unauthenticated
+from server.lifecycle import Lifecycle
+from server.status import abort
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InspectionService"].full_name
+
+Behavior = Callable[[Any, grpc.ServicerContext], Any]
+Wrapper = Callable[[Behavior, bool], Behavior]  # (behaviour, streams_responses) -> new behaviour
+
+
+def _is_inspection_call(details: grpc.HandlerCallDetails) -> bool:
+    return details.method.startswith(f"/{SERVICE_NAME}/")
+
+
+def _wrap(handler: grpc.RpcMethodHandler, wrap: Wrapper) -> grpc.RpcMethodHandler:
+    """`handler` with its behaviour replaced by wrap(behaviour, streams_responses)."""
+    kinds = (
+        ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
+        ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
+        ("stream_unary", grpc.stream_unary_rpc_method_handler, False),
+        ("stream_stream", grpc.stream_stream_rpc_method_handler, True),
+    )
+    for attribute, make_handler, streams_responses in kinds:
+        behavior = getattr(handler, attribute)
+        if behavior is not None:
+            return make_handler(
+                wrap(behavior, streams_responses),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
+class DrainInterceptor(grpc.ServerInterceptor):
+    """Counts InspectionService calls in flight and refuses new ones with UNAVAILABLE while draining."""
+
+    def __init__(self, lifecycle: Lifecycle) -> None:
+        self._lifecycle = lifecycle
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or not _is_inspection_call(handler_call_details):
+            return handler
+        return _wrap(handler, self._tracked)
+
+    def _tracked(self, behavior: Behavior, streams_responses: bool) -> Behavior:
+        lifecycle = self._lifecycle
+
+        def admit(context: grpc.ServicerContext) -> None:
+            try:
+                lifecycle.admit()
+            except Exception as error:
+                abort(context, error)
+
+        def unary(request, context):
+            admit(context)
+            try:
+                return behavior(request, context)
+            finally:
+                lifecycle.release()
+
+        def streaming(request, context):
+            admit(context)
+            try:
+                yield from behavior(request, context)
+            finally:
+                lifecycle.release()
+
+        return streaming if streams_responses else unary
+
+
+class TokenInterceptor(grpc.ServerInterceptor):
+    """Requires `authorization: Bearer <token>` on every InspectionService call."""
+
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}".encode()
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        if handler is None or not _is_inspection_call(handler_call_details):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        given = metadata.get("authorization")
+        if given is None:
+            return _wrap(
+                handler,
+                _refusing(
+                    Unauthenticated("this server requires a token: send `authorization: Bearer <token>`")
+                ),
+            )
+        if not hmac.compare_digest(given.encode(), self._expected):
+            return _wrap(handler, _refusing(PermissionDenied("the token is not valid for this server")))
+        return handler
+
+
+def _refusing(error: Exception) -> Wrapper:
+    def wrap(behavior: Behavior, streams_responses: bool) -> Behavior:
+        def refuse(request, context):
+            abort(context, error)
+
+        return refuse
+
+    return wrap

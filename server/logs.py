@@ -1,0 +1,55 @@
+"""Structured logs: one JSON object per line on stderr, each with an `event` name and its fields.
+
+Callers pass only identifiers, counts and durations as fields: never image data, never the auth token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+LOGGER_NAME = "patchcore.server"
+
+
+class _JsonLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = " ".join(f"{key}={value}" for key, value in getattr(record, "fields", {}).items())
+        line = (
+            f"{self.formatTime(record)} {record.levelname.lower():7} {record.getMessage()} {fields}".rstrip()
+        )
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure_logging(level: str, json_lines: bool) -> None:
+    """Sends the server's log to stderr, as JSON lines or as plain text."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonLineFormatter() if json_lines else _TextFormatter())
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+
+
+def log_event(
+    event: str, level: int = logging.INFO, exc_info: BaseException | bool = False, **fields: object
+) -> None:
+    """Logs `event` (a snake_case name such as "product_taught") with `fields` as its key/value pairs."""
+    logging.getLogger(LOGGER_NAME).log(level, event, extra={"fields": fields}, exc_info=exc_info)

@@ -1,0 +1,179 @@
+"""The InspectionService servicer: request handling only; the work is done by frames.py and products.py."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+from patchcore_edge.v1 import inspection_pb2 as pb
+from patchcore_edge.v1 import inspection_pb2_grpc
+
+from patchcore.errors import InspectionError, InvalidInput
+from patchcore.model import ModelInfo
+from server import __version__
+from server.config import ServerConfig
+from server.convert import decode_image, model_message, product_message, teach_options, updated_options
+from server.frames import FrameProcessor, PendingFrame
+from server.logs import log_event
+from server.metrics import ServerMetrics
+from server.products import ProductRegistry
+from server.status import abort, code_from_number
+
+_END_OF_STREAM = object()
+
+
+class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
+    def __init__(
+        self,
+        config: ServerConfig,
+        model: ModelInfo,
+        registry: ProductRegistry,
+        frames: FrameProcessor,
+        metrics: ServerMetrics,
+    ) -> None:
+        self._config = config
+        self._model = model
+        self._registry = registry
+        self._frames = frames
+        self._metrics = metrics
+
+    def Teach(self, request: pb.TeachRequest, context: grpc.ServicerContext) -> pb.Product:
+        started = time.perf_counter()
+        try:
+            if not request.images:
+                raise InvalidInput("the teach set is empty: send at least one image of a good part")
+            options = teach_options(request.options)
+            images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
+            entry = self._registry.teach(request.product_id, images, options)
+        except Exception as error:
+            log_event(
+                "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
+            )
+            abort(context, error)
+        seconds = time.perf_counter() - started
+        self._metrics.teach_duration_seconds.observe(seconds)
+        self.count_products()
+        log_event(
+            "product_taught",
+            product=entry.product_id,
+            version=entry.bank.version,
+            image_count=len(images),
+            threshold=entry.bank.options.threshold,
+            seconds=round(seconds, 3),
+        )
+        return product_message(entry)
+
+    def Inspect(self, request: pb.InspectRequest, context: grpc.ServicerContext) -> pb.InspectResponse:
+        response = self._frames.answer(self._frames.submit(request))
+        if response.HasField("error"):
+            context.abort(code_from_number(response.error.code), response.error.message)
+        return response
+
+    def InspectStream(
+        self, request_iterator: Iterator[pb.InspectRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.InspectResponse]:
+        """Answers frames in order while a reader thread decodes and queues the next ones.
+
+        At most `stream_window` frames are between reading and answering; beyond that the reader stops
+        reading, and gRPC flow control holds the client back.
+        """
+        in_flight: queue.Queue = queue.Queue(maxsize=self._config.stream_window)
+        reader = threading.Thread(
+            target=self._read_stream, args=(request_iterator, in_flight, context), daemon=True
+        )
+        reader.start()
+        while (pending := in_flight.get()) is not _END_OF_STREAM:
+            yield self._frames.answer(pending)
+
+    def GetProduct(self, request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.Product:
+        try:
+            return product_message(self._registry.get(request.product_id))
+        except Exception as error:
+            abort(context, error)
+
+    def ListProducts(
+        self, request: pb.ListProductsRequest, context: grpc.ServicerContext
+    ) -> pb.ListProductsResponse:
+        return pb.ListProductsResponse(products=[product_message(e) for e in self._registry.entries()])
+
+    def UpdateProduct(self, request: pb.UpdateProductRequest, context: grpc.ServicerContext) -> pb.Product:
+        try:
+            entry = self._registry.update(
+                request.product_id, lambda current: updated_options(current, request)
+            )
+        except Exception as error:
+            abort(context, error)
+        log_event(
+            "product_updated",
+            product=entry.product_id,
+            version=entry.bank.version,
+            threshold=entry.bank.options.threshold,
+        )
+        return product_message(entry)
+
+    def DeleteProduct(
+        self, request: pb.DeleteProductRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteProductResponse:
+        try:
+            version = self._registry.delete(request.product_id)
+        except Exception as error:
+            abort(context, error)
+        self.count_products()
+        log_event("product_deleted", product=request.product_id, version=version)
+        return pb.DeleteProductResponse(product_id=request.product_id, deleted_version=version)
+
+    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
+        return pb.ServerInfo(
+            version=__version__,
+            model=model_message(self._model),
+            product_count=len(self._registry.entries()),
+            max_batch_size=self._config.max_batch,
+            max_image_pixels=self._config.max_image_pixels,
+            max_message_bytes=self._config.max_message_bytes,
+        )
+
+    def _decode_teach_image(self, index: int, image: pb.Image) -> np.ndarray:
+        try:
+            return decode_image(image, self._config.max_image_pixels)
+        except InspectionError as error:
+            raise type(error)(f"teach image {index + 1}: {error}") from error
+
+    def count_products(self) -> None:
+        """Updates the products gauge."""
+        entries = self._registry.entries()
+        usable = sum(entry.usable for entry in entries)
+        self._metrics.products.labels("true").set(usable)
+        self._metrics.products.labels("false").set(len(entries) - usable)
+
+    def _read_stream(
+        self,
+        request_iterator: Iterator[pb.InspectRequest],
+        in_flight: queue.Queue,
+        context: grpc.ServicerContext,
+    ) -> None:
+        """Reader thread of one stream: submits each frame and queues it for answering, in order."""
+        try:
+            for request in request_iterator:
+                if not _put_while_active(in_flight, self._frames.submit(request), context):
+                    return
+        except grpc.RpcError:
+            pass  # the client cancelled or the connection broke; the call is over
+        finally:
+            _put_while_active(in_flight, _END_OF_STREAM, context)
+
+
+def _put_while_active(
+    in_flight: queue.Queue, item: PendingFrame | object, context: grpc.ServicerContext
+) -> bool:
+    """Puts `item`, waiting while the window is full; False when the call ended before there was room."""
+    while context.is_active():
+        try:
+            in_flight.put(item, timeout=0.5)
+            return True
+        except queue.Full:
+            continue
+    return False
