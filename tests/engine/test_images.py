@@ -1,0 +1,142 @@
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from patchcore.errors import InvalidInput, TooLarge
+from patchcore.images import (
+    PixelFormat,
+    decode_encoded,
+    decode_raw,
+    list_image_files,
+    read_image_file,
+    resize_square,
+)
+
+
+@pytest.fixture
+def rgb() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+
+
+def encode(rgb: np.ndarray, suffix: str) -> bytes:
+    ok, encoded = cv2.imencode(suffix, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".png", ".bmp", ".tiff"])
+def test_lossless_formats_decode_to_the_same_rgb_pixels(rgb, suffix):
+    np.testing.assert_array_equal(decode_encoded(encode(rgb, suffix)), rgb)
+
+
+def test_jpeg_decodes_to_rgb_of_the_right_size_and_colour():
+    red = np.zeros((16, 24, 3), np.uint8)
+    red[..., 0] = 200
+    decoded = decode_encoded(encode(red, ".jpg"))
+    assert decoded.shape == (16, 24, 3)
+    assert decoded[..., 0].mean() > 150 > decoded[..., 2].mean()
+
+
+def test_raw_formats_give_the_same_rgb(rgb):
+    height, width = rgb.shape[:2]
+    np.testing.assert_array_equal(decode_raw(rgb.tobytes(), width, height, PixelFormat.RGB8), rgb)
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    np.testing.assert_array_equal(decode_raw(bgr.tobytes(), width, height, PixelFormat.BGR8), rgb)
+    gray = rgb[..., 0].copy()
+    decoded = decode_raw(gray.tobytes(), width, height, PixelFormat.GRAY8)
+    np.testing.assert_array_equal(decoded, np.repeat(gray[..., None], 3, axis=2))
+
+
+@pytest.mark.parametrize("fmt", list(PixelFormat))
+def test_raw_length_mismatch_is_invalid_input(fmt):
+    with pytest.raises(InvalidInput, match="needs exactly"):
+        decode_raw(b"\0" * 11, 2, 2, fmt)
+
+
+def test_raw_zero_size_is_invalid_input():
+    with pytest.raises(InvalidInput):
+        decode_raw(b"", 0, 5, PixelFormat.GRAY8)
+
+
+def test_raw_over_the_pixel_cap_is_too_large():
+    with pytest.raises(TooLarge):
+        decode_raw(b"\0" * 100, 10, 10, PixelFormat.GRAY8, max_pixels=99)
+
+
+def test_encoded_over_the_pixel_cap_is_too_large(rgb):
+    with pytest.raises(TooLarge):
+        decode_encoded(encode(rgb, ".png"), max_pixels=30 * 40 - 1)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encode(np.zeros((2, 2, 3), np.uint8), ".png"))
+    struct.pack_into(">II", data, 16, width, height)
+    return bytes(data)
+
+
+def _jpeg_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encode(np.zeros((8, 8, 3), np.uint8), ".jpg"))
+    sof = data.index(b"\xff\xc0")
+    struct.pack_into(">HH", data, sof + 5, height, width)
+    return bytes(data)
+
+
+def _bmp_claiming(width: int, height: int) -> bytes:
+    data = bytearray(encode(np.zeros((2, 2, 3), np.uint8), ".bmp"))
+    struct.pack_into("<ii", data, 18, width, -height)
+    return bytes(data)
+
+
+def _tiff_claiming(width: int, height: int) -> bytes:
+    # little-endian classic TIFF, one IFD with ImageWidth and ImageLength as LONG
+    entries = struct.pack("<HHII", 256, 4, 1, width) + struct.pack("<HHII", 257, 4, 1, height)
+    return b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 2) + entries + struct.pack("<I", 0)
+
+
+@pytest.mark.parametrize("claiming", [_png_claiming, _jpeg_claiming, _bmp_claiming, _tiff_claiming])
+def test_a_small_file_declaring_a_huge_image_is_refused_before_decoding(claiming, monkeypatch):
+    def no_decoding(*args):
+        raise AssertionError("the image must not be decoded")
+
+    monkeypatch.setattr(cv2, "imdecode", no_decoding)
+    data = claiming(65_000, 65_000)
+    assert len(data) < 2000
+    with pytest.raises(TooLarge, match="4,225,000,000 pixels"):
+        decode_encoded(data)
+
+
+@pytest.mark.parametrize("data", [b"", b"hello world", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0\x00"])
+def test_empty_foreign_or_cut_short_bytes_are_invalid_input(data):
+    with pytest.raises(InvalidInput):
+        decode_encoded(data)
+
+
+def test_damaged_body_with_a_valid_header_is_invalid_input(rgb):
+    data = encode(rgb, ".png")
+    with pytest.raises(InvalidInput, match="could not be decoded"):
+        decode_encoded(data[:40])
+
+
+@pytest.mark.parametrize("shape", [(300, 500), (100, 60), (224, 224)])
+def test_resize_square_gives_the_model_size(shape):
+    image = np.full((*shape, 3), 77, np.uint8)
+    resized = resize_square(image, 224)
+    assert resized.shape == (224, 224, 3) and resized.dtype == np.uint8
+    assert (resized == 77).all()
+
+
+def test_list_image_files_is_sorted_and_filtered(tmp_path, rgb):
+    for name in ["b.PNG", "a.jpg", "c.tiff", "notes.txt", "d.bmp"]:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub.png").mkdir()
+    assert [path.name for path in list_image_files(tmp_path)] == ["a.jpg", "b.PNG", "c.tiff", "d.bmp"]
+
+
+def test_read_image_file_names_the_file_when_it_is_not_an_image(tmp_path, rgb):
+    (tmp_path / "good.png").write_bytes(encode(rgb, ".png"))
+    np.testing.assert_array_equal(read_image_file(tmp_path / "good.png"), rgb)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(InvalidInput, match=r"bad\.png"):
+        read_image_file(tmp_path / "bad.png")

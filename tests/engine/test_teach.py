@@ -1,0 +1,87 @@
+import cv2
+import numpy as np
+import pytest
+
+from patchcore.bank import TeachOptions
+from patchcore.errors import InvalidInput
+from patchcore.images import PixelFormat, decode_encoded, decode_raw
+from patchcore.teach import teach
+
+
+def test_bank_is_a_tenth_of_the_training_patches(brick_bank, tiny_extractor):
+    stats = brick_bank.stats
+    assert (stats.image_count, stats.patch_count, stats.bank_size) == (8, 8 * 64, 52)
+    assert brick_bank.vectors.shape == (52, tiny_extractor.info.dim)
+    assert brick_bank.model_fingerprint == tiny_extractor.info.fingerprint
+    assert len(stats.leave_one_out_scores) == 8
+    assert brick_bank.options.threshold == pytest.approx(max(stats.leave_one_out_scores))
+    assert set(stats.timings) == {"extract_seconds", "coreset_seconds", "threshold_seconds"}
+
+
+def test_a_training_image_scores_near_zero(brick_bank, brick_crops, tiny_extractor, frame_scorer):
+    score_frame = frame_scorer(tiny_extractor, brick_bank)
+    for image in brick_crops[:8]:
+        result = score_frame(image)
+        assert not result.anomalous
+        assert result.score < 0.5 * brick_bank.options.threshold
+
+
+def test_a_planted_defect_is_flagged_and_located(
+    brick_bank, brick_crops, tiny_extractor, frame_scorer, plant_blob
+):
+    centre, radius = (100, 150), 20
+    result = frame_scorer(tiny_extractor, brick_bank)(plant_blob(brick_crops[9], centre, radius))
+    assert result.anomalous and result.score > brick_bank.options.threshold
+    peak = np.unravel_index(np.argmax(result.heatmap), result.heatmap.shape)
+    assert np.hypot(peak[0] - centre[0], peak[1] - centre[1]) <= radius
+    top = result.regions[0]
+    assert top.x <= centre[1] < top.x + top.width and top.y <= centre[0] < top.y + top.height
+
+
+def test_raw_and_encoded_frames_of_the_same_pixels_score_the_same(
+    brick_bank, brick_crops, tiny_extractor, frame_scorer
+):
+    score_frame = frame_scorer(tiny_extractor, brick_bank)
+    rgb = brick_crops[9]
+    gray = np.ascontiguousarray(rgb[..., 0])  # the brick texture is grey: all channels are equal
+    height, width = gray.shape
+    _, png = cv2.imencode(".png", gray)
+    frames = [
+        decode_encoded(png.tobytes()),
+        decode_raw(gray.tobytes(), width, height, PixelFormat.GRAY8),
+        decode_raw(rgb.tobytes(), width, height, PixelFormat.RGB8),
+        decode_raw(rgb[..., ::-1].tobytes(), width, height, PixelFormat.BGR8),
+    ]
+    scores = {score_frame(frame).score for frame in frames}
+    assert len(scores) == 1
+
+
+def test_teaching_is_deterministic(brick_bank, brick_crops, tiny_extractor):
+    again = teach(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
+    np.testing.assert_array_equal(again.vectors, brick_bank.vectors)
+    assert again.options == brick_bank.options
+
+
+def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extractor):
+    bank = teach(tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True))
+    assert bank.stats.patch_count == 2 * 8 * 64
+    assert bank.teach_options.augment_rotations
+
+
+def test_progress_counts_up_to_the_total(brick_crops, tiny_extractor):
+    calls = []
+    teach(
+        tiny_extractor,
+        brick_crops[:3],
+        "brick",
+        TeachOptions(),
+        progress=lambda done, total: calls.append(done),
+    )
+    # 3 images extracted in one batch, then 3 leave-one-out scores
+    assert calls == [3, 4, 5, 6]
+
+
+@pytest.mark.parametrize(("count", "product_id"), [(0, "brick"), (1, "brick"), (2, "Bad/Id")])
+def test_too_few_images_or_a_bad_id_is_invalid_input(brick_crops, tiny_extractor, count, product_id):
+    with pytest.raises(InvalidInput):
+        teach(tiny_extractor, brick_crops[:count], product_id, TeachOptions())
