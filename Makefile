@@ -33,6 +33,23 @@ $(INSTALLED): pyproject.toml
 export: install
 	$(PY) -m exporter $(export_args)
 
+# make bank MODEL=models/efficientnet_lite0_224.onnx IMAGES=good/widget PRODUCT=widget [STORE=store]
+#           [BANK_ARGS="--augment-rotations --coreset-ratio 0.1"]
+bank: install
+	@test -n "$(MODEL)" -a -n "$(IMAGES)" -a -n "$(PRODUCT)" || \
+		{ echo "usage: make bank MODEL=file.onnx IMAGES=folder PRODUCT=id [STORE=dir] [BANK_ARGS=...]"; exit 2; }
+	$(PY) -m exporter.bank --model $(MODEL) --images $(IMAGES) --product $(PRODUCT) --store $(STORE) $(BANK_ARGS)
+
+# make serve [MODEL=models/file.onnx] [STORE=store] [PORT=50051]; default model: the exported one in models/
+serve_model = $(or $(MODEL),$(firstword $(wildcard models/dinov2_vits14_224.onnx models/efficientnet_lite0_224.onnx)))
+serve: install
+	@test -n "$(serve_model)" || { echo "no model in models/: run make export first, or pass MODEL=file.onnx"; exit 2; }
+	$(PY) -m server --model $(serve_model) --store $(STORE) --port $(PORT)
+
+# Exports a model if there is none, then teaches generated parts and streams frames through a local server.
+demo: install
+	$(PY) -m patchcore_client.demo --models models --out demo-out
+
 proto: install
 	$(PY) -m grpc_tools.protoc -Ipatchcore_edge/v1=protos/patchcore/edge/v1 \
 		--python_out=clients/python --pyi_out=clients/python --grpc_python_out=clients/python \

@@ -1,0 +1,155 @@
+"""`patchcore-client`: teach a product from a folder, inspect image files, list products."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+
+from patchcore_client.client import DEFAULT_TARGET, InspectionClient
+from patchcore_client.progress import ProgressLine
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
+CSV_NAME = "results.csv"
+CSV_COLUMNS = ("frame", "file", "score", "verdict", "threshold", "regions", "error")
+
+
+def image_files(paths: Sequence[Path]) -> list[Path]:
+    """The given files, and the image files (by suffix, sorted) inside the given folders."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+def teach(client: InspectionClient, args: argparse.Namespace) -> int:
+    files = image_files([args.folder])
+    if not files:
+        print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) in {args.folder}", file=sys.stderr)
+        return 1
+    print(f"teaching {args.product} from {len(files)} images ...", file=sys.stderr)
+    product = client.teach(
+        args.product,
+        files,
+        coreset_ratio=args.coreset_ratio,
+        augment_rotations=args.augment_rotations,
+        threshold_scale=args.threshold_scale,
+        top_k=args.top_k,
+    )
+    stats = product.teach_stats
+    print(
+        f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
+        f"bank {stats.bank_size} patches from {stats.image_count} images in {stats.teach_seconds:.1f} s"
+    )
+    return 0
+
+
+def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
+    files = image_files(args.files)
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = ProgressLine("inspect", len(files))
+    counts = {"good": 0, "anomalous": 0, "error": 0}
+    heatmap = "none" if args.no_overlays else "png"
+    with open(args.out / CSV_NAME, "w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(CSV_COLUMNS)
+        results = client.inspect_stream(args.product, enumerate(files), heatmap=heatmap)
+        for result in results:
+            path = files[result.frame_id]
+            if result.overlay_png:
+                (args.out / f"{path.stem}_overlay.png").write_bytes(result.overlay_png)
+            error = f"{result.error.code.name}: {result.error.message}" if result.error else ""
+            writer.writerow(
+                (result.frame_id, path, f"{result.score:.6f}", result.verdict, f"{result.threshold:.6f}",
+                 len(result.regions), error)
+            )  # fmt: skip
+            counts[result.verdict] += 1
+            progress.advance()
+    progress.close()
+    print(
+        f"{len(files)} frames: {counts['good']} good, {counts['anomalous']} anomalous, "
+        f"{counts['error']} errors; results in {args.out / CSV_NAME}"
+    )
+    return 1 if counts["error"] else 0
+
+
+def products(client: InspectionClient, args: argparse.Namespace) -> int:
+    rows = [("PRODUCT", "VERSION", "THRESHOLD", "BANK", "IMAGES", "USABLE", "STATUS")]
+    for product in client.list_products():
+        rows.append(
+            (
+                product.product_id,
+                str(product.version),
+                f"{product.threshold:.4f}",
+                str(product.teach_stats.bank_size),
+                str(product.teach_stats.image_count),
+                "yes" if product.usable else "no",
+                product.status_message,
+            )
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="patchcore-client",
+        description="Command-line client for a patchcore-edge inspection server.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--target", default=os.environ.get("PATCHCORE_TARGET", DEFAULT_TARGET),
+        help="server address host:port [PATCHCORE_TARGET]",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=None, help="seconds per call; none by default")
+    parser.add_argument(
+        "--token", default=os.environ.get("PATCHCORE_TOKEN"), help="token, if the server requires one "
+        "[PATCHCORE_TOKEN]",
+    )  # fmt: skip
+    parser.add_argument("--ca-cert", type=Path, help="PEM file of the CA to connect with TLS")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    teach_parser = commands.add_parser("teach", help="teach a product from a folder of good images")
+    teach_parser.add_argument("--product", required=True, help="product id, e.g. flange-a")
+    teach_parser.add_argument("folder", type=Path, help="folder of good images (8 is the reference)")
+    teach_parser.add_argument("--coreset-ratio", type=float, default=0.0, help="0 = server default")
+    teach_parser.add_argument("--threshold-scale", type=float, default=0.0, help="0 = server default")
+    teach_parser.add_argument("--top-k", type=int, default=0, help="0 = server default")
+    teach_parser.add_argument(
+        "--augment-rotations", action="store_true", help="for parts that appear rotated"
+    )
+    teach_parser.set_defaults(run=teach)
+
+    inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
+    inspect_parser.add_argument("--product", required=True)
+    inspect_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
+    inspect_parser.add_argument("--out", type=Path, required=True, help=f"folder for overlays and {CSV_NAME}")
+    inspect_parser.add_argument("--no-overlays", action="store_true", help="write the CSV only (faster)")
+    inspect_parser.set_defaults(run=inspect)
+
+    products_parser = commands.add_parser("products", help="list the server's products")
+    products_parser.set_defaults(run=products)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    root_certificates = args.ca_cert.read_bytes() if args.ca_cert else None
+    with InspectionClient(
+        args.target, timeout=args.timeout, root_certificates=root_certificates, token=args.token
+    ) as client:
+        try:
+            return args.run(client, args)
+        except grpc.RpcError as error:
+            print(f"\nerror: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1

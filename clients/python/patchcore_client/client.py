@@ -1,0 +1,178 @@
+"""InspectionClient: the patchcore-edge API as Python methods.
+
+Errors: a failed call raises grpc.RpcError; `error.code()` is a grpc.StatusCode (INVALID_ARGUMENT bad input,
+NOT_FOUND unknown product, FAILED_PRECONDITION product built for another model, RESOURCE_EXHAUSTED too large
+or server busy, UNAVAILABLE server down or shutting down) and `error.details()` a message for an operator.
+In `inspect_stream` a failed frame does not raise: its result carries `.error` and the stream goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import grpc
+from patchcore_edge.v1 import inspection_pb2 as pb
+from patchcore_edge.v1 import inspection_pb2_grpc
+
+from patchcore_client.images import ImageLike, to_image
+from patchcore_client.results import InspectionResult, result_from_response
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+HEATMAP_FORMATS = {
+    "none": pb.HEATMAP_FORMAT_NONE,
+    "float32": pb.HEATMAP_FORMAT_FLOAT32,
+    "png": pb.HEATMAP_FORMAT_PNG,
+}
+
+
+def _heatmap_format(heatmap: str | int) -> int:
+    if isinstance(heatmap, int):
+        return heatmap
+    if heatmap not in HEATMAP_FORMATS:
+        raise ValueError(f"heatmap must be one of {sorted(HEATMAP_FORMATS)}, got {heatmap!r}")
+    return HEATMAP_FORMATS[heatmap]
+
+
+class InspectionClient:
+    """A connection to one patchcore-edge server.
+
+    target: "host:port". timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes
+    to connect with TLS (None = plaintext). token: sent as `authorization: Bearer <token>` when the server
+    requires one. channel_order: how [H, W, 3] arrays are laid out, "rgb" or "bgr" (OpenCV).
+    """
+
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = None,
+        root_certificates: bytes | None = None,
+        token: str | None = None,
+        channel_order: str = "rgb",
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
+        options = [
+            ("grpc.max_send_message_length", max_message_bytes),
+            ("grpc.max_receive_message_length", max_message_bytes),
+        ]
+        if root_certificates is None:
+            self._channel = grpc.insecure_channel(target, options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.secure_channel(target, credentials, options=options)
+        self._stub = inspection_pb2_grpc.InspectionServiceStub(self._channel)
+        self._timeout = timeout
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self._channel_order = channel_order
+
+    def __enter__(self) -> InspectionClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        """Blocks until the channel is connected; grpc.FutureTimeoutError after `timeout` seconds."""
+        grpc.channel_ready_future(self._channel).result(timeout=timeout)
+
+    def teach(
+        self,
+        product_id: str,
+        images: Sequence[ImageLike],
+        *,
+        coreset_ratio: float = 0.0,
+        augment_rotations: bool = False,
+        threshold_scale: float = 0.0,
+        top_k: int = 0,
+    ) -> pb.Product:
+        """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
+
+        Options left at 0 take the server's defaults.
+        """
+        request = pb.TeachRequest(
+            product_id=product_id,
+            images=[to_image(image, self._channel_order) for image in images],
+            options=pb.TeachOptions(
+                coreset_ratio=coreset_ratio,
+                augment_rotations=augment_rotations,
+                threshold_scale=threshold_scale,
+                top_k=top_k,
+            ),
+        )
+        return self._stub.Teach(request, timeout=self._timeout, metadata=self._metadata)
+
+    def inspect(
+        self, product_id: str, image: ImageLike, frame_id: int = 0, heatmap: str | int = "none"
+    ) -> InspectionResult:
+        """Scores one frame. heatmap: "none", "float32" (decoded to an array) or "png" (an overlay)."""
+        request = self._inspect_request(product_id, frame_id, image, _heatmap_format(heatmap))
+        response = self._stub.Inspect(request, timeout=self._timeout, metadata=self._metadata)
+        return result_from_response(response)
+
+    def inspect_stream(
+        self,
+        product_id: str,
+        frames: Iterable[tuple[int, ImageLike]],
+        heatmap: str | int = "none",
+    ) -> Iterator[InspectionResult]:
+        """Scores (frame_id, image) pairs over one stream; yields one result per frame, in order.
+
+        Frames are sent as the iterator yields them and the server's flow control paces the sending.
+        """
+        heatmap_format = _heatmap_format(heatmap)
+        requests = (
+            self._inspect_request(product_id, frame_id, image, heatmap_format) for frame_id, image in frames
+        )
+        for response in self._stub.InspectStream(requests, metadata=self._metadata):
+            yield result_from_response(response)
+
+    def get_product(self, product_id: str) -> pb.Product:
+        request = pb.GetProductRequest(product_id=product_id)
+        return self._stub.GetProduct(request, timeout=self._timeout, metadata=self._metadata)
+
+    def list_products(self) -> list[pb.Product]:
+        request = pb.ListProductsRequest()
+        return list(self._stub.ListProducts(request, timeout=self._timeout, metadata=self._metadata).products)
+
+    def update_product(
+        self,
+        product_id: str,
+        *,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        min_region_area: int | None = None,
+    ) -> pb.Product:
+        """Changes the options given (not None) without re-teaching; returns the new version."""
+        changes = {"threshold": threshold, "top_k": top_k, "min_region_area": min_region_area}
+        given = {name: value for name, value in changes.items() if value is not None}
+        if not given:
+            raise ValueError("update_product needs at least one of threshold, top_k, min_region_area")
+        request = pb.UpdateProductRequest(
+            product_id=product_id, options=pb.ProductOptions(**given), update_fields=sorted(given)
+        )
+        return self._stub.UpdateProduct(request, timeout=self._timeout, metadata=self._metadata)
+
+    def delete_product(self, product_id: str) -> int:
+        """Deletes the product; returns the version that was current."""
+        request = pb.DeleteProductRequest(product_id=product_id)
+        response = self._stub.DeleteProduct(request, timeout=self._timeout, metadata=self._metadata)
+        return response.deleted_version
+
+    def server_info(self) -> pb.ServerInfo:
+        request = pb.GetServerInfoRequest()
+        return self._stub.GetServerInfo(request, timeout=self._timeout, metadata=self._metadata)
+
+    def _inspect_request(
+        self, product_id: str, frame_id: int, image: ImageLike, heatmap_format: int
+    ) -> pb.InspectRequest:
+        return pb.InspectRequest(
+            product_id=product_id,
+            frame_id=frame_id,
+            image=to_image(image, self._channel_order),
+            heatmap=heatmap_format,
+        )
