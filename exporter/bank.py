@@ -1,0 +1,122 @@
+"""`python -m exporter.bank` / `make bank`: teach a product offline from a folder of good images.
+
+Runs the same teach() and ProductStore.save() as the server's Teach call, so the product it writes is the one
+the server would have built. Uses only the engine (no torch).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
+from patchcore.errors import InspectionError
+from patchcore.images import list_image_files, read_image_file
+from patchcore.model import FeatureExtractor
+from patchcore.store import ProductStore
+from patchcore.teach import teach
+
+DESCRIPTION = """\
+Teach a product from a folder of good images (8 is the reference case; no defect images) and store it
+as a new version in a product store the server reads. Images are JPEG/PNG/BMP/TIFF files directly in the
+folder; the threshold is set from leave-one-out scores of these images."""
+EPILOG = """\
+example:
+  python -m exporter.bank --model models/efficientnet_lite0_224.onnx --images good/widget \\
+      --product widget --store store"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m exporter.bank",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--model", type=Path, required=True, help="the ONNX model file the server runs")
+    parser.add_argument("--images", type=Path, required=True, help="folder of good images of the product")
+    parser.add_argument("--product", required=True, help="product id: a-z 0-9 . _ - (up to 64)")
+    parser.add_argument("--store", type=Path, required=True, help="product store directory of the server")
+    defaults = TeachOptions()
+    parser.add_argument(
+        "--coreset-ratio",
+        type=float,
+        default=defaults.coreset_ratio,
+        help="share of training patches kept in the memory bank (default %(default)s)",
+    )
+    parser.add_argument(
+        "--augment-rotations",
+        action="store_true",
+        help="also teach the 90/180/270 degree rotations and mirror images (parts that appear rotated)",
+    )
+    parser.add_argument(
+        "--threshold-scale",
+        type=float,
+        default=DEFAULT_THRESHOLD_SCALE,
+        help="threshold = scale x highest leave-one-out score (default %(default)s)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=defaults.top_k,
+        help="image score = mean of the top-k patch scores (default %(default)s = max)",
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="coreset seed (default %(default)s)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (default 0 = one per core)"
+    )
+    return parser.parse_args(argv)
+
+
+def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
+    """Teach the product described by args and save it; returns the bank and the file written."""
+    ProductStore.validate_product_id(args.product)
+    options = TeachOptions(
+        coreset_ratio=args.coreset_ratio,
+        augment_rotations=args.augment_rotations,
+        threshold_scale=args.threshold_scale,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+    extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
+    paths = list_image_files(args.images)
+    images = [read_image_file(path) for path in tqdm(paths, desc="reading", unit="image")]
+    store = ProductStore(args.store)
+    with tqdm(desc="teaching", unit="step") as bar:
+
+        def advance(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        bank = teach(extractor, images, args.product, options, store.next_version(args.product), advance)
+    return bank, store.save(bank)
+
+
+def report(bank: MemoryBank, path: Path) -> str:
+    stats = bank.stats
+    timings = ", ".join(
+        f"{name.removesuffix('_seconds')} {seconds:.2f} s" for name, seconds in stats.timings.items()
+    )
+    loo = ", ".join(f"{score:.4f}" for score in stats.leave_one_out_scores)
+    return (
+        f"product {bank.product_id} version {bank.version} -> {path}\n"
+        f"images {stats.image_count}, patches {stats.patch_count}, bank size {stats.bank_size}\n"
+        f"threshold {bank.options.threshold:.4f} (leave-one-out scores: {loo})\n"
+        f"teach {stats.teach_seconds:.2f} s ({timings})"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        bank, path = build_product(args)
+    except InspectionError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report(bank, path))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

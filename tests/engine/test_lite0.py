@@ -1,0 +1,68 @@
+"""The engine end to end with the real EfficientNet-Lite0 features on scikit-image textures."""
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skimage_data
+
+from patchcore.bank import TeachOptions
+from patchcore.model import FeatureExtractor
+from patchcore.teach import teach
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def lite0(lite0_model) -> FeatureExtractor:
+    return FeatureExtractor(lite0_model)
+
+
+@pytest.fixture(scope="module")
+def gravel_crops() -> list[np.ndarray]:
+    gray = skimage_data.gravel()
+    rng = np.random.default_rng(0)
+    tops, lefts = rng.integers(0, gray.shape[0] - 256, 12), rng.integers(0, gray.shape[1] - 256, 12)
+    return [
+        np.repeat(gray[top : top + 256, left : left + 256, None], 3, axis=2)
+        for top, left in zip(tops, lefts, strict=True)
+    ]
+
+
+@pytest.fixture(scope="module")
+def gravel_bank(lite0, gravel_crops):
+    return teach(lite0, gravel_crops[:8], "gravel", TeachOptions())
+
+
+def test_training_crops_score_below_every_held_out_crop(lite0, gravel_bank, gravel_crops, frame_scorer):
+    score_frame = frame_scorer(lite0, gravel_bank)
+    training = [score_frame(crop).score for crop in gravel_crops[:8]]
+    held_out = [score_frame(crop).score for crop in gravel_crops[8:]]
+    assert max(training) < min(held_out)
+    assert max(training) < 0.6 * gravel_bank.options.threshold
+
+
+def test_a_full_bank_scores_a_training_frame_at_zero(lite0, gravel_crops, frame_scorer):
+    bank = teach(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0))
+    assert frame_scorer(lite0, bank)(gravel_crops[1]).score == pytest.approx(0.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("defect", ["blob", "scratch"])
+def test_planted_defects_are_flagged_with_the_heatmap_peak_on_them(
+    lite0, gravel_bank, gravel_crops, frame_scorer, defect
+):
+    frame = gravel_crops[9].copy()
+    mask = np.zeros(frame.shape[:2], np.uint8)
+    if defect == "blob":
+        cv2.circle(mask, (150, 100), 15, 1, -1)
+        colour = (255, 0, 0)
+    else:
+        cv2.line(mask, (60, 180), (140, 200), 1, 3)
+        colour = (0, 0, 0)
+    frame[mask == 1] = colour
+    result = frame_scorer(lite0, gravel_bank)(frame)
+    assert result.anomalous
+    peak = np.unravel_index(np.argmax(result.heatmap), mask.shape)
+    near_defect = cv2.dilate(mask, np.ones((17, 17), np.uint8))  # within 8 px (the patch stride) of it
+    assert near_defect[peak] == 1
+    top = result.regions[0]
+    assert mask[top.y : top.y + top.height, top.x : top.x + top.width].any()
