@@ -11,11 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from native_tools import run
+from native_tools import REPO, run
 from patchcore_client.local_server import LocalServer
 from patchcore_client.synthetic import defective_part, good_part
 
-REPO = Path(__file__).resolve().parents[2]
 CPP_SOURCE = REPO / "clients" / "cpp"
 # Kept between runs (gitignored) so a second run only rebuilds what changed.
 CPP_BUILD = CPP_SOURCE / "build"

@@ -1,9 +1,15 @@
-"""Helpers the native client tests share: running a program and reading its per-frame lines."""
+"""Helpers the native client tests share: running a program or protoc, reading the per-frame lines."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PROTO_ROOT = REPO / "protos"
+PROTO_FILE = "patchcore/edge/v1/inspection.proto"
 
 
 def run(command: list[str | Path], timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -23,3 +29,12 @@ def parse_lines(stdout: str) -> list[tuple[int, str, str]]:
             verdict = f"ERROR {rest[0].rstrip(':')}"
         rows.append((int(frame_id), score, verdict))
     return rows
+
+
+def protoc(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Runs protoc with protos/ as the include root: the system's protoc when installed (as a C# or C++
+    user has it), else the one bundled with grpcio-tools."""
+    command = (
+        [shutil.which("protoc")] if shutil.which("protoc") else [sys.executable, "-m", "grpc_tools.protoc"]
+    )
+    return run([*command, f"-I{PROTO_ROOT}", *args])
