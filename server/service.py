@@ -86,7 +86,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             target=self._read_stream, args=(request_iterator, in_flight, context), daemon=True
         )
         reader.start()
-        while (pending := in_flight.get()) is not _END_OF_STREAM:
+        while (pending := _get_while_active(in_flight, context)) is not _END_OF_STREAM:
             yield self._frames.answer(pending)
 
     def GetProduct(self, request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.Product:
@@ -164,6 +164,17 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             pass  # the client cancelled or the connection broke; the call is over
         finally:
             _put_while_active(in_flight, _END_OF_STREAM, context)
+
+
+def _get_while_active(in_flight: queue.Queue, context: grpc.ServicerContext) -> PendingFrame | object:
+    """The next queued item; _END_OF_STREAM once the call has ended (a cancelled client), so the response
+    loop never waits forever for a reader that gave up."""
+    while context.is_active():
+        try:
+            return in_flight.get(timeout=0.5)
+        except queue.Empty:
+            continue
+    return _END_OF_STREAM
 
 
 def _put_while_active(
