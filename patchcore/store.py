@@ -75,7 +75,14 @@ class ProductStore:
         """The current version of product_id (ProductNotFound / ProductUnusable)."""
         version = self.current_version(product_id)
         path = self.version_path(product_id, version)
-        bank = load_bank(path)
+        try:
+            bank = load_bank(path)
+        except ProductUnusable:
+            if not path.exists():  # deleted or replaced by a newer version since it was listed
+                raise ProductNotFound(
+                    f"product {product_id!r} version {version} is no longer stored"
+                ) from None
+            raise
         if (bank.product_id, bank.version) != (product_id, version):
             raise ProductUnusable(
                 f"product file {path} holds product {bank.product_id!r} version {bank.version}, not "

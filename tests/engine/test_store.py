@@ -1,5 +1,7 @@
 import pytest
 
+import patchcore.store
+from patchcore.bank import load_bank
 from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError
 from patchcore.store import ProductStore
 
@@ -98,3 +100,15 @@ def test_a_store_that_cannot_be_created_is_a_storage_error(tmp_path):
     (tmp_path / "file").write_bytes(b"")
     with pytest.raises(StorageError, match="cannot create"):
         ProductStore(tmp_path / "file" / "store")
+
+
+def test_a_product_deleted_while_loading_is_not_found(store, make_bank, monkeypatch):
+    store.save(make_bank("widget", version=1))
+
+    def load_after_a_concurrent_delete(path):
+        store.delete("widget")
+        return load_bank(path)
+
+    monkeypatch.setattr(patchcore.store, "load_bank", load_after_a_concurrent_delete)
+    with pytest.raises(ProductNotFound, match="no longer stored"):
+        store.load("widget")
