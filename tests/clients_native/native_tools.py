@@ -12,10 +12,12 @@ PROTO_ROOT = REPO / "protos"
 PROTO_FILE = "patchcore/edge/v1/inspection.proto"
 
 
-def run(command: list[str | Path], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run(
+    command: list[str | Path], cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     """Runs a command to completion, capturing stdout and stderr as text."""
     return subprocess.run(
-        [str(part) for part in command], capture_output=True, text=True, check=False, timeout=timeout
+        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
     )
 
 
