@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     except (InspectionError, OSError) as error:
         log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
         return 2
-    stop.wait()
+    # Wake up regularly: the signal may land on a gRPC thread, and Python runs handlers only in the main
+    # thread, which a plain wait() would leave asleep.
+    while not stop.wait(timeout=0.5):
+        pass
     server.shutdown()
     return 0
 
