@@ -12,15 +12,18 @@ from patchcore_edge.v1 import inspection_pb2_grpc
 
 from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
+from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
 from server.frames import FrameProcessor
-from server.interceptors import SERVICE_NAME, DrainInterceptor, TokenInterceptor
+from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
 from server.logs import log_event
+from server.malformed import MalformedRequestInterceptor
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
 from server.service import InspectionService
+from server.tls import server_credentials, tls_mode, warn_if_exposed
 
 
 class InspectionServer:
@@ -29,6 +32,7 @@ class InspectionServer:
     def __init__(self, config: ServerConfig) -> None:
         started = time.perf_counter()
         self.config = config
+        self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle()
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
@@ -51,9 +55,12 @@ class InspectionServer:
         self.load_seconds = time.perf_counter() - started
 
     def _build_grpc_server(self) -> grpc.Server:
-        interceptors: list[grpc.ServerInterceptor] = [DrainInterceptor(self.lifecycle)]
-        if self.config.token:
-            interceptors.insert(0, TokenInterceptor(self.config.token))
+        interceptors: list[grpc.ServerInterceptor] = [
+            MalformedRequestInterceptor(),
+            DrainInterceptor(self.lifecycle),
+        ]
+        if self.tokens:
+            interceptors.insert(0, RoleInterceptor(self.tokens))
         server = grpc.server(
             ThreadPoolExecutor(max_workers=self.config.grpc_threads, thread_name_prefix="grpc"),
             interceptors=interceptors,
@@ -72,7 +79,12 @@ class InspectionServer:
         )
         reflection.enable_server_reflection(services, server)
         address = f"{self.config.host}:{self.config.port}"
-        if server.add_insecure_port(address) == 0:
+        credentials = server_credentials(self.config.tls_cert, self.config.tls_key, self.config.tls_client_ca)
+        warn_if_exposed(self.config.host, tls=credentials is not None)
+        bound = (
+            server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        )
+        if bound == 0:
             raise OSError(f"cannot listen on {address}: the port is taken or the address is not local")
         return server
 
@@ -93,7 +105,8 @@ class InspectionServer:
             fingerprint=info.fingerprint[:12],
             products=len(self.registry.entries()),
             load_seconds=round(self.load_seconds, 3),
-            auth=bool(self.config.token),
+            tokens=self.tokens.roles() if self.tokens else None,
+            tls=tls_mode(self.config.tls_cert, self.config.tls_client_ca),
         )
 
     def shutdown(self) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -21,7 +21,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 8002
-    token: str = ""
+    token: str = field(default="", repr=False)  # an admin token (kept for older setups; see auth.py)
+    tokens_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
     max_message_bytes: int = 64 * MIB
     max_image_pixels: int = 50_000_000
     max_batch: int = 8
@@ -80,11 +84,45 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("METRICS_PORT", d.metrics_port, int),
         help="Prometheus metrics port on the same host; 0 = no metrics [PATCHCORE_METRICS_PORT]",
     )
-    net.add_argument(
+
+    security = parser.add_argument_group(
+        "security",
+        "With any token configured, every call except health and reflection must send "
+        "`authorization: Bearer <token>`. An `inspect` token may call Inspect, InspectStream, GetProduct, "
+        "ListProducts and GetServerInfo; an `admin` token may call everything. Tokens also come from "
+        "PATCHCORE_ADMIN_TOKEN and PATCHCORE_INSPECT_TOKEN (preferred over flags: a command line is "
+        "visible to every user of the machine).",
+    )
+    security.add_argument(
+        "--tokens-file",
+        type=Path,
+        default=_env("TOKENS_FILE", None, Path),
+        help="file of `role token` lines (role: admin or inspect; # starts a comment) "
+        "[PATCHCORE_TOKENS_FILE]",
+    )
+    security.add_argument(
         "--token",
         default=_env("TOKEN", d.token),
-        help="if set, every call except health and reflection must send `authorization: Bearer <token>` "
-        "[PATCHCORE_TOKEN]",
+        help="one admin token [PATCHCORE_TOKEN]",
+    )
+    security.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env("TLS_CERT", None, Path),
+        help="PEM server certificate (chain); with --tls-key, the port speaks TLS [PATCHCORE_TLS_CERT]",
+    )
+    security.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_env("TLS_KEY", None, Path),
+        help="PEM private key [PATCHCORE_TLS_KEY]",
+    )
+    security.add_argument(
+        "--tls-client-ca",
+        type=Path,
+        default=_env("TLS_CLIENT_CA", None, Path),
+        help="PEM CA bundle; clients must present a certificate it signed (mutual TLS) "
+        "[PATCHCORE_TLS_CLIENT_CA]",
     )
 
     limits = parser.add_argument_group("limits")

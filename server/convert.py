@@ -21,6 +21,14 @@ _PIXEL_FORMATS = {
 }
 
 PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
+_HEATMAP_FORMATS = frozenset(pb.HeatmapFormat.values())
+
+
+def check_heatmap_format(value: int) -> None:
+    """InvalidInput unless `value` is a HeatmapFormat (proto3 lets unknown enum numbers through)."""
+    if value not in _HEATMAP_FORMATS:
+        names = ", ".join(pb.HeatmapFormat.keys())
+        raise InvalidInput(f"unknown heatmap format {value}; use one of {names}")
 
 
 def decode_image(image: pb.Image, max_pixels: int) -> np.ndarray:

@@ -17,3 +17,7 @@ class Unauthenticated(InspectionError):
 
 class PermissionDenied(InspectionError):
     """The call's token is not the server's."""
+
+
+class ConfigError(InspectionError):
+    """A setting or a file it names (certificate, tokens file) cannot be used; the server does not start."""

@@ -19,7 +19,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.images import resize_square
 from server.batcher import BatchOutput, InferenceBatcher
-from server.convert import decode_image, region_message
+from server.convert import check_heatmap_format, decode_image, region_message
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
@@ -65,6 +65,7 @@ class FrameProcessor:
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
+            check_heatmap_format(request.heatmap)
             rgb = decode_image(request.image, self._max_image_pixels)
             pending.frame_size = rgb.shape[:2]
             if request.heatmap == pb.HEATMAP_FORMAT_PNG:

@@ -1,4 +1,4 @@
-"""Checks run before every InspectionService call: admission while draining, and the optional token.
+"""Checks run before every InspectionService call: admission while draining (tokens: server/auth.py).
 
 Health and reflection are not intercepted: probes must see NOT_SERVING while the server drains, and tools
 must list services without a token.
@@ -6,14 +6,12 @@ must list services without a token.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Any
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from server.errors import PermissionDenied, Unauthenticated
 from server.lifecycle import Lifecycle
 from server.status import abort
 
@@ -27,8 +25,11 @@ def _is_inspection_call(details: grpc.HandlerCallDetails) -> bool:
     return details.method.startswith(f"/{SERVICE_NAME}/")
 
 
-def _wrap(handler: grpc.RpcMethodHandler, wrap: Wrapper) -> grpc.RpcMethodHandler:
-    """`handler` with its behaviour replaced by wrap(behaviour, streams_responses)."""
+def wrap_behavior(
+    handler: grpc.RpcMethodHandler, wrap: Wrapper, request_deserializer: Callable[[bytes], Any] | None = None
+) -> grpc.RpcMethodHandler:
+    """`handler` with its behaviour replaced by wrap(behaviour, streams_responses), and its request
+    deserializer by `request_deserializer` when given."""
     kinds = (
         ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
         ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
@@ -40,7 +41,7 @@ def _wrap(handler: grpc.RpcMethodHandler, wrap: Wrapper) -> grpc.RpcMethodHandle
         if behavior is not None:
             return make_handler(
                 wrap(behavior, streams_responses),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=request_deserializer or handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
     return handler
@@ -56,7 +57,7 @@ class DrainInterceptor(grpc.ServerInterceptor):
         handler = continuation(handler_call_details)
         if handler is None or not _is_inspection_call(handler_call_details):
             return handler
-        return _wrap(handler, self._tracked)
+        return wrap_behavior(handler, self._tracked)
 
     def _tracked(self, behavior: Behavior, streams_responses: bool) -> Behavior:
         lifecycle = self._lifecycle
@@ -84,31 +85,9 @@ class DrainInterceptor(grpc.ServerInterceptor):
         return streaming if streams_responses else unary
 
 
-class TokenInterceptor(grpc.ServerInterceptor):
-    """Requires `authorization: Bearer <token>` on every InspectionService call."""
+def refusing(error: Exception) -> Wrapper:
+    """A Wrapper whose behaviour ends every call with the status for `error`."""
 
-    def __init__(self, token: str) -> None:
-        self._expected = f"Bearer {token}".encode()
-
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
-        if handler is None or not _is_inspection_call(handler_call_details):
-            return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        given = metadata.get("authorization")
-        if given is None:
-            return _wrap(
-                handler,
-                _refusing(
-                    Unauthenticated("this server requires a token: send `authorization: Bearer <token>`")
-                ),
-            )
-        if not hmac.compare_digest(given.encode(), self._expected):
-            return _wrap(handler, _refusing(PermissionDenied("the token is not valid for this server")))
-        return handler
-
-
-def _refusing(error: Exception) -> Wrapper:
     def wrap(behavior: Behavior, streams_responses: bool) -> Behavior:
         def refuse(request, context):
             abort(context, error)

@@ -4,83 +4,19 @@ The tiny model (random 8x8 stride-8 convolution, tanh, 3x3 average aggregation, 
 milliseconds, so most engine tests do not depend on the exported backbones.
 """
 
-import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 from skimage import data as skimage_data
+from tiny_model import write_tiny_model
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.images import resize_square
 from patchcore.model import FeatureExtractor
 from patchcore.scoring import FrameResult, Scorer
 from patchcore.teach import teach
-
-TINY_SIZE = 64
-TINY_STRIDE = 8
-TINY_DIM = 32
-
-
-def _tiny_graph(seed: int) -> onnx.GraphProto:
-    rng = np.random.default_rng(seed)
-    weights = rng.standard_normal((TINY_DIM, 3, TINY_STRIDE, TINY_STRIDE)).astype(np.float32) * 0.1
-    bias = rng.standard_normal(TINY_DIM).astype(np.float32) * 0.1
-    initializers = [
-        numpy_helper.from_array(weights, "conv_w"),
-        numpy_helper.from_array(bias, "conv_b"),
-        numpy_helper.from_array(np.array(1 / 255, dtype=np.float32), "inv_255"),
-        numpy_helper.from_array(np.array([0, TINY_DIM, -1], dtype=np.int64), "grid_shape"),
-    ]
-    nodes = [
-        helper.make_node("Cast", ["images"], ["as_float"], to=TensorProto.FLOAT),
-        helper.make_node("Transpose", ["as_float"], ["nchw"], perm=[0, 3, 1, 2]),
-        helper.make_node("Mul", ["nchw", "inv_255"], ["scaled"]),
-        helper.make_node("Conv", ["scaled", "conv_w", "conv_b"], ["conv"], strides=[TINY_STRIDE] * 2),
-        helper.make_node("Tanh", ["conv"], ["activated"]),
-        helper.make_node("AveragePool", ["activated"], ["pooled"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
-        helper.make_node("Reshape", ["pooled", "grid_shape"], ["flat"]),
-        helper.make_node("Transpose", ["flat"], ["patches"], perm=[0, 2, 1]),
-        helper.make_node("LpNormalization", ["patches"], ["features"], axis=-1, p=2),
-    ]
-    grid = TINY_SIZE // TINY_STRIDE
-    return helper.make_graph(
-        nodes,
-        "tiny_patch_features",
-        [helper.make_tensor_value_info("images", TensorProto.UINT8, ["batch", TINY_SIZE, TINY_SIZE, 3])],
-        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", grid * grid, TINY_DIM])],
-        initializers,
-    )
-
-
-def write_tiny_model(path: Path, seed: int = 0, drop_key: str | None = None) -> Path:
-    """Write the tiny model with contract metadata to path; drop_key leaves one metadata key out."""
-    graph = _tiny_graph(seed)
-    grid = TINY_SIZE // TINY_STRIDE
-    weights_sha256 = hashlib.sha256(b"".join(init.raw_data for init in graph.initializer)).hexdigest()
-    metadata = {
-        "backbone": "tiny_test",
-        "weights_source": f"random seed {seed}",
-        "weights_sha256": weights_sha256,
-        "input_size": str(TINY_SIZE),
-        "grid": f"{grid}x{grid}",
-        "dim": str(TINY_DIM),
-        "exporter_version": "test",
-        "quantization": "none",
-        "parity_max_abs": "0",
-    }
-    fields = ("backbone", "weights_sha256", "input_size", "grid", "dim", "exporter_version", "quantization")
-    metadata["fingerprint"] = hashlib.sha256("|".join(metadata[key] for key in fields).encode()).hexdigest()
-    metadata.pop(drop_key, None)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    helper.set_model_props(model, metadata)
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -101,6 +101,15 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _env_path(variable: str) -> Path | None:
+    value = os.environ.get(variable)
+    return Path(value) if value else None
+
+
+def _read_pem(path: Path | None) -> bytes | None:
+    return path.read_bytes() if path else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchcore-client",
@@ -116,7 +125,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--token", default=os.environ.get("PATCHCORE_TOKEN"), help="token, if the server requires one "
         "[PATCHCORE_TOKEN]",
     )  # fmt: skip
-    parser.add_argument("--ca-cert", type=Path, help="PEM file of the CA to connect with TLS")
+    parser.add_argument(
+        "--ca-cert", type=Path, default=_env_path("PATCHCORE_CA_CERT"),
+        help="PEM file of the CA that signed the server's certificate: connect with TLS [PATCHCORE_CA_CERT]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--client-cert", type=Path, default=_env_path("PATCHCORE_CLIENT_CERT"),
+        help="PEM certificate of this client, for servers requiring mutual TLS [PATCHCORE_CLIENT_CERT]",
+    )  # fmt: skip
+    parser.add_argument(
+        "--client-key", type=Path, default=_env_path("PATCHCORE_CLIENT_KEY"),
+        help="PEM private key of --client-cert [PATCHCORE_CLIENT_KEY]",
+    )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
 
     teach_parser = commands.add_parser("teach", help="teach a product from a folder of good images")
@@ -143,10 +163,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    root_certificates = args.ca_cert.read_bytes() if args.ca_cert else None
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if (args.client_cert is None) != (args.client_key is None):
+        parser.error("give both --client-cert and --client-key, or neither")
     with InspectionClient(
-        args.target, timeout=args.timeout, root_certificates=root_certificates, token=args.token
+        args.target,
+        timeout=args.timeout,
+        root_certificates=_read_pem(args.ca_cert),
+        client_certificate=_read_pem(args.client_cert),
+        client_key=_read_pem(args.client_key),
+        token=args.token,
     ) as client:
         try:
             return args.run(client, args)

@@ -39,7 +39,9 @@ class InspectionClient:
     """A connection to one patchcore-edge server.
 
     target: "host:port". timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes
-    to connect with TLS (None = plaintext). token: sent as `authorization: Bearer <token>` when the server
+    of the CA that signed the server's certificate, to connect with TLS (None = plaintext).
+    client_certificate, client_key: PEM bytes of this client's certificate chain and private key, for a
+    server that requires mutual TLS. token: sent as `authorization: Bearer <token>` when the server
     requires one. channel_order: how [H, W, 3] arrays are laid out, "rgb" or "bgr" (OpenCV).
     """
 
@@ -49,6 +51,8 @@ class InspectionClient:
         *,
         timeout: float | None = None,
         root_certificates: bytes | None = None,
+        client_certificate: bytes | None = None,
+        client_key: bytes | None = None,
         token: str | None = None,
         channel_order: str = "rgb",
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -57,10 +61,16 @@ class InspectionClient:
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
         ]
-        if root_certificates is None:
+        if (client_certificate is None) != (client_key is None):
+            raise ValueError("give both client_certificate and client_key, or neither")
+        if root_certificates is None and client_certificate is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
-            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            credentials = grpc.ssl_channel_credentials(
+                root_certificates=root_certificates,
+                private_key=client_key,
+                certificate_chain=client_certificate,
+            )
             self._channel = grpc.secure_channel(target, credentials, options=options)
         self._stub = inspection_pb2_grpc.InspectionServiceStub(self._channel)
         self._timeout = timeout

@@ -7,18 +7,18 @@ does not.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import grpc
-from patchcore_edge.v1 import inspection_pb2 as pb
-from patchcore_edge.v1 import inspection_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 HOST = "127.0.0.1"
 
@@ -38,6 +38,8 @@ class LocalServer:
     """`python -m server` on free ports of 127.0.0.1, its log written to `log_path`.
 
     Use as a context manager, or call start() and stop(). `extra_args` are further server flags.
+    `credentials`: channel credentials to reach a server started with TLS. `env`: variables added to the
+    server's environment. `module`: what `python -m` runs (a wrapper around `server`, e.g. in fault tests).
     """
 
     def __init__(
@@ -46,6 +48,10 @@ class LocalServer:
         store: str | Path,
         extra_args: Sequence[str] = (),
         log_path: str | Path | None = None,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        env: Mapping[str, str] | None = None,
+        module: str = "server",
     ) -> None:
         self.model = Path(model)
         self.store = Path(store)
@@ -53,6 +59,9 @@ class LocalServer:
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkstemp(suffix=".log")[1])
         self.port = 0
         self.metrics_port = 0
+        self.credentials = credentials
+        self.env = dict(env or {})
+        self.module = module
         self.process: subprocess.Popen | None = None
 
     @property
@@ -97,7 +106,7 @@ class LocalServer:
 
     def _launch(self) -> subprocess.Popen:
         command = [
-            sys.executable, "-m", "server",
+            sys.executable, "-m", self.module,
             "--model", str(self.model),
             "--store", str(self.store),
             "--host", HOST,
@@ -106,17 +115,27 @@ class LocalServer:
             *self.extra_args,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
+            )
+
+    def channel(self) -> grpc.Channel:
+        """A new channel to the server, with TLS when the server was given credentials."""
+        if self.credentials is None:
+            return grpc.insecure_channel(self.target)
+        return grpc.secure_channel(self.target, self.credentials)
 
     def _wait_until_answering(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.target) as channel:
-            stub = inspection_pb2_grpc.InspectionServiceStub(channel)
+        with self.channel() as channel:
+            health = health_pb2_grpc.HealthStub(channel)
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
                     raise ServerStartError(f"the server exited with {self.process.returncode}:\n{self.log()}")
                 with contextlib.suppress(grpc.RpcError):
-                    stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=1.0)
-                    return
+                    # Health needs no token, so this works whatever auth the server is started with.
+                    answer = health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+                    if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
                 time.sleep(0.2)
         raise ServerStartError(f"the server did not answer within {timeout:.0f} s:\n{self.log()}")

@@ -1,0 +1,142 @@
+"""Token authentication with two roles, checked before every InspectionService call.
+
+A call carries `authorization: Bearer <token>`. A token has a role: `inspect` may score frames and read
+products and server info; `admin` may do everything, including Teach, UpdateProduct and DeleteProduct.
+Missing or unknown token -> UNAUTHENTICATED; a known token whose role is too low -> PERMISSION_DENIED.
+Health and reflection are never checked, so orchestrators and grpcurl work without a token.
+
+Tokens come from a file (`role token` per line, `#` comments) and from PATCHCORE_ADMIN_TOKEN /
+PATCHCORE_INSPECT_TOKEN. They are compared in constant time and never logged or shown in a repr.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+
+from server.errors import ConfigError, PermissionDenied, Unauthenticated
+from server.interceptors import SERVICE_NAME, refusing, wrap_behavior
+
+ADMIN_TOKEN_VARIABLE = "PATCHCORE_ADMIN_TOKEN"
+INSPECT_TOKEN_VARIABLE = "PATCHCORE_INSPECT_TOKEN"
+_BEARER = "Bearer "
+
+
+class Role(enum.IntEnum):
+    """Ordered: a higher role may do everything a lower one may."""
+
+    INSPECT = 1
+    ADMIN = 2
+
+
+# Methods an `inspect` token may call. Every other InspectionService method needs `admin`, so a method
+# added to the service later is closed until it is listed here.
+_INSPECT_METHODS = frozenset({"Inspect", "InspectStream", "GetProduct", "ListProducts", "GetServerInfo"})
+
+
+def required_role(method: str) -> Role:
+    """The role needed for the InspectionService method named `method` (e.g. "Teach")."""
+    return Role.INSPECT if method in _INSPECT_METHODS else Role.ADMIN
+
+
+@dataclass(frozen=True)
+class TokenTable:
+    """The tokens the server accepts and the role of each. Empty = authentication is off."""
+
+    entries: tuple[tuple[bytes, Role], ...] = field(default=(), repr=False)
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def role_of(self, token: str) -> Role | None:
+        """The role of `token`, None when unknown. Compares against every entry, in constant time each."""
+        given = token.encode()
+        found = None
+        for expected, role in self.entries:
+            if hmac.compare_digest(given, expected) and (found is None or role > found):
+                found = role
+        return found
+
+    def roles(self) -> dict[str, int]:
+        """How many tokens each role has (safe to log)."""
+        return {role.name.lower(): sum(r is role for _, r in self.entries) for role in Role}
+
+
+def _parse_role(name: str, where: str) -> Role:
+    try:
+        return Role[name.upper()]
+    except KeyError:
+        raise ConfigError(f"{where}: unknown role {name!r}; use 'admin' or 'inspect'") from None
+
+
+def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
+    """(token, role) pairs from a file of `role token` lines; blank lines and `#` comments are skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise ConfigError(f"cannot read tokens file {path}: {error.strerror or error}") from error
+    entries = []
+    for number, line in enumerate(lines, start=1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        where = f"{path} line {number}"
+        if len(words) != 2:
+            raise ConfigError(f"{where}: expected `role token`, got {len(words)} words")
+        entries.append((words[1].encode(), _parse_role(words[0], where)))
+    return entries
+
+
+def load_tokens(
+    tokens_file: Path | None, admin_tokens: tuple[str, ...] = (), environ: Mapping[str, str] | None = None
+) -> TokenTable:
+    """All tokens: from `tokens_file`, `admin_tokens` (e.g. the legacy --token) and the environment."""
+    environ = os.environ if environ is None else environ
+    entries = read_tokens_file(tokens_file) if tokens_file else []
+    entries += [(token.encode(), Role.ADMIN) for token in admin_tokens if token]
+    for variable, role in ((ADMIN_TOKEN_VARIABLE, Role.ADMIN), (INSPECT_TOKEN_VARIABLE, Role.INSPECT)):
+        if environ.get(variable):
+            entries.append((environ[variable].encode(), role))
+    return TokenTable(tuple(entries))
+
+
+def _bearer_token(metadata: tuple | None) -> str | None:
+    """The token of the call's `authorization: Bearer <token>` header, None when absent or malformed."""
+    for key, value in metadata or ():
+        if key == "authorization" and isinstance(value, str) and value.startswith(_BEARER):
+            return value[len(_BEARER) :]
+    return None
+
+
+class RoleInterceptor(grpc.ServerInterceptor):
+    """Refuses InspectionService calls without a token of the role the method needs."""
+
+    def __init__(self, tokens: TokenTable) -> None:
+        self._tokens = tokens
+
+    def intercept_service(self, continuation, handler_call_details):
+        handler = continuation(handler_call_details)
+        service, _, method = handler_call_details.method.lstrip("/").partition("/")
+        if handler is None or service != SERVICE_NAME:
+            return handler
+        token = _bearer_token(handler_call_details.invocation_metadata)
+        role = self._tokens.role_of(token) if token is not None else None
+        if role is None:
+            return wrap_behavior(
+                handler,
+                refusing(Unauthenticated("send a valid token as `authorization: Bearer <token>`")),
+            )
+        needed = required_role(method)
+        if role < needed:
+            refusal = PermissionDenied(
+                f"{method} needs a token with the {needed.name.lower()} role; this one has "
+                f"{role.name.lower()}"
+            )
+            return wrap_behavior(handler, refusing(refusal))
+        return handler

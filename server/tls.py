@@ -1,0 +1,74 @@
+"""TLS for the gRPC port: a server certificate, optionally with client certificates required (mutual TLS).
+
+Without a certificate the port is plaintext, which is fine on 127.0.0.1 (the default bind) but exposes frames
+and tokens on any other address; the server then logs a warning at start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from pathlib import Path
+
+import grpc
+
+from server.errors import ConfigError
+from server.logs import log_event
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"cannot read the {what} {path}: {error.strerror or error}") from error
+
+
+def server_credentials(
+    cert: Path | None, key: Path | None, client_ca: Path | None = None
+) -> grpc.ServerCredentials | None:
+    """Credentials for add_secure_port, None for plaintext (no certificate given).
+
+    cert, key: PEM server certificate chain and its private key. client_ca: PEM CA bundle; when given, every
+    client must present a certificate it signed (mutual TLS). ConfigError when only part is given or a file
+    cannot be read.
+    """
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ConfigError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+        return None
+    if cert is None or key is None:
+        raise ConfigError("give both --tls-cert and --tls-key, or neither")
+    pair = (_read(key, "TLS private key"), _read(cert, "TLS certificate"))
+    if client_ca is None:
+        return grpc.ssl_server_credentials([pair])
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=_read(client_ca, "client CA bundle"), require_client_auth=True
+    )
+
+
+def tls_mode(cert: Path | None, client_ca: Path | None) -> str:
+    """ "off", "server" (TLS) or "mutual" (TLS with client certificates), for logs."""
+    if cert is None:
+        return "off"
+    return "mutual" if client_ca is not None else "server"
+
+
+def is_loopback(host: str) -> bool:
+    """True when `host` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or a wildcard: assume reachable from the network
+
+
+def warn_if_exposed(host: str, tls: bool) -> None:
+    """Logs a warning when a plaintext port listens on an address other machines can reach."""
+    if not tls and not is_loopback(host):
+        log_event(
+            "plaintext_on_network",
+            level=logging.WARNING,
+            host=host,
+            advice="frames and tokens travel unencrypted: set --tls-cert and --tls-key, or bind 127.0.0.1",
+        )

@@ -1,0 +1,172 @@
+"""Token auth with two roles: the token table on its own, then every method against a live server."""
+
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from patchcore_edge.v1 import inspection_pb2 as pb
+from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
+from reliability_support import teach_request as make_teach_request
+
+from server.auth import Role, load_tokens, read_tokens_file, required_role
+from server.errors import ConfigError
+
+ADMIN_TOKEN = "adm-7f3c9e1b2a"
+INSPECT_TOKEN = "insp-5d8a0c4e6f"
+ENV_INSPECT_TOKEN = "insp-env-91b2c3"
+PRODUCT = "guarded"
+
+
+def write_tokens(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_tokens_file_lines_give_roles(tmp_path):
+    path = write_tokens(tmp_path / "tokens", "# line 7\nadmin  a-token\n\ninspect i-token  # camera PC\n")
+    tokens = load_tokens(path, environ={})
+    assert tokens.role_of("a-token") is Role.ADMIN
+    assert tokens.role_of("i-token") is Role.INSPECT
+    assert tokens.role_of("a-token ") is None
+    assert tokens.role_of("") is None
+
+
+def test_environment_and_legacy_flag_tokens(tmp_path):
+    environ = {"PATCHCORE_ADMIN_TOKEN": "env-admin", "PATCHCORE_INSPECT_TOKEN": "env-inspect"}
+    tokens = load_tokens(None, admin_tokens=("flag-admin", ""), environ=environ)
+    assert tokens.roles() == {"inspect": 1, "admin": 2}
+    assert tokens.role_of("flag-admin") is Role.ADMIN
+    assert tokens.role_of("env-inspect") is Role.INSPECT
+
+
+def test_no_tokens_means_auth_is_off():
+    assert not load_tokens(None, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "complaint"),
+    [("admin\n", "expected `role token`"), ("root s3cret-token\n", "unknown role 'root'")],
+)
+def test_malformed_tokens_file_is_refused_without_showing_tokens(tmp_path, text, complaint):
+    with pytest.raises(ConfigError) as raised:
+        read_tokens_file(write_tokens(tmp_path / "tokens", text))
+    assert complaint in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
+def test_tokens_never_appear_in_a_repr(tmp_path):
+    tokens = load_tokens(write_tokens(tmp_path / "tokens", "admin hidden-token\n"), environ={})
+    assert "hidden-token" not in repr(tokens)
+
+
+def test_every_method_has_the_documented_role():
+    methods = pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_name
+    roles = {name: required_role(name) for name in methods}
+    assert {name for name, role in roles.items() if role is Role.ADMIN} == {
+        "Teach",
+        "UpdateProduct",
+        "DeleteProduct",
+    }
+    assert required_role("SomeFutureMethod") is Role.ADMIN  # closed until listed
+
+
+@pytest.fixture(scope="module")
+def guarded(tiny_model, tmp_path_factory):
+    """A server with an admin and an inspect token in a file, and another inspect token in the environment."""
+    folder = tmp_path_factory.mktemp("auth")
+    tokens = write_tokens(folder / "tokens", f"admin {ADMIN_TOKEN}\ninspect {INSPECT_TOKEN}\n")
+    server = start_server(
+        tiny_model,
+        folder / "store",
+        folder,
+        "--tokens-file",
+        str(tokens),
+        "--log-level",
+        "debug",
+        env={"PATCHCORE_INSPECT_TOKEN": ENV_INSPECT_TOKEN},
+    )
+    with server, grpc.insecure_channel(server.target) as channel:
+        stub = stub_for(channel)
+        stub.Teach(make_teach_request(PRODUCT, seed=1), metadata=bearer(ADMIN_TOKEN))
+        yield server, stub
+
+
+def bearer(token: str) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {token}"),)
+
+
+def calls(stub) -> dict:
+    """One harmless call per method, each given metadata; DeleteProduct and Teach name a product not there."""
+    frame = inspect_request(PRODUCT)
+    return {
+        "Teach": lambda md: stub.Teach(pb.TeachRequest(product_id="other"), metadata=md),
+        "Inspect": lambda md: stub.Inspect(frame, metadata=md),
+        "InspectStream": lambda md: list(stub.InspectStream(iter([frame]), metadata=md)),
+        "GetProduct": lambda md: stub.GetProduct(pb.GetProductRequest(product_id=PRODUCT), metadata=md),
+        "ListProducts": lambda md: stub.ListProducts(pb.ListProductsRequest(), metadata=md),
+        "UpdateProduct": lambda md: stub.UpdateProduct(
+            pb.UpdateProductRequest(product_id=PRODUCT, options=pb.ProductOptions(threshold=0.5),
+                                    update_fields=["threshold"]), metadata=md),
+        "DeleteProduct": lambda md: stub.DeleteProduct(
+            pb.DeleteProductRequest(product_id="gone"), metadata=md),
+        "GetServerInfo": lambda md: stub.GetServerInfo(pb.GetServerInfoRequest(), metadata=md),
+    }  # fmt: skip
+
+
+# What each method answers once it is let through (Teach's empty set and DeleteProduct's absent product show
+# the call reached the service).
+ADMITTED = {
+    "Teach": grpc.StatusCode.INVALID_ARGUMENT,
+    "DeleteProduct": grpc.StatusCode.NOT_FOUND,
+}
+METHODS = tuple(pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_name)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize(
+    "metadata",
+    [(), (("authorization", "Bearer nope"),), (("authorization", ADMIN_TOKEN),), (("x-token", ADMIN_TOKEN),)],
+    ids=["none", "unknown", "no-bearer-prefix", "other-header"],
+)
+def test_calls_without_a_valid_token_are_unauthenticated(guarded, method, metadata):
+    _, stub = guarded
+    assert status_code(calls(stub)[method], metadata) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_admin_token_may_call_everything(guarded, method):
+    _, stub = guarded
+    assert status_code(calls(stub)[method], bearer(ADMIN_TOKEN)) == ADMITTED.get(method, grpc.StatusCode.OK)
+
+
+@pytest.mark.parametrize("token", [INSPECT_TOKEN, ENV_INSPECT_TOKEN], ids=["file", "environment"])
+@pytest.mark.parametrize("method", METHODS)
+def test_inspect_token_may_only_inspect_and_read(guarded, method, token):
+    _, stub = guarded
+    code = status_code(calls(stub)[method], bearer(token))
+    if required_role(method) is Role.ADMIN:
+        assert code == grpc.StatusCode.PERMISSION_DENIED
+    else:
+        assert code == grpc.StatusCode.OK
+
+
+def test_health_and_reflection_need_no_token(guarded):
+    server, _ = guarded
+    with grpc.insecure_channel(server.target) as channel:
+        assert health_status(channel) == SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        answer = next(reflection.ServerReflectionInfo(iter([request])))
+    names = {service.name for service in answer.list_services_response.service}
+    assert "patchcore.edge.v1.InspectionService" in names
+
+
+def test_tokens_are_never_logged(guarded):
+    server, stub = guarded
+    for method in METHODS:  # every kind of answer, refusals included, has been logged by now
+        status_code(calls(stub)[method], bearer(INSPECT_TOKEN))
+    log = server.log()
+    assert "server_started" in log
+    for token in (ADMIN_TOKEN, INSPECT_TOKEN, ENV_INSPECT_TOKEN):
+        assert token not in log
