@@ -1,6 +1,7 @@
 namespace PatchcoreEdge.Examples;
 
-/// <summary>The parsed command line: `--name value` / `--name=value` flags; the other arguments are files.</summary>
+/// <summary>The parsed command line: `--name value` or `--name=value` flags; the other arguments are
+/// the files.</summary>
 public sealed class CommandLine
 {
     public const string Usage =

@@ -26,13 +26,15 @@ public static class ResultPrinter
         return new Tally(received, failed, inOrder);
     }
 
-    /// <summary>"&lt;frame_id&gt; &lt;score&gt; OK|NG", or "&lt;frame_id&gt; - ERROR &lt;CODE&gt;: &lt;message&gt;"
-    /// for a frame the server could not score. OK = like the taught good parts, NG = anomalous.</summary>
+    /// <summary>"&lt;frame_id&gt; &lt;score&gt; OK|NG", or for a frame the server could not score
+    /// "&lt;frame_id&gt; - ERROR &lt;CODE&gt;: &lt;message&gt;". OK = like the taught good parts,
+    /// NG = anomalous.</summary>
     public static string Format(InspectResponse response)
     {
         if (response.Error is not null)
         {
-            return $"{response.FrameId} - ERROR {CodeName((StatusCode)response.Error.Code)}: {response.Error.Message}";
+            var code = CodeName((StatusCode)response.Error.Code);
+            return $"{response.FrameId} - ERROR {code}: {response.Error.Message}";
         }
         var score = response.Score.ToString("F6", CultureInfo.InvariantCulture);
         return $"{response.FrameId} {score} {(response.Anomalous ? "NG" : "OK")}";

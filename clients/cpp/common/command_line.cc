@@ -73,8 +73,8 @@ const std::vector<std::string>& CommandLine::required_files() const {
   return files_;
 }
 
-int run_example(int argc, const char* const* argv, const char* usage, const std::vector<std::string>& known_flags,
-                const std::function<int(const CommandLine&)>& body) {
+int run_example(int argc, const char* const* argv, const std::string& usage,
+                const std::vector<std::string>& known_flags, const std::function<int(const CommandLine&)>& body) {
   try {
     const CommandLine command_line(argc, argv, known_flags);
     if (command_line.help()) {

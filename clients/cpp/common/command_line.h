@@ -48,7 +48,7 @@ class CommandLine {
 // Runs an example's body: parses the command line, prints `usage` on --help or a UsageError (exit kExitUsage),
 // reports an InputError (exit kExitUsage) or any other exception (exit kExitFailed) on stderr.
 // Returns the process exit code.
-int run_example(int argc, const char* const* argv, const char* usage, const std::vector<std::string>& known_flags,
-                const std::function<int(const CommandLine&)>& body);
+int run_example(int argc, const char* const* argv, const std::string& usage,
+                const std::vector<std::string>& known_flags, const std::function<int(const CommandLine&)>& body);
 
 }  // namespace patchcore_client

@@ -16,6 +16,11 @@ std::unique_ptr<pb::InspectionService::Stub> connect(const std::string& target) 
   return pb::InspectionService::NewStub(channel);
 }
 
+std::string connection_flags_help(const std::string& deadline_scope, const std::string& deadline_default) {
+  return std::string("  --target       server address (default ") + kDefaultTarget + ")\n" +
+         "  --deadline-ms  time for " + deadline_scope + " in milliseconds (default " + deadline_default + ")\n";
+}
+
 void set_deadline(grpc::ClientContext& context, std::uint64_t deadline_ms) {
   if (deadline_ms > 0) {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));

@@ -18,6 +18,8 @@ inline constexpr const char* kTargetFlag = "target";
 inline constexpr const char* kDeadlineFlag = "deadline-ms";
 // The server's default address (make serve).
 inline constexpr const char* kDefaultTarget = "127.0.0.1:50051";
+// The usage lines of --target and --deadline-ms; `deadline_default` describes the default, e.g. "0 = none".
+std::string connection_flags_help(const std::string& deadline_scope, const std::string& deadline_default);
 
 // A stub on an insecure channel to `target` (HOST:PORT) that accepts responses up to 64 MiB (the server's
 // default message cap; a PNG heatmap of a large frame can be several MiB).

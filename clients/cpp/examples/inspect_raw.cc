@@ -16,23 +16,24 @@ namespace {
 
 using namespace patchcore_client;
 
-constexpr const char* kUsage =
-    "usage: inspect_raw [--target HOST:PORT] --product ID --width W --height H [--format gray8|bgr8|rgb8]\n"
-    "                   [--deadline-ms N] FILE...\n"
+// A frame takes tens of milliseconds; a late answer is worth nothing to a line that moves on.
+constexpr std::uint64_t kDefaultDeadlineMs = 5000;
+
+const std::string kUsage =
+    std::string(
+        "usage: inspect_raw [--target HOST:PORT] --product ID --width W --height H [--format gray8|bgr8|rgb8]\n"
+        "                   [--deadline-ms N] FILE...\n"
+        "\n"
+        "Sends each FILE, a raw buffer of W x H pixels, rows top to bottom without padding, as a RawImage in\n"
+        "one unary Inspect call per file (frame_id = its index) and prints one line per frame:\n") +
+    kFrameLinesHelp +
     "\n"
-    "Sends each FILE, a raw buffer of W x H pixels, rows top to bottom without padding, as a RawImage in one\n"
-    "unary Inspect call per file (frame_id = its index) and prints one line per frame:\n"
-    "  <frame_id> <score> OK|NG            OK = like the taught good parts, NG = anomalous\n"
-    "  <frame_id> - ERROR <CODE>: <message>  the server could not score this frame\n"
-    "\n"
-    "  --target       server address (default 127.0.0.1:50051)\n"
     "  --product      product to inspect against\n"
     "  --width        frame width in pixels\n"
     "  --height       frame height in pixels\n"
-    "  --format       gray8 (1 byte/pixel), bgr8 or rgb8 (3 bytes/pixel); default bgr8\n"
-    "  --deadline-ms  time for each call in milliseconds (default 5000; 0 = none)\n"
-    "\n"
-    "Exit status: 0 every frame scored (OK or NG), 1 a frame failed, 2 bad command line or unreadable file.\n";
+    "  --format       gray8 (1 byte/pixel), bgr8 or rgb8 (3 bytes/pixel); default bgr8\n" +
+    connection_flags_help("each call", std::to_string(kDefaultDeadlineMs) + "; 0 = none") +
+    "\nExit status: 0 every frame scored (OK or NG), 1 a frame failed, 2 bad command line or unreadable file.\n";
 
 pb::PixelFormat parse_pixel_format(const std::string& name) {
   if (name == "gray8") return pb::PIXEL_FORMAT_GRAY8;
@@ -72,7 +73,7 @@ int inspect_raw(const CommandLine& command_line) {
   raw.set_width(required_dimension(command_line, "width"));
   raw.set_height(required_dimension(command_line, "height"));
   raw.set_format(parse_pixel_format(command_line.value_or("format", "bgr8")));
-  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, 5000);
+  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, kDefaultDeadlineMs);
   const auto& files = command_line.required_files();
   const auto stub = connect(command_line.value_or(kTargetFlag, kDefaultTarget));
 

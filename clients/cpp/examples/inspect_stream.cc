@@ -18,19 +18,14 @@ namespace {
 
 using namespace patchcore_client;
 
-constexpr const char* kUsage =
-    "usage: inspect_stream [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
-    "\n"
-    "Sends each FILE (JPEG/PNG/BMP/TIFF bytes) as one frame of a single InspectStream call, frame_id = its\n"
-    "index (0, 1, ...), and prints one line per frame as the result arrives:\n"
-    "  <frame_id> <score> OK|NG            OK = like the taught good parts, NG = anomalous\n"
-    "  <frame_id> - ERROR <CODE>: <message>  the server could not score this frame\n"
-    "\n"
-    "  --target       server address (default 127.0.0.1:50051)\n"
-    "  --product      product to inspect against\n"
-    "  --deadline-ms  time for the whole call in milliseconds (default 0 = none)\n"
-    "\n"
-    "Exit status: 0 every frame scored (OK or NG), 1 a frame failed or the call did not finish OK,\n"
+const std::string kUsage =
+    std::string("usage: inspect_stream [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
+                "\n"
+                "Sends each FILE (JPEG/PNG/BMP/TIFF bytes) as one frame of a single InspectStream call,\n"
+                "frame_id = its index (0, 1, ...), and prints one line per frame as the result arrives:\n") +
+    kFrameLinesHelp + "\n  --product      product to inspect against\n" +
+    connection_flags_help("the whole call", "0 = none") +
+    "\nExit status: 0 every frame scored (OK or NG), 1 a frame failed or the call did not finish OK,\n"
     "2 bad command line or unreadable file.\n";
 
 // What the reader thread saw.

@@ -11,23 +11,25 @@ namespace {
 
 using namespace patchcore_client;
 
-constexpr const char* kUsage =
-    "usage: teach [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
-    "\n"
-    "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference case.\n"
-    "A product that exists gets a new version. Prints:\n"
-    "  product <id> version <n> threshold <t> images <n> bank <patches> seconds <s>\n"
-    "\n"
-    "  --target       server address (default 127.0.0.1:50051)\n"
-    "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n"
-    "  --deadline-ms  time for the call in milliseconds (default 120000; 0 = none)\n"
-    "\n"
-    "Exit status: 0 taught, 1 the server refused or failed, 2 bad command line or unreadable file.\n";
+// Teaching 8 images takes seconds; a server busy with other teaches may queue this one.
+constexpr std::uint64_t kDefaultDeadlineMs = 120000;
+
+const std::string kUsage =
+    std::string(
+        "usage: teach [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
+        "\n"
+        "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference\n"
+        "case. A product that exists gets a new version. Prints:\n"
+        "  product <id> version <n> threshold <t> images <n> bank <patches> seconds <s>\n"
+        "\n"
+        "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n") +
+    connection_flags_help("the call", std::to_string(kDefaultDeadlineMs) + "; 0 = none") +
+    "\nExit status: 0 taught, 1 the server refused or failed, 2 bad command line or unreadable file.\n";
 
 int teach(const CommandLine& command_line) {
   pb::TeachRequest request;
   request.set_product_id(command_line.required("product"));
-  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, 120000);
+  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, kDefaultDeadlineMs);
   for (const std::string& file : command_line.required_files()) {
     request.add_images()->set_encoded(read_file(file));
   }
