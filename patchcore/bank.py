@@ -32,7 +32,7 @@ _PREAMBLE = struct.Struct("<8sIQ")  # magic, format version, header length
 _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
 # Multiplies the highest leave-one-out score to give the default threshold (see patchcore/threshold.py).
-DEFAULT_THRESHOLD_SCALE = 1.0
+DEFAULT_THRESHOLD_SCALE = 1.1
 TEMP_SUFFIX = ".tmp"
 
 

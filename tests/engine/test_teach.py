@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from patchcore.bank import TeachOptions
+from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
 from patchcore.errors import InvalidInput
 from patchcore.images import PixelFormat, decode_encoded, decode_raw
 from patchcore.teach import teach
@@ -14,7 +14,9 @@ def test_bank_is_a_tenth_of_the_training_patches(brick_bank, tiny_extractor):
     assert brick_bank.vectors.shape == (52, tiny_extractor.info.dim)
     assert brick_bank.model_fingerprint == tiny_extractor.info.fingerprint
     assert len(stats.leave_one_out_scores) == 8
-    assert brick_bank.options.threshold == pytest.approx(max(stats.leave_one_out_scores))
+    assert brick_bank.options.threshold == pytest.approx(
+        DEFAULT_THRESHOLD_SCALE * max(stats.leave_one_out_scores)
+    )
     assert set(stats.timings) == {"extract_seconds", "coreset_seconds", "threshold_seconds"}
 
 
