@@ -1,0 +1,46 @@
+"""The patchcore-client CLI end to end: teach a folder, inspect files into overlays and a CSV, list."""
+
+import csv
+
+from patchcore_client.cli import main
+
+PRODUCT = "cli-part"
+
+
+def test_teach_inspect_and_list(client_server, part_files, tmp_path, capsys):
+    target = ["--target", client_server.target]
+
+    assert (
+        main([*target, "teach", "--product", PRODUCT, "--threshold-scale", "1.5", str(part_files.teach)]) == 0
+    )
+    assert f"{PRODUCT} version 1" in capsys.readouterr().out
+
+    files = [*part_files.good, *part_files.defective]
+    out = tmp_path / "out"
+    assert main([*target, "inspect", "--product", PRODUCT, *map(str, files), "--out", str(out)]) == 0
+    with open(out / "results.csv", newline="") as table:
+        rows = list(csv.DictReader(table))
+    assert [row["file"] for row in rows] == [str(path) for path in files]
+    assert [row["verdict"] for row in rows] == ["good"] * len(part_files.good) + ["anomalous"] * 2
+    assert all(float(row["threshold"]) > 0 and row["error"] == "" for row in rows)
+    assert sorted(p.name for p in out.glob("*_overlay.png")) == sorted(f"{p.stem}_overlay.png" for p in files)
+
+    capsys.readouterr()
+    assert main([*target, "products"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["PRODUCT", "VERSION", "THRESHOLD"]
+    assert any(line.split()[:2] == [PRODUCT, "1"] for line in table[1:])
+
+
+def test_inspect_of_an_unreadable_file_reports_the_error_and_fails(
+    client_server, part_files, tmp_path, capsys
+):
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    target = ["--target", client_server.target]
+    main([*target, "teach", "--product", "cli-errors", str(part_files.teach)])
+    code = main([*target, "inspect", "--product", "cli-errors", str(broken), "--out", str(tmp_path / "out")])
+    assert code == 1
+    with open(tmp_path / "out" / "results.csv", newline="") as table:
+        (row,) = csv.DictReader(table)
+    assert row["verdict"] == "error" and row["error"].startswith("INVALID_ARGUMENT")
