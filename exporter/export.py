@@ -11,6 +11,7 @@ from exporter.files import write_atomically
 from exporter.metadata import attach_metadata, model_metadata, read_metadata
 from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
 from exporter.quantize import QUANTIZATIONS, quantize_int8
+from exporter.random_weights import random_weights
 from exporter.weights import WeightsUnavailable, load_weights, sha256_of_file
 from patchcore.errors import InvalidInput, ModelError
 
@@ -53,7 +54,9 @@ def _reusable(target: Path, weights_file: Path | None) -> bool:
     return True
 
 
-def _export_fp32(spec: BackboneSpec, size: int, target: Path, weights_file: Path | None) -> None:
+def _export_fp32(
+    spec: BackboneSpec, size: int, target: Path, weights_file: Path | None, random_init: bool
+) -> None:
     grid = size // spec.stride
     with tqdm(total=len(EXPORT_STEPS), desc=f"Exporting {target.name}", unit="step") as progress:
 
@@ -61,7 +64,7 @@ def _export_fp32(spec: BackboneSpec, size: int, target: Path, weights_file: Path
             progress.set_postfix_str(name)
 
         step("load weights")
-        weights = load_weights(spec, weights_file)
+        weights = random_weights(spec) if random_init else load_weights(spec, weights_file)
         progress.update()
         step("build")
         module = build_patch_features(spec, weights.state_dict, size)
@@ -98,11 +101,14 @@ def export_model(
     force: bool = False,
     quantize: str | None = None,
     allow_fallback: bool = False,
+    random_init: bool = False,
 ) -> Path:
     """Exports `backbone` at `size` x `size` to out_dir/<backbone>_<size>.onnx (reused if present unless
     `force`) and returns its path; with quantize="int8" also writes and returns <backbone>_<size>_int8.onnx.
     allow_fallback: when DINOv2 weights cannot be obtained, export efficientnet_lite0 instead of raising
-    WeightsUnavailable (only for a user who did not choose a backbone or weights file)."""
+    WeightsUnavailable (only for a user who did not choose a backbone or weights file).
+    random_init: timm's seeded random initialisation instead of real weights, for speed benchmarks only
+    (metadata weights_source=random; write such models apart from models/ so nothing serves them)."""
     spec = backbone_spec(backbone)
     check_size(spec, size)
     if quantize is not None and quantize not in QUANTIZATIONS:
@@ -110,7 +116,7 @@ def export_model(
     target = model_path(Path(out_dir), backbone, size)
     if force or not _reusable(target, weights):
         try:
-            _export_fp32(spec, size, target, weights)
+            _export_fp32(spec, size, target, weights, random_init)
         except WeightsUnavailable as error:
             if not allow_fallback or spec.name == FALLBACK_BACKBONE:
                 raise

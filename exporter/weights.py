@@ -56,8 +56,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
             state_dict = load_safetensors(str(path))
         else:
             state_dict = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError) as error:
-        raise ModelError(f"Cannot read weights file {path}: {error}") from error
+    except Exception as error:  # a damaged pickle raises anything from EOFError to IndexError
+        raise ModelError(
+            f"Cannot read weights file {path}: it is not a readable torch (.pth, .bin) or .safetensors "
+            f"checkpoint ({type(error).__name__})"
+        ) from error
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ModelError(f"Weights file {path} is not a flat state dict of named tensors")
     return dict(state_dict)
@@ -182,9 +185,10 @@ def dinov2_from_file(path: Path, spec: BackboneSpec) -> Weights:
 
 def _hub_reachable() -> bool:
     """A quick TCP probe, so an offline machine fails in milliseconds instead of minutes of retries."""
-    host = urlparse(hub_constants.ENDPOINT).hostname or "huggingface.co"
+    endpoint = urlparse(hub_constants.ENDPOINT)
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
     try:
-        socket.create_connection((host, 443), timeout=HUB_PROBE_SECONDS).close()
+        socket.create_connection((endpoint.hostname or "", port), timeout=HUB_PROBE_SECONDS).close()
     except OSError:
         return False
     return True

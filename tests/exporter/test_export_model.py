@@ -1,0 +1,97 @@
+"""export_model's behaviour around the graph: reuse, --force, refusals, writing nothing on failure."""
+
+import onnx
+import pytest
+
+from exporter import export as export_module
+from exporter.export import export_model
+from exporter.metadata import attach_metadata, read_metadata
+from exporter.weights import WeightsUnavailable, sha256_of_file
+from exporter.weights import load_weights as real_load_weights
+from patchcore.errors import InvalidInput, ModelError
+
+
+def test_an_existing_model_is_reused(lite0_model, caplog):
+    before = lite0_model.stat().st_mtime_ns
+    with caplog.at_level("INFO"):
+        path = export_model("efficientnet_lite0", 224, lite0_model.parent)
+
+    assert path == lite0_model
+    assert lite0_model.stat().st_mtime_ns == before
+    assert "Reusing" in caplog.text
+
+
+def test_force_replaces_an_existing_file(tmp_path):
+    (tmp_path / "efficientnet_lite0_224.onnx").write_bytes(b"left over from a crash")
+
+    path = export_model("efficientnet_lite0", 224, tmp_path, force=True)
+
+    assert read_metadata(path)["backbone"] == "efficientnet_lite0"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["efficientnet_lite0_224.onnx"]
+
+
+@pytest.mark.parametrize(
+    ("backbone", "size"), [("dinov2_vits14", 230), ("efficientnet_lite0", 228), ("efficientnet_lite0", 16)]
+)
+def test_a_size_off_the_stride_is_refused(tmp_path, backbone, size):
+    with pytest.raises(InvalidInput, match="multiple of"):
+        export_model(backbone, size, tmp_path)
+
+
+def test_an_unknown_backbone_is_refused(tmp_path):
+    with pytest.raises(InvalidInput, match="Unknown backbone 'resnet50'"):
+        export_model("resnet50", 224, tmp_path)
+
+
+def test_a_parity_failure_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "measure_parity", lambda module, model, size: 3e-3)
+
+    with pytest.raises(ModelError, match=r"differs from torch by 0\.003"):
+        export_model("efficientnet_lite0", 224, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def no_dinov2_weights(spec, weights_file):
+    if spec.family == "dinov2":
+        raise WeightsUnavailable("DINOv2 weights could not be obtained. Pass --weights FILE.")
+    return real_load_weights(spec, weights_file)
+
+
+def test_dinov2_without_weights_does_not_fall_back_unless_allowed(tmp_path, monkeypatch):
+    monkeypatch.setattr(export_module, "load_weights", no_dinov2_weights)
+
+    with pytest.raises(WeightsUnavailable, match="--weights"):
+        export_model("dinov2_vits14", 224, tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_allowed_fallback_exports_lite0_and_says_so(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(export_module, "load_weights", no_dinov2_weights)
+
+    with caplog.at_level("WARNING"):
+        path = export_model("dinov2_vits14", 224, tmp_path, allow_fallback=True)
+
+    assert path.name == "efficientnet_lite0_224.onnx"
+    assert read_metadata(path)["backbone"] == "efficientnet_lite0"
+    assert "Exporting efficientnet_lite0 instead" in caplog.text
+
+
+def fake_model(path, weights_sha256: str) -> None:
+    """An ONNX file carrying only the metadata the reuse check reads."""
+    model = onnx.helper.make_model(onnx.helper.make_graph([], "empty", [], []))
+    attach_metadata(model, {"backbone": "dinov2_vits14", "weights_sha256": weights_sha256})
+    onnx.save(model, str(path))
+
+
+def test_a_model_from_other_weights_is_not_silently_reused(tmp_path, meta_weights_file):
+    fake_model(tmp_path / "dinov2_vits14_224.onnx", "0" * 64)
+
+    with pytest.raises(ModelError, match=r"exported from other weights.*--force"):
+        export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file)
+
+
+def test_a_model_from_the_same_weights_file_is_reused(tmp_path, meta_weights_file):
+    existing = tmp_path / "dinov2_vits14_224.onnx"
+    fake_model(existing, sha256_of_file(meta_weights_file))
+
+    assert export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file) == existing
