@@ -1,0 +1,45 @@
+"""Settings: flags win over PATCHCORE_* variables, which win over defaults; --help reads well."""
+
+import pytest
+
+from server.config import ServerConfig, build_parser, parse_config
+
+
+def test_defaults(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    config = parse_config([])
+    assert (config.host, config.port, config.max_message_bytes) == ("127.0.0.1", 50051, 64 * 1024 * 1024)
+    assert (config.max_image_pixels, config.max_batch, config.max_wait_ms) == (50_000_000, 8, 2.0)
+
+
+def test_environment_sets_and_flags_override(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "from-env.onnx")
+    monkeypatch.setenv("PATCHCORE_PORT", "6000")
+    monkeypatch.setenv("PATCHCORE_MAX_BATCH", "4")
+    monkeypatch.setenv("PATCHCORE_LOG_JSON", "false")
+    config = parse_config(["--port", "7000"])
+    assert str(config.model) == "from-env.onnx"
+    assert (config.port, config.max_batch, config.log_json) == (7000, 4, False)
+
+
+def test_model_is_required(monkeypatch, capsys):
+    monkeypatch.delenv("PATCHCORE_MODEL", raising=False)
+    with pytest.raises(SystemExit):
+        parse_config([])
+    assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--max-batch", "--queue-size", "--stream-window", "--max-image-pixels"])
+def test_limits_below_one_are_refused(monkeypatch, flag):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    with pytest.raises(SystemExit):
+        parse_config([flag, "0"])
+
+
+def test_help_names_every_setting_with_its_variable_and_default():
+    text = build_parser().format_help()
+    for name in ServerConfig.__dataclass_fields__:
+        if name not in ("model",):
+            assert f"--{name.replace('_', '-')}" in text
+    assert "[PATCHCORE_MODEL]" in text and "[PATCHCORE_MAX_WAIT_MS]" in text
+    assert "(default: 127.0.0.1)" in text
