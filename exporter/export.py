@@ -11,7 +11,7 @@ from exporter.files import write_atomically
 from exporter.metadata import attach_metadata, model_metadata, read_metadata
 from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
 from exporter.quantize import QUANTIZATIONS, quantize_int8
-from exporter.random_weights import random_weights
+from exporter.random_weights import RANDOM_SOURCE, random_weights
 from exporter.weights import WeightsUnavailable, load_weights, sha256_of_file
 from patchcore.errors import InvalidInput, ModelError
 
@@ -39,15 +39,18 @@ def model_path(out_dir: Path, backbone: str, size: int, quantize: str | None = N
     return out_dir / f"{backbone}_{size}{suffix}.onnx"
 
 
-def _reusable(target: Path, weights_file: Path | None) -> bool:
-    """An existing model is reused unless it was exported from another weights file than the one given."""
+def _reusable(target: Path, weights_file: Path | None, random_init: bool = False) -> bool:
+    """An existing model is reused unless it was made from other weights than asked for: another weights
+    file than the one given, or random weights for a real model and the other way round."""
     if not target.exists():
         return False
-    if weights_file is not None and read_metadata(target).get("weights_sha256") != sha256_of_file(
-        weights_file
-    ):
+    metadata = read_metadata(target)
+    other_weights = (metadata.get("weights_source") == RANDOM_SOURCE) != random_init or (
+        weights_file is not None and metadata.get("weights_sha256") != sha256_of_file(weights_file)
+    )
+    if other_weights:
         raise ModelError(
-            f"{target} exists but was exported from other weights than {weights_file}; "
+            f"{target} exists but was exported from other weights ({metadata.get('weights_source')}); "
             "pass --force to replace it"
         )
     log.info("Reusing %s (same backbone and size; pass --force to export again)", target)
@@ -114,7 +117,7 @@ def export_model(
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise InvalidInput(f"Unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     target = model_path(Path(out_dir), backbone, size)
-    if force or not _reusable(target, weights):
+    if force or not _reusable(target, weights, random_init):
         try:
             _export_fp32(spec, size, target, weights, random_init)
         except WeightsUnavailable as error:
@@ -125,6 +128,6 @@ def export_model(
     if quantize is None:
         return target
     quantized = model_path(Path(out_dir), backbone, size, quantize)
-    if force or not _reusable(quantized, None):
+    if force or not _reusable(quantized, None, random_init):
         quantize_int8(target, quantized)
     return quantized
