@@ -1,0 +1,151 @@
+"""Accuracy benchmark: `make bench-accuracy` (or `python -m tests.benchmarks.accuracy --help`).
+
+Teaches each product with 8 good images, exactly as the server's Teach does, and scores held-out good and
+defective frames as Inspect does. Products: the elpv solar cells (mono, poly: real defects, image AUROC) and
+three scikit-image textures with planted defects (exact masks: pixel AUROC). Prints one Markdown table and
+writes it, with the coreset timings, to bench-results/accuracy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from exporter.export import export_model
+from patchcore.model import FeatureExtractor
+from tests.benchmarks.accuracy_configs import MODELS, REFERENCE_MODEL, ModelChoice, TeachConfig, configs_for
+from tests.benchmarks.accuracy_evaluate import ProductRun, run_elpv_seed, run_texture_seed
+from tests.benchmarks.accuracy_protocol import model_inputs
+from tests.benchmarks.accuracy_report import Row, markdown_table
+from tests.benchmarks.accuracy_thresholds import threshold_rows
+from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
+from tests.benchmarks.cached_features import CachedFeatureExtractor
+from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
+from tests.benchmarks.textures import TEXTURES
+
+NOTES = """Notes:
+- Protocol: per seed, 8 random good images teach the product (teach() -> MemoryBank -> Scorer, as the server
+  runs them); every other good image and every defective image of that product is tested. Image AUROC is the
+  mean over seeds, ± its standard deviation, [min-max]. Textures: brick, grass, gravel (scikit-image), 8 good
+  crops to teach, 20 good and 40 defective test crops (scratches, spots, colour/brightness patches, cut-outs
+  from another texture) per texture and seed; one row averages the three textures.
+- False alarms / misses: at the product's default threshold (max of the 8 leave-one-out scores x
+  threshold_scale), on held-out good images / defective images.
+- teach s: one real Teach of 8 elpv frames (feature extraction, coreset, leave-one-out threshold);
+  ms / image: median single-frame latency (resize, extract with batch 1, score, heatmap), 2 cores.
+- DINOv2-S is not benchmarked: only random-initialised weights exist on this air-gapped machine, and they
+  say nothing about accuracy."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.accuracy",
+        description="Few-shot accuracy of the engine on elpv solar cells and textures with planted defects.",
+    )
+    parser.add_argument(
+        "--seeds", type=int, default=3, help="teach/test splits per configuration (default 3)"
+    )
+    parser.add_argument(
+        "--models", type=Path, default=Path("models"), help="where exported models are cached"
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-results/accuracy.md"), help="report file")
+    parser.add_argument(
+        "--quick", action="store_true", help="reference model only, plain and best configurations (smoke run)"
+    )
+    return parser.parse_args(argv)
+
+
+def run_model(
+    model: ModelChoice,
+    configs: Sequence[TeachConfig],
+    products: Sequence[ProductImages],
+    seeds: Sequence[int],
+    models_dir: Path,
+) -> list[Row]:
+    """Every configuration of one model on the elpv products and the textures, one table row per product."""
+    extractor = FeatureExtractor(export_model(model.backbone, model.size, models_dir))
+    cached = CachedFeatureExtractor(extractor)
+    for product in products:
+        frames = np.concatenate([product.good, product.defective])
+        cached.warm(
+            model_inputs(frames, model.size), f"{model.short_name}@{model.size} {product.name} features"
+        )
+    rows = []
+    for config in configs:
+        bank, teach_seconds = timed_teach(extractor, products[0].good[:8], config.options(seed=0))
+        latency = frame_latency_ms(extractor, bank, products[0].defective)
+        progress = tqdm(
+            desc=f"{model.short_name}@{model.size} {config.name}", total=len(seeds) * 5, unit="run"
+        )
+        elpv_runs = []
+        for product in products:
+            run = ProductRun(product.name, model, config, teach_seconds=teach_seconds, ms_per_image=latency)
+            for seed in seeds:
+                run.seeds.append(run_elpv_seed(cached, product, config, seed))
+                progress.update()
+            elpv_runs.append(run)
+        texture_runs = []
+        for name in TEXTURES:
+            run = ProductRun(name, model, config, teach_seconds=teach_seconds, ms_per_image=latency)
+            for seed in seeds:
+                run.seeds.append(run_texture_seed(cached, name, config, seed))
+            progress.update(len(seeds))
+            texture_runs.append(run)
+        progress.close()
+        rows += [Row(f"elpv {run.product}", [run]) for run in elpv_runs]
+        rows.append(Row("textures (" + ", ".join(TEXTURES) + ")", texture_runs))
+        if model == REFERENCE_MODEL and config == configs[-1]:
+            rows += threshold_rows(elpv_runs)
+    return rows
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    products = load_elpv_products()
+    seeds = list(range(args.seeds))
+    models = (REFERENCE_MODEL,) if args.quick else MODELS
+    rows: list[Row] = []
+    for model in models:
+        configs = configs_for(model)
+        if args.quick:
+            configs = (configs[0], configs[-1])
+        rows += run_model(model, configs, products, seeds, args.models)
+    table = markdown_table(rows)
+    timings = coreset_table(
+        FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)),
+        products[0].good[:8],
+    )
+    minutes = (time.perf_counter() - started) / 60
+    header = (
+        f"Accuracy benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{machine_description()}; {len(seeds)} seeds; {minutes:.1f} min.\n"
+        "Command: `make bench-accuracy`"
+    )
+    report = f"{header}\n\n{table}\n\n{NOTES}\n\n{timings}\n"
+    print(f"\n{table}\n\n{timings}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(report)
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Wall-clock measurements for the table: a real teach (extraction included), single-frame latency, and the
+greedy coreset on the reference case (8 images x 784 patches)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from patchcore.bank import MemoryBank, TeachOptions
+from patchcore.coreset import coreset_size, greedy_coreset
+from patchcore.images import resize_square
+from patchcore.model import FeatureExtractor
+from patchcore.scoring import Scorer
+from patchcore.teach import teach
+
+LATENCY_FRAMES = 20
+
+
+def timed_teach(
+    extractor: FeatureExtractor, frames: np.ndarray, options: TeachOptions
+) -> tuple[MemoryBank, float]:
+    """A teach with the uncached extractor, as a Teach call runs it. frames: [T, H, W, 3] uint8 RGB."""
+    start = time.perf_counter()
+    bank = teach(extractor, list(frames), "timing", options)
+    return bank, time.perf_counter() - start
+
+
+def frame_latency_ms(extractor: FeatureExtractor, bank: MemoryBank, frames: np.ndarray) -> float:
+    """Median milliseconds for one frame through resize, extract (batch of 1), patch scores and the frame
+    result with heatmap. frames: [N, H, W, 3] uint8 RGB; the first LATENCY_FRAMES are used."""
+    scorer = Scorer(bank, extractor.info)
+    size = extractor.info.input_size
+    timings = []
+    for frame in frames[:LATENCY_FRAMES]:
+        start = time.perf_counter()
+        patch_grid = scorer.patch_scores(extractor.extract(resize_square(frame, size)[None]))[0]
+        scorer.result(patch_grid, frame.shape[:2], want_heatmap=True)
+        timings.append(time.perf_counter() - start)
+    return float(np.median(timings) * 1000)
+
+
+def coreset_seconds(features: np.ndarray, ratio: float, seed: int = 0) -> float:
+    """Seconds for greedy_coreset on features [N, D] at `ratio` of N."""
+    start = time.perf_counter()
+    greedy_coreset(features, coreset_size(len(features), ratio), seed=seed)
+    return time.perf_counter() - start
+
+
+def coreset_table(extractor: FeatureExtractor, frames: np.ndarray) -> str:
+    """Markdown table: greedy coreset seconds on the teach patches of frames [8, H, W, 3] (plain and with
+    the 8 dihedral views), and the stages of a real teach."""
+    size = extractor.info.input_size
+    plain = extractor.extract(np.stack([resize_square(frame, size) for frame in frames]))
+    patches = plain.reshape(-1, plain.shape[-1])
+    lines = [
+        f"Greedy coreset and teach stages ({extractor.info.backbone} {size}, {len(frames)} elpv frames):",
+        "",
+        "| what | patches | kept | seconds |",
+        "|---|---|---|---|",
+    ]
+    for ratio in (0.1, 0.25):
+        kept = coreset_size(len(patches), ratio)
+        lines.append(
+            f"| coreset {ratio:.0%} | {len(patches)} | {kept} | {coreset_seconds(patches, ratio):.3f} |"
+        )
+    for augment in (False, True):
+        bank, seconds = timed_teach(extractor, frames, TeachOptions(augment_rotations=augment))
+        stages = ", ".join(
+            f"{name.removesuffix('_seconds')} {value:.2f}" for name, value in bank.stats.timings.items()
+        )
+        label = "teach with rot/flip aug" if augment else "teach"
+        lines.append(
+            f"| {label} ({stages}) | {bank.stats.patch_count} | {bank.stats.bank_size} | {seconds:.2f} |"
+        )
+    return "\n".join(lines)
