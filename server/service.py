@@ -13,6 +13,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
 from patchcore.errors import InspectionError, InvalidInput
+from patchcore.images import resize_square
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
@@ -137,10 +138,16 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         )
 
     def _decode_teach_image(self, index: int, image: pb.Image) -> np.ndarray:
+        """Teach image `index` at the model's input size, [S, S, 3] uint8 RGB (teach() resizes the same way).
+
+        Shrunk right after decoding, so a Teach of many large images holds one full-size image at a time,
+        not all of them (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel images).
+        """
         try:
-            return decode_image(image, self._config.max_image_pixels)
+            rgb = decode_image(image, self._config.max_image_pixels)
         except InspectionError as error:
             raise type(error)(f"teach image {index + 1}: {error}") from error
+        return resize_square(rgb, self._model.input_size)
 
     def count_products(self) -> None:
         """Updates the products gauge."""

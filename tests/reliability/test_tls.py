@@ -1,0 +1,152 @@
+"""TLS and mutual TLS with certificates made for the test; the plaintext warning; refused half-configs."""
+
+import logging
+import subprocess
+import sys
+
+import grpc
+import pytest
+from certificates import CertificateAuthority
+from patchcore_client import InspectionClient
+from patchcore_client.cli import main as client_cli
+from reliability_support import start_server
+
+from server.tls import is_loopback, warn_if_exposed
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """The line's CA with a server and a client certificate, and a stranger's CA with its own client."""
+    folder = tmp_path_factory.mktemp("pki")
+    line_ca = CertificateAuthority(folder, "line-ca")
+    stranger_ca = CertificateAuthority(folder, "stranger-ca")
+    return {
+        "ca": line_ca.issued,
+        "server": line_ca.issue("server", server=True),
+        "client": line_ca.issue("client", server=False),
+        "stranger_ca": stranger_ca.issued,
+        "stranger_client": stranger_ca.issue("stranger-client", server=False),
+    }
+
+
+def tls_args(pki, mutual: bool) -> list[str]:
+    args = ["--tls-cert", str(pki["server"].cert_path), "--tls-key", str(pki["server"].key_path)]
+    return [*args, "--tls-client-ca", str(pki["ca"].cert_path)] if mutual else args
+
+
+@pytest.fixture(scope="module")
+def tls_server(tiny_model, pki, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    credentials = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem)
+    with start_server(
+        tiny_model, folder / "store", folder, *tls_args(pki, False), credentials=credentials
+    ) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def mtls_server(tiny_model, pki, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mtls")
+    client = pki["client"]
+    credentials = grpc.ssl_channel_credentials(pki["ca"].cert_pem, client.key_pem, client.cert_pem)
+    with start_server(
+        tiny_model, folder / "store", folder, *tls_args(pki, True), credentials=credentials
+    ) as s:
+        yield s
+
+
+def server_info_code(target: str, **client_options) -> grpc.StatusCode:
+    with InspectionClient(target, timeout=10, **client_options) as client:
+        try:
+            client.server_info()
+        except grpc.RpcError as error:
+            return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_tls_client_trusting_the_ca_is_served(tls_server, pki):
+    assert server_info_code(tls_server.target, root_certificates=pki["ca"].cert_pem) == grpc.StatusCode.OK
+    assert "tls=server" in tls_server.log().replace('"tls": "server"', "tls=server")
+
+
+def test_tls_refuses_plaintext_and_untrusted_certificates(tls_server, pki):
+    assert server_info_code(tls_server.target) == grpc.StatusCode.UNAVAILABLE
+    stranger = pki["stranger_ca"].cert_pem
+    assert server_info_code(tls_server.target, root_certificates=stranger) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_mutual_tls_serves_clients_with_a_certificate_from_the_ca(mtls_server, pki):
+    client = pki["client"]
+    code = server_info_code(
+        mtls_server.target,
+        root_certificates=pki["ca"].cert_pem,
+        client_certificate=client.cert_pem,
+        client_key=client.key_pem,
+    )
+    assert code == grpc.StatusCode.OK
+
+
+def test_mutual_tls_refuses_clients_without_a_certificate_or_with_a_strangers(mtls_server, pki):
+    ca = pki["ca"].cert_pem
+    assert server_info_code(mtls_server.target, root_certificates=ca) == grpc.StatusCode.UNAVAILABLE
+    stranger = pki["stranger_client"]
+    code = server_info_code(
+        mtls_server.target,
+        root_certificates=ca,
+        client_certificate=stranger.cert_pem,
+        client_key=stranger.key_pem,
+    )
+    assert code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_cli_connects_with_mutual_tls(mtls_server, pki, capsys):
+    exit_code = client_cli(
+        [
+            "--target", mtls_server.target, "--timeout", "10",
+            "--ca-cert", str(pki["ca"].cert_path),
+            "--client-cert", str(pki["client"].cert_path),
+            "--client-key", str(pki["client"].key_path),
+            "products",
+        ]
+    )  # fmt: skip
+    assert exit_code == 0
+    assert "PRODUCT" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--tls-cert", "{cert}"],
+        ["--tls-client-ca", "{ca}"],
+        ["--tls-cert", "{cert}", "--tls-key", "/nonexistent"],
+    ],
+    ids=["cert-without-key", "client-ca-without-cert", "unreadable-key"],
+)
+def test_incomplete_tls_settings_stop_the_server_with_a_reason(tiny_model, pki, tmp_path, flags):
+    paths = {"cert": pki["server"].cert_path, "ca": pki["ca"].cert_path}
+    command = [sys.executable, "-m", "server", "--model", str(tiny_model), "--store", str(tmp_path / "store"),
+               "--port", "0", "--metrics-port", "0", *(flag.format(**paths) for flag in flags)]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    assert "server_failed_to_start" in finished.stderr
+    assert "tls" in finished.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True), ("0.0.0.0", False),
+     ("192.168.10.5", False), ("line-pc-3", False), ("[::]", False)],
+)  # fmt: skip
+def test_loopback_detection(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_plaintext_on_a_network_address_logs_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="patchcore.server"):
+        warn_if_exposed("127.0.0.1", tls=False)
+        warn_if_exposed("0.0.0.0", tls=True)
+        assert not caplog.records
+        warn_if_exposed("0.0.0.0", tls=False)
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == "plaintext_on_network"
