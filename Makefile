@@ -6,11 +6,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-# make export BACKBONE=efficientnet_lite0 SIZE=224 WEIGHTS=path/to/file QUANTIZE=int8
+# make export BACKBONE=efficientnet_lite0 SIZE=224 WEIGHTS=path/to/file QUANTIZE=int8 FORCE=1
 BACKBONE ?=
 SIZE ?=
 WEIGHTS ?=
 QUANTIZE ?=
+FORCE ?=
 MODEL ?=
 STORE ?= store
 PORT ?= 50051
@@ -18,7 +19,7 @@ IMAGES ?=
 PRODUCT ?=
 
 export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZE)) \
-	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE))
+	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(FORCE),--force)
 
 .PHONY: install export proto bank serve demo test lint bench bench-accuracy clean
 

@@ -61,7 +61,7 @@ def _export_fp32(
     spec: BackboneSpec, size: int, target: Path, weights_file: Path | None, random_init: bool
 ) -> None:
     grid = size // spec.stride
-    with tqdm(total=len(EXPORT_STEPS), desc=f"Exporting {target.name}", unit="step") as progress:
+    with tqdm(total=len(EXPORT_STEPS), desc=f"Exporting {target.name}", unit="step", leave=False) as progress:
 
         def step(name: str) -> None:
             progress.set_postfix_str(name)

@@ -76,10 +76,10 @@ def test_allowed_fallback_exports_lite0_and_says_so(tmp_path, monkeypatch, caplo
     assert "Exporting efficientnet_lite0 instead" in caplog.text
 
 
-def fake_model(path, weights_sha256: str) -> None:
+def fake_model(path, weights_sha256: str, weights_source: str = "file:weights.pth") -> None:
     """An ONNX file carrying only the metadata the reuse check reads."""
     model = onnx.helper.make_model(onnx.helper.make_graph([], "empty", [], []))
-    attach_metadata(model, {"backbone": "dinov2_vits14", "weights_sha256": weights_sha256})
+    attach_metadata(model, {"weights_sha256": weights_sha256, "weights_source": weights_source})
     onnx.save(model, str(path))
 
 
@@ -95,3 +95,10 @@ def test_a_model_from_the_same_weights_file_is_reused(tmp_path, meta_weights_fil
     fake_model(existing, sha256_of_file(meta_weights_file))
 
     assert export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file) == existing
+
+
+def test_a_model_from_random_weights_is_not_reused_for_a_real_one(tmp_path):
+    fake_model(tmp_path / "efficientnet_lite0_224.onnx", "0" * 64, weights_source="random")
+
+    with pytest.raises(ModelError, match=r"other weights \(random\).*--force"):
+        export_model("efficientnet_lite0", 224, tmp_path)
