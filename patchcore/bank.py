@@ -55,7 +55,14 @@ class ProductOptions:
 
 @dataclass
 class TeachOptions:
-    coreset_ratio: float = 0.1  # share of all training patches kept in the memory bank
+    """How a product is taught.
+
+    The memory bank keeps coreset_ratio x the training images' patch count. Augmented views are not counted:
+    they widen the choice of patches, not the bank, so inference cost stays the same and teach time grows
+    about 8x with augmentation instead of 64x.
+    """
+
+    coreset_ratio: float = 0.1
     augment_rotations: bool = False  # add 90/180/270 rotations and flips of each image (rotation-free parts)
     threshold_scale: float = DEFAULT_THRESHOLD_SCALE
     top_k: int = 1

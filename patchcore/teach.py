@@ -90,9 +90,8 @@ def teach(
         features = _extract(extractor, views, tracker)
     with _timed(timings, "coreset_seconds"):
         patches = features.reshape(-1, features.shape[-1])
-        indices = greedy_coreset(
-            patches, coreset_size(len(patches), options.coreset_ratio), seed=options.seed
-        )
+        count = coreset_size(len(images) * extractor.info.patch_count, options.coreset_ratio)
+        indices = greedy_coreset(patches, count, seed=options.seed)
     with _timed(timings, "threshold_seconds"):
         scores = leave_one_out_scores(
             features, options.coreset_ratio, options.top_k, options.seed, tracker.advance

@@ -41,15 +41,17 @@ def leave_one_out_scores(
 
     features: [n, V, P, D] float32, n >= 2 images, V views per image (view 0 the original, the others its
     augmented copies, which leave with it), P patches of dimension D. Only view 0 of the left-out image is
-    scored. progress(1) is called after each image.
+    scored. Each bank keeps coreset_ratio * (n - 1) * P patches, chosen from all views (as teach does).
+    progress(1) is called after each image.
     """
-    image_count, _, _, dim = features.shape
+    image_count, _, patch_count, dim = features.shape
     if image_count < 2:
         raise ValueError("leave-one-out needs at least 2 images")
+    count = coreset_size((image_count - 1) * patch_count, coreset_ratio)
     scores = []
     for left_out in range(image_count):
         others = np.delete(features, left_out, axis=0).reshape(-1, dim)
-        indices = greedy_coreset(others, coreset_size(len(others), coreset_ratio), seed=seed)
+        indices = greedy_coreset(others, count, seed=seed)
         distances = NearestNeighbours(others[indices]).distances(features[left_out, 0])
         scores.append(image_score(distances, top_k))
         if progress is not None:

@@ -67,6 +67,7 @@ def test_teaching_is_deterministic(brick_bank, brick_crops, tiny_extractor):
 def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extractor):
     bank = teach(tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True))
     assert bank.stats.patch_count == 2 * 8 * 64
+    assert bank.stats.bank_size == 13  # 10% of the 2 x 64 patches of the images themselves
     assert bank.teach_options.augment_rotations
 
 
