@@ -6,58 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import grpc
-import numpy as np
 import pytest
 from patchcore_client.local_server import LocalServer
-from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
+from server_helpers import MAX_MESSAGE_BYTES, PRODUCT, teach_request, write_unusable_products
 
-from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.model import read_model_info
-from patchcore.store import ProductStore
-
-PRODUCT = "flange"
-FOREIGN_PRODUCT = "foreign"  # built for another model
-BROKEN_PRODUCT = "broken"  # bank file unreadable
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-
-
-def encoded(rgb: np.ndarray) -> pb.Image:
-    """An Image message holding `rgb` ([H, W, 3] uint8) as PNG bytes."""
-    ok, png = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    assert ok
-    return pb.Image(encoded=png.tobytes())
-
-
-def teach_request(product_id: str, seed: int, count: int = 8) -> pb.TeachRequest:
-    rng = np.random.default_rng(seed)
-    images = [encoded(good_part(rng)) for _ in range(count)]
-    return pb.TeachRequest(product_id=product_id, images=images, options=pb.TeachOptions(threshold_scale=1.5))
-
-
-def write_unusable_products(store: Path, dim: int) -> None:
-    """A bank taught with another model's fingerprint, and a product whose only bank file is garbage."""
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((16, dim)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    foreign = MemoryBank(
-        product_id=FOREIGN_PRODUCT,
-        version=1,
-        model_fingerprint="f" * 64,
-        vectors=vectors,
-        options=ProductOptions(threshold=0.1),
-        teach_options=TeachOptions(),
-        stats=TeachStats(image_count=8, patch_count=16, bank_size=16, teach_seconds=1.0,
-                         leave_one_out_scores=[0.05]),
-        created_unix=0,
-    )  # fmt: skip
-    ProductStore(store).save(foreign)
-    broken = store / BROKEN_PRODUCT
-    broken.mkdir()
-    (broken / "v00000001.bank").write_bytes(b"this is not a memory bank")
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 import cv2
 import numpy as np
-from conftest import PRODUCT, encoded
 from patchcore_client.synthetic import good_part, inspection_sequence
 from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import PRODUCT, encoded
 
 FRAME_COUNT = 200
 

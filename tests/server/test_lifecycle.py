@@ -7,12 +7,12 @@ import time
 import grpc
 import numpy as np
 import pytest
-from conftest import encoded, teach_request
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from patchcore_client.local_server import LocalServer
 from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
+from server_helpers import encoded, teach_request
 
 PRODUCT = "kept"
 TOKEN = "line-7-secret"

@@ -3,9 +3,9 @@
 import urllib.request
 
 import numpy as np
-from conftest import PRODUCT, encoded
 from patchcore_client.synthetic import defective_part
 from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import PRODUCT, encoded
 
 METRIC_NAMES = (
     "patchcore_inference_request_success_total",

@@ -3,9 +3,9 @@
 import grpc
 import numpy as np
 import pytest
-from conftest import BROKEN_PRODUCT, FOREIGN_PRODUCT, MAX_MESSAGE_BYTES, PRODUCT, encoded, teach_request
 from patchcore_client.synthetic import defective_part
 from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import BROKEN_PRODUCT, FOREIGN_PRODUCT, MAX_MESSAGE_BYTES, PRODUCT, encoded, teach_request
 
 
 def test_teach_returns_the_first_version_with_its_statistics(taught):

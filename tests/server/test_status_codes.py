@@ -6,9 +6,9 @@ import zlib
 import grpc
 import numpy as np
 import pytest
-from conftest import BROKEN_PRODUCT, FOREIGN_PRODUCT, MAX_MESSAGE_BYTES, PRODUCT, encoded, teach_request
 from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import BROKEN_PRODUCT, FOREIGN_PRODUCT, MAX_MESSAGE_BYTES, PRODUCT, encoded, teach_request
 
 
 def png_declaring(width: int, height: int) -> bytes:
