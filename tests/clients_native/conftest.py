@@ -11,11 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from native_tools import REPO, run
+from native_tools import CPP_SOURCE, run
 from patchcore_client.local_server import LocalServer
 from patchcore_client.synthetic import defective_part, good_part
 
-CPP_SOURCE = REPO / "clients" / "cpp"
 # Kept between runs (gitignored) so a second run only rebuilds what changed.
 CPP_BUILD = CPP_SOURCE / "build"
 CPP_TOOLS = ("cmake", "c++", "protoc", "grpc_cpp_plugin")
@@ -23,7 +22,7 @@ APT_HINT = (
     "install them with: apt-get install cmake g++ pkg-config libgrpc++-dev libprotobuf-dev "
     "protobuf-compiler protobuf-compiler-grpc"
 )
-GRPC_NOT_FOUND = ("gRPC C++ not found", "A required package was not found")
+GRPC_NOT_FOUND = "gRPC C++ not found"  # the message of cmake/GrpcDependencies.cmake
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,17 @@ def missing_cpp_tools() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cpp_bin() -> Path:
-    """The folder holding the built C++ examples (inspect_stream, inspect_raw, teach)."""
+def cpp_toolchain() -> None:
+    """Skips unless cmake, a C++ compiler, protoc and grpc_cpp_plugin are installed."""
     if missing := missing_cpp_tools():
         pytest.skip(f"C++ toolchain or gRPC missing ({', '.join(missing)} not on PATH); {APT_HINT}")
+
+
+@pytest.fixture(scope="session")
+def cpp_bin(cpp_toolchain: None) -> Path:
+    """The folder holding the built C++ examples (inspect_stream, inspect_raw, teach)."""
     configure = run(["cmake", "-S", CPP_SOURCE, "-B", CPP_BUILD, "-DCMAKE_BUILD_TYPE=Release"])
-    if configure.returncode != 0 and any(text in configure.stderr for text in GRPC_NOT_FOUND):
+    if configure.returncode != 0 and GRPC_NOT_FOUND in configure.stderr:
         pytest.skip(f"gRPC C++ development files missing; {APT_HINT}")
     assert configure.returncode == 0, configure.stdout + configure.stderr
     build = run(["cmake", "--build", CPP_BUILD, "--parallel", "2"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PROTO_ROOT = REPO / "protos"
+CPP_SOURCE = REPO / "clients" / "cpp"
 PROTO_FILE = "patchcore/edge/v1/inspection.proto"
 
 

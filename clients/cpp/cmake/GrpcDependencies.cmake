@@ -20,14 +20,27 @@ if(gRPC_FOUND AND TARGET protobuf::libprotobuf AND TARGET protobuf::protoc)
   set(PATCHCORE_PROTOC protobuf::protoc)
   set(PATCHCORE_GRPC_CPP_PLUGIN $<TARGET_FILE:gRPC::grpc_cpp_plugin>)
 else()
-  find_package(PkgConfig)
-  if(NOT PKG_CONFIG_FOUND)
-    message(FATAL_ERROR "gRPC C++ not found: neither its CMake config package nor pkg-config is available. "
-                        "On Debian/Ubuntu: apt-get install libgrpc++-dev protobuf-compiler-grpc pkg-config")
+  # pkg-config is asked directly: FindPkgConfig's pkg_check_modules resolves each of the ~100 abseil
+  # libraries grpc++ pulls in with find_library, which takes a minute.
+  find_program(PATCHCORE_PKG_CONFIG pkg-config)
+  if(PATCHCORE_PKG_CONFIG)
+    execute_process(COMMAND ${PATCHCORE_PKG_CONFIG} --modversion grpc++
+                    OUTPUT_VARIABLE _grpc_version RESULT_VARIABLE _missing ERROR_VARIABLE _why
+                    OUTPUT_STRIP_TRAILING_WHITESPACE)
   endif()
-  pkg_check_modules(PATCHCORE_GRPCPP REQUIRED IMPORTED_TARGET grpc++ protobuf)
-  message(STATUS "gRPC ${PATCHCORE_GRPCPP_grpc++_VERSION} and protobuf found through pkg-config")
-  target_link_libraries(patchcore::grpcpp INTERFACE PkgConfig::PATCHCORE_GRPCPP)
+  if(NOT PATCHCORE_PKG_CONFIG OR _missing)
+    message(FATAL_ERROR "gRPC C++ not found: neither its CMake config package nor pkg-config's grpc++ is "
+                        "installed. ${_why}On Debian/Ubuntu: apt-get install libgrpc++-dev libprotobuf-dev "
+                        "protobuf-compiler protobuf-compiler-grpc pkg-config")
+  endif()
+  foreach(_kind IN ITEMS cflags libs)
+    execute_process(COMMAND ${PATCHCORE_PKG_CONFIG} --${_kind} grpc++ protobuf
+                    OUTPUT_VARIABLE _flags OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
+    separate_arguments(_grpc_${_kind} UNIX_COMMAND "${_flags}")
+  endforeach()
+  message(STATUS "gRPC ${_grpc_version} and protobuf found through pkg-config")
+  target_compile_options(patchcore::grpcpp INTERFACE ${_grpc_cflags})
+  target_link_libraries(patchcore::grpcpp INTERFACE ${_grpc_libs})
   find_program(PATCHCORE_PROTOC protoc REQUIRED)
   find_program(PATCHCORE_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 endif()
