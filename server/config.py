@@ -49,6 +49,21 @@ def _parse_bool(raw: str) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _add(
+    group: argparse._ArgumentGroup,
+    flag: str,
+    help: str,
+    parse: Callable[[str], object] = str,
+    default: object = None,
+    **extra: object,
+) -> None:
+    """Adds `flag` whose default comes from PATCHCORE_<FLAG NAME> (e.g. --max-batch: PATCHCORE_MAX_BATCH)."""
+    name = flag.removeprefix("--").replace("-", "_").upper()
+    if "action" not in extra:
+        extra["type"] = parse
+    group.add_argument(flag, default=_env(name, default, parse), help=f"{help} [PATCHCORE_{name}]", **extra)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
@@ -61,28 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig(model=Path(), store=Path())
 
     model = parser.add_argument_group("model and products")
-    model.add_argument(
-        "--model",
-        type=Path,
-        default=_env("MODEL", None, Path),
-        required=_env("MODEL", None) is None,
-        help="ONNX model exported by `make export` [PATCHCORE_MODEL]",
-    )
-    model.add_argument(
-        "--store",
-        type=Path,
-        default=_env("STORE", Path("store"), Path),
-        help="product store directory, one folder per product [PATCHCORE_STORE]",
-    )
+    model_required = _env("MODEL", None) is None
+    _add(model, "--model", "ONNX model exported by `make export`", Path, required=model_required)
+    _add(model, "--store", "product store directory, one folder per product", Path, Path("store"))
 
     net = parser.add_argument_group("network")
-    net.add_argument("--host", default=_env("HOST", d.host), help="address to bind [PATCHCORE_HOST]")
-    net.add_argument("--port", type=int, default=_env("PORT", d.port, int), help="gRPC port [PATCHCORE_PORT]")
-    net.add_argument(
-        "--metrics-port",
-        type=int,
-        default=_env("METRICS_PORT", d.metrics_port, int),
-        help="Prometheus metrics port on the same host; 0 = no metrics [PATCHCORE_METRICS_PORT]",
+    _add(net, "--host", "address to bind", str, d.host)
+    _add(net, "--port", "gRPC port", int, d.port)
+    _add(
+        net, "--metrics-port", "Prometheus metrics port on the same host; 0 = no metrics", int, d.metrics_port
     )
 
     security = parser.add_argument_group(
@@ -93,109 +95,68 @@ def build_parser() -> argparse.ArgumentParser:
         "PATCHCORE_ADMIN_TOKEN and PATCHCORE_INSPECT_TOKEN (preferred over flags: a command line is "
         "visible to every user of the machine).",
     )
-    security.add_argument(
+    _add(
+        security,
         "--tokens-file",
-        type=Path,
-        default=_env("TOKENS_FILE", None, Path),
-        help="file of `role token` lines (role: admin or inspect; # starts a comment) "
-        "[PATCHCORE_TOKENS_FILE]",
+        "file of `role token` lines (role: admin or inspect; # starts a comment)",
+        Path,
     )
-    security.add_argument(
-        "--token",
-        default=_env("TOKEN", d.token),
-        help="one admin token [PATCHCORE_TOKEN]",
-    )
-    security.add_argument(
-        "--tls-cert",
-        type=Path,
-        default=_env("TLS_CERT", None, Path),
-        help="PEM server certificate (chain); with --tls-key, the port speaks TLS [PATCHCORE_TLS_CERT]",
-    )
-    security.add_argument(
-        "--tls-key",
-        type=Path,
-        default=_env("TLS_KEY", None, Path),
-        help="PEM private key [PATCHCORE_TLS_KEY]",
-    )
-    security.add_argument(
+    _add(security, "--token", "one admin token", str, d.token)
+    _add(security, "--tls-cert", "PEM server certificate (chain); with --tls-key, the port speaks TLS", Path)
+    _add(security, "--tls-key", "PEM private key", Path)
+    _add(
+        security,
         "--tls-client-ca",
-        type=Path,
-        default=_env("TLS_CLIENT_CA", None, Path),
-        help="PEM CA bundle; clients must present a certificate it signed (mutual TLS) "
-        "[PATCHCORE_TLS_CLIENT_CA]",
+        "PEM CA bundle; clients must present a certificate it signed (mutual TLS)",
+        Path,
     )
 
     limits = parser.add_argument_group("limits")
-    limits.add_argument(
-        "--max-message-bytes",
-        type=int,
-        default=_env("MAX_MESSAGE_BYTES", d.max_message_bytes, int),
-        help="largest gRPC message sent or received [PATCHCORE_MAX_MESSAGE_BYTES]",
-    )
-    limits.add_argument(
-        "--max-image-pixels",
-        type=int,
-        default=_env("MAX_IMAGE_PIXELS", d.max_image_pixels, int),
-        help="largest image accepted, width * height [PATCHCORE_MAX_IMAGE_PIXELS]",
-    )
+    _add(limits, "--max-message-bytes", "largest gRPC message sent or received", int, d.max_message_bytes)
+    _add(limits, "--max-image-pixels", "largest image accepted, width * height", int, d.max_image_pixels)
 
     perf = parser.add_argument_group("batching and threads")
-    perf.add_argument(
-        "--max-batch",
-        type=int,
-        default=_env("MAX_BATCH", d.max_batch, int),
-        help="most frames sent to the model at once [PATCHCORE_MAX_BATCH]",
-    )
-    perf.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=_env("MAX_WAIT_MS", d.max_wait_ms, float),
-        help="longest a frame waits for others to fill a batch [PATCHCORE_MAX_WAIT_MS]",
-    )
-    perf.add_argument(
+    _add(perf, "--max-batch", "most frames sent to the model at once", int, d.max_batch)
+    _add(perf, "--max-wait-ms", "longest a frame waits for others to fill a batch", float, d.max_wait_ms)
+    _add(
+        perf,
         "--queue-size",
-        type=int,
-        default=_env("QUEUE_SIZE", d.queue_size, int),
-        help="frames waiting for the model before new ones get RESOURCE_EXHAUSTED [PATCHCORE_QUEUE_SIZE]",
+        "frames waiting for the model before new ones get RESOURCE_EXHAUSTED",
+        int,
+        d.queue_size,
     )
-    perf.add_argument(
+    _add(
+        perf,
         "--stream-window",
-        type=int,
-        default=_env("STREAM_WINDOW", d.stream_window, int),
-        help="frames in flight per stream; beyond it gRPC flow control holds the sender back "
-        "[PATCHCORE_STREAM_WINDOW]",
+        "frames in flight per stream; beyond it gRPC flow control holds the sender back",
+        int,
+        d.stream_window,
     )
-    perf.add_argument(
-        "--grpc-threads",
-        type=int,
-        default=_env("GRPC_THREADS", d.grpc_threads, int),
-        help="concurrent calls served (each open stream holds one) [PATCHCORE_GRPC_THREADS]",
-    )
-    perf.add_argument(
+    _add(perf, "--grpc-threads", "concurrent calls served (each open stream holds one)", int, d.grpc_threads)
+    _add(
+        perf,
         "--intra-op-threads",
-        type=int,
-        default=_env("INTRA_OP_THREADS", d.intra_op_threads, int),
-        help="ONNX Runtime threads per inference; 0 = one per core [PATCHCORE_INTRA_OP_THREADS]",
+        "ONNX Runtime threads per inference; 0 = one per core",
+        int,
+        d.intra_op_threads,
     )
 
     ops = parser.add_argument_group("operation")
-    ops.add_argument(
+    _add(
+        ops,
         "--grace-seconds",
-        type=float,
-        default=_env("GRACE_SECONDS", d.grace_seconds, float),
-        help="on SIGTERM, how long in-flight calls may take to finish [PATCHCORE_GRACE_SECONDS]",
+        "on SIGTERM, how long in-flight calls may take to finish",
+        float,
+        d.grace_seconds,
     )
-    ops.add_argument(
-        "--log-level",
-        default=_env("LOG_LEVEL", d.log_level),
-        choices=["debug", "info", "warning", "error"],
-        help="[PATCHCORE_LOG_LEVEL]",
-    )
-    ops.add_argument(
+    _add(ops, "--log-level", "log detail", str, d.log_level, choices=["debug", "info", "warning", "error"])
+    _add(
+        ops,
         "--log-json",
+        "one JSON object per log line; --no-log-json for plain text",
+        _parse_bool,
+        d.log_json,
         action=argparse.BooleanOptionalAction,
-        default=_env("LOG_JSON", d.log_json, _parse_bool),
-        help="one JSON object per log line; --no-log-json for plain text [PATCHCORE_LOG_JSON]",
     )
     return parser
 
