@@ -47,6 +47,11 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 def _training_views(images: Sequence[np.ndarray], size: int, augment: bool) -> np.ndarray:
     """[n, V, size, size, 3] uint8: each image resized, with its 8 dihedral views if augment (V = 8 or 1)."""
+    for index, image in enumerate(images):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+            raise InvalidInput(
+                f"teach image {index} is not an RGB image (shape {image.shape}, {image.dtype})"
+            )
     resized = [resize_square(image, size) for image in images]
     return np.stack([dihedral_views(image) if augment else [image] for image in resized])
 

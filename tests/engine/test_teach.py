@@ -88,3 +88,9 @@ def test_progress_counts_up_to_the_total(brick_crops, tiny_extractor):
 def test_too_few_images_or_a_bad_id_is_invalid_input(brick_crops, tiny_extractor, count, product_id):
     with pytest.raises(InvalidInput):
         teach(tiny_extractor, brick_crops[:count], product_id, TeachOptions())
+
+
+def test_an_image_that_is_not_rgb_uint8_is_invalid_input(brick_crops, tiny_extractor):
+    images = [brick_crops[0], brick_crops[1][..., 0]]
+    with pytest.raises(InvalidInput, match="teach image 1"):
+        teach(tiny_extractor, images, "brick", TeachOptions())
