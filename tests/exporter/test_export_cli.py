@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from exporter.__main__ import main
 from exporter.metadata import read_metadata
 from patchcore.model import FeatureExtractor
 
@@ -54,13 +55,11 @@ def test_explicit_dinov2_without_weights_fails_without_falling_back(tmp_path):
     assert not out_dir.exists() or not any(out_dir.iterdir())
 
 
-def test_a_bad_weights_file_is_named_in_the_error(tmp_path):
+def test_a_bad_weights_file_is_named_in_the_error(tmp_path, capsys):
     bad = tmp_path / "dinov2_vits14_pretrain.pth"
     bad.write_bytes(b"truncated download")
 
-    result = run_exporter(
-        "--weights", str(bad), "--out-dir", str(tmp_path / "models"), hub_cache=tmp_path / "hub"
-    )
+    exit_code = main(["--weights", str(bad), "--out-dir", str(tmp_path / "models")])
 
-    assert result.returncode != 0
-    assert f"Cannot read weights file {bad}" in result.stderr
+    assert exit_code != 0
+    assert f"Cannot read weights file {bad}" in capsys.readouterr().err

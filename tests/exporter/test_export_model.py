@@ -57,23 +57,12 @@ def no_dinov2_weights(spec, weights_file):
     return real_load_weights(spec, weights_file)
 
 
-def test_dinov2_without_weights_does_not_fall_back_unless_allowed(tmp_path, monkeypatch):
+def test_dinov2_without_weights_does_not_fall_back_by_default(tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "load_weights", no_dinov2_weights)
 
     with pytest.raises(WeightsUnavailable, match="--weights"):
         export_model("dinov2_vits14", 224, tmp_path)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_allowed_fallback_exports_lite0_and_says_so(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(export_module, "load_weights", no_dinov2_weights)
-
-    with caplog.at_level("WARNING"):
-        path = export_model("dinov2_vits14", 224, tmp_path, allow_fallback=True)
-
-    assert path.name == "efficientnet_lite0_224.onnx"
-    assert read_metadata(path)["backbone"] == "efficientnet_lite0"
-    assert "Exporting efficientnet_lite0 instead" in caplog.text
 
 
 def fake_model(path, weights_sha256: str, weights_source: str = "file:weights.pth") -> None:
