@@ -15,6 +15,7 @@ from patchcore_edge.v1 import inspection_pb2_grpc
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+CRASH_VARIABLE = "PATCHCORE_TEST_CRASH_AT"  # read by crash_injection.py: the moment the server kills itself
 
 
 def raw_image(rng: np.random.Generator, size: int = 32) -> pb.Image:
