@@ -94,3 +94,14 @@ def test_an_image_that_is_not_rgb_uint8_is_invalid_input(brick_crops, tiny_extra
     images = [brick_crops[0], brick_crops[1][..., 0]]
     with pytest.raises(InvalidInput, match="teach image 1"):
         teach(tiny_extractor, images, "brick", TeachOptions())
+
+
+def test_augmentation_lets_rotated_good_frames_pass(brick_bank, brick_crops, tiny_extractor, frame_scorer):
+    rotated = [np.ascontiguousarray(np.rot90(crop)) for crop in brick_crops[8:]]
+    augmented_bank = teach(tiny_extractor, brick_crops[:8], "brick", TeachOptions(augment_rotations=True))
+    plain = [frame_scorer(tiny_extractor, brick_bank)(frame) for frame in rotated]
+    augmented = [frame_scorer(tiny_extractor, augmented_bank)(frame) for frame in rotated]
+    assert any(
+        result.anomalous for result in plain
+    )  # brick rows turned upright look new without augmentation
+    assert not any(result.anomalous for result in augmented)
