@@ -87,8 +87,21 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             target=self._read_stream, args=(request_iterator, in_flight, context), daemon=True
         )
         reader.start()
-        while (pending := _get_while_active(in_flight, context)) is not _END_OF_STREAM:
-            yield self._frames.answer(pending)
+        started, answered, failed = time.perf_counter(), 0, 0
+        try:
+            while (pending := _get_while_active(in_flight, context)) is not _END_OF_STREAM:
+                response = self._frames.answer(pending)
+                answered += 1
+                failed += response.HasField("error")
+                yield response
+        finally:
+            log_event(
+                "stream_ended",
+                frames=answered,
+                failed_frames=failed,
+                seconds=round(time.perf_counter() - started, 3),
+                cancelled=not context.is_active(),
+            )
 
     def GetProduct(self, request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.Product:
         try:
