@@ -61,7 +61,9 @@ def _add(
     name = flag.removeprefix("--").replace("-", "_").upper()
     if "action" not in extra:
         extra["type"] = parse
-    group.add_argument(flag, default=_env(name, default, parse), help=f"{help} [PATCHCORE_{name}]", **extra)
+    # A required flag shows no "(default: None)" in --help.
+    value = argparse.SUPPRESS if extra.get("required") else _env(name, default, parse)
+    group.add_argument(flag, default=value, help=f"{help} [PATCHCORE_{name}]", **extra)
 
 
 def build_parser() -> argparse.ArgumentParser:
