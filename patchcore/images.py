@@ -50,7 +50,10 @@ def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise InvalidInput("the image is empty (0 bytes)")
     width, height = declared_size(data)
     _check_pixel_count(width, height, max_pixels)
-    rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+    try:
+        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+    except cv2.error:  # some decoders throw instead of returning None on damaged data
+        rgb = None
     if rgb is None:
         raise InvalidInput(
             f"the {width}x{height} image could not be decoded (damaged or unsupported variant)"

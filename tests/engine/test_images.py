@@ -140,3 +140,12 @@ def test_read_image_file_names_the_file_when_it_is_not_an_image(tmp_path, rgb):
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(InvalidInput, match=r"bad\.png"):
         read_image_file(tmp_path / "bad.png")
+
+
+def test_a_decoder_exception_is_invalid_input(rgb, monkeypatch):
+    def throwing_decoder(*args):
+        raise cv2.error("decoder failed")
+
+    monkeypatch.setattr(cv2, "imdecode", throwing_decoder)
+    with pytest.raises(InvalidInput, match="could not be decoded"):
+        decode_encoded(encode(rgb, ".png"))
