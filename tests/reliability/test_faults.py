@@ -1,0 +1,141 @@
+"""Storage faults: corrupted bank files at start, and a store that fills up or turns read-only under Teach.
+
+The disk faults are real: the store lives on a small tmpfs that is filled to the last byte and remounted
+read-only, which stops root too (unlike chmod). Without the right to mount, those tests are skipped.
+"""
+
+import subprocess
+from pathlib import Path
+
+import grpc
+import pytest
+from patchcore_edge.v1 import inspection_pb2 as pb
+from reliability_support import inspect_request, start_server, status_code, stub_for
+from reliability_support import teach_request as make_teach_request
+
+GOOD, TRUNCATED, FLIPPED = "good", "truncated", "flipped"
+
+
+@pytest.fixture(scope="module")
+def damaged_store(tiny_model, tmp_path_factory):
+    """Three taught products; then one bank file is cut short and another has one bit flipped."""
+    folder = tmp_path_factory.mktemp("damaged")
+    store = folder / "store"
+    with (
+        start_server(tiny_model, store, folder / "teach") as server,
+        grpc.insecure_channel(server.target) as ch,
+    ):
+        for seed, product_id in enumerate((GOOD, TRUNCATED, FLIPPED)):
+            stub_for(ch).Teach(make_teach_request(product_id, seed=seed))
+    [truncated] = (store / TRUNCATED).glob("*.bank")
+    truncated.write_bytes(truncated.read_bytes()[:-100])
+    [flipped] = (store / FLIPPED).glob("*.bank")
+    content = bytearray(flipped.read_bytes())
+    content[len(content) // 2] ^= 0x10
+    flipped.write_bytes(bytes(content))
+    with (
+        start_server(tiny_model, store, folder / "serve") as server,
+        grpc.insecure_channel(server.target) as ch,
+    ):
+        yield stub_for(ch)
+
+
+@pytest.mark.parametrize("product_id", [TRUNCATED, FLIPPED])
+def test_a_damaged_bank_makes_only_its_product_failed_precondition_with_the_reason(damaged_store, product_id):
+    stub = damaged_store
+    product = stub.GetProduct(pb.GetProductRequest(product_id=product_id))
+    assert not product.usable
+    assert "checksum mismatch" in product.status_message
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Inspect(inspect_request(product_id))
+    assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert product_id in raised.value.details() and "checksum mismatch" in raised.value.details()
+    assert not stub.Inspect(inspect_request(GOOD)).HasField("error")
+
+
+def test_teaching_a_damaged_product_again_repairs_it(damaged_store):
+    stub = damaged_store
+    product = stub.Teach(make_teach_request(TRUNCATED, seed=9))
+    assert product.usable and product.version == 2
+    assert stub.Inspect(inspect_request(TRUNCATED)).product_version == 2
+
+
+def run(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(command, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs mounted at tmp_path/disk."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point))
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); needs root with CAP_SYS_ADMIN")
+    try:
+        yield mount_point
+    finally:
+        run("umount", "-l", str(mount_point))
+
+
+def fill(disk: Path) -> Path:
+    """Writes a file until the disk is full; returns it."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def stored_names(store: Path) -> list[str]:
+    return sorted(str(path.relative_to(store)) for path in store.rglob("*"))
+
+
+WRITES = {
+    "Teach": lambda stub: stub.Teach(make_teach_request("part", seed=2)),
+    "UpdateProduct": lambda stub: stub.UpdateProduct(
+        pb.UpdateProductRequest(
+            product_id="part", options=pb.ProductOptions(threshold=0.3), update_fields=["threshold"]
+        )
+    ),
+    "DeleteProduct": lambda stub: stub.DeleteProduct(pb.DeleteProductRequest(product_id="part")),
+}
+
+
+def assert_refused_and_unchanged(
+    stub, store: Path, before: pb.Product, reason: str, methods: list[str]
+) -> None:
+    """Each of `methods` gets UNAVAILABLE naming `reason`; the old version still serves; nothing is left."""
+    files = stored_names(store)
+    for method in methods:
+        with pytest.raises(grpc.RpcError) as raised:
+            WRITES[method](stub)
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, method
+        assert reason in raised.value.details()
+    assert stub.GetProduct(pb.GetProductRequest(product_id="part")) == before
+    assert stub.Inspect(inspect_request("part")).product_version == before.version
+    assert stored_names(store) == files  # no temp file, no half-deleted folder
+
+
+def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, small_disk, tmp_path):
+    store = small_disk / "store"
+    with start_server(tiny_model, store, tmp_path) as server, grpc.insecure_channel(server.target) as channel:
+        stub = stub_for(channel)
+        before = stub.Teach(make_teach_request("part", seed=1))
+
+        filler = fill(small_disk)
+        # Deleting needs no space, so only the calls that write a version are refused.
+        assert_refused_and_unchanged(
+            stub, store, before, "No space left on device", ["Teach", "UpdateProduct"]
+        )
+
+        filler.unlink()
+        assert run("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+        assert_refused_and_unchanged(stub, store, before, "Read-only file system", list(WRITES))
+
+        assert run("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
+        assert stub.Teach(make_teach_request("part", seed=3)).version == before.version + 1
+        assert status_code(stub.GetProduct, pb.GetProductRequest(product_id="part")) == grpc.StatusCode.OK
