@@ -81,6 +81,9 @@ class FeatureExtractor:
     intra_op_threads: threads inside one operator (0 = ONNX Runtime picks, usually one per core).
     inter_op_threads: threads across independent operators (only used by a parallel executor; we run the
     sequential one, so 1 is right). Graph optimisation is at level ALL. run() is thread-safe.
+    Idle intra-op threads sleep instead of spinning: in the server they share two cores with the threads
+    decoding the next frames, and spinning measured 30 instead of 19 CPU ms per EfficientNet-Lite0 image
+    (batch 8, 2 threads) with other work on the cores.
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1) -> None:
@@ -89,6 +92,7 @@ class FeatureExtractor:
         options.inter_op_num_threads = inter_op_threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # onnxruntime raises its own exception types for missing/corrupt files
