@@ -56,6 +56,11 @@ proto: install
 		--python_out=clients/python --pyi_out=clients/python --grpc_python_out=clients/python \
 		patchcore_edge/v1/inspection.proto
 
+# One run, one table: raw model throughput, server latency and stream throughput, teach time, memory, for
+# every backbone at 224 (DINOv2-S with random weights, speed only). Written to bench-results/perf.md.
+bench: install
+	$(PY) -m tests.benchmarks.perf $(BENCH_ARGS)
+
 test: install
 	$(PY) -m pytest -q
 

@@ -1,0 +1,123 @@
+"""Performance benchmark: `make bench` (or `python -m tests.benchmarks.perf --help`).
+
+For each exported backbone at 224: raw ONNX Runtime throughput at batch 1 and 8, then a real server on the
+same model, driven by the Python client: Teach of 8 images, Inspect latency on a 640x480 frame (JPEG and raw
+RGB8), InspectStream throughput with 1 and 4 concurrent streams, peak server RSS, and (for one model) RSS
+growth over 10,000 frames. Prints one Markdown table with the issue's targets checked, and writes it to
+bench-results/perf.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import onnxruntime
+
+from tests.benchmarks.perf_model_run import BenchSettings, measure_model
+from tests.benchmarks.perf_models import BENCH_MODELS
+from tests.benchmarks.perf_report import markdown_table, target_lines
+
+NOTES = """Notes:
+- raw: FeatureExtractor.extract in a loop (the server's own ONNX Runtime session settings), no server.
+  b1 (ms) = median wall time of one batch-1 call. CPU ms/img = process CPU time per image at batch 8: it
+  stays meaningful when other work shares the cores, wall-clock numbers do not.
+- Inspect: sequential unary calls from the Python client, 640x480 frame, no heatmap; JPEG encoded once
+  up front, raw = RGB8 pixels. Round trip as the client sees it.
+- stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
+  and "stream ms/img" use the better of x1 and x4. server CPU ms/img: CPU time of the whole server process
+  (decode, gRPC, model, scoring) per frame of the 4-stream run - compare it with raw CPU ms/img.
+- Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
+- peak RSS: the server process over its whole life for that model; RSS growth: after the first 1,000 frames
+  to the end of the soak (4 streams).
+- DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
+  measured on this machine."""
+
+
+def machine_description() -> str:
+    model_name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+        model_name = names[0] if names else model_name
+    except OSError:
+        pass
+    return (
+        f"{model_name}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"onnxruntime {onnxruntime.__version__}"
+    )
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.benchmarks.perf",
+        description="Raw model throughput, server latency, stream throughput, teach time and memory, "
+        "one table for every exported backbone at 224.",
+    )
+    parser.add_argument("--out", type=Path, default=Path("bench-results/perf.md"), help="report file")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path("bench-results/models"),
+        help="where the bench exports its models (kept apart from models/: DINOv2 here has random weights)",
+    )
+    parser.add_argument("--only", help="measure only models whose label contains this text")
+    parser.add_argument("--raw-seconds", type=float, default=8.0, help="per raw measurement (default 8)")
+    parser.add_argument("--unary-calls", type=int, default=60, help="Inspect calls per format (default 60)")
+    parser.add_argument("--stream-seconds", type=float, default=15.0, help="per stream run (default 15)")
+    parser.add_argument(
+        "--soak-frames", type=int, default=10_000, help="frames for the memory run, 0 = skip (default 10000)"
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra server flag, repeatable, e.g. --server-arg=--max-wait-ms=5",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings = BenchSettings(
+        args.raw_seconds, args.unary_calls, args.stream_seconds, args.soak_frames, tuple(args.server_arg)
+    )
+    models = [model for model in BENCH_MODELS if not args.only or args.only in model.label]
+    log_dir = args.out.parent / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    load_before = os.getloadavg()[0]
+    started = time.perf_counter()
+    runs = []
+    for model in models:
+        print(f"exporting {model.label}", flush=True)
+        path = model.export(args.models_dir)
+        runs.append(measure_model(model, path, settings, log_dir, lambda text: print(text, flush=True)))
+    minutes = (time.perf_counter() - started) / 60
+    server_flags = " ".join(settings.server_args) or "defaults"
+    report = "\n".join(
+        [
+            f"Performance benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+            f"{machine_description()}; server flags: {server_flags}; {minutes:.1f} min; load average "
+            f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after.",
+            "",
+            markdown_table(runs),
+            "",
+            "Targets:",
+            *target_lines(runs),
+            "",
+            NOTES,
+            "",
+        ]
+    )
+    print(report)
+    args.out.write_text(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The server process from outside: resident memory sampled in the background (so the peak is not missed)
+and CPU time."""
+
+from __future__ import annotations
+
+import threading
+
+import psutil
+
+SAMPLE_SECONDS = 0.1
+MIB = 1024 * 1024
+
+
+class ProcessMonitor:
+    """Samples the RSS of process `pid` every SAMPLE_SECONDS until stop(); `peak_mib` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        self._process = psutil.Process(pid)
+        self.peak_mib = 0.0
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="rss-monitor", daemon=True)
+        self._thread.start()
+
+    def current_mib(self) -> float:
+        rss = self._process.memory_info().rss / MIB
+        self.peak_mib = max(self.peak_mib, rss)
+        return rss
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (all its threads)."""
+        times = self._process.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stopped.wait(SAMPLE_SECONDS):
+            try:
+                self.current_mib()
+            except psutil.NoSuchProcess:
+                return
