@@ -7,12 +7,13 @@ from pathlib import Path
 from tqdm import tqdm
 
 from exporter.backbones import BACKBONES, FALLBACK_BACKBONE, BackboneSpec, build_patch_features
+from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.files import write_atomically
 from exporter.metadata import attach_metadata, model_metadata, read_metadata
 from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
 from exporter.quantize import QUANTIZATIONS, quantize_int8
 from exporter.random_weights import RANDOM_SOURCE, random_weights
-from exporter.weights import WeightsUnavailable, load_weights, sha256_of_file
+from exporter.weights import load_weights
 from patchcore.errors import InvalidInput, ModelError
 
 log = logging.getLogger(__name__)

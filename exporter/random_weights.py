@@ -10,7 +10,7 @@ import timm
 import torch
 
 from exporter.backbones import BackboneSpec
-from exporter.weights import Weights
+from exporter.checkpoints import Weights
 
 RANDOM_SOURCE = "random"
 

