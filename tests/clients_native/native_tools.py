@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,11 +15,20 @@ PROTO_FILE = "patchcore/edge/v1/inspection.proto"
 
 
 def run(
-    command: list[str | Path], cwd: Path | None = None, timeout: float = 300
+    command: list[str | Path],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """Runs a command to completion, capturing stdout and stderr as text."""
+    """Runs a command to completion, capturing stdout and stderr as text. `env` adds environment variables."""
     return subprocess.run(
-        [str(part) for part in command], cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout
+        [str(part) for part in command],
+        cwd=cwd,
+        env={**os.environ, **env} if env else None,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
     )
 
 

@@ -2,29 +2,58 @@
 
 #include <array>
 #include <chrono>
+#include <cstdlib>
 
 namespace patchcore_client {
 
 namespace {
+
 constexpr int kMaxReceiveBytes = 64 * 1024 * 1024;
+constexpr const char* kTargetFlag = "target";
+constexpr const char* kDeadlineFlag = "deadline-ms";
+constexpr const char* kTokenFlag = "token";
+constexpr const char* kDefaultTarget = "127.0.0.1:50051";
+constexpr const char* kTokenVariable = "PATCHCORE_TOKEN";
+
+std::string token_from_environment() {
+  const char* token = std::getenv(kTokenVariable);
+  return token == nullptr ? "" : token;
+}
+
 }  // namespace
 
-std::unique_ptr<pb::InspectionService::Stub> connect(const std::string& target) {
-  grpc::ChannelArguments arguments;
-  arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
-  const auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
-  return pb::InspectionService::NewStub(channel);
-}
-
-std::string connection_flags_help(const std::string& deadline_scope, const std::string& deadline_default) {
-  return std::string("  --target       server address (default ") + kDefaultTarget + ")\n" +
-         "  --deadline-ms  time for " + deadline_scope + " in milliseconds (default " + deadline_default + ")\n";
-}
-
-void set_deadline(grpc::ClientContext& context, std::uint64_t deadline_ms) {
+void Connection::prepare(grpc::ClientContext& context) const {
   if (deadline_ms > 0) {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(deadline_ms));
   }
+  if (!token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + token);
+  }
+}
+
+Connection connect(const CommandLine& command_line, std::uint64_t default_deadline_ms) {
+  grpc::ChannelArguments arguments;
+  arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  const auto channel = grpc::CreateCustomChannel(command_line.value_or(kTargetFlag, kDefaultTarget),
+                                                 grpc::InsecureChannelCredentials(), arguments);
+  Connection connection;
+  connection.stub = pb::InspectionService::NewStub(channel);
+  connection.deadline_ms = command_line.unsigned_or(kDeadlineFlag, default_deadline_ms);
+  connection.token = command_line.value_or(kTokenFlag, token_from_environment());
+  return connection;
+}
+
+std::vector<std::string> with_connection_flags(std::vector<std::string> flags) {
+  flags.insert(flags.end(), {kTargetFlag, kDeadlineFlag, kTokenFlag});
+  return flags;
+}
+
+std::string connection_flags_help(const std::string& deadline_scope, std::uint64_t default_deadline_ms) {
+  const std::string deadline_default =
+      default_deadline_ms == 0 ? "0 = none" : std::to_string(default_deadline_ms) + "; 0 = none";
+  return std::string("  --target       server address (default ") + kDefaultTarget + ")\n" +
+         "  --deadline-ms  time for " + deadline_scope + " in milliseconds (default " + deadline_default + ")\n" +
+         "  --token        for a server started with --token (default $" + kTokenVariable + ")\n";
 }
 
 std::string status_code_name(int code) {

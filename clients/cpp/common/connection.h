@@ -1,32 +1,42 @@
-// Creating the channel and stub, deadlines, and describing a failed call.
+// Connecting to the server (channel, stub, deadline, token) and describing a failed call.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/command_line.h"
 #include "patchcore/edge/v1/inspection.grpc.pb.h"
 
 namespace patchcore_client {
 
 namespace pb = ::patchcore::edge::v1;
 
-// Flag names every example accepts: --target HOST:PORT and --deadline-ms N.
-inline constexpr const char* kTargetFlag = "target";
-inline constexpr const char* kDeadlineFlag = "deadline-ms";
-// The server's default address (make serve).
-inline constexpr const char* kDefaultTarget = "127.0.0.1:50051";
-// The usage lines of --target and --deadline-ms; `deadline_default` describes the default, e.g. "0 = none".
-std::string connection_flags_help(const std::string& deadline_scope, const std::string& deadline_default);
+// How an example reaches the server: the stub, and what every call carries (deadline, token).
+struct Connection {
+  std::unique_ptr<pb::InspectionService::Stub> stub;
+  // Time for each call in milliseconds; 0 = no deadline.
+  std::uint64_t deadline_ms = 0;
+  // Sent as `authorization: Bearer <token>` when not empty (servers started with --token require it).
+  std::string token;
 
-// A stub on an insecure channel to `target` (HOST:PORT) that accepts responses up to 64 MiB (the server's
-// default message cap; a PNG heatmap of a large frame can be several MiB).
-std::unique_ptr<pb::InspectionService::Stub> connect(const std::string& target);
+  // Sets the deadline and the authorization header on a call's context. Call once per call.
+  void prepare(grpc::ClientContext& context) const;
+};
 
-// Gives the call `deadline_ms` milliseconds from now to finish; 0 = no deadline.
-void set_deadline(grpc::ClientContext& context, std::uint64_t deadline_ms);
+// Connects as --target HOST:PORT (default 127.0.0.1:50051), --deadline-ms N (default `default_deadline_ms`)
+// and --token T (default: the PATCHCORE_TOKEN environment variable) say. The channel is insecure (plain
+// HTTP/2, as the server listens by default) and accepts responses up to 64 MiB, the server's default cap.
+Connection connect(const CommandLine& command_line, std::uint64_t default_deadline_ms);
+
+// `flags` plus the flags connect() reads.
+std::vector<std::string> with_connection_flags(std::vector<std::string> flags);
+
+// The usage lines of the flags connect() reads; `deadline_scope` says what the deadline covers ("each call").
+std::string connection_flags_help(const std::string& deadline_scope, std::uint64_t default_deadline_ms);
 
 // The name of a gRPC status code number, e.g. 5 -> "NOT_FOUND". Used for call statuses and frame errors.
 std::string status_code_name(int code);

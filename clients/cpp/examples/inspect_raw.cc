@@ -22,7 +22,7 @@ constexpr std::uint64_t kDefaultDeadlineMs = 5000;
 const std::string kUsage =
     std::string(
         "usage: inspect_raw [--target HOST:PORT] --product ID --width W --height H [--format gray8|bgr8|rgb8]\n"
-        "                   [--deadline-ms N] FILE...\n"
+        "                   [--deadline-ms N] [--token T] FILE...\n"
         "\n"
         "Sends each FILE, a raw buffer of W x H pixels, rows top to bottom without padding, as a RawImage in\n"
         "one unary Inspect call per file (frame_id = its index) and prints one line per frame:\n") +
@@ -32,7 +32,7 @@ const std::string kUsage =
     "  --width        frame width in pixels\n"
     "  --height       frame height in pixels\n"
     "  --format       gray8 (1 byte/pixel), bgr8 or rgb8 (3 bytes/pixel); default bgr8\n" +
-    connection_flags_help("each call", std::to_string(kDefaultDeadlineMs) + "; 0 = none") +
+    connection_flags_help("each call", kDefaultDeadlineMs) +
     "\nExit status: 0 every frame scored (OK or NG), 1 a frame failed, 2 bad command line or unreadable file.\n";
 
 pb::PixelFormat parse_pixel_format(const std::string& name) {
@@ -51,12 +51,11 @@ std::uint32_t required_dimension(const CommandLine& command_line, const std::str
 }
 
 // A failed call becomes a frame error, so every frame prints the same way.
-pb::InspectResponse inspect(pb::InspectionService::Stub& stub, const pb::InspectRequest& request,
-                            std::uint64_t deadline_ms) {
+pb::InspectResponse inspect(const Connection& server, const pb::InspectRequest& request) {
   grpc::ClientContext context;
-  set_deadline(context, deadline_ms);
+  server.prepare(context);
   pb::InspectResponse response;
-  const grpc::Status status = stub.Inspect(&context, request, &response);
+  const grpc::Status status = server.stub->Inspect(&context, request, &response);
   if (!status.ok()) {
     response.Clear();
     response.set_frame_id(request.frame_id());
@@ -73,15 +72,14 @@ int inspect_raw(const CommandLine& command_line) {
   raw.set_width(required_dimension(command_line, "width"));
   raw.set_height(required_dimension(command_line, "height"));
   raw.set_format(parse_pixel_format(command_line.value_or("format", "bgr8")));
-  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, kDefaultDeadlineMs);
+  const Connection server = connect(command_line, kDefaultDeadlineMs);
   const auto& files = command_line.required_files();
-  const auto stub = connect(command_line.value_or(kTargetFlag, kDefaultTarget));
 
   std::uint64_t failed = 0;
   for (std::uint64_t frame_id = 0; frame_id < files.size(); ++frame_id) {
     request.set_frame_id(frame_id);
     raw.set_pixels(read_file(files[frame_id]));
-    const pb::InspectResponse response = inspect(*stub, request, deadline_ms);
+    const pb::InspectResponse response = inspect(server, request);
     std::cout << format_result(response) << '\n' << std::flush;
     failed += response.has_error() ? 1 : 0;
   }
@@ -91,6 +89,6 @@ int inspect_raw(const CommandLine& command_line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_example(argc, argv, kUsage, {"product", "width", "height", "format", kTargetFlag, kDeadlineFlag},
+  return run_example(argc, argv, kUsage, with_connection_flags({"product", "width", "height", "format"}),
                      inspect_raw);
 }

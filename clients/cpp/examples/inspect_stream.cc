@@ -19,12 +19,12 @@ namespace {
 using namespace patchcore_client;
 
 const std::string kUsage =
-    std::string("usage: inspect_stream [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
+    std::string("usage: inspect_stream [--target HOST:PORT] [--token T] --product ID [--deadline-ms N] FILE...\n"
                 "\n"
                 "Sends each FILE (JPEG/PNG/BMP/TIFF bytes) as one frame of a single InspectStream call,\n"
                 "frame_id = its index (0, 1, ...), and prints one line per frame as the result arrives:\n") +
     kFrameLinesHelp + "\n  --product      product to inspect against\n" +
-    connection_flags_help("the whole call", "0 = none") +
+    connection_flags_help("the whole call", 0) +
     "\nExit status: 0 every frame scored (OK or NG), 1 a frame failed or the call did not finish OK,\n"
     "2 bad command line or unreadable file.\n";
 
@@ -49,13 +49,12 @@ Tally print_results(grpc::ClientReaderWriter<pb::InspectRequest, pb::InspectResp
 
 int inspect_stream(const CommandLine& command_line) {
   const std::string product = command_line.required("product");
-  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, 0);
+  const Connection server = connect(command_line, 0);
   const auto& files = command_line.required_files();
-  const auto stub = connect(command_line.value_or(kTargetFlag, kDefaultTarget));
 
   grpc::ClientContext context;
-  set_deadline(context, deadline_ms);
-  const auto stream = stub->InspectStream(&context);
+  server.prepare(context);
+  const auto stream = server.stub->InspectStream(&context);
 
   Tally tally;
   std::thread reader([&] { tally = print_results(*stream); });
@@ -100,5 +99,5 @@ int inspect_stream(const CommandLine& command_line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_example(argc, argv, kUsage, {"product", kTargetFlag, kDeadlineFlag}, inspect_stream);
+  return run_example(argc, argv, kUsage, with_connection_flags({"product"}), inspect_stream);
 }

@@ -16,29 +16,28 @@ constexpr std::uint64_t kDefaultDeadlineMs = 120000;
 
 const std::string kUsage =
     std::string(
-        "usage: teach [--target HOST:PORT] --product ID [--deadline-ms N] FILE...\n"
+        "usage: teach [--target HOST:PORT] [--token T] --product ID [--deadline-ms N] FILE...\n"
         "\n"
         "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference\n"
         "case. A product that exists gets a new version. Prints:\n"
         "  product <id> version <n> threshold <t> images <n> bank <patches> seconds <s>\n"
         "\n"
         "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n") +
-    connection_flags_help("the call", std::to_string(kDefaultDeadlineMs) + "; 0 = none") +
+    connection_flags_help("the call", kDefaultDeadlineMs) +
     "\nExit status: 0 taught, 1 the server refused or failed, 2 bad command line or unreadable file.\n";
 
 int teach(const CommandLine& command_line) {
   pb::TeachRequest request;
   request.set_product_id(command_line.required("product"));
-  const std::uint64_t deadline_ms = command_line.unsigned_or(kDeadlineFlag, kDefaultDeadlineMs);
+  const Connection server = connect(command_line, kDefaultDeadlineMs);
   for (const std::string& file : command_line.required_files()) {
     request.add_images()->set_encoded(read_file(file));
   }
-  const auto stub = connect(command_line.value_or(kTargetFlag, kDefaultTarget));
 
   grpc::ClientContext context;
-  set_deadline(context, deadline_ms);
+  server.prepare(context);
   pb::Product product;
-  const grpc::Status status = stub->Teach(&context, request, &product);
+  const grpc::Status status = server.stub->Teach(&context, request, &product);
   if (!status.ok()) {
     std::cerr << "error: Teach failed with " << describe(status) << "\n";
     return kExitFailed;
@@ -53,5 +52,5 @@ int teach(const CommandLine& command_line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_example(argc, argv, kUsage, {"product", kTargetFlag, kDeadlineFlag}, teach);
+  return run_example(argc, argv, kUsage, with_connection_flags({"product"}), teach);
 }
