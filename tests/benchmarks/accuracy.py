@@ -21,7 +21,14 @@ from tqdm import tqdm
 
 from exporter.export import export_model
 from patchcore.model import FeatureExtractor
-from tests.benchmarks.accuracy_configs import MODELS, REFERENCE_MODEL, ModelChoice, TeachConfig, configs_for
+from tests.benchmarks.accuracy_configs import (
+    MODELS,
+    PLAIN,
+    REFERENCE_MODEL,
+    ModelChoice,
+    TeachConfig,
+    configs_for,
+)
 from tests.benchmarks.accuracy_evaluate import ProductRun, run_elpv_seed, run_texture_seed
 from tests.benchmarks.accuracy_protocol import model_inputs
 from tests.benchmarks.accuracy_report import Row, markdown_table
@@ -58,7 +65,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path("bench-results/accuracy.md"), help="report file")
     parser.add_argument(
-        "--quick", action="store_true", help="reference model only, plain and best configurations (smoke run)"
+        "--feature-cache",
+        type=Path,
+        default=Path("bench-results/feature-cache"),
+        help="where extracted features are kept between runs (delete it for a cold run)",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="reference model, plain configuration only (smoke run)"
     )
     return parser.parse_args(argv)
 
@@ -69,10 +82,11 @@ def run_model(
     products: Sequence[ProductImages],
     seeds: Sequence[int],
     models_dir: Path,
+    feature_cache: Path,
 ) -> list[Row]:
     """Every configuration of one model on the elpv products and the textures, one table row per product."""
     extractor = FeatureExtractor(export_model(model.backbone, model.size, models_dir))
-    cached = CachedFeatureExtractor(extractor)
+    cached = CachedFeatureExtractor(extractor, feature_cache)
     for product in products:
         frames = np.concatenate([product.good, product.defective])
         cached.warm(
@@ -102,7 +116,7 @@ def run_model(
         progress.close()
         rows += [Row(f"elpv {run.product}", [run]) for run in elpv_runs]
         rows.append(Row("textures (" + ", ".join(TEXTURES) + ")", texture_runs))
-        if model == REFERENCE_MODEL and config == configs[-1]:
+        if model == REFERENCE_MODEL and config == PLAIN:
             rows += threshold_rows(elpv_runs)
     return rows
 
@@ -114,7 +128,23 @@ def machine_description() -> str:
             cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+    load = os.getloadavg()[1]
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load:.1f}"
+
+
+def write_report(
+    path: Path, rows: Sequence[Row], timings: str, seeds: int, started: float, done: bool
+) -> None:
+    """The table, notes and timings as Markdown; rewritten after each model so a cut run still reports."""
+    minutes = (time.perf_counter() - started) / 60
+    status = "" if done else " PARTIAL (run still going or cut short)"
+    header = (
+        f"Accuracy benchmark{status}, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{machine_description()}; {seeds} seeds; {minutes:.1f} min.\n"
+        "Command: `make bench-accuracy`"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"{header}\n\n{markdown_table(rows)}\n\n{NOTES}\n\n{timings}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -122,29 +152,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     products = load_elpv_products()
     seeds = list(range(args.seeds))
+    reference = export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
+    timings = coreset_table(FeatureExtractor(reference), products[0].good[:8])
     models = (REFERENCE_MODEL,) if args.quick else MODELS
     rows: list[Row] = []
     for model in models:
-        configs = configs_for(model)
-        if args.quick:
-            configs = (configs[0], configs[-1])
-        rows += run_model(model, configs, products, seeds, args.models)
-    table = markdown_table(rows)
-    timings = coreset_table(
-        FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)),
-        products[0].good[:8],
-    )
-    minutes = (time.perf_counter() - started) / 60
-    header = (
-        f"Accuracy benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
-        f"{machine_description()}; {len(seeds)} seeds; {minutes:.1f} min.\n"
-        "Command: `make bench-accuracy`"
-    )
-    report = f"{header}\n\n{table}\n\n{NOTES}\n\n{timings}\n"
-    print(f"\n{table}\n\n{timings}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(report)
-    print(f"\nwritten to {args.out}")
+        configs = (PLAIN,) if args.quick else configs_for(model)
+        rows += run_model(model, configs, products, seeds, args.models, args.feature_cache)
+        write_report(args.out, rows, timings, len(seeds), started, done=model == models[-1])
+    print(f"\n{markdown_table(rows)}\n\n{timings}\n\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

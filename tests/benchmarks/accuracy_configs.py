@@ -1,8 +1,8 @@
 """The model and teach configurations the accuracy benchmark compares.
 
 PLAIN is the issue's reference PatchCore: stages 2+3 with 3x3 aggregation (inside the exported model), 10%
-coreset, image score = max patch score, no augmentation. The other teach configurations change one thing at
-a time on efficientnet_lite0 at 224, then the best one runs on every model.
+coreset, image score = max patch score, no augmentation. On efficientnet_lite0 at 224 the other teach
+configurations change one thing each; the other models run the plain configuration.
 """
 
 from __future__ import annotations
@@ -40,27 +40,25 @@ class TeachConfig:
         )
 
 
-PLAIN = TeachConfig("plain (10% coreset, max)")
+PLAIN = TeachConfig("plain: 10% coreset, max")
 ABLATIONS = (
     TeachConfig("coreset 25%", coreset_ratio=0.25),
-    TeachConfig("coreset 100%", coreset_ratio=1.0),
-    TeachConfig("top-3 mean", top_k=3),
-    TeachConfig("top-10 mean", top_k=10),
-    TeachConfig("rot/flip aug", augment_rotations=True),
+    TeachConfig("top-3 mean score", top_k=3),
+    # 8 dihedral views per image; 1.25% of the augmented patches keeps the bank as large as plain's 10%
+    TeachConfig("rot/flip aug, bank as plain", augment_rotations=True, coreset_ratio=0.0125),
 )
-BEST = TeachConfig("best: rot/flip aug, top-3 mean", augment_rotations=True, top_k=3)
 
 REFERENCE_MODEL = ModelChoice("efficientnet_lite0", 224)
 MODELS = (
     REFERENCE_MODEL,
-    ModelChoice("efficientnet_lite0", 320),
     ModelChoice("efficientnet_lite2", 224),
+    ModelChoice("efficientnet_lite0", 320),
     ModelChoice("efficientnet_lite2", 320),
 )
 
 
 def configs_for(model: ModelChoice) -> tuple[TeachConfig, ...]:
-    """Every model gets the plain and the best configuration; the reference model also the ablations."""
+    """The reference model runs the plain configuration and every ablation; the others the plain one."""
     if model == REFERENCE_MODEL:
-        return (PLAIN, *ABLATIONS, BEST)
-    return (PLAIN, BEST)
+        return (PLAIN, *ABLATIONS)
+    return (PLAIN,)
