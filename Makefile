@@ -61,6 +61,12 @@ proto: install
 bench: install
 	$(PY) -m tests.benchmarks.perf $(BENCH_ARGS)
 
+# Few-shot accuracy (8 good images teach): elpv solar cells (image AUROC, false alarms, misses) and textures
+# with planted defects (pixel AUROC), EfficientNet-Lite0/2 at 224 and 320. One table in bench-results/accuracy.md.
+# make bench-accuracy [ACCURACY_ARGS="--seeds 5"]
+bench-accuracy: install
+	$(PY) -m tests.benchmarks.accuracy $(ACCURACY_ARGS)
+
 test: install
 	$(PY) -m pytest -q
 
