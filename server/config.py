@@ -28,6 +28,7 @@ class ServerConfig:
     tls_client_ca: Path | None = None
     max_message_bytes: int = 64 * MIB
     max_image_pixels: int = 50_000_000
+    max_teach_images: int = 256
     max_batch: int = 8
     max_wait_ms: float = 2.0
     queue_size: int = 256
@@ -116,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     limits = parser.add_argument_group("limits")
     _add(limits, "--max-message-bytes", "largest gRPC message sent or received", int, d.max_message_bytes)
     _add(limits, "--max-image-pixels", "largest image accepted, width * height", int, d.max_image_pixels)
+    _add(
+        limits,
+        "--max-teach-images",
+        "most images in one Teach (each is held at the model's size while the bank is built)",
+        int,
+        d.max_teach_images,
+    )
 
     perf = parser.add_argument_group("batching and threads")
     _add(perf, "--max-batch", "most frames sent to the model at once", int, d.max_batch)
@@ -171,6 +179,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
     for name in (
         "max_message_bytes",
         "max_image_pixels",
+        "max_teach_images",
         "max_batch",
         "queue_size",
         "stream_window",

@@ -12,7 +12,7 @@ import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
-from patchcore.errors import InspectionError, InvalidInput
+from patchcore.errors import InspectionError, InvalidInput, TooLarge
 from patchcore.images import resize_square
 from patchcore.model import ModelInfo
 from server import __version__
@@ -47,6 +47,11 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         try:
             if not request.images:
                 raise InvalidInput("the teach set is empty: send at least one image of a good part")
+            if len(request.images) > self._config.max_teach_images:
+                raise TooLarge(
+                    f"the teach set has {len(request.images)} images; this server takes at most "
+                    f"{self._config.max_teach_images} (8 good images are the reference)"
+                )
             options = teach_options(request.options)
             images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
             entry = self._registry.teach(request.product_id, images, options)

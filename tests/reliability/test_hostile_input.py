@@ -19,6 +19,7 @@ from reliability_support import teach_request as make_teach_request
 
 PRODUCT = "target"
 PIXEL_CAP = 20_000_000
+MAX_TEACH_IMAGES = 30
 SERVICE = "/patchcore.edge.v1.InspectionService"
 UNARY_METHODS = ("Teach", "Inspect", "GetProduct", "ListProducts", "UpdateProduct", "DeleteProduct",
                  "GetServerInfo")  # fmt: skip
@@ -34,7 +35,8 @@ UNPARSABLE = [(method, TRUNCATED) for method in UNARY_METHODS] + [(m, NOT_UTF8) 
 def served(tiny_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     store = folder / "store"
-    server = start_server(tiny_model, store, folder, "--max-image-pixels", str(PIXEL_CAP))
+    limits = ["--max-image-pixels", str(PIXEL_CAP), "--max-teach-images", str(MAX_TEACH_IMAGES)]
+    server = start_server(tiny_model, store, folder, *limits)
     with server, grpc.insecure_channel(server.target) as channel:
         stub = stub_for(channel)
         stub.Teach(make_teach_request(PRODUCT, seed=1))
@@ -197,6 +199,20 @@ def peak_rss_bytes(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+def test_teach_over_the_image_count_limit_is_refused_before_decoding(served):
+    """Tiny images are cheap to send but each is held at the model's size: 64 MiB of 70-byte PNGs would be
+    a million of them."""
+    _, channel, stub, store = served
+    files = stored_files(store)
+    request = make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Teach(request)
+    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"at most {MAX_TEACH_IMAGES}" in raised.value.details()
+    assert stored_files(store) == files
+    assert_still_serving(channel, stub)
 
 
 def test_teach_of_many_large_images_holds_one_full_size_image_at_a_time(served):
