@@ -28,6 +28,7 @@ from tests.benchmarks.accuracy_configs import (
     ModelChoice,
     TeachConfig,
     configs_for,
+    find_model,
 )
 from tests.benchmarks.accuracy_evaluate import ProductRun, run_elpv_seed, run_texture_seed
 from tests.benchmarks.accuracy_protocol import model_inputs
@@ -71,6 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where extracted features are kept between runs (delete it for a cold run)",
     )
     parser.add_argument(
+        "--only", type=find_model, nargs="+", help="run only these models, e.g. lite0@224 lite2@320"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="reference model, plain configuration only (smoke run)"
     )
     return parser.parse_args(argv)
@@ -107,15 +111,16 @@ def run_model(
                 progress.update()
             elpv_runs.append(run)
         texture_runs = []
-        for name in TEXTURES:
+        for name in TEXTURES if config.with_textures else ():
             run = ProductRun(name, model, config, teach_seconds=teach_seconds, ms_per_image=latency)
             for seed in seeds:
                 run.seeds.append(run_texture_seed(cached, name, config, seed))
-            progress.update(len(seeds))
+                progress.update()
             texture_runs.append(run)
         progress.close()
         rows += [Row(f"elpv {run.product}", [run]) for run in elpv_runs]
-        rows.append(Row("textures (" + ", ".join(TEXTURES) + ")", texture_runs))
+        if texture_runs:
+            rows.append(Row("textures (" + ", ".join(TEXTURES) + ")", texture_runs))
         if model == REFERENCE_MODEL and config == PLAIN:
             rows += threshold_rows(elpv_runs)
     return rows
@@ -152,9 +157,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     products = load_elpv_products()
     seeds = list(range(args.seeds))
-    reference = export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-    timings = coreset_table(FeatureExtractor(reference), products[0].good[:8])
-    models = (REFERENCE_MODEL,) if args.quick else MODELS
+    models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
+    timings = ""
+    if REFERENCE_MODEL in models:
+        reference = export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
+        timings = coreset_table(FeatureExtractor(reference), products[0].good[:8])
     rows: list[Row] = []
     for model in models:
         configs = (PLAIN,) if args.quick else configs_for(model)
