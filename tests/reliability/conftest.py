@@ -1,8 +1,7 @@
-"""Reliability and security fixtures: models for servers started per test module.
+"""Reliability and security fixtures: the model the servers started by these tests run.
 
-Most tests here check behaviour under stress, faults and attack, which does not depend on the backbone, so
-they run the tiny contract model (milliseconds per frame). The fuzz test runs EfficientNet-Lite0, the
-model a line really serves.
+The tests check behaviour under attack, faults, crashes and load, which does not depend on the backbone, so
+they run the tiny contract model (milliseconds per frame): thousands of requests fit in seconds.
 """
 
 from pathlib import Path
