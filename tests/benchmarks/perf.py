@@ -33,8 +33,8 @@ NOTES = """Notes:
   and "stream ms/img" use the better of x1 and x4. server CPU ms/img: CPU time of the whole server process
   (decode, gRPC, model, scoring) per frame of the 4-stream run - compare it with raw CPU ms/img.
 - Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
-- peak RSS: the server process over its whole life for that model; RSS growth: after the first 1,000 frames
-  to the end of the soak (4 streams).
+- peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
+  RSS in the last 1,000 frames of the soak (4 streams) against the peak in frames 1,001-2,000.
 - DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
   measured on this machine."""
 

@@ -53,7 +53,11 @@ def unary_latency(target: str, product_id: str, image: pb.Image, calls: int) -> 
 
 
 class _FrameBudget:
-    """Hands out frame ids to all streams until `total` frames or `seconds` have gone, whichever first."""
+    """Frame ids for all streams until `total` frames are sent, or answers until `seconds` have gone.
+
+    A time-boxed run counts the answers that arrive before the deadline and then cancels the streams:
+    frames still in flight (gRPC buffers a good many per stream) must not stretch the measured window.
+    """
 
     def __init__(self, total: int | None, seconds: float | None) -> None:
         self._ids = itertools.count()
@@ -66,9 +70,10 @@ class _FrameBudget:
             frame_id = next(self._ids)
         if self._total is not None and frame_id >= self._total:
             return None
-        if self._deadline is not None and time.perf_counter() >= self._deadline:
-            return None
-        return frame_id
+        return None if self.expired() else frame_id
+
+    def expired(self) -> bool:
+        return self._deadline is not None and time.perf_counter() >= self._deadline
 
 
 def _frames(budget: _FrameBudget, image: pb.Image) -> Iterator[tuple[int, pb.Image]]:
@@ -79,9 +84,12 @@ def _frames(budget: _FrameBudget, image: pb.Image) -> Iterator[tuple[int, pb.Ima
 def _one_stream(
     target: str, product_id: str, budget: _FrameBudget, image: pb.Image, counts: list[int], errors: list[str]
 ) -> None:
-    """One stream; counts its answers, and records failed frames in `errors` (a thread cannot raise)."""
+    """One stream; counts its answers, and records failed frames in `errors` (a thread cannot raise).
+    Leaving the client's context cancels the call when the time is up."""
     with InspectionClient(target) as client:
         for result in client.inspect_stream(product_id, _frames(budget, image)):
+            if budget.expired():
+                return
             if result.error is not None:
                 errors.append(f"frame {result.frame_id}: {result.error.message}")
             counts.append(1)
@@ -109,6 +117,7 @@ def stream_frames(
         thread.start()
     for thread in threads:
         thread.join()
+    elapsed = time.perf_counter() - started if seconds is None else seconds
     if errors:
         raise RuntimeError(f"{len(errors)} streamed frames failed, first: {errors[0]}")
-    return StreamRun(streams, len(counts), time.perf_counter() - started)
+    return StreamRun(streams, len(counts), elapsed)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchcore_client.local_server import LocalServer
+from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.model import FeatureExtractor
 from tests.benchmarks.perf_calls import Latency, StreamRun, stream_frames, timed_teach, unary_latency
@@ -17,7 +18,7 @@ from tests.benchmarks.perf_raw import RawThroughput, raw_throughput
 
 PRODUCT = "bench-part"
 TEACH_IMAGES = 8
-SOAK_WARMUP_FRAMES = 1000
+SOAK_WINDOW_FRAMES = 1000
 
 
 @dataclass(frozen=True)
@@ -31,13 +32,17 @@ class BenchSettings:
 
 @dataclass(frozen=True)
 class SoakResult:
+    """RSS while streaming: the instantaneous value swings with the frames in flight, so growth compares the
+    peak of an early window of SOAK_WINDOW_FRAMES (right after a warm-up of as many frames) with the peak of
+    the last window."""
+
     frames: int
-    rss_after_warmup_mib: float
-    rss_at_end_mib: float
+    early_peak_mib: float
+    late_peak_mib: float
 
     @property
     def growth(self) -> float:
-        return self.rss_at_end_mib / self.rss_after_warmup_mib - 1.0
+        return self.late_peak_mib / self.early_peak_mib - 1.0
 
 
 @dataclass(frozen=True)
@@ -60,13 +65,21 @@ def _raw(path: Path, settings: BenchSettings) -> tuple[RawThroughput, RawThrough
     return tuple(raw_throughput(extractor, batch, settings.raw_seconds) for batch in (1, 8))
 
 
-def _soak(target: str, image, monitor: ProcessMonitor, frames: int) -> SoakResult:
-    """Streams `frames` frames over 4 streams; RSS growth is measured from after the first 1000."""
-    warmup = min(SOAK_WARMUP_FRAMES, frames // 10)
-    stream_frames(target, PRODUCT, image, streams=4, total_frames=warmup)
-    after_warmup = monitor.current_mib()
-    stream_frames(target, PRODUCT, image, streams=4, total_frames=frames - warmup)
-    return SoakResult(frames, after_warmup, monitor.current_mib())
+def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) -> SoakResult:
+    """Streams `frames` frames over 4 streams: warm-up window, early window, the middle, late window."""
+    window = min(SOAK_WINDOW_FRAMES, frames // 4)
+
+    def stream(count: int) -> None:
+        stream_frames(target, PRODUCT, image, streams=4, total_frames=count)
+
+    stream(window)
+    monitor.start_window()
+    stream(window)
+    early_peak = monitor.window_peak_mib
+    stream(frames - 3 * window)
+    monitor.start_window()
+    stream(window)
+    return SoakResult(frames, early_peak, monitor.window_peak_mib)
 
 
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:

@@ -17,6 +17,7 @@ class ProcessMonitor:
     def __init__(self, pid: int) -> None:
         self._process = psutil.Process(pid)
         self.peak_mib = 0.0
+        self.window_peak_mib = 0.0  # the largest RSS since start_window()
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="rss-monitor", daemon=True)
         self._thread.start()
@@ -24,7 +25,11 @@ class ProcessMonitor:
     def current_mib(self) -> float:
         rss = self._process.memory_info().rss / MIB
         self.peak_mib = max(self.peak_mib, rss)
+        self.window_peak_mib = max(self.window_peak_mib, rss)
         return rss
+
+    def start_window(self) -> None:
+        self.window_peak_mib = self.current_mib()
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process has used so far (all its threads)."""

@@ -79,9 +79,9 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
             )
         if run.soak is not None:
             lines.append(
-                f"- {name}: RSS {run.soak.rss_after_warmup_mib:.0f} -> {run.soak.rss_at_end_mib:.0f} MiB "
-                f"over "
-                f"{run.soak.frames:,} frames ({run.soak.growth * 100:+.1f}%, target < "
+                f"- {name}: peak RSS {run.soak.early_peak_mib:.0f} MiB in frames 1,001-2,000, "
+                f"{run.soak.late_peak_mib:.0f} MiB in the last 1,000 of {run.soak.frames:,} frames "
+                f"({run.soak.growth * 100:+.1f}%, target < "
                 f"{RSS_GROWTH_TARGET:.0%}): {_verdict(run.soak.growth < RSS_GROWTH_TARGET)}"
             )
     return lines
