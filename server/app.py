@@ -26,20 +26,24 @@ from server.products import ProductRegistry
 from server.service import InspectionService
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
+# Threads beyond the InspectionService cap (Lifecycle) so health checks and reflection are answered even when
+# every inspection thread is held by an open stream: an orchestrator must not see a busy server as dead.
+SPARE_THREADS_FOR_PROBES = 4
+
 
 class InspectionServer:
     """Loads the model and every stored product, then serves InspectionService, health and reflection."""
 
     def __init__(self, config: ServerConfig) -> None:
         started = time.perf_counter()
-        # numpy's BLAS (the kNN matrix product) runs single-threaded: the batcher already runs beside ONNX
-        # Runtime's threads, and OpenBLAS's spinning helper threads took the cores from them (EfficientNet-
-        # Lite0, 4 streams: 31 -> 20-27 server CPU ms per frame, 35 -> 44-50 frames/s).
-        threadpool_limits(limits=1, user_api="blas")
+        # BLAS and OpenMP pools (numpy, FAISS) run single-threaded: the batcher already runs beside ONNX
+        # Runtime's threads, and spinning helper threads took the cores from them (EfficientNet-Lite0,
+        # 4 streams: 31 -> 20-27 server CPU ms per frame, 35 -> 44-50 frames/s).
+        threadpool_limits(limits=1)
         self.config = config
         self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
         self.metrics = ServerMetrics()
-        self.lifecycle = Lifecycle()
+        self.lifecycle = Lifecycle(max_calls=config.grpc_threads)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.registry = ProductRegistry(ProductStore(config.store), self.extractor)
         self.registry.load_all()
@@ -67,13 +71,14 @@ class InspectionServer:
         if self.tokens:
             interceptors.insert(0, RoleInterceptor(self.tokens))
         server = grpc.server(
-            ThreadPoolExecutor(max_workers=self.config.grpc_threads, thread_name_prefix="grpc"),
+            ThreadPoolExecutor(
+                max_workers=self.config.grpc_threads + SPARE_THREADS_FOR_PROBES, thread_name_prefix="grpc"
+            ),
             interceptors=interceptors,
             options=[
                 ("grpc.max_receive_message_length", self.config.max_message_bytes),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
             ],
-            maximum_concurrent_rpcs=self.config.grpc_threads,
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

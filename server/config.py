@@ -142,7 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         int,
         d.stream_window,
     )
-    _add(perf, "--grpc-threads", "concurrent calls served (each open stream holds one)", int, d.grpc_threads)
+    _add(
+        perf,
+        "--grpc-threads",
+        "concurrent inspection calls (each open stream holds one); more get RESOURCE_EXHAUSTED",
+        int,
+        d.grpc_threads,
+    )
     _add(
         perf,
         "--intra-op-threads",

@@ -1,19 +1,21 @@
-"""Tracks calls in flight so SIGTERM can drain: refuse new calls, let running ones finish within a grace."""
+"""Tracks InspectionService calls in flight: caps them so health checks always find a free thread, and lets
+SIGTERM drain (refuse new calls, let running ones finish within a grace)."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from server.errors import ShuttingDown
+from server.errors import ServerBusy, ShuttingDown
 
 SHUTTING_DOWN_MESSAGE = "the server is shutting down; send to another instance or retry later"
 
 
 class Lifecycle:
-    def __init__(self) -> None:
+    def __init__(self, max_calls: int) -> None:
         self._condition = threading.Condition()
         self._in_flight = 0
+        self._max_calls = max_calls
         self._draining = False
 
     def check_accepting(self) -> None:
@@ -22,9 +24,17 @@ class Lifecycle:
             raise ShuttingDown(SHUTTING_DOWN_MESSAGE)
 
     def admit(self) -> None:
-        """Counts a new call as in flight; ShuttingDown while draining. Pair with `release`."""
+        """Counts a new call as in flight. Pair with `release`.
+
+        ShuttingDown while draining; ServerBusy when max_calls are in flight already (an open stream is one).
+        """
         with self._condition:
             self.check_accepting()
+            if self._in_flight >= self._max_calls:
+                raise ServerBusy(
+                    f"the server already serves {self._max_calls} calls (open streams count); close a stream "
+                    "or raise --grpc-threads"
+                )
             self._in_flight += 1
 
     def release(self) -> None:
