@@ -100,8 +100,11 @@ def run_model(
     for config in configs:
         bank, teach_seconds = timed_teach(extractor, products[0].good[:8], config.options(seed=0))
         latency = frame_latency_ms(extractor, bank, products[0].defective)
+        product_count = len(products) + (len(TEXTURES) if config.with_textures else 0)
         progress = tqdm(
-            desc=f"{model.short_name}@{model.size} {config.name}", total=len(seeds) * 5, unit="run"
+            desc=f"{model.short_name}@{model.size} {config.name}",
+            total=len(seeds) * product_count,
+            unit="run",
         )
         elpv_runs = []
         for product in products:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from patchcore.bank import TeachOptions
+from tests.benchmarks.contrast import stretch_all
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class TeachConfig:
     augment_rotations: bool = False
     top_k: int = 1
     with_textures: bool = False
+    contrast_stretch: bool = False  # a preprocessing candidate (tests/benchmarks/contrast.py), not an option
+
+    def prepare(self, frames: np.ndarray) -> np.ndarray:
+        """frames: [N, H, W, 3] uint8 as the camera gives them -> what teach and inspection see."""
+        return stretch_all(frames) if self.contrast_stretch else frames
 
     def options(self, seed: int) -> TeachOptions:
         return TeachOptions(
@@ -47,6 +55,7 @@ ABLATIONS = (
     TeachConfig("coreset 25%", coreset_ratio=0.25),
     # 8 dihedral views per image; 1.25% of the augmented patches keeps the bank as large as plain's 10%
     TeachConfig("rot/flip aug, bank as plain", augment_rotations=True, coreset_ratio=0.0125),
+    TeachConfig("per-frame contrast stretch", contrast_stretch=True),
 )
 
 REFERENCE_MODEL = ModelChoice("efficientnet_lite0", 224)
