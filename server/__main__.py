@@ -11,9 +11,11 @@ from patchcore.errors import InspectionError
 from server.app import InspectionServer
 from server.config import parse_config
 from server.logs import configure_logging, log_event
+from server.malloc_arenas import limit_malloc_arenas
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_malloc_arenas()
     config = parse_config(argv)
     configure_logging(config.log_level, config.log_json)
     stop = threading.Event()
