@@ -45,8 +45,11 @@ NOTES = """Notes:
   mean over seeds, ± its standard deviation, [min-max]. Textures: brick, grass, gravel (scikit-image), 8 good
   crops to teach, 20 good and 40 defective test crops (scratches, spots, colour/brightness patches, cut-outs
   from another texture) per texture and seed; one row averages the three textures.
-- False alarms / misses: at the product's default threshold (max of the 8 leave-one-out scores x
-  threshold_scale), on held-out good images / defective images.
+- False alarms / misses: at the product's default threshold (max of the 8 leave-one-out scores x the
+  engine's threshold_scale, 1.1), on held-out good images / defective images. Rows "threshold = ..." show
+  other rules from the same 8 good images (never from defects).
+- "per-frame contrast stretch" is not an engine option: the harness stretches every frame (teach and test)
+  to its 1st..99th percentile before the engine sees it, to measure it as a candidate.
 - teach s: one real Teach of 8 elpv frames (feature extraction, coreset, leave-one-out threshold);
   ms / image: median single-frame latency (resize, extract with batch 1, score, heatmap), 2 cores.
 - DINOv2-S is not benchmarked: only random-initialised weights exist on this air-gapped machine, and they

@@ -1,5 +1,5 @@
 """Alternative threshold rules, each from the 8 leave-one-out scores of good images only (never defects),
-compared with the engine's default (max of the leave-one-out scores x threshold_scale, scale 1.0)."""
+compared with the engine's default (max of the leave-one-out scores x threshold_scale, scale 1.1)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _mean_plus_std(count: float) -> ThresholdRule:
     return ThresholdRule(f"LOO mean + {count:g} std", threshold_of)
 
 
-RULES = (_scaled_max(0.9), _scaled_max(1.1), _scaled_max(1.25), _mean_plus_std(2.0), _mean_plus_std(3.0))
+RULES = (_scaled_max(1.0), _scaled_max(1.25), _scaled_max(1.5), _mean_plus_std(2.0), _mean_plus_std(3.0))
 
 
 def threshold_rows(elpv_runs: Sequence[ProductRun]) -> list[Row]:
