@@ -69,7 +69,8 @@ class LocalServer:
         return f"{HOST}:{self.port}"
 
     def __enter__(self) -> LocalServer:
-        return self.start()
+        """Starts the server unless `start` already did (a second process would be left running)."""
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
