@@ -1,8 +1,7 @@
 """LocalServer as a context manager around a server that is already started."""
 
-from tiny_model import write_tiny_model
-
 from patchcore_client.local_server import LocalServer
+from tiny_model import write_tiny_model
 
 
 def test_entering_a_started_server_keeps_its_process_and_stops_it_on_exit(tmp_path):
