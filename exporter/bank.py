@@ -51,6 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also teach the 90/180/270 degree rotations and mirror images (parts that appear rotated)",
     )
     parser.add_argument(
+        "--contrast-stretch",
+        action="store_true",
+        help="stretch each frame's contrast before the model (lines whose exposure drifts between frames)",
+    )
+    parser.add_argument(
         "--threshold-scale",
         type=float,
         default=DEFAULT_THRESHOLD_SCALE,
@@ -75,6 +80,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
     options = TeachOptions(
         coreset_ratio=args.coreset_ratio,
         augment_rotations=args.augment_rotations,
+        contrast_stretch=args.contrast_stretch,
         threshold_scale=args.threshold_scale,
         top_k=args.top_k,
         seed=args.seed,

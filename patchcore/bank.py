@@ -64,6 +64,7 @@ class TeachOptions:
 
     coreset_ratio: float = 0.1
     augment_rotations: bool = False  # add 90/180/270 rotations and flips of each image (rotation-free parts)
+    contrast_stretch: bool = False  # stretch each frame's contrast before the model (patchcore.images)
     threshold_scale: float = DEFAULT_THRESHOLD_SCALE
     top_k: int = 1
     seed: int = 0

@@ -95,6 +95,27 @@ def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(rgb, (size, size), interpolation=interpolation)
 
 
+CONTRAST_PERCENTILES = (1.0, 99.0)
+
+
+def stretch_contrast(image: np.ndarray) -> np.ndarray:
+    """[H, W, C] uint8 -> the same with its 1st..99th percentile mapped to 0..255.
+
+    Removes frame-to-frame differences in exposure and gain, which otherwise look like anomalies to the
+    memory bank (measured on elpv solar cells: +0.008 to +0.030 image AUROC, README "Accuracy").
+    """
+    low, high = np.percentile(image, CONTRAST_PERCENTILES)
+    scaled = (image.astype(np.float32) - low) * (255.0 / max(high - low, 1.0))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def model_input(rgb: np.ndarray, size: int, contrast_stretch: bool) -> np.ndarray:
+    """What the model sees of a frame [H, W, 3] uint8 RGB: resized to [size, size, 3], then contrast-stretched
+    when the product was taught so. Teach and inspection both go through here."""
+    resized = resize_square(rgb, size)
+    return stretch_contrast(resized) if contrast_stretch else resized
+
+
 def read_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read and decode an image file to [H, W, 3] uint8 RGB (InvalidInput if unreadable)."""
     try:

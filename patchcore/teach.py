@@ -14,7 +14,7 @@ from patchcore.augment import dihedral_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.coreset import coreset_size, greedy_coreset
 from patchcore.errors import InvalidInput
-from patchcore.images import resize_square
+from patchcore.images import model_input
 from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
 from patchcore.threshold import leave_one_out_scores, threshold_from_scores
@@ -45,15 +45,16 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = time.perf_counter() - start
 
 
-def _training_views(images: Sequence[np.ndarray], size: int, augment: bool) -> np.ndarray:
-    """[n, V, size, size, 3] uint8: each image resized, with its 8 dihedral views if augment (V = 8 or 1)."""
+def _training_views(images: Sequence[np.ndarray], size: int, options: TeachOptions) -> np.ndarray:
+    """[n, V, size, size, 3] uint8: each image as the model sees it, with its 8 dihedral views if
+    options.augment_rotations (V = 8 or 1)."""
     for index, image in enumerate(images):
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
             raise InvalidInput(
                 f"teach image {index} is not an RGB image (shape {image.shape}, {image.dtype})"
             )
-    resized = [resize_square(image, size) for image in images]
-    return np.stack([dihedral_views(image) if augment else [image] for image in resized])
+    inputs = [model_input(image, size, options.contrast_stretch) for image in images]
+    return np.stack([dihedral_views(image) if options.augment_rotations else [image] for image in inputs])
 
 
 def _extract(extractor: FeatureExtractor, views: np.ndarray, progress: _Progress) -> np.ndarray:
@@ -88,7 +89,7 @@ def teach(
         )
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    views = _training_views(images, extractor.info.input_size, options.augment_rotations)
+    views = _training_views(images, extractor.info.input_size, options)
     tracker = _Progress(total=views.shape[0] * views.shape[1] + len(images), callback=progress)
 
     with _timed(timings, "extract_seconds"):

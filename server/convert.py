@@ -54,6 +54,7 @@ def teach_options(message: pb.TeachOptions) -> TeachOptions:
     given = {
         "coreset_ratio": message.coreset_ratio,
         "augment_rotations": message.augment_rotations,
+        "contrast_stretch": message.contrast_stretch,
         "threshold_scale": message.threshold_scale,
         "top_k": message.top_k,
     }

@@ -17,7 +17,7 @@ import grpc
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from patchcore.images import resize_square
+from patchcore.images import model_input
 from server.batcher import BatchOutput, InferenceBatcher
 from server.convert import check_heatmap_format, decode_image, region_message
 from server.heatmaps import heatmap_message
@@ -70,7 +70,8 @@ class FrameProcessor:
             pending.frame_size = rgb.shape[:2]
             if request.heatmap == pb.HEATMAP_FORMAT_PNG:
                 pending.frame = rgb
-            resized = resize_square(rgb, self._input_size)
+            contrast_stretch = pending.entry.bank.teach_options.contrast_stretch
+            resized = model_input(rgb, self._input_size, contrast_stretch)
             pending.decode_seconds = time.perf_counter() - pending.received
             pending.future = self._batcher.submit(resized, scorer)
         except Exception as error:

@@ -48,8 +48,8 @@ NOTES = """Notes:
 - False alarms / misses: at the product's default threshold (max of the 8 leave-one-out scores x the
   engine's threshold_scale, 1.1), on held-out good images / defective images. Rows "threshold = ..." show
   other rules from the same 8 good images (never from defects).
-- "per-frame contrast stretch" is not an engine option: the harness stretches every frame (teach and test)
-  to its 1st..99th percentile before the engine sees it, to measure it as a candidate.
+- "per-frame contrast stretch": the engine's TeachOptions.contrast_stretch (every frame, taught and
+  inspected, has its 1st..99th percentile stretched to 0..255 after the resize to the model's size).
 - teach s: one real Teach of 8 elpv frames (feature extraction, coreset, leave-one-out threshold);
   ms / image: median single-frame latency (resize, extract with batch 1, score, heatmap), 2 cores.
 - DINOv2-S is not benchmarked: only random-initialised weights exist on this air-gapped machine, and they

@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from patchcore.bank import TeachOptions
-from tests.benchmarks.contrast import stretch_all
 
 
 @dataclass(frozen=True)
@@ -36,16 +33,13 @@ class TeachConfig:
     augment_rotations: bool = False
     top_k: int = 1
     with_textures: bool = False
-    contrast_stretch: bool = False  # a preprocessing candidate (tests/benchmarks/contrast.py), not an option
-
-    def prepare(self, frames: np.ndarray) -> np.ndarray:
-        """frames: [N, H, W, 3] uint8 as the camera gives them -> what teach and inspection see."""
-        return stretch_all(frames) if self.contrast_stretch else frames
+    contrast_stretch: bool = False
 
     def options(self, seed: int) -> TeachOptions:
         return TeachOptions(
             coreset_ratio=self.coreset_ratio,
             augment_rotations=self.augment_rotations,
+            contrast_stretch=self.contrast_stretch,
             top_k=self.top_k,
             seed=seed,
         )

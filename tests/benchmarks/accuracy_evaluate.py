@@ -68,10 +68,9 @@ def run_elpv_seed(
 ) -> SeedOutcome:
     """Teach with 8 random good cells, test on every other good cell and every defective cell."""
     teach_indices, test_indices = split_teach_test(len(product.good), TEACH_COUNT, seed)
-    good_frames = config.prepare(product.good)
-    bank = teach_product(extractor, good_frames[teach_indices], config.options(seed), f"elpv-{product.name}")
-    good = score_frames(extractor, bank, good_frames[test_indices], want_heatmaps=False).scores
-    defective = score_frames(extractor, bank, config.prepare(product.defective), want_heatmaps=False).scores
+    bank = teach_product(extractor, product.good[teach_indices], config.options(seed), f"elpv-{product.name}")
+    good = score_frames(extractor, bank, product.good[test_indices], want_heatmaps=False).scores
+    defective = score_frames(extractor, bank, product.defective, want_heatmaps=False).scores
     return SeedOutcome(
         image_auroc=auroc(good, defective),
         pixel_auroc=None,

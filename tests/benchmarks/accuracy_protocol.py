@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patchcore.bank import MemoryBank, TeachOptions
-from patchcore.images import resize_square
+from patchcore.images import model_input
 from patchcore.scoring import Scorer, image_score
 from patchcore.teach import teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
@@ -36,9 +36,9 @@ def teach_product(
     return teach(extractor, list(images), product_id, options)
 
 
-def model_inputs(frames: np.ndarray, size: int) -> np.ndarray:
-    """frames: [N, H, W, 3] uint8 -> [N, size, size, 3] uint8, resized as the server resizes."""
-    return np.stack([resize_square(frame, size) for frame in frames])
+def model_inputs(frames: np.ndarray, size: int, contrast_stretch: bool) -> np.ndarray:
+    """frames: [N, H, W, 3] uint8 -> [N, size, size, 3] uint8, prepared as the server prepares them."""
+    return np.stack([model_input(frame, size, contrast_stretch) for frame in frames])
 
 
 def score_frames(
@@ -49,7 +49,11 @@ def score_frames(
     frame_size = (frames.shape[1], frames.shape[2])
     scores, heatmaps = [], []
     for start in range(0, len(frames), SCORE_BATCH):
-        inputs = model_inputs(frames[start : start + SCORE_BATCH], extractor.info.input_size)
+        inputs = model_inputs(
+            frames[start : start + SCORE_BATCH],
+            extractor.info.input_size,
+            bank.teach_options.contrast_stretch,
+        )
         patch_grids = scorer.patch_scores(extractor.extract(inputs))
         for grid in patch_grids:
             if want_heatmaps:

@@ -13,7 +13,7 @@ from skimage import data as skimage_data
 from tiny_model import write_tiny_model
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.images import resize_square
+from patchcore.images import model_input
 from patchcore.model import FeatureExtractor
 from patchcore.scoring import FrameResult, Scorer
 from patchcore.teach import teach
@@ -112,7 +112,8 @@ def _frame_scorer(extractor: FeatureExtractor, bank: MemoryBank) -> Callable[...
     scorer = Scorer(bank, extractor.info)
 
     def score_frame(rgb: np.ndarray, want_heatmap: bool = True) -> FrameResult:
-        features = extractor.extract(resize_square(rgb, extractor.info.input_size)[None])
+        model_frame = model_input(rgb, extractor.info.input_size, bank.teach_options.contrast_stretch)
+        features = extractor.extract(model_frame[None])
         return scorer.result(scorer.patch_scores(features)[0], rgb.shape[:2], want_heatmap)
 
     return score_frame

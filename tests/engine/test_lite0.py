@@ -41,6 +41,19 @@ def test_training_crops_score_below_every_held_out_crop(lite0, gravel_bank, grav
     assert max(training) < 0.6 * gravel_bank.options.threshold
 
 
+def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero(
+    lite0, gravel_crops, frame_scorer
+):
+    """A training crop at half the gain with a raised offset: an exposure change, not a defect."""
+    darker = (gravel_crops[1].astype(np.float32) * 0.5 + 40).astype(np.uint8)
+    plain, stretched = (
+        teach(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0, contrast_stretch=stretch))
+        for stretch in (False, True)
+    )
+    assert frame_scorer(lite0, stretched)(darker).score < 0.01
+    assert frame_scorer(lite0, plain)(darker).score > 0.03
+
+
 def test_a_full_bank_scores_a_training_frame_at_zero(lite0, gravel_crops, frame_scorer):
     bank = teach(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0))
     assert frame_scorer(lite0, bank)(gravel_crops[1]).score == pytest.approx(0.0, abs=1e-4)

@@ -41,6 +41,7 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         files,
         coreset_ratio=args.coreset_ratio,
         augment_rotations=args.augment_rotations,
+        contrast_stretch=args.contrast_stretch,
         threshold_scale=args.threshold_scale,
         top_k=args.top_k,
     )
@@ -147,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     teach_parser.add_argument("--top-k", type=int, default=0, help="0 = server default")
     teach_parser.add_argument(
         "--augment-rotations", action="store_true", help="for parts that appear rotated"
+    )
+    teach_parser.add_argument(
+        "--contrast-stretch", action="store_true", help="for lines whose exposure drifts between frames"
     )
     teach_parser.set_defaults(run=teach)
 

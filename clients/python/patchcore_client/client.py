@@ -97,6 +97,7 @@ class InspectionClient:
         *,
         coreset_ratio: float = 0.0,
         augment_rotations: bool = False,
+        contrast_stretch: bool = False,
         threshold_scale: float = 0.0,
         top_k: int = 0,
     ) -> pb.Product:
@@ -110,6 +111,7 @@ class InspectionClient:
             options=pb.TeachOptions(
                 coreset_ratio=coreset_ratio,
                 augment_rotations=augment_rotations,
+                contrast_stretch=contrast_stretch,
                 threshold_scale=threshold_scale,
                 top_k=top_k,
             ),

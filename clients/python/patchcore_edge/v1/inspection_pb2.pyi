@@ -58,16 +58,18 @@ class ProductOptions(_message.Message):
     def __init__(self, threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., min_region_area: _Optional[int] = ...) -> None: ...
 
 class TeachOptions(_message.Message):
-    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k")
+    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k", "contrast_stretch")
     CORESET_RATIO_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_ROTATIONS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_SCALE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    CONTRAST_STRETCH_FIELD_NUMBER: _ClassVar[int]
     coreset_ratio: float
     augment_rotations: bool
     threshold_scale: float
     top_k: int
-    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ...) -> None: ...
+    contrast_stretch: bool
+    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ...) -> None: ...
 
 class TeachRequest(_message.Message):
     __slots__ = ("product_id", "images", "options")
