@@ -94,11 +94,13 @@ def run_model(
     """Every configuration of one model on the elpv products and the textures, one table row per product."""
     extractor = FeatureExtractor(export_model(model.backbone, model.size, models_dir))
     cached = CachedFeatureExtractor(extractor, feature_cache)
-    for product in products:
-        frames = np.concatenate([product.good, product.defective])
-        cached.warm(
-            model_inputs(frames, model.size), f"{model.short_name}@{model.size} {product.name} features"
-        )
+    for stretch in sorted({config.contrast_stretch for config in configs}):
+        for product in products:
+            frames = np.concatenate([product.good, product.defective])
+            cached.warm(
+                model_inputs(frames, model.size, stretch),
+                f"{model.short_name}@{model.size} {product.name} {'stretched ' if stretch else ''}features",
+            )
     rows = []
     for config in configs:
         bank, teach_seconds = timed_teach(extractor, products[0].good[:8], config.options(seed=0))
