@@ -87,7 +87,8 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
     )
     extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
     paths = list_image_files(args.images)
-    images = [read_image_file(path) for path in tqdm(paths, desc="reading", unit="image")]
+    size = extractor.info.input_size
+    images = [read_image_file(path, min_side=size) for path in tqdm(paths, desc="reading", unit="image")]
     store = ProductStore(args.store)
     with tqdm(desc="teaching", unit="step") as bar:
 

@@ -10,6 +10,7 @@ import struct
 from patchcore.errors import InvalidInput
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_START = b"\xff\xd8"
 # JPEG start-of-frame markers carry the frame size; 0xC4 (DHT), 0xC8 (JPG) and 0xCC (DAC) share the range
 # but are not frames.
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -28,7 +29,7 @@ def declared_size(data: bytes) -> tuple[int, int]:
     """
     if data.startswith(_PNG_SIGNATURE):
         return _png_size(data)
-    if data.startswith(b"\xff\xd8"):
+    if data.startswith(JPEG_START):
         return _jpeg_size(data)
     if data.startswith(b"BM"):
         return _bmp_size(data)

@@ -6,13 +6,14 @@ Every function returns [H, W, 3] uint8 RGB.
 """
 
 import enum
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from patchcore.errors import InvalidInput, TooLarge
-from patchcore.image_header import declared_size
+from patchcore.image_header import JPEG_START, declared_size
 
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
@@ -39,9 +40,39 @@ def _check_pixel_count(width: int, height: int, max_pixels: int) -> None:
         )
 
 
-def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode JPEG/PNG/BMP/TIFF bytes to [H, W, 3] uint8 RGB.
+# cv2.imdecode flags for RGB output at 1/scale of the image's size (libjpeg scales inside the inverse DCT).
+_RGB_AT_SCALE = {
+    1: cv2.IMREAD_COLOR_RGB,
+    2: cv2.IMREAD_REDUCED_GRAYSCALE_2 | cv2.IMREAD_COLOR_RGB,
+    4: cv2.IMREAD_REDUCED_GRAYSCALE_4 | cv2.IMREAD_COLOR_RGB,
+    8: cv2.IMREAD_REDUCED_GRAYSCALE_8 | cv2.IMREAD_COLOR_RGB,
+}
 
+
+@dataclass(frozen=True)
+class ScaledImage:
+    """A decoded image, possibly smaller than the image itself (a JPEG decoded at 1/2, 1/4 or 1/8)."""
+
+    rgb: np.ndarray  # [h, w, 3] uint8 RGB
+    size: tuple[int, int]  # (H, W) of the image itself, after its EXIF orientation
+
+
+def jpeg_scale(width: int, height: int, min_side: int) -> int:
+    """The largest of 8, 4, 2 by which a width x height JPEG can be shrunk with both sides >= min_side, else 1
+    (also for min_side <= 0)."""
+    if min_side > 0:
+        for scale in (8, 4, 2):
+            if min(width, height) // scale >= min_side:
+                return scale
+    return 1
+
+
+def decode_scaled(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> ScaledImage:
+    """Decode JPEG/PNG/BMP/TIFF bytes to RGB, a JPEG at the smallest DCT scale that keeps both sides at least
+    min_side (0 = full size); other formats always at full size.
+
+    What the model sees is this decode shrunk to its input size, so teach and inspection must decode the
+    same way. A 640x480 JPEG frame for a 224 model decodes and resizes in 1.7 instead of 3.4 CPU ms at 1/2.
     The size the header declares is checked first (TooLarge), so a small file claiming a huge image is never
     decoded. InvalidInput if the bytes are empty, of another format or undecodable. Alpha is dropped, grey
     becomes three equal channels, 16-bit samples are scaled to 8 bits.
@@ -50,15 +81,24 @@ def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise InvalidInput("the image is empty (0 bytes)")
     width, height = declared_size(data)
     _check_pixel_count(width, height, max_pixels)
+    scale = jpeg_scale(width, height, min_side) if data.startswith(JPEG_START) else 1
     try:
-        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR_RGB)
+        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _RGB_AT_SCALE[scale])
     except cv2.error:  # some decoders throw instead of returning None on damaged data
         rgb = None
     if rgb is None:
         raise InvalidInput(
             f"the {width}x{height} image could not be decoded (damaged or unsupported variant)"
         )
-    return rgb
+    if scale == 1:
+        return ScaledImage(rgb, rgb.shape[:2])
+    upright = rgb.shape[:2] == (-(-height // scale), -(-width // scale))  # else EXIF turned it by 90 degrees
+    return ScaledImage(rgb, (height, width) if upright else (width, height))
+
+
+def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode JPEG/PNG/BMP/TIFF bytes to [H, W, 3] uint8 RGB at full size (see decode_scaled)."""
+    return decode_scaled(data, 0, max_pixels).rgb
 
 
 def decode_raw(
@@ -116,14 +156,15 @@ def model_input(rgb: np.ndarray, size: int, contrast_stretch: bool) -> np.ndarra
     return stretch_contrast(resized) if contrast_stretch else resized
 
 
-def read_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read and decode an image file to [H, W, 3] uint8 RGB (InvalidInput if unreadable)."""
+def read_image_file(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int = 0) -> np.ndarray:
+    """Read and decode an image file to [H, W, 3] uint8 RGB (InvalidInput if unreadable); min_side as in
+    decode_scaled."""
     try:
         data = Path(path).read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read image file {path}: {error.strerror}") from error
     try:
-        return decode_encoded(data, max_pixels)
+        return decode_scaled(data, min_side, max_pixels).rgb
     except InvalidInput as error:
         raise InvalidInput(f"{path}: {error}") from error
 

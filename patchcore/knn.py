@@ -4,15 +4,45 @@ Bank and queries are unit vectors, so the nearest bank vector is the one with th
 the cosine distance is 1 - that product. The index is exact (flat): with 8 good images a bank holds a few
 hundred to a few thousand vectors, where approximate indexes gain nothing and cost recall.
 
-Measured on the 2-core AVX2 target (one thread, 6272 queries = 8 frames x 784 patches against 627 vectors of
-152 dims): FAISS 50-75 ms CPU per search, a plain numpy matrix product + row max 23 ms. FAISS stays because
-the design names it (and its index family is the way to larger banks); the difference is about 6 ms per
-EfficientNet-Lite0 frame and is shown in `make bench`. The server caps FAISS's OpenMP pool at one thread
-so it does not fight ONNX Runtime for the cores.
+Two settings make FAISS as fast as a plain BLAS product here (measured on the 2-core target, one thread):
+- faiss-cpu bundles OpenBLAS 0.3.15, which does not recognise CPUs newer than about 2020 and falls back to
+  its SSE3 "Prescott" kernels: 57 ms per search of 6272 queries x 627 x 152 dims, 18 ms with the AVX-512
+  kernels. OPENBLAS_CORETYPE is set from the CPU's flags before FAISS loads (unless already set).
+- FAISS 1.15 answers up to a few hundred queries with a per-pair loop instead of BLAS: one DINOv2 frame
+  (256 queries x 1638 x 384) took 22.6 ms that way and 3.7 ms with BLAS, so BLAS is used from 20 queries.
 """
 
-import faiss
+import os
+import platform
+
 import numpy as np
+
+BLAS_FROM_QUERIES = 20
+
+
+def openblas_core_type() -> str | None:
+    """The OpenBLAS kernel family that fits this x86-64 Linux CPU, None where OpenBLAS should decide."""
+    if platform.system() != "Linux" or platform.machine() != "x86_64":
+        return None
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags_line = next((line for line in cpuinfo if line.startswith("flags")), "")
+    except OSError:
+        return None
+    flags = set(flags_line.partition(":")[2].split())
+    if {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        return "SkylakeX"
+    if {"avx2", "fma"} <= flags:
+        return "Haswell"
+    return None
+
+
+if "OPENBLAS_CORETYPE" not in os.environ and (_core := openblas_core_type()):
+    os.environ["OPENBLAS_CORETYPE"] = _core
+
+import faiss  # noqa: E402  (OpenBLAS reads OPENBLAS_CORETYPE when FAISS loads it)
+
+faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
 
 
 class NearestNeighbours:

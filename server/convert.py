@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import ProductOptions, TeachOptions
 from patchcore.errors import InvalidInput
-from patchcore.images import PixelFormat, decode_encoded, decode_raw
+from patchcore.images import PixelFormat, ScaledImage, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
 from patchcore.scoring import Region
 from server.products import ProductEntry
@@ -31,18 +30,18 @@ def check_heatmap_format(value: int) -> None:
         raise InvalidInput(f"unknown heatmap format {value}; use one of {names}")
 
 
-def decode_image(image: pb.Image, max_pixels: int) -> np.ndarray:
-    """The image as [H, W, 3] uint8 RGB; InvalidInput when unset or undecodable, TooLarge over max_pixels."""
+def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledImage:
+    """The image as RGB (a JPEG possibly scaled down, see decode_scaled); InvalidInput when unset or
+    undecodable, TooLarge over max_pixels."""
     source = image.WhichOneof("source")
     if source == "encoded":
-        return decode_encoded(image.encoded, max_pixels=max_pixels)
+        return decode_scaled(image.encoded, min_side, max_pixels=max_pixels)
     if source == "raw":
         raw = image.raw
         if raw.format not in _PIXEL_FORMATS:
             raise InvalidInput("raw image without a pixel format: set format to GRAY8, RGB8 or BGR8")
-        return decode_raw(
-            raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels
-        )
+        rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
+        return ScaledImage(rgb, rgb.shape[:2])
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
 
 

@@ -66,12 +66,12 @@ class FrameProcessor:
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            rgb = decode_image(request.image, self._max_image_pixels)
-            pending.frame_size = rgb.shape[:2]
-            if request.heatmap == pb.HEATMAP_FORMAT_PNG:
-                pending.frame = rgb
+            scaled = decode_image(request.image, self._max_image_pixels, min_side=self._input_size)
+            pending.frame_size = scaled.size
+            if request.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
+                pending.frame = decode_image(request.image, self._max_image_pixels).rgb
             contrast_stretch = pending.entry.bank.teach_options.contrast_stretch
-            resized = model_input(rgb, self._input_size, contrast_stretch)
+            resized = model_input(scaled.rgb, self._input_size, contrast_stretch)
             pending.decode_seconds = time.perf_counter() - pending.received
             pending.future = self._batcher.submit(resized, scorer)
         except Exception as error:

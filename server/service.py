@@ -162,10 +162,10 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         not all of them (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel images).
         """
         try:
-            rgb = decode_image(image, self._config.max_image_pixels)
+            scaled = decode_image(image, self._config.max_image_pixels, min_side=self._model.input_size)
         except InspectionError as error:
             raise type(error)(f"teach image {index + 1}: {error}") from error
-        return resize_square(rgb, self._model.input_size)
+        return resize_square(scaled.rgb, self._model.input_size)
 
     def count_products(self) -> None:
         """Updates the products gauge."""

@@ -1,3 +1,4 @@
+import io
 import struct
 
 import cv2
@@ -9,6 +10,8 @@ from patchcore.images import (
     PixelFormat,
     decode_encoded,
     decode_raw,
+    decode_scaled,
+    jpeg_scale,
     list_image_files,
     read_image_file,
     resize_square,
@@ -149,3 +152,54 @@ def test_a_decoder_exception_is_invalid_input(rgb, monkeypatch):
     monkeypatch.setattr(cv2, "imdecode", throwing_decoder)
     with pytest.raises(InvalidInput, match="could not be decoded"):
         decode_encoded(encode(rgb, ".png"))
+
+
+def _jpeg_frame(height: int, width: int) -> np.ndarray:
+    """A smooth colour gradient: JPEG keeps it well, so scaled and full decodes can be compared."""
+    rows, cols = np.mgrid[0:height, 0:width]
+    return np.stack([rows * 255 // height, cols * 255 // width, (rows + cols) % 256], axis=-1).astype(
+        np.uint8
+    )
+
+
+@pytest.mark.parametrize(
+    ("min_side", "decoded_shape"), [(0, (480, 640)), (224, (240, 320)), (100, (120, 160))]
+)
+def test_a_jpeg_decodes_at_the_smallest_scale_that_keeps_min_side(min_side, decoded_shape):
+    frame = _jpeg_frame(480, 640)
+    scaled = decode_scaled(encode(frame, ".jpg"), min_side)
+    assert scaled.rgb.shape == (*decoded_shape, 3)
+    assert scaled.size == (480, 640)
+    full_then_shrunk = cv2.resize(frame, decoded_shape[::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(scaled.rgb.astype(int) - full_then_shrunk).mean() < 3  # the same picture, and RGB
+
+
+def test_jpeg_scale_never_goes_below_min_side():
+    assert jpeg_scale(640, 480, 224) == 2
+    assert jpeg_scale(640, 480, 241) == 1
+    assert jpeg_scale(4000, 3000, 224) == 8
+    assert jpeg_scale(640, 480, 0) == 1
+
+
+def test_other_formats_decode_at_full_size_whatever_min_side(rgb):
+    scaled = decode_scaled(encode(np.tile(rgb, (8, 8, 1)), ".png"), min_side=16)
+    assert scaled.rgb.shape == (240, 320, 3)
+    assert scaled.size == (240, 320)
+
+
+def test_a_scaled_jpeg_reports_its_size_after_exif_rotation():
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    buffer = io.BytesIO()
+    Image.fromarray(_jpeg_frame(480, 640)).save(buffer, "JPEG", exif=exif)
+    scaled = decode_scaled(buffer.getvalue(), 224)
+    assert scaled.rgb.shape == (320, 240, 3)
+    assert scaled.size == (640, 480)
+    assert decode_encoded(buffer.getvalue()).shape == (640, 480, 3)
+
+
+def test_read_image_file_can_scale_a_jpeg(tmp_path):
+    (tmp_path / "frame.jpg").write_bytes(encode(_jpeg_frame(480, 640), ".jpg"))
+    assert read_image_file(tmp_path / "frame.jpg", min_side=224).shape == (240, 320, 3)

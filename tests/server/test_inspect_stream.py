@@ -93,3 +93,22 @@ def test_response_reports_timings(stub, taught):
     timings = response.timings
     assert timings.inference_ms > 0
     assert timings.total_ms >= timings.inference_ms
+
+
+def test_a_large_jpeg_frame_gets_heatmap_and_regions_in_its_own_pixels(stub, taught):
+    part = cv2.resize(good_part(np.random.default_rng(4)), (480, 480))
+    frame = cv2.copyMakeBorder(part, 0, 0, 80, 80, cv2.BORDER_REPLICATE)  # 640x480, decoded at 1/4 or 1/2
+    cv2.circle(frame, (80 + 336, 240), 32, (120, 74, 40), -1)  # a spot on the flange, right of the bore
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    request = pb.InspectRequest(
+        product_id=PRODUCT, image=pb.Image(encoded=jpeg.tobytes()), heatmap=pb.HEATMAP_FORMAT_FLOAT32
+    )
+    response = stub.Inspect(request)
+
+    assert ok and response.anomalous
+    assert (response.heatmap.width, response.heatmap.height) == (640, 480)
+    heatmap = np.frombuffer(response.heatmap.float32, dtype="<f4").reshape(480, 640)
+    peak_y, peak_x = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+    assert abs(peak_x - 416) < 60 and abs(peak_y - 240) < 60
+    region = response.regions[0]
+    assert region.x <= 416 <= region.x + region.width and region.y <= 240 <= region.y + region.height
