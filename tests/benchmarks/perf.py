@@ -24,14 +24,17 @@ from tests.benchmarks.perf_models import BENCH_MODELS
 from tests.benchmarks.perf_report import markdown_table, target_lines
 
 NOTES = """Notes:
+- Rounds: raw, Inspect and stream measurements alternate (--rounds, default 3), because the speed of this
+  machine changes by up to 2x from minute to minute with other tenants of its host. Throughputs are over all
+  rounds; "stream / raw b8" is the median of the rounds' own ratios.
 - raw: FeatureExtractor.extract in a loop (the server's own ONNX Runtime session settings), no server.
   b1 (ms) = median wall time of one batch-1 call. CPU ms/img = process CPU time per image at batch 8: it
   stays meaningful when other work shares the cores, wall-clock numbers do not.
 - Inspect: sequential unary calls from the Python client, 640x480 frame, no heatmap; JPEG encoded once
   up front, raw = RGB8 pixels. Round trip as the client sees it.
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
-  and "stream ms/img" use the better of x1 and x4. server CPU ms/img: CPU time of the whole server process
-  (decode, gRPC, model, scoring) per frame of the 4-stream run - compare it with raw CPU ms/img.
+  and "stream ms/img" use the better of x1 and x4 in each round. server CPU ms/img: CPU time of the whole
+  server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
 - Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   RSS in the last 1,000 frames of the soak (4 streams) against the peak in frames 1,001-2,000.
@@ -39,16 +42,24 @@ NOTES = """Notes:
   measured on this machine."""
 
 
+CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "amx_int8": "AMX"}
+
+
 def machine_description() -> str:
     model_name = platform.processor() or platform.machine()
+    features = ""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            names = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+            lines = cpuinfo.readlines()
+        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
         model_name = names[0] if names else model_name
+        flags_lines = [line.split(":", 1)[1] for line in lines if line.startswith("flags")]
+        flags = set(flags_lines[0].split()) if flags_lines else set()
+        features = " (" + ", ".join(name for flag, name in CPU_FEATURES.items() if flag in flags) + ")"
     except OSError:
         pass
     return (
-        f"{model_name}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+        f"{model_name}{features}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
         f"onnxruntime {onnxruntime.__version__}"
     )
 
@@ -67,9 +78,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where the bench exports its models (kept apart from models/: DINOv2 here has random weights)",
     )
     parser.add_argument("--only", help="measure only models whose label contains this text")
-    parser.add_argument("--raw-seconds", type=float, default=8.0, help="per raw measurement (default 8)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="raw and server measurements alternate this many times; the times and calls below are split "
+        "over the rounds (default 3)",
+    )
+    parser.add_argument("--raw-seconds", type=float, default=9.0, help="per raw batch size (default 9)")
     parser.add_argument("--unary-calls", type=int, default=60, help="Inspect calls per format (default 60)")
-    parser.add_argument("--stream-seconds", type=float, default=15.0, help="per stream run (default 15)")
+    parser.add_argument("--stream-seconds", type=float, default=15.0, help="per stream count (default 15)")
     parser.add_argument(
         "--soak-frames", type=int, default=10_000, help="frames for the memory run, 0 = skip (default 10000)"
     )
@@ -86,7 +104,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     settings = BenchSettings(
-        args.raw_seconds, args.unary_calls, args.stream_seconds, args.soak_frames, tuple(args.server_arg)
+        args.rounds,
+        args.raw_seconds,
+        args.unary_calls,
+        args.stream_seconds,
+        args.soak_frames,
+        tuple(args.server_arg),
     )
     models = [model for model in BENCH_MODELS if not args.only or args.only in model.label]
     log_dir = args.out.parent / "logs"

@@ -8,15 +8,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 from patchcore_client import InspectionClient
 from patchcore_edge.v1 import inspection_pb2 as pb
-
-
-@dataclass(frozen=True)
-class Latency:
-    p50_ms: float
-    p99_ms: float
 
 
 @dataclass(frozen=True)
@@ -38,8 +31,8 @@ def timed_teach(target: str, product_id: str, images: list[pb.Image]) -> float:
         return time.perf_counter() - started
 
 
-def unary_latency(target: str, product_id: str, image: pb.Image, calls: int) -> Latency:
-    """p50/p99 round-trip milliseconds of `calls` sequential Inspect calls, after three warm-up calls."""
+def unary_durations_ms(target: str, product_id: str, image: pb.Image, calls: int) -> list[float]:
+    """Round-trip milliseconds of `calls` sequential Inspect calls, after three warm-up calls."""
     with InspectionClient(target) as client:
         for _ in range(3):
             client.inspect(product_id, image)
@@ -47,9 +40,8 @@ def unary_latency(target: str, product_id: str, image: pb.Image, calls: int) -> 
         for frame_id in range(calls):
             started = time.perf_counter()
             client.inspect(product_id, image, frame_id=frame_id)
-            durations.append(time.perf_counter() - started)
-    p50, p99 = np.percentile(np.array(durations) * 1000, [50, 99])
-    return Latency(float(p50), float(p99))
+            durations.append((time.perf_counter() - started) * 1000)
+    return durations
 
 
 class _FrameBudget:

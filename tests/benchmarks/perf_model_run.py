@@ -1,4 +1,4 @@
-"""Everything `make bench` measures for one model: raw throughput, then a real server on it."""
+"""Everything `make bench` measures for one model: raw throughput and a real server on it, alternating."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from patchcore_client.local_server import LocalServer
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.model import FeatureExtractor
-from tests.benchmarks.perf_calls import Latency, StreamRun, stream_frames, timed_teach, unary_latency
+from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_models import BenchModel
 from tests.benchmarks.perf_process import ProcessMonitor
@@ -23,7 +24,10 @@ SOAK_WINDOW_FRAMES = 1000
 
 @dataclass(frozen=True)
 class BenchSettings:
-    raw_seconds: float = 8.0
+    """Seconds and calls are totals per measurement, split evenly over the rounds."""
+
+    rounds: int = 3
+    raw_seconds: float = 9.0
     unary_calls: int = 60
     stream_seconds: float = 15.0
     soak_frames: int = 10_000
@@ -46,23 +50,77 @@ class SoakResult:
 
 
 @dataclass(frozen=True)
-class ModelRun:
-    model: BenchModel
+class Round:
+    """One pass of every throughput and latency measurement, raw and through the server, back to back."""
+
     raw_batch1: RawThroughput
     raw_batch8: RawThroughput
-    teach_seconds: float
-    unary_jpeg: Latency
-    unary_raw: Latency
+    unary_jpeg_ms: list[float]
+    unary_raw_ms: list[float]
     stream1: StreamRun
     stream4: StreamRun
-    stream4_cpu_ms_per_frame: float  # server process CPU time per frame during the 4-stream run
+    stream4_server_cpu_seconds: float
+
+    @property
+    def best_stream_fps(self) -> float:
+        return max(self.stream1.frames_per_second, self.stream4.frames_per_second)
+
+    @property
+    def stream_share(self) -> float:
+        """Best stream throughput over raw batch-8 throughput of this round."""
+        return self.best_stream_fps / self.raw_batch8.images_per_second
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """Everything measured for one model; throughput and latency as medians or pools over the rounds."""
+
+    model: BenchModel
+    rounds: tuple[Round, ...]
+    teach_seconds: float
     peak_rss_mib: float
     soak: SoakResult | None
 
+    def raw_images_per_second(self, batch: int) -> float:
+        return _median([self._raw(one, batch).images_per_second for one in self.rounds])
 
-def _raw(path: Path, settings: BenchSettings) -> tuple[RawThroughput, RawThroughput]:
-    extractor = FeatureExtractor(path)
-    return tuple(raw_throughput(extractor, batch, settings.raw_seconds) for batch in (1, 8))
+    def raw_batch_ms(self, batch: int) -> float:
+        return _median([self._raw(one, batch).batch_ms_median for one in self.rounds])
+
+    def raw_cpu_ms_per_image(self, batch: int) -> float:
+        return _median([self._raw(one, batch).cpu_ms_per_image for one in self.rounds])
+
+    @staticmethod
+    def _raw(one: Round, batch: int) -> RawThroughput:
+        return one.raw_batch1 if batch == 1 else one.raw_batch8
+
+    def unary_ms(self, image_format: str) -> tuple[float, float]:
+        """(p50, p99) of every Inspect call of all rounds, image_format "jpeg" or "raw"."""
+        durations = [ms for one in self.rounds for ms in getattr(one, f"unary_{image_format}_ms")]
+        p50, p99 = np.percentile(durations, [50, 99])
+        return float(p50), float(p99)
+
+    def stream_fps(self, streams: int) -> float:
+        runs = [one.stream1 if streams == 1 else one.stream4 for one in self.rounds]
+        return sum(run.frames for run in runs) / sum(run.seconds for run in runs)
+
+    @property
+    def best_stream_fps(self) -> float:
+        return _median([one.best_stream_fps for one in self.rounds])
+
+    @property
+    def stream_share(self) -> float:
+        return _median([one.stream_share for one in self.rounds])
+
+    @property
+    def server_cpu_ms_per_frame(self) -> float:
+        """Server process CPU per frame over all 4-stream runs."""
+        cpu = sum(one.stream4_server_cpu_seconds for one in self.rounds)
+        return cpu * 1000 / sum(one.stream4.frames for one in self.rounds)
 
 
 def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) -> SoakResult:
@@ -82,42 +140,49 @@ def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) ->
     return SoakResult(frames, early_peak, monitor.window_peak_mib)
 
 
+def _one_round(
+    extractor: FeatureExtractor,
+    target: str,
+    images: tuple[pb.Image, pb.Image],
+    settings: BenchSettings,
+    monitor: ProcessMonitor,
+) -> Round:
+    share = 1.0 / settings.rounds
+    raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
+    calls = max(1, round(settings.unary_calls * share))
+    jpeg_ms, raw_ms = (unary_durations_ms(target, PRODUCT, image, calls) for image in images)
+    seconds = settings.stream_seconds * share
+    stream1 = stream_frames(target, PRODUCT, images[0], streams=1, seconds=seconds)
+    cpu_before = monitor.cpu_seconds()
+    stream4 = stream_frames(target, PRODUCT, images[0], streams=4, seconds=seconds)
+    return Round(raw1, raw8, jpeg_ms, raw_ms, stream1, stream4, monitor.cpu_seconds() - cpu_before)
+
+
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:
-    """say(text) reports progress. The server gets an empty store of its own and the flags in settings."""
-    say(f"{model.label}: raw ONNX Runtime throughput")
-    raw1, raw8 = _raw(path, settings)
+    """say(text) reports progress. The server gets an empty store of its own and the flags in settings.
+
+    Raw model throughput and the server calls alternate in settings.rounds rounds, so that a change in the
+    machine's speed (other tenants of the host) hits both sides of each ratio alike.
+    """
     frame = good_frame(seed=0)
-    jpeg, raw = encoded_image(frame), raw_image(frame)
+    images = (encoded_image(frame), raw_image(frame))
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
     log_path = log_dir / f"server-{path.stem}.log"
+    extractor = FeatureExtractor(path)
     with (
         tempfile.TemporaryDirectory() as store,
         LocalServer(path, store, settings.server_args, log_path) as server,
     ):
         monitor = ProcessMonitor(server.process.pid)
-        say(f"{model.label}: Teach, Inspect, InspectStream")
+        say(f"{model.label}: Teach")
         teach_seconds = timed_teach(server.target, PRODUCT, teach_set)
-        unary_jpeg = unary_latency(server.target, PRODUCT, jpeg, settings.unary_calls)
-        unary_raw = unary_latency(server.target, PRODUCT, raw, settings.unary_calls)
-        stream1 = stream_frames(server.target, PRODUCT, jpeg, streams=1, seconds=settings.stream_seconds)
-        cpu_before = monitor.cpu_seconds()
-        stream4 = stream_frames(server.target, PRODUCT, jpeg, streams=4, seconds=settings.stream_seconds)
-        stream4_cpu_ms = (monitor.cpu_seconds() - cpu_before) * 1000 / stream4.frames
+        rounds = []
+        for number in range(1, settings.rounds + 1):
+            say(f"{model.label}: round {number} of {settings.rounds}: raw, Inspect, InspectStream")
+            rounds.append(_one_round(extractor, server.target, images, settings, monitor))
         soak = None
         if model.soak and settings.soak_frames:
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")
-            soak = _soak(server.target, jpeg, monitor, settings.soak_frames)
+            soak = _soak(server.target, images[0], monitor, settings.soak_frames)
         monitor.stop()
-    return ModelRun(
-        model,
-        raw1,
-        raw8,
-        teach_seconds,
-        unary_jpeg,
-        unary_raw,
-        stream1,
-        stream4,
-        stream4_cpu_ms,
-        monitor.peak_mib,
-        soak,
-    )
+    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak)
