@@ -102,24 +102,44 @@ class InferenceBatcher:
                 job = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if job is not _STOP:
+            if job is not _STOP and self._claim(job):
                 job.future.set_exception(ShuttingDown("the server is shutting down"))
+
+    def _claim(self, job: _Job) -> bool:
+        """Marks the job's future as running; False when its caller already cancelled it (the frame is
+        dropped: a cancelled stream can leave dozens of frames queued that nobody would read)."""
+        if job.future.set_running_or_notify_cancel():
+            return True
+        self._metrics.pending_requests.dec()
+        return False
+
+    def _next_job(self, deadline: float | None) -> _Job | object | None:
+        """The next live job or the stop marker; blocks when deadline is None, else None once it passes."""
+        while True:
+            try:
+                if deadline is None:
+                    job = self._queue.get()
+                else:
+                    remaining = deadline - time.perf_counter()
+                    job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                return None
+            if job is _STOP or self._claim(job):
+                return job
 
     def _collect(self) -> list[_Job] | None:
         """Up to max_batch jobs: blocks for the first, then waits at most max_wait for the rest.
 
         None when the stop marker came first; the jobs before it when it came later.
         """
-        first = self._queue.get()
+        first = self._next_job(deadline=None)
         if first is _STOP:
             return None
         batch = [first]
         deadline = time.perf_counter() + self._max_wait
         while len(batch) < self._max_batch:
-            remaining = deadline - time.perf_counter()
-            try:
-                job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
+            job = self._next_job(deadline)
+            if job is None:
                 break
             if job is _STOP:
                 self._queue.put(_STOP)

@@ -7,6 +7,10 @@ class ShuttingDown(InspectionError):
     """The server is draining after SIGTERM and takes no new work."""
 
 
+class CallCancelled(InspectionError):
+    """The caller cancelled the call or its deadline passed before the frame was scored."""
+
+
 class ServerBusy(InspectionError):
     """The inference queue is full: frames arrive faster than the model scores them."""
 

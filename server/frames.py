@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
 import grpc
@@ -20,6 +20,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore.images import model_input
 from server.batcher import BatchOutput, InferenceBatcher
 from server.convert import check_heatmap_format, decode_image, region_message
+from server.errors import CallCancelled
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
@@ -83,6 +84,8 @@ class FrameProcessor:
         if pending.error is None:
             try:
                 response = self._score(pending, pending.future.result())
+            except CancelledError:
+                pending.error = CallCancelled("the call was cancelled before the frame was scored")
             except Exception as error:
                 pending.error = error
         if pending.error is not None:
@@ -93,6 +96,12 @@ class FrameProcessor:
             self._metrics.anomalies.labels(product).inc()
         self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
         return response
+
+    @staticmethod
+    def abandon(pending: PendingFrame) -> None:
+        """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
+        if pending.future is not None:
+            pending.future.cancel()
 
     def _score(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         request = pending.request

@@ -74,7 +74,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         return product_message(entry)
 
     def Inspect(self, request: pb.InspectRequest, context: grpc.ServicerContext) -> pb.InspectResponse:
-        response = self._frames.answer(self._frames.submit(request))
+        pending = self._frames.submit(request)
+        context.add_callback(lambda: self._frames.abandon(pending))  # runs when the call ends, however
+        response = self._frames.answer(pending)
         if response.HasField("error"):
             context.abort(code_from_number(response.error.code), response.error.message)
         return response
@@ -100,6 +102,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 failed += response.HasField("error")
                 yield response
         finally:
+            if not context.is_active():
+                self._abandon_queued(in_flight)
             log_event(
                 "stream_ended",
                 frames=answered,
@@ -174,6 +178,16 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self._metrics.products.labels("true").set(usable)
         self._metrics.products.labels("false").set(len(entries) - usable)
 
+    def _abandon_queued(self, in_flight: queue.Queue) -> None:
+        """A cancelled stream's frames that were read but not answered are not scored any more."""
+        while True:
+            try:
+                pending = in_flight.get_nowait()
+            except queue.Empty:
+                return
+            if pending is not _END_OF_STREAM:
+                self._frames.abandon(pending)
+
     def _read_stream(
         self,
         request_iterator: Iterator[pb.InspectRequest],
@@ -183,7 +197,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         """Reader thread of one stream: submits each frame and queues it for answering, in order."""
         try:
             for request in request_iterator:
-                if not _put_while_active(in_flight, self._frames.submit(request), context):
+                pending = self._frames.submit(request)
+                if not _put_while_active(in_flight, pending, context):
+                    self._frames.abandon(pending)
                     return
         except grpc.RpcError:
             pass  # the client cancelled or the connection broke; the call is over

@@ -20,7 +20,7 @@ from patchcore.errors import (
     StorageError,
     TooLarge,
 )
-from server.errors import PermissionDenied, ServerBusy, ShuttingDown, Unauthenticated
+from server.errors import CallCancelled, PermissionDenied, ServerBusy, ShuttingDown, Unauthenticated
 
 _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -29,6 +29,7 @@ _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ServerBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
+    CallCancelled: grpc.StatusCode.CANCELLED,
     StorageError: grpc.StatusCode.UNAVAILABLE,
     ModelError: grpc.StatusCode.INTERNAL,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,

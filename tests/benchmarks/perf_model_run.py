@@ -148,11 +148,13 @@ def _one_round(
     monitor: ProcessMonitor,
 ) -> Round:
     share = 1.0 / settings.rounds
+    monitor.wait_until_idle()
     raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
     calls = max(1, round(settings.unary_calls * share))
     jpeg_ms, raw_ms = (unary_durations_ms(target, PRODUCT, image, calls) for image in images)
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images[0], streams=1, seconds=seconds)
+    monitor.wait_until_idle()
     cpu_before = monitor.cpu_seconds()
     stream4 = stream_frames(target, PRODUCT, images[0], streams=4, seconds=seconds)
     return Round(raw1, raw8, jpeg_ms, raw_ms, stream1, stream4, monitor.cpu_seconds() - cpu_before)

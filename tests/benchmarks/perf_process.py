@@ -4,11 +4,14 @@ and CPU time."""
 from __future__ import annotations
 
 import threading
+import time
 
 import psutil
 
 SAMPLE_SECONDS = 0.1
 MIB = 1024 * 1024
+IDLE_PROBE_SECONDS = 0.25
+IDLE_CPU_SHARE = 0.05
 
 
 class ProcessMonitor:
@@ -35,6 +38,16 @@ class ProcessMonitor:
         """User + system CPU time the process has used so far (all its threads)."""
         times = self._process.cpu_times()
         return times.user + times.system
+
+    def wait_until_idle(self, timeout: float = 30.0) -> None:
+        """Returns once the process uses under IDLE_CPU_SHARE of a core over IDLE_PROBE_SECONDS (or after
+        `timeout`): work left over from the last measurement must not slow down the next one."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            before = self.cpu_seconds()
+            time.sleep(IDLE_PROBE_SECONDS)
+            if self.cpu_seconds() - before < IDLE_CPU_SHARE * IDLE_PROBE_SECONDS:
+                return
 
     def stop(self) -> None:
         self._stopped.set()

@@ -92,3 +92,23 @@ def test_a_closed_batcher_refuses_with_shutting_down():
     batcher.close()
     with pytest.raises(ShuttingDown):
         batcher.submit(image(0), FakeScorer(0.0))
+
+
+def test_frames_whose_caller_cancelled_are_dropped_unscored():
+    gate = threading.Event()
+    extractor = FakeExtractor(gate)
+    metrics = ServerMetrics()
+    batcher = InferenceBatcher(extractor, metrics, max_batch=8, max_wait_ms=0)
+    scorer = FakeScorer(0.0)
+    first = batcher.submit(image(0), scorer)
+    extractor.entered.wait(10)  # the worker holds frame 0 at the gate while the others queue
+    queued = [batcher.submit(image(value), scorer) for value in range(1, 7)]
+    for future in queued[1:5]:
+        assert future.cancel()
+    gate.set()
+    kept = [first.result(timeout=10), queued[0].result(timeout=10), queued[5].result(timeout=10)]
+    batcher.close()
+
+    assert [output.patch_grid[0, 0] for output in kept] == [0, 1, 6]
+    assert sum(extractor.batch_sizes) == 3
+    assert metrics.pending_requests._value.get() == 0

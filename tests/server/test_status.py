@@ -12,7 +12,7 @@ from patchcore.errors import (
     StorageError,
     TooLarge,
 )
-from server.errors import ServerBusy, ShuttingDown
+from server.errors import CallCancelled, ServerBusy, ShuttingDown
 from server.status import INTERNAL_MESSAGE, code_from_number, frame_error, status_of
 
 
@@ -26,6 +26,7 @@ from server.status import INTERNAL_MESSAGE, code_from_number, frame_error, statu
         (ServerBusy("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (ShuttingDown("x"), grpc.StatusCode.UNAVAILABLE),
         (StorageError("x"), grpc.StatusCode.UNAVAILABLE),
+        (CallCancelled("x"), grpc.StatusCode.CANCELLED),
     ],
 )
 def test_engine_and_server_errors_keep_their_message(error, code):
