@@ -52,7 +52,7 @@ class InferenceBatcher:
         extractor: FeatureExtractor,
         metrics: ServerMetrics,
         max_batch: int = 8,
-        max_wait_ms: float = 2.0,
+        max_wait_ms: float = 0.0,
         queue_size: int = 256,
     ) -> None:
         if max_batch < 1 or queue_size < 1 or max_wait_ms < 0:
