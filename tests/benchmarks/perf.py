@@ -37,7 +37,8 @@ NOTES = """Notes:
   server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
 - Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
-  RSS in the last 1,000 frames of the soak (4 streams) against the peak in frames 1,001-2,000.
+  over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
+  median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
 - DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
   measured on this machine."""
 

@@ -36,17 +36,24 @@ class BenchSettings:
 
 @dataclass(frozen=True)
 class SoakResult:
-    """RSS while streaming: the instantaneous value swings with the frames in flight, so growth compares the
-    peak of an early window of SOAK_WINDOW_FRAMES (right after a warm-up of as many frames) with the peak of
-    the last window."""
+    """The RSS peak of each window of SOAK_WINDOW_FRAMES frames. A single window's peak swings by +-5% with
+    the frames in flight and with when glibc hands memory back, so growth compares the median peak of the
+    three windows after the first (the warm-up) with the median peak of the last three."""
 
     frames: int
-    early_peak_mib: float
-    late_peak_mib: float
+    window_peaks_mib: tuple[float, ...]
+
+    @property
+    def early_mib(self) -> float:
+        return float(np.median(self.window_peaks_mib[1:4]))
+
+    @property
+    def late_mib(self) -> float:
+        return float(np.median(self.window_peaks_mib[-3:]))
 
     @property
     def growth(self) -> float:
-        return self.late_peak_mib / self.early_peak_mib - 1.0
+        return self.late_mib / self.early_mib - 1.0
 
 
 @dataclass(frozen=True)
@@ -124,20 +131,14 @@ class ModelRun:
 
 
 def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) -> SoakResult:
-    """Streams `frames` frames over 4 streams: warm-up window, early window, the middle, late window."""
-    window = min(SOAK_WINDOW_FRAMES, frames // 4)
-
-    def stream(count: int) -> None:
-        stream_frames(target, PRODUCT, image, streams=4, total_frames=count)
-
-    stream(window)
-    monitor.start_window()
-    stream(window)
-    early_peak = monitor.window_peak_mib
-    stream(frames - 3 * window)
-    monitor.start_window()
-    stream(window)
-    return SoakResult(frames, early_peak, monitor.window_peak_mib)
+    """Streams `frames` frames over 4 streams in windows of SOAK_WINDOW_FRAMES (at least 7 windows)."""
+    window = min(SOAK_WINDOW_FRAMES, frames // 7)
+    peaks = []
+    for _ in range(frames // window):
+        monitor.start_window()
+        stream_frames(target, PRODUCT, image, streams=4, total_frames=window)
+        peaks.append(monitor.window_peak_mib)
+    return SoakResult(window * len(peaks), tuple(peaks))
 
 
 def _one_round(

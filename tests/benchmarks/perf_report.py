@@ -77,10 +77,11 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
                 f"(target < {DINOV2_MS_TARGET:.0f}): {_verdict(stream_ms < DINOV2_MS_TARGET)}"
             )
         if run.soak is not None:
+            soak = run.soak
+            peaks = " ".join(f"{peak:.0f}" for peak in soak.window_peaks_mib)
             lines.append(
-                f"- {name}: peak RSS {run.soak.early_peak_mib:.0f} MiB in frames 1,001-2,000, "
-                f"{run.soak.late_peak_mib:.0f} MiB in the last 1,000 of {run.soak.frames:,} frames "
-                f"({run.soak.growth * 100:+.1f}%, target < "
-                f"{RSS_GROWTH_TARGET:.0%}): {_verdict(run.soak.growth < RSS_GROWTH_TARGET)}"
+                f"- {name}: RSS {soak.early_mib:.0f} MiB early, {soak.late_mib:.0f} MiB at the end of "
+                f"{soak.frames:,} frames ({soak.growth * 100:+.1f}%, target < {RSS_GROWTH_TARGET:.0%}): "
+                f"{_verdict(soak.growth < RSS_GROWTH_TARGET)}; peak MiB per window: {peaks}"
             )
     return lines
