@@ -11,7 +11,9 @@ from patchcore.errors import InspectionError
 from server.app import InspectionServer
 from server.config import parse_config
 from server.logs import configure_logging, log_event
-from server.malloc_arenas import limit_malloc_arenas
+from server.malloc_arenas import limit_malloc_arenas, release_free_memory
+
+TRIM_EVERY_WAKEUPS = 20  # 10 s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,8 +36,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # Wake up regularly: the signal may land on a gRPC thread, and Python runs handlers only in the main
     # thread, which a plain wait() would leave asleep.
+    wakeups = 0
     while not stop.wait(timeout=0.5):
-        pass
+        wakeups += 1
+        if wakeups % TRIM_EVERY_WAKEUPS == 0:
+            release_free_memory()
     server.shutdown()
     return 0
 
