@@ -71,8 +71,9 @@ def decode_scaled(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXE
     """Decode JPEG/PNG/BMP/TIFF bytes to RGB, a JPEG at the smallest DCT scale that keeps both sides at least
     min_side (0 = full size); other formats always at full size.
 
-    What the model sees is this decode shrunk to its input size, so teach and inspection must decode the
-    same way. A 640x480 JPEG frame for a 224 model decodes and resizes in 1.7 instead of 3.4 CPU ms at 1/2.
+    A 640x480 JPEG frame for a 224 model decodes and resizes in 1.7 instead of 3.4 CPU ms at 1/2.
+    resize_square takes other formats through the same power-of-two step, so the model sees a frame alike
+    whichever way it was sent.
     The size the header declares is checked first (TooLarge), so a small file claiming a huge image is never
     decoded. InvalidInput if the bytes are empty, of another format or undecodable. Alpha is dropped, grey
     becomes three equal channels, 16-bit samples are scaled to 8 bits.
@@ -125,14 +126,21 @@ def decode_raw(
 def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
     """Resize [H, W, 3] to [size, size, 3] (aspect ratio not kept, the same way at teach and inspect time).
 
-    INTER_AREA when shrinking (no aliasing), bilinear when enlarging.
+    Shrinking goes in two steps: first by the power of two a JPEG would have been decoded at (decode_scaled),
+    then INTER_AREA to the size. So a frame sent raw or as PNG reaches the model through the same steps as
+    the same frame sent as JPEG (one-step resizing of raw frames against a product taught from JPEGs raised
+    good parts' scores by 5-8% of the threshold). Bilinear when enlarging.
     """
     height, width = rgb.shape[:2]
     if (height, width) == (size, size):
         return rgb
-    shrinking = height >= size and width >= size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (size, size), interpolation=interpolation)
+    if height < size or width < size:
+        return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_LINEAR)
+    factor = jpeg_scale(width, height, size)
+    if factor > 1:
+        reduced = (-(-width // factor), -(-height // factor))  # libjpeg's scaled size, rounded up
+        rgb = cv2.resize(rgb, reduced, interpolation=cv2.INTER_AREA)
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
 
 
 CONTRAST_PERCENTILES = (1.0, 99.0)

@@ -203,3 +203,16 @@ def test_a_scaled_jpeg_reports_its_size_after_exif_rotation():
 def test_read_image_file_can_scale_a_jpeg(tmp_path):
     (tmp_path / "frame.jpg").write_bytes(encode(_jpeg_frame(480, 640), ".jpg"))
     assert read_image_file(tmp_path / "frame.jpg", min_side=224).shape == (240, 320, 3)
+
+
+def test_a_frame_reaches_the_model_alike_whether_sent_raw_or_as_jpeg():
+    frame = np.full((480, 640, 3), 90, np.uint8)
+    cv2.circle(frame, (320, 240), 150, (200, 180, 60), -1)  # hard edges, where one-step resizing differs
+    cv2.circle(frame, (320, 240), 60, (20, 20, 20), -1)
+    cv2.rectangle(frame, (40, 40), (130, 420), (250, 250, 250), 3)
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
+    via_jpeg = resize_square(decode_scaled(jpeg.tobytes(), 224).rgb, 224).astype(int)
+    via_raw = resize_square(frame, 224).astype(int)
+    assert ok
+    assert np.abs(via_raw - via_jpeg).max() <= 6
+    assert np.abs(via_raw - via_jpeg).mean() < 0.5
