@@ -56,6 +56,15 @@ class ScaledImage:
     rgb: np.ndarray  # [h, w, 3] uint8 RGB
     size: tuple[int, int]  # (H, W) of the image itself, after its EXIF orientation
 
+    @classmethod
+    def full(cls, rgb: np.ndarray) -> "ScaledImage":
+        """An image decoded at its own size."""
+        return cls(rgb, rgb.shape[:2])
+
+    @property
+    def is_full_size(self) -> bool:
+        return self.rgb.shape[:2] == self.size
+
 
 def jpeg_scale(width: int, height: int, min_side: int) -> int:
     """The largest of 8, 4, 2 by which a width x height JPEG can be shrunk with both sides >= min_side, else 1
@@ -92,7 +101,7 @@ def decode_scaled(data: bytes, min_side: int, max_pixels: int = DEFAULT_MAX_PIXE
             f"the {width}x{height} image could not be decoded (damaged or unsupported variant)"
         )
     if scale == 1:
-        return ScaledImage(rgb, rgb.shape[:2])
+        return ScaledImage.full(rgb)
     upright = rgb.shape[:2] == (-(-height // scale), -(-width // scale))  # else EXIF turned it by 90 degrees
     return ScaledImage(rgb, (height, width) if upright else (width, height))
 

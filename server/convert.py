@@ -41,7 +41,7 @@ def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledI
         if raw.format not in _PIXEL_FORMATS:
             raise InvalidInput("raw image without a pixel format: set format to GRAY8, RGB8 or BGR8")
         rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
-        return ScaledImage(rgb, rgb.shape[:2])
+        return ScaledImage.full(rgb)
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
 
 

@@ -70,7 +70,8 @@ class FrameProcessor:
             scaled = decode_image(request.image, self._max_image_pixels, min_side=self._input_size)
             pending.frame_size = scaled.size
             if request.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
-                pending.frame = decode_image(request.image, self._max_image_pixels).rgb
+                full = scaled if scaled.is_full_size else decode_image(request.image, self._max_image_pixels)
+                pending.frame = full.rgb
             contrast_stretch = pending.entry.bank.teach_options.contrast_stretch
             resized = model_input(scaled.rgb, self._input_size, contrast_stretch)
             pending.decode_seconds = time.perf_counter() - pending.received

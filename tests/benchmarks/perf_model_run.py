@@ -62,8 +62,7 @@ class Round:
 
     raw_batch1: RawThroughput
     raw_batch8: RawThroughput
-    unary_jpeg_ms: list[float]
-    unary_raw_ms: list[float]
+    unary_ms: dict[str, list[float]]  # round-trip ms of each Inspect call, by image format "jpeg" / "raw"
     stream1: StreamRun
     stream4: StreamRun
     stream4_server_cpu_seconds: float
@@ -107,7 +106,7 @@ class ModelRun:
 
     def unary_ms(self, image_format: str) -> tuple[float, float]:
         """(p50, p99) of every Inspect call of all rounds, image_format "jpeg" or "raw"."""
-        durations = [ms for one in self.rounds for ms in getattr(one, f"unary_{image_format}_ms")]
+        durations = [ms for one in self.rounds for ms in one.unary_ms[image_format]]
         p50, p99 = np.percentile(durations, [50, 99])
         return float(p50), float(p99)
 
@@ -144,7 +143,7 @@ def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) ->
 def _one_round(
     extractor: FeatureExtractor,
     target: str,
-    images: tuple[pb.Image, pb.Image],
+    images: dict[str, pb.Image],
     settings: BenchSettings,
     monitor: ProcessMonitor,
 ) -> Round:
@@ -152,13 +151,13 @@ def _one_round(
     monitor.wait_until_idle()
     raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
     calls = max(1, round(settings.unary_calls * share))
-    jpeg_ms, raw_ms = (unary_durations_ms(target, PRODUCT, image, calls) for image in images)
+    unary_ms = {name: unary_durations_ms(target, PRODUCT, image, calls) for name, image in images.items()}
     seconds = settings.stream_seconds * share
-    stream1 = stream_frames(target, PRODUCT, images[0], streams=1, seconds=seconds)
+    stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
     monitor.wait_until_idle()
     cpu_before = monitor.cpu_seconds()
-    stream4 = stream_frames(target, PRODUCT, images[0], streams=4, seconds=seconds)
-    return Round(raw1, raw8, jpeg_ms, raw_ms, stream1, stream4, monitor.cpu_seconds() - cpu_before)
+    stream4 = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
+    return Round(raw1, raw8, unary_ms, stream1, stream4, monitor.cpu_seconds() - cpu_before)
 
 
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:
@@ -168,7 +167,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     machine's speed (other tenants of the host) hits both sides of each ratio alike.
     """
     frame = good_frame(seed=0)
-    images = (encoded_image(frame), raw_image(frame))
+    images = {"jpeg": encoded_image(frame), "raw": raw_image(frame)}
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
     log_path = log_dir / f"server-{path.stem}.log"
     extractor = FeatureExtractor(path)
@@ -186,6 +185,6 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
         soak = None
         if model.soak and settings.soak_frames:
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")
-            soak = _soak(server.target, images[0], monitor, settings.soak_frames)
+            soak = _soak(server.target, images["jpeg"], monitor, settings.soak_frames)
         monitor.stop()
     return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak)

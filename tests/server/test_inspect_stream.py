@@ -112,3 +112,16 @@ def test_a_large_jpeg_frame_gets_heatmap_and_regions_in_its_own_pixels(stub, tau
     assert abs(peak_x - 416) < 60 and abs(peak_y - 240) < 60
     region = response.regions[0]
     assert region.x <= 416 <= region.x + region.width and region.y <= 240 <= region.y + region.height
+
+
+def test_png_heatmap_of_a_large_jpeg_frame_is_drawn_at_the_frame_size(stub, taught):
+    part = cv2.resize(good_part(np.random.default_rng(5)), (480, 480))
+    frame = cv2.copyMakeBorder(part, 0, 0, 80, 80, cv2.BORDER_REPLICATE)  # 640x480, decoded scaled
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    request = pb.InspectRequest(
+        product_id=PRODUCT, image=pb.Image(encoded=jpeg.tobytes()), heatmap=pb.HEATMAP_FORMAT_PNG
+    )
+    response = stub.Inspect(request)
+
+    overlay = cv2.imdecode(np.frombuffer(response.heatmap.png, np.uint8), cv2.IMREAD_COLOR)
+    assert ok and overlay.shape == (480, 640, 3)
