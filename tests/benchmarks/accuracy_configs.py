@@ -53,6 +53,8 @@ ABLATIONS = (
     TeachConfig("per-frame contrast stretch", contrast_stretch=True),
 )
 STRETCH = ABLATIONS[-1]
+# What the line-variation sections run (beside the plain PatchCore reference): the engine's defaults.
+LINE_CONFIGS = (TeachConfig("engine defaults"),)
 
 REFERENCE_MODEL = ModelChoice("efficientnet_lite0", 224)
 MODELS = (
