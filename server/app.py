@@ -21,9 +21,10 @@ from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
 from server.logs import log_event
-from server.malformed import MalformedRequestInterceptor
+from server.message_size import transport_limit
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
+from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
@@ -68,7 +69,7 @@ class InspectionServer:
 
     def _build_grpc_server(self) -> grpc.Server:
         interceptors: list[grpc.ServerInterceptor] = [
-            MalformedRequestInterceptor(),
+            RequestBytesInterceptor(self.config.max_message_bytes),
             DrainInterceptor(self.lifecycle),
         ]
         if self.tokens:
@@ -79,7 +80,8 @@ class InspectionServer:
             ),
             interceptors=interceptors,
             options=[
-                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                # Above --max-message-bytes, so a stream answers an oversized frame (server/message_size.py).
+                ("grpc.max_receive_message_length", transport_limit(self.config.max_message_bytes)),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
             ],
         )
