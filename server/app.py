@@ -40,8 +40,7 @@ class InspectionServer:
         started = time.perf_counter()
         # BLAS and OpenMP pools (numpy, FAISS) and OpenCV run single-threaded: the request threads already
         # decode frames in parallel beside ONNX Runtime's threads, and helper threads took the cores from them
-        # (BLAS: EfficientNet-Lite0, 4 streams, 31 -> 20-27 server CPU ms per frame; OpenCV's INTER_AREA
-        # resize of a 640x480 frame: 1.9 -> 1.3 CPU ms).
+        # (README "Performance").
         threadpool_limits(limits=1)
         cv2.setNumThreads(1)
         self.config = config
