@@ -25,10 +25,13 @@ export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZ
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# The three distributions in one pip command, so pip takes the stubs and the client from here, not an index.
+DISTRIBUTIONS := -e ./stubs/python -e ./clients/python -e '.[export,dev]'
+
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml stubs/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,dev]'
+	$(PY) -m pip install --quiet $(DISTRIBUTIONS)
 	touch $(INSTALLED)
 
 export: install
@@ -51,10 +54,9 @@ serve: install
 demo: install
 	$(PY) -m patchcore_client.demo --models models --out demo-out
 
+# Regenerates the Python stubs (stubs/python/patchcore_edge) from protos/; C++ and C# generate at build time.
 proto: install
-	$(PY) -m grpc_tools.protoc -Ipatchcore_edge/v1=protos/patchcore/edge/v1 \
-		--python_out=clients/python --pyi_out=clients/python --grpc_python_out=clients/python \
-		patchcore_edge/v1/inspection.proto
+	$(PY) stubs/python/generate_stubs.py
 
 # One run, one table: raw model throughput, server latency and stream throughput, teach time, memory, for
 # every backbone at 224 (DINOv2-S with random weights, speed only). Written to bench-results/perf.md.
