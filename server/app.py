@@ -58,7 +58,6 @@ class InspectionServer:
             self.batcher,
             self.lifecycle,
             self.metrics,
-            input_size=self.extractor.info.input_size,
             max_image_pixels=config.max_image_pixels,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
