@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from patchcore_edge.v1 import inspection_pb2 as patchcore__edge_dot_v1_dot_inspection__pb2
+from patchcore_edge.v1 import inspection_pb2 as patchcore_dot_edge_dot_v1_dot_inspection__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in patchcore_edge/v1/inspection_pb2_grpc.py depends on'
+        + ' but the generated code in patchcore/edge/v1/inspection_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -47,43 +47,43 @@ class InspectionServiceStub:
         """
         self.Teach = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Teach',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.Inspect = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Inspect',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.InspectStream = channel.stream_stream(
                 '/patchcore.edge.v1.InspectionService/InspectStream',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.GetProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.ListProducts = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/ListProducts',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
                 _registered_method=True)
         self.UpdateProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/UpdateProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.DeleteProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/DeleteProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
                 _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetServerInfo',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
                 _registered_method=True)
 
 
@@ -165,43 +165,43 @@ def add_InspectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Teach': grpc.unary_unary_rpc_method_handler(
                     servicer.Teach,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'Inspect': grpc.unary_unary_rpc_method_handler(
                     servicer.Inspect,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'InspectStream': grpc.stream_stream_rpc_method_handler(
                     servicer.InspectStream,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'GetProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'ListProducts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProducts,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
             ),
             'UpdateProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'DeleteProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -240,8 +240,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Teach',
-            patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -267,8 +267,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Inspect',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -294,8 +294,8 @@ class InspectionService:
             request_iterator,
             target,
             '/patchcore.edge.v1.InspectionService/InspectStream',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -321,8 +321,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -348,8 +348,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/ListProducts',
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -375,8 +375,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/UpdateProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -402,8 +402,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/DeleteProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -429,8 +429,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetServerInfo',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
             options,
             channel_credentials,
             insecure,
