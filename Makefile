@@ -78,7 +78,7 @@ bench-accuracy: install
 	$(PY) -m tests.benchmarks.accuracy $(ACCURACY_ARGS)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 lint: install
 	$(PY) -m ruff check .

@@ -33,7 +33,8 @@ class InspectionServiceStub:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -95,7 +96,8 @@ class InspectionServiceServicer:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -120,6 +122,13 @@ class InspectionServiceServicer:
     def InspectStream(self, request_iterator, context):
         """Scores a stream of frames. Exactly one response per request, in request order, each echoing the
         request's `frame_id`. A frame that fails gets a response with `error` set; the stream goes on.
+
+        Message size: a request over max_message_bytes (ServerInfo) but not over twice that is answered with
+        `error` RESOURCE_EXHAUSTED, and the stream goes on. A request over twice max_message_bytes is refused by
+        the transport before the server reads it: the whole call ends with status RESOURCE_EXHAUSTED. Responses
+        the server sent before arrive; frames sent before it that were not answered yet, the oversized frame
+        and every later one get no response: treat a frame without a response as not inspected. A response over
+        max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) ends the call the same way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +149,8 @@ class InspectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProduct(self, request, context):
-        """Changes a product's threshold or options without re-teaching. Creates a new version.
+        """Changes a product's threshold or options without re-teaching. Creates a new version. Which options
+        change: see UpdateProductRequest.update_fields.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -219,7 +229,8 @@ class InspectionService:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
