@@ -34,11 +34,13 @@ class TeachConfig:
     top_k: int = 1
     with_textures: bool = False
     contrast_stretch: bool = False
+    line_views: int = 0
 
     def options(self, seed: int) -> TeachOptions:
         return TeachOptions(
             coreset_ratio=self.coreset_ratio,
             augment_rotations=self.augment_rotations,
+            line_views=self.line_views,
             contrast_stretch=self.contrast_stretch,
             top_k=self.top_k,
             seed=seed,
