@@ -25,7 +25,6 @@ from exporter.export import export_model
 from patchcore.bank import TeachOptions
 from patchcore.model import FeatureExtractor
 from tests.benchmarks.accuracy_configs import (
-    LINE_CONFIGS,
     MODELS,
     PLAIN,
     REFERENCE_MODEL,
@@ -41,15 +40,16 @@ from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
-from tests.benchmarks.line_evaluate import HIGHRES_SET, LINE_SET, PLAIN_REFERENCE, LineSet, run_line_set
+from tests.benchmarks.line_evaluate import HIGHRES_SET, LINE_SET, ROI_SET, LineSet, run_line_set
 from tests.benchmarks.line_surfaces import SURFACES
-from tests.benchmarks.plain_patchcore import plain_extractor, timed_plain_teach
+from tests.benchmarks.plain_patchcore import plain_extractor
 from tests.benchmarks.textures import TEXTURES
 
-SECTIONS = ("elpv", "line", "highres")
+SECTIONS = ("elpv", "line", "highres", "roi")
 ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
+ROI_TITLE = "Line-variation set, a part in a region of interest of 640x480 frames"
 NOTES = """Notes:
 - Protocol: per seed, 8 random good images teach the product (teach() -> MemoryBank -> Scorer, as the server
   runs them); every other good image and every defective image of that product is tested. Image AUROC is the
@@ -97,7 +97,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=SECTIONS,
         default=list(SECTIONS),
         help="which tables to run (default all): elpv = elpv cells and textures for every model, "
-        "line = the line-variation set, highres = its 2048x1536 frames",
+        "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest",
     )
     parser.add_argument(
         "--line-surfaces",
@@ -176,15 +176,11 @@ def machine_description() -> str:
 def run_line_section(
     line_set: LineSet, surfaces: Sequence[str], seeds: Sequence[int], models_dir: Path
 ) -> list[Row]:
-    """The reference model's line configurations and the plain PatchCore reference on one line set."""
+    """The reference model's configurations of one line set, and the plain PatchCore reference where the set
+    has it."""
     extractor = FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, models_dir))
-    plain = plain_extractor()
-    teach_frames = line_set.make(next(s for s in line_set.surfaces if s in surfaces), 0).teach
-    teach_seconds = {
-        config.name: timed_teach(extractor, teach_frames, config.options(0))[1] for config in LINE_CONFIGS
-    }
-    teach_seconds[PLAIN_REFERENCE.name] = timed_plain_teach(plain, teach_frames)
-    return run_line_set(line_set, extractor, LINE_CONFIGS, plain, surfaces, seeds, teach_seconds)
+    plain = plain_extractor() if line_set.with_plain else None
+    return run_line_set(line_set, extractor, plain, surfaces, seeds)
 
 
 def write_report(
@@ -223,7 +219,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             configs = (PLAIN,) if args.quick else configs_for(model)
             tables[ELPV_TITLE] += run_model(model, configs, products, seeds, args.models, args.feature_cache)
             write_report(args.out, tables, timings, len(seeds), started, done=False)
-    for section, title, line_set in (("line", LINE_TITLE, LINE_SET), ("highres", HIGHRES_TITLE, HIGHRES_SET)):
+    for section, title, line_set in (
+        ("line", LINE_TITLE, LINE_SET),
+        ("highres", HIGHRES_TITLE, HIGHRES_SET),
+        ("roi", ROI_TITLE, ROI_SET),
+    ):
         if section in args.sections:
             tables[title] = run_line_section(line_set, args.line_surfaces, seeds, args.models)
             write_report(args.out, tables, timings, len(seeds), started, done=False)

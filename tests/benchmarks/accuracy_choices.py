@@ -60,6 +60,9 @@ NO_JPEG = dict(jpeg_quality=(0, 0))
 
 
 FINE_GRID = FeatureVariant("3x3 on the stride-8 grid, after upsampling", aggregate_at="fine grid")
+FINE_UNIT = FeatureVariant(
+    "3x3 on the stride-8 grid, after upsampling, unit layers", aggregate_at="fine grid", unit_layers=True
+)
 CHOICES = {
     choice.name: choice
     for choice in (
@@ -68,25 +71,29 @@ CHOICES = {
         Choice(
             "aggregate after upsampling, 5x5", FeatureVariant("5x5 fine", aggregate_at="fine grid", kernel=5)
         ),
-        Choice("aggregate at own grid, unit layers", FeatureVariant("unit layers", unit_layers=True)),
+        Choice("aggregate after upsampling, unit layers", FINE_UNIT),
+        Choice("after upsampling, heatmap sigma 2", FINE_GRID, heatmap_sigma=2.0),
+        Choice("after upsampling, heatmap sigma 6", FINE_GRID, heatmap_sigma=6.0),
+        Choice("after upsampling, unit layers, 7 line views", FINE_UNIT, _views(7)),
+        Choice("after upsampling, unit layers, 3 line views", FINE_UNIT, _views(3)),
+        Choice("after upsampling, unit layers, 15 line views", FINE_UNIT, _views(15)),
         Choice(
-            "aggregate after upsampling, unit layers",
-            FeatureVariant("fine, unit layers", aggregate_at="fine grid", unit_layers=True),
-        ),
-        Choice("stride 8 only", FeatureVariant("stride 8", strides=(8,))),
-        Choice("heatmap sigma 2", heatmap_sigma=2.0),
-        Choice("heatmap sigma 6", heatmap_sigma=6.0),
-        Choice("7 line views", config=_views(7)),
-        Choice("3 line views", config=_views(3)),
-        Choice("15 line views", config=_views(15)),
-        Choice(
-            "7 line views: pose only", config=_views(7), line_variation=LineVariation(**NO_LIGHT, **NO_JPEG)
+            "after upsampling, unit layers, 7 line views: pose only",
+            FINE_UNIT,
+            _views(7),
+            line_variation=LineVariation(**NO_LIGHT, **NO_JPEG),
         ),
         Choice(
-            "7 line views: light only", config=_views(7), line_variation=LineVariation(**NO_POSE, **NO_JPEG)
+            "after upsampling, unit layers, 7 line views: light only",
+            FINE_UNIT,
+            _views(7),
+            line_variation=LineVariation(**NO_POSE, **NO_JPEG),
         ),
         Choice(
-            "7 line views: JPEG only", config=_views(7), line_variation=LineVariation(**NO_POSE, **NO_LIGHT)
+            "after upsampling, unit layers, 7 line views: JPEG only",
+            FINE_UNIT,
+            _views(7),
+            line_variation=LineVariation(**NO_POSE, **NO_LIGHT),
         ),
     )
 }

@@ -28,7 +28,10 @@ class FeatureVariant:
     grid); kernel: the averaging window in patches of that grid; unit_layers: each layer L2-normalised before
     the concatenation; strides: the layers used; padding_counted: the averaging counts the zero padding
     at the border (torch's default, anomalib's) instead of averaging the patches that exist; unit: the
-    whole vector L2-normalised (the model contract; False only for the Euclidean comparison)."""
+    whole vector L2-normalised (the model contract; False only for the Euclidean comparison); mirror_px:
+    the image is extended by this many mirrored pixels on each side before the backbone (a multiple of 16),
+    and the features of the extension are cut off after the averaging, so edge patches see mirrored
+    surroundings instead of the backbone's zero padding."""
 
     name: str
     aggregate_at: str = "own grid"
@@ -37,6 +40,7 @@ class FeatureVariant:
     strides: tuple[int, ...] = (8, 16)
     padding_counted: bool = False
     unit: bool = True
+    mirror_px: int = 0
 
     def extractor(self) -> TracedFeatures:
         dim = sum(LAYER_CHANNELS[stride] for stride in self.strides)
@@ -59,6 +63,9 @@ class VariantFeatures(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         pixels = images.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        mirror = self.variant.mirror_px
+        if mirror:
+            pixels = F.pad(pixels, (mirror, mirror, mirror, mirror), mode="reflect")
         maps = dict(zip((8, 16), self.net(pixels), strict=True))
         fine_size = maps[8].shape[-2:]
         layers = []
@@ -73,5 +80,9 @@ class VariantFeatures(nn.Module):
             if self.variant.unit_layers:
                 feature_map = F.normalize(feature_map, dim=1)
             layers.append(feature_map)
-        patches = torch.cat(layers, dim=1).flatten(2).transpose(1, 2)
+        features = torch.cat(layers, dim=1)
+        if mirror:
+            cut = mirror // 8
+            features = features[:, :, cut:-cut, cut:-cut]
+        patches = features.flatten(2).transpose(1, 2)
         return F.normalize(patches, dim=-1) if self.variant.unit else patches

@@ -78,24 +78,39 @@ def light(frame: np.ndarray, rng: np.random.Generator, variation: Variation) -> 
     return np.clip(lit, 0, 255, out=lit).astype(np.uint8)
 
 
+Defect = tuple[Planter, DefectScale]
+
+
+def pose(
+    instance: Instance,
+    rng: np.random.Generator,
+    variation: Variation,
+    size: tuple[int, int],
+    test_half: bool,
+    defect: Defect | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A new part placed in a [H, W] view, unlit: [H, W, 3] float32, and its defect mask [H, W] bool."""
+    height, width = size
+    margin = margin_for(variation, height, width)
+    part = instance(rng, height + 2 * margin, width + 2 * margin, test_half)
+    view = place(part, rng, variation, height, width)
+    if defect is None:
+        return view, np.zeros((height, width), dtype=bool)
+    plant, scale = defect
+    return plant(view, rng, scale)
+
+
 def shoot(
     instance: Instance,
     rng: np.random.Generator,
     variation: Variation,
     size: tuple[int, int],
     test_half: bool,
-    defect: tuple[Planter, DefectScale] | None = None,
+    defect: Defect | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One frame [H, W, 3] uint8 RGB of a new part and its defect mask [H, W] bool (all False if good)."""
-    height, width = size
-    margin = margin_for(variation, height, width)
-    part = instance(rng, height + 2 * margin, width + 2 * margin, test_half)
-    frame = place(part, rng, variation, height, width)
-    mask = np.zeros((height, width), dtype=bool)
-    if defect is not None:
-        plant, scale = defect
-        frame, mask = plant(frame, rng, scale)
-    return light(frame, rng, variation), mask
+    view, mask = pose(instance, rng, variation, size, test_half, defect)
+    return light(view, rng, variation), mask
 
 
 def as_jpeg(frame: np.ndarray, quality: int) -> np.ndarray:

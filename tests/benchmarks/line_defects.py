@@ -12,7 +12,7 @@ mostly covers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -22,15 +22,18 @@ SUPERSAMPLE = 4
 
 @dataclass(frozen=True)
 class DefectScale:
-    """Ranges in frame pixels: lengths of scratches and cracks, radii of round defects, line widths."""
+    """Ranges in frame pixels: lengths of scratches and cracks, radii of round defects, line widths; and
+    strength, a factor on the contrast of scratches, cracks, spots and dents."""
 
     length: tuple[float, float]
     radius: tuple[float, float]
     line_width: tuple[int, int]
+    strength: float = 1.0
 
     def times(self, factor: float) -> DefectScale:
         """Every size multiplied by factor (line widths rounded)."""
-        return DefectScale(
+        return replace(
+            self,
             length=(self.length[0] * factor, self.length[1] * factor),
             radius=(self.radius[0] * factor, self.radius[1] * factor),
             line_width=(round(self.line_width[0] * factor), round(self.line_width[1] * factor)),
@@ -38,7 +41,9 @@ class DefectScale:
 
 
 FRAME_SCALE = DefectScale(length=(20, 60), radius=(3.0, 8.0), line_width=(1, 3))
-HIGHRES_SCALE = DefectScale(length=(12, 40), radius=(1.0, 2.5), line_width=(2, 3))
+# A defect of a few pixels in a 2048x1536 frame matters when it stands out: pores and scratches with a
+# clear contrast (a faint one of that size is beyond any camera setup's intent).
+HIGHRES_SCALE = DefectScale(length=(12, 40), radius=(1.0, 2.5), line_width=(2, 3), strength=2.5)
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,13 @@ def texture_contrast(frame: np.ndarray) -> float:
     return max(float(np.median(blocks.std(axis=(1, 3)))), MIN_CONTRAST)
 
 
+def _strength(
+    frame: np.ndarray, rng: np.random.Generator, scale: DefectScale, low: float, high: float
+) -> float:
+    """Grey levels of a defect: low..high times the texture contrast, times the scale's strength."""
+    return rng.uniform(low, high) * scale.strength * texture_contrast(frame)
+
+
 def _draw_lines(lines: list[np.ndarray], width: int) -> Callable[[np.ndarray, Callable], None]:
     def draw(canvas: np.ndarray, to_canvas: Callable[[np.ndarray], np.ndarray]) -> None:
         polylines = [to_canvas(points) for points in lines]
@@ -160,7 +172,7 @@ def scratch(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> 
     line_width = int(rng.integers(scale.line_width[0], scale.line_width[1] + 1))
     window = Window.around(points, line_width + 2, frame)
     coverage = _coverage(window, _draw_lines([points], line_width))
-    return _added(frame, window, coverage, _sign(rng) * rng.uniform(2.0, 4.0) * texture_contrast(frame))
+    return _added(frame, window, coverage, _sign(rng) * _strength(frame, rng, scale, 2.0, 4.0))
 
 
 def _wander(rng: np.random.Generator, start: np.ndarray, heading: float, steps: int) -> np.ndarray:
@@ -183,7 +195,7 @@ def crack(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> tu
         )
     window = Window.around(np.concatenate(lines), scale.line_width[0] + 2, frame)
     coverage = _coverage(window, _draw_lines(lines, scale.line_width[0]))
-    return _added(frame, window, coverage, -rng.uniform(2.5, 4.5) * texture_contrast(frame))
+    return _added(frame, window, coverage, -_strength(frame, rng, scale, 2.5, 4.5))
 
 
 def _blob(rng: np.random.Generator, centre: np.ndarray, radius: float, wobble: float) -> Callable:
@@ -204,7 +216,7 @@ def spot(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> tup
     centre = _point(rng, frame, radius + 4)
     window = Window.around(centre[None], radius + 3, frame)
     coverage = _coverage(window, _blob(rng, centre, radius, wobble=0.0))
-    return _added(frame, window, coverage, _sign(rng) * rng.uniform(2.0, 4.0) * texture_contrast(frame))
+    return _added(frame, window, coverage, _sign(rng) * _strength(frame, rng, scale, 2.0, 4.0))
 
 
 def dent(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> tuple[np.ndarray, np.ndarray]:
@@ -217,7 +229,7 @@ def dent(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> tup
     dx, dy = cols - centre[0], rows - centre[1]
     light = rng.uniform(0, 2 * np.pi)
     slope = (dx * np.cos(light) + dy * np.sin(light)) * np.exp(-(dx**2 + dy**2) / (2 * (radius / 2) ** 2))
-    shading = slope / max(float(np.abs(slope).max()), 1e-6) * rng.uniform(2.0, 3.5) * texture_contrast(frame)
+    shading = slope / max(float(np.abs(slope).max()), 1e-6) * _strength(frame, rng, scale, 2.0, 3.5)
     region = frame[window.slices]
     return _planted(
         frame,
@@ -258,6 +270,15 @@ def missing_material(
     painted = region * (1 - coverage[..., None]) + rng.uniform(20, 45) * coverage[..., None]
     painted += (rim * lit * 40.0)[..., None]
     return _planted(frame, window, np.ones(window.shape, np.float32), painted, coverage >= 0.5)
+
+
+def swarf(frame: np.ndarray, rng: np.random.Generator, scale: DefectScale) -> tuple[np.ndarray, np.ndarray]:
+    """A bright metal chip lying on the surface (debris rather than a defect of the part itself)."""
+    radius = rng.uniform(*scale.radius)
+    centre = _point(rng, frame, radius * 1.3 + 4)
+    window = Window.around(centre[None], radius * 1.3 + 3, frame)
+    coverage = _coverage(window, _blob(rng, centre, radius, wobble=0.4))
+    return _planted(frame, window, coverage, np.float32(rng.uniform(170, 220)), coverage >= 0.5)
 
 
 DEFECTS: dict[str, Planter] = {

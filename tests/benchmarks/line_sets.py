@@ -95,9 +95,7 @@ def shoot_teach_frames(
     return np.stack([shoot(instance, rng, STEADY, size, test_half=False)[0] for _ in range(count)])
 
 
-def _product_and_frame_rngs(
-    surface: str, seed: int, size: tuple[int, int]
-) -> tuple[Instance, np.random.Generator]:
+def product_rngs(surface: str, seed: int, size: tuple[int, int]) -> tuple[Instance, np.random.Generator]:
     """The product's instance maker for frames of size and the rng its frames are drawn with, both fixed by
     (surface, seed, size)."""
     key = [seed, list(SURFACES).index(surface), *size]
@@ -107,7 +105,7 @@ def _product_and_frame_rngs(
 
 def make_line_product(surface: str, seed: int) -> LineProduct:
     """The teach frames and every case of one surface, reproducible by (surface, seed)."""
-    instance, rng = _product_and_frame_rngs(surface, seed, FRAME_SIZE)
+    instance, rng = product_rngs(surface, seed, FRAME_SIZE)
     scale = FRAME_SCALE.times(SURFACES[surface].coarseness)
     teach = shoot_teach_frames(instance, rng, FRAME_SIZE)
     posed = shoot_test_frames(instance, rng, POSE_LIGHT, FRAME_SIZE, scale, GOOD_TEST_COUNT, DEFECTS_PER_KIND)
@@ -121,7 +119,7 @@ def make_line_product(surface: str, seed: int) -> LineProduct:
 
 def make_highres_product(surface: str, seed: int) -> LineProduct:
     """8 teach frames and the "2048x1536" case of one surface, reproducible by (surface, seed)."""
-    instance, rng = _product_and_frame_rngs(surface, seed, HIGHRES_SIZE)
+    instance, rng = product_rngs(surface, seed, HIGHRES_SIZE)
     scale = HIGHRES_SCALE.times(SURFACES[surface].coarseness)
     teach = shoot_teach_frames(instance, rng, HIGHRES_SIZE)
     test = shoot_test_frames(

@@ -25,7 +25,7 @@ TEXTURE_ZOOM = 1.25
 FABRIC_COLOURS = np.array([[52, 72, 120], [175, 160, 130], [90, 95, 100], [120, 40, 45]], dtype=np.float64)
 
 
-def _smooth_noise(rng: np.random.Generator, height: int, width: int, sigma: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, height: int, width: int, sigma: float) -> np.ndarray:
     """Gaussian-filtered white noise with unit standard deviation, [H, W] float32. Wide filters run on a
     coarser grid that is then enlarged (the result is as smooth, and a 2048x1536 frame takes milliseconds)."""
     step = max(int(sigma // 3), 1)
@@ -69,9 +69,9 @@ def cast_metal(product: np.random.Generator, frame_size: tuple[int, int]) -> Ins
     def instance(rng: np.random.Generator, height: int, width: int, test_half: bool) -> np.ndarray:
         surface = (
             base
-            + 14 * _smooth_noise(rng, height, width, 0.7)
-            + 7 * _smooth_noise(rng, height, width, 3.0)
-            + 6 * _smooth_noise(rng, height, width, 16.0)
+            + 14 * smooth_noise(rng, height, width, 0.7)
+            + 7 * smooth_noise(rng, height, width, 3.0)
+            + 6 * smooth_noise(rng, height, width, 16.0)
         )
         pits = rng.random((height, width)) < 0.002
         surface[cv2.dilate(pits.astype(np.uint8), np.ones((2, 2), np.uint8)).astype(bool)] -= 30
@@ -94,7 +94,7 @@ def brushed_metal(product: np.random.Generator, frame_size: tuple[int, int]) -> 
         streaks = cv2.warpAffine(streaks, turn, (side, side), flags=cv2.INTER_LINEAR)
         top, left = (side - height) // 2, (side - width) // 2
         streaks = streaks[top : top + height, left : left + width]
-        sheen = 8 * _smooth_noise(rng, height, width, 40.0)
+        sheen = 8 * smooth_noise(rng, height, width, 40.0)
         return _grey(base + 12 * streaks + sheen + 3 * rng.standard_normal((height, width)))
 
     return instance
@@ -107,7 +107,7 @@ def fabric_weave(product: np.random.Generator, frame_size: tuple[int, int]) -> I
 
     def instance(rng: np.random.Generator, height: int, width: int, test_half: bool) -> np.ndarray:
         rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
-        wobble = 0.8 * _smooth_noise(rng, height, width, 12.0)
+        wobble = 0.8 * smooth_noise(rng, height, width, 12.0)
         u, v = (cols + wobble) / period, (rows - wobble) / period
         warp_profile = np.clip(np.cos(np.pi * (u - np.floor(u) - 0.5)), 0, 1) ** 0.7
         weft_profile = np.clip(np.cos(np.pi * (v - np.floor(v) - 0.5)), 0, 1) ** 0.7
@@ -115,8 +115,8 @@ def fabric_weave(product: np.random.Generator, frame_size: tuple[int, int]) -> I
         along_warp = np.cos(np.pi * (v - np.floor(v) - 0.5))
         along_weft = np.cos(np.pi * (u - np.floor(u) - 0.5))
         shade = np.where(warp_on_top, warp_profile * (0.75 + 0.25 * along_warp), weft_profile * along_weft)
-        thread_gain = 1 + 0.08 * _smooth_noise(rng, height, width, period * 1.5)
-        intensity = (0.55 + 0.5 * shade) * thread_gain + 0.05 * _smooth_noise(rng, height, width, 0.8)
+        thread_gain = 1 + 0.08 * smooth_noise(rng, height, width, period * 1.5)
+        intensity = (0.55 + 0.5 * shade) * thread_gain + 0.05 * smooth_noise(rng, height, width, 0.8)
         return _tint(intensity, colour)
 
     return instance
@@ -129,7 +129,7 @@ def wood_grain(product: np.random.Generator, frame_size: tuple[int, int]) -> Ins
 
     def instance(rng: np.random.Generator, height: int, width: int, test_half: bool) -> np.ndarray:
         rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
-        bend = 14 * _smooth_noise(rng, height, width, 45.0) + 1.5 * _smooth_noise(rng, height, width, 15.0)
+        bend = 14 * smooth_noise(rng, height, width, 45.0) + 1.5 * smooth_noise(rng, height, width, 15.0)
         phase = (rows + bend + 0.05 * cols) / period
         ring = phase - np.floor(phase)
         late_wood = np.clip((ring - 0.7) / 0.2, 0, 1) ** 1.5
@@ -182,9 +182,9 @@ def pcb(product: np.random.Generator, frame_size: tuple[int, int]) -> Instance:
         on_board = np.zeros((height, width), bool)
         on_board[inside] = True
         image = np.empty((height, width, 3), np.float32)
-        image[:] = (30 + 6 * _smooth_noise(rng, height, width, 2.0))[..., None]
+        image[:] = (30 + 6 * smooth_noise(rng, height, width, 2.0))[..., None]
         board = image[inside]
-        board[:] = mask_colour * (1 + 0.05 * _smooth_noise(rng, board_height, board_width, 2.0))[..., None]
+        board[:] = mask_colour * (1 + 0.05 * smooth_noise(rng, board_height, board_width, 2.0))[..., None]
         board[layout["traces"].astype(bool)] *= 1.35
         board[layout["pads"].astype(bool)] = rng.uniform([175, 150, 90], [215, 190, 130])
         board[layout["holes"].astype(bool)] = 25
@@ -213,9 +213,9 @@ def machined_flange(product: np.random.Generator, frame_size: tuple[int, int]) -
         centre_y, centre_x = height / 2 + rng.normal(0, 0.3), width / 2 + rng.normal(0, 0.3)
         radius = np.hypot(rows - centre_y, cols - centre_x)
         marks = np.sin(2 * np.pi * radius / 2.6 + rng.uniform(0, 2 * np.pi))
-        face = face_grey + 9 * marks + 5 * _smooth_noise(rng, height, width, 1.0)
+        face = face_grey + 9 * marks + 5 * smooth_noise(rng, height, width, 1.0)
         face += 10 * np.cos(np.arctan2(rows - centre_y, cols - centre_x) - rng.uniform(-0.2, 0.2))
-        fixture = 45 + 8 * _smooth_noise(rng, height, width, 3.0)
+        fixture = 45 + 8 * smooth_noise(rng, height, width, 3.0)
         image = np.where(radius < outer, face, fixture)
         image = np.where((np.abs(radius - outer) < 3.0) | (np.abs(radius - bore) < 2.5), 225.0, image)
         image = np.where(radius < bore - 2.5, 20.0, image)
