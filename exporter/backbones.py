@@ -1,6 +1,12 @@
 """Torch modules that implement the model contract: a batch of uint8 NHWC RGB images in, unit-length patch
 embeddings [B, h*w, dim] out. Everything the server must not know about (normalisation, which layers, the
-3x3 neighbourhood aggregation of PatchCore, L2 normalisation) live inside these modules, so in the graph."""
+3x3 neighbourhood aggregation of PatchCore, L2 normalisation) live inside these modules, so in the graph.
+
+The EfficientNet-Lite graph was chosen by measurement (README "Accuracy", the choices table): the stride-16
+map is brought onto the stride-8 grid before the 3x3 averaging (averaging it at its own grid first mixed
+48-pixel windows into every patch), and each layer is scaled to unit length before the concatenation, so
+both weigh the same in the cosine distance.
+"""
 
 import math
 from dataclasses import dataclass
@@ -28,17 +34,32 @@ class BackboneSpec:
     timm_name: str
     stride: int
     dim: int
+    # Goes into the fingerprint: bump it when the module gives other features for the same weights and size,
+    # so banks taught with the older graph are never scored with the new one.
+    graph_version: str
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec("dinov2_vits14", "dinov2", "vit_small_patch14_dinov2", stride=14, dim=384),
         BackboneSpec(
-            "efficientnet_lite0", "efficientnet_lite", "tf_efficientnet_lite0", stride=8, dim=40 + 112
+            "dinov2_vits14", "dinov2", "vit_small_patch14_dinov2", stride=14, dim=384, graph_version="1"
         ),
         BackboneSpec(
-            "efficientnet_lite2", "efficientnet_lite", "tf_efficientnet_lite2", stride=8, dim=48 + 120
+            "efficientnet_lite0",
+            "efficientnet_lite",
+            "tf_efficientnet_lite0",
+            stride=8,
+            dim=40 + 112,
+            graph_version="2",
+        ),
+        BackboneSpec(
+            "efficientnet_lite2",
+            "efficientnet_lite",
+            "tf_efficientnet_lite2",
+            stride=8,
+            dim=48 + 120,
+            graph_version="2",
         ),
     )
 }
@@ -89,8 +110,9 @@ class DinoV2PatchFeatures(nn.Module):
 
 
 class EfficientNetLitePatchFeatures(nn.Module):
-    """EfficientNet-Lite features at stride 8 and 16, each aggregated; the stride-16 map is upsampled
-    bilinearly to the stride-8 grid and concatenated along channels before normalisation.
+    """EfficientNet-Lite features at stride 8 and 16: the stride-16 map is upsampled bilinearly to the
+    stride-8 grid, each map is 3x3-averaged on that grid and L2-normalised per patch, and the two are
+    concatenated (then normalised again: each layer holds half of the unit length).
     net: a timm tf_efficientnet_lite* classifier (its later blocks and head are not part of the graph)."""
 
     def __init__(self, net: nn.Module) -> None:
@@ -104,11 +126,9 @@ class EfficientNetLitePatchFeatures(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         stride8 = self.to_stride8(self.stem(self.normalise(images)))
         stride16 = self.to_stride16(stride8)
-        fine = aggregate_neighbourhood(stride8)
-        coarse = F.interpolate(
-            aggregate_neighbourhood(stride16), size=fine.shape[-2:], mode="bilinear", align_corners=False
-        )
-        return to_unit_patches(torch.cat([fine, coarse], dim=1))
+        coarse = F.interpolate(stride16, size=stride8.shape[-2:], mode="bilinear", align_corners=False)
+        layers = [F.normalize(aggregate_neighbourhood(layer), dim=1) for layer in (stride8, coarse)]
+        return to_unit_patches(torch.cat(layers, dim=1))
 
 
 def fit_position_embedding(state_dict: dict[str, torch.Tensor], grid: int) -> dict[str, torch.Tensor]:

@@ -52,3 +52,44 @@ def test_random_weights_fail_the_same_check(photos):
         features = module(torch.from_numpy(photos)).numpy()
 
     assert similarity_gap(features) < MIN_SIMILARITY_GAP
+
+
+STRIDE8_CHANNELS = 40  # EfficientNet-Lite0's stride-8 stage; the other 112 channels come from stride 16
+
+
+def test_each_layer_holds_half_of_the_unit_length(lite0_model, photos):
+    """Stride 8 and stride 16 weigh the same in the cosine distance, whatever their activations' scale."""
+    features = FeatureExtractor(lite0_model).extract(photos)
+
+    fine = np.linalg.norm(features[..., :STRIDE8_CHANNELS], axis=-1)
+    coarse = np.linalg.norm(features[..., STRIDE8_CHANNELS:], axis=-1)
+    np.testing.assert_allclose(fine, np.sqrt(0.5), atol=1e-5)
+    np.testing.assert_allclose(coarse, np.sqrt(0.5), atol=1e-5)
+
+
+class OneActiveCell(torch.nn.Module):
+    """Stands in for the stride-16 stage: a [B, 112, 14, 14] map, zero but for one cell."""
+
+    def __init__(self, row: int, col: int) -> None:
+        super().__init__()
+        self.row, self.col = row, col
+
+    def forward(self, stride8: torch.Tensor) -> torch.Tensor:
+        cells = torch.zeros(stride8.shape[0], 112, 14, 14)
+        cells[:, :, self.row, self.col] = 1.0
+        return cells
+
+
+def test_the_stride16_map_is_averaged_on_the_stride8_grid():
+    """One active stride-16 cell (row 7) reaches the stride-8 rows its bilinear upsampling touches (13..16)
+    and one more on each side from the 3x3 averaging there: rows 12..17. Averaging 3x3 stride-16 cells
+    before upsampling (48-pixel windows) would reach rows 11..18."""
+    torch.manual_seed(0)
+    module = build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
+    module.to_stride16 = OneActiveCell(row=7, col=7)
+    with torch.no_grad():
+        features = module(torch.zeros((1, 224, 224, 3), dtype=torch.uint8)).numpy()
+
+    coarse = np.linalg.norm(features[0, :, STRIDE8_CHANNELS:], axis=-1).reshape(28, 28)
+    reached = np.flatnonzero(coarse[:, 14] > 1e-6)
+    assert (reached.min(), reached.max()) == (12, 17)
