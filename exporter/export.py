@@ -40,9 +40,7 @@ def model_path(out_dir: Path, backbone: str, size: int, quantize: str | None = N
     return out_dir / f"{backbone}_{size}{suffix}.onnx"
 
 
-def _reusable(
-    target: Path, spec: BackboneSpec, weights_file: Path | None, random_init: bool = False
-) -> bool:
+def _reusable(target: Path, spec: BackboneSpec, weights_file: Path | None, random_init: bool = False) -> bool:
     """An existing model is reused unless it was made from other weights than asked for (another weights
     file than the one given, or random weights for a real model and the other way round: an error) or by
     an older graph of the backbone (exported again, so it gets the new graph and fingerprint)."""
