@@ -9,7 +9,7 @@ INVALID_ARGUMENT (the message has no readable frame_id to answer).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +44,10 @@ def _tolerant(deserialize: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     return parse
 
 
-def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-    for request in requests:
+async def _checked_stream(
+    requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+) -> AsyncIterator[Any]:
+    async for request in requests:
         if isinstance(request, MalformedRequest):
             code, message = status_of(request.error())
             context.set_code(code)
@@ -54,27 +56,35 @@ def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> I
         yield request
 
 
-def _checked(behavior: Behavior, request_streaming: bool) -> Behavior:
-    if request_streaming:
-        return lambda requests, context: behavior(_checked_stream(requests, context), context)
-
-    def unary(request, context):
+def _checked(behavior: Behavior, request_streaming: bool, streams_responses: bool) -> Behavior:
+    async def unary(request, context):
         if isinstance(request, MalformedRequest):
-            abort(context, request.error())
-        return behavior(request, context)
+            await abort(context, request.error())
+        return await behavior(request, context)
 
-    return unary
+    async def stream_in(requests, context):
+        return await behavior(_checked_stream(requests, context), context)
+
+    async def stream_in_out(requests, context):
+        async for response in behavior(_checked_stream(requests, context), context):
+            yield response
+
+    if not request_streaming:
+        return unary
+    return stream_in_out if streams_responses else stream_in
 
 
-class MalformedRequestInterceptor(grpc.ServerInterceptor):
+class MalformedRequestInterceptor(grpc.aio.ServerInterceptor):
     """Applies to InspectionService, whose stream reader ends quietly on a grpc.RpcError from its requests."""
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
             return handler
         return wrap_behavior(
             handler,
-            lambda behavior, _streams_responses: _checked(behavior, handler.request_streaming),
+            lambda behavior, streams_responses: _checked(
+                behavior, handler.request_streaming, streams_responses
+            ),
             request_deserializer=_tolerant(handler.request_deserializer),
         )
