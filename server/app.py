@@ -53,6 +53,7 @@ class InspectionServer:
         self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
+        self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.registry = ProductRegistry(ProductStore(config.store), self.extractor)
         self.registry.load_all()

@@ -23,6 +23,10 @@ class Lifecycle:
         self._all_done = asyncio.Event()
         self._all_done.set()
 
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
     def check_accepting(self) -> None:
         """Raises ShuttingDown once draining has begun."""
         if self._draining:

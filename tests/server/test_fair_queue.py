@@ -1,0 +1,43 @@
+"""The batcher's queue: round-robin across sources, bounded, closable."""
+
+import threading
+
+import pytest
+
+from server.fair_queue import FairQueue, QueueClosed, QueueFull
+
+
+def test_sources_take_turns_in_the_order_they_first_queued():
+    queue: FairQueue[str] = FairQueue(capacity=10)
+    for item in ("a1", "a2", "a3"):
+        queue.put("a", item)
+    queue.put("b", "b1")
+    queue.put("c", "c1")
+    queue.put("b", "b2")
+
+    assert [queue.get(timeout=0) for _ in range(6)] == ["a1", "b1", "c1", "a2", "b2", "a3"]
+    assert queue.get(timeout=0) is None
+
+
+def test_a_full_queue_refuses_and_a_closed_one_refuses_new_items_but_hands_out_the_rest():
+    queue: FairQueue[int] = FairQueue(capacity=2)
+    queue.put("a", 1)
+    queue.put("b", 2)
+    with pytest.raises(QueueFull):
+        queue.put("c", 3)
+    queue.close()
+    with pytest.raises(QueueClosed):
+        queue.put("c", 3)
+    assert [queue.get(), queue.get()] == [1, 2]
+    with pytest.raises(QueueClosed):
+        queue.get()
+
+
+def test_a_waiting_get_wakes_up_for_a_new_item():
+    queue: FairQueue[int] = FairQueue(capacity=1)
+    got = []
+    taker = threading.Thread(target=lambda: got.append(queue.get()))
+    taker.start()
+    queue.put("a", 7)
+    taker.join(10)
+    assert got == [7]
