@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import grpc
@@ -25,6 +24,7 @@ from patchcore.store import ProductStore
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
+from server.fair_executor import FairExecutor
 from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
@@ -60,9 +60,7 @@ class InspectionServer:
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
         )
-        self.decode_pool = ThreadPoolExecutor(
-            max_workers=config.decode_threads or os.cpu_count() or 1, thread_name_prefix="decode"
-        )
+        self.decode_pool = FairExecutor(config.decode_threads or os.cpu_count() or 1, name="decode")
         frames = FrameProcessor(
             self.registry,
             self.batcher,
@@ -143,6 +141,6 @@ class InspectionServer:
         remaining = await self.lifecycle.drain(self.config.grace_seconds)
         await self.grpc_server.stop(grace=0)
         await asyncio.to_thread(self.batcher.close)
-        self.decode_pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(self.decode_pool.shutdown)
         await asyncio.to_thread(self.registry.close)
         log_event("server_stopped", cancelled_calls=remaining)

@@ -66,14 +66,22 @@ class InferenceBatcher:
         self._worker = threading.Thread(target=self._run, name="inference-batcher", daemon=True)
         self._worker.start()
 
-    def submit(self, inputs: np.ndarray, scorer: Scorer, source: Hashable | None = None) -> Future:
+    def submit(
+        self,
+        inputs: np.ndarray,
+        scorer: Scorer,
+        source: Hashable | None = None,
+        future: Future | None = None,
+    ) -> Future:
         """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for scoring with `scorer`; the future
-        gives a BatchOutput. `source`: the call the frame belongs to, whose frames take their turn with
-        other calls' (None: the frame is a call of its own).
+        (`future`, or a new one) gives a BatchOutput; cancelling it drops the frame unscored. `source`: the
+        call the frame belongs to, whose frames take their turn with other calls' (None: the frame is a
+        call of its own).
 
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
-        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=Future())
+        future = Future() if future is None else future
+        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=future)
         try:
             self._queue.put(object() if source is None else source, job)
         except QueueClosed:

@@ -22,7 +22,8 @@ class QueueClosed(Exception):
 
 
 class FairQueue(Generic[T]):
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
+        """capacity: the most items queued at once; None = no limit."""
         self.capacity = capacity
         self._sources: dict[Hashable, deque[T]] = {}  # in turn order: the first source gives the next item
         self._count = 0
@@ -34,7 +35,7 @@ class FairQueue(Generic[T]):
         with self._ready:
             if self._closed:
                 raise QueueClosed()
-            if self._count >= self.capacity:
+            if self.capacity is not None and self._count >= self.capacity:
                 raise QueueFull()
             self._sources.setdefault(source, deque()).append(item)
             self._count += 1

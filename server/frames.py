@@ -1,10 +1,10 @@
 """One frame's way through the server, shared by Inspect and InspectStream.
 
-`submit` looks up the product, then decodes and prepares the frame (the engine's first stage) in the decode
-pool, and queues it for the batcher (which runs the score stage on its own thread). `answer` waits for the
-batch, runs the verdict stage on the patch grids in the decode pool, and builds the response. Both are
-coroutines on the server's event loop, which only waits: pixels are never touched on it, so a slow frame
-never holds up the other calls. Neither raises for a bad frame: the failure is kept and answered as the
+`submit` runs on the event loop: it looks up the product and hands the frame to the decode pool, which
+decodes and prepares it (the engine's first stage) and queues it for the batcher (the score stage, on the
+batcher's thread); when its batch is done, the decode pool runs the verdict stage and builds the response,
+and only then wakes the loop, once. `answer` awaits that response. The loop never touches pixels, so a slow
+frame does not hold up the other calls. Neither raises for a bad frame: the failure is answered as the
 response's `error`, so a stream goes on; the unary call turns that error into its status.
 """
 
@@ -14,18 +14,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Hashable
-from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from patchcore.geometry import FrameView
 from patchcore.prepare import PreparedFrame, prepare
+from patchcore.scoring import Scorer
 from patchcore.verdict import verdict
 from server.batcher import BatchOutput, InferenceBatcher
 from server.convert import check_heatmap_format, decode_image, region_message
+from server.fair_executor import FairExecutor
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
@@ -36,18 +37,20 @@ from server.status import frame_error, status_of
 
 @dataclass
 class PendingFrame:
-    """A frame between submit and answer (without its request, whose pixels are not needed any more)."""
+    """A frame between submit and answer. The request itself is not kept: its pixels are let go once the
+    frame is prepared."""
 
     frame_id: int
     product_id: str
     heatmap: int  # HeatmapFormat
     received: float  # perf_counter when the request was read
+    source: Hashable  # the call, for its turn in the decode pool and the batcher
+    answer: asyncio.Future  # resolves to the InspectResponse
+    scored: Future = field(default_factory=Future)  # the batcher's BatchOutput; cancelled = dropped
     entry: ProductEntry | None = None  # the product version the frame is scored with
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
     prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
-    future: Future | None = None  # resolves to a BatchOutput
-    error: BaseException | None = None
 
 
 class FrameProcessor:
@@ -58,7 +61,7 @@ class FrameProcessor:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         max_image_pixels: int,
-        decode_pool: Executor,
+        decode_pool: FairExecutor,
     ) -> None:
         self._registry = registry
         self._batcher = batcher
@@ -67,60 +70,81 @@ class FrameProcessor:
         self._max_image_pixels = max_image_pixels
         self._pool = decode_pool
 
-    async def submit(self, request: pb.InspectRequest, source: Hashable | None = None) -> PendingFrame:
-        """source: the call the frame belongs to, for its turn in the batcher (None: a call of its own)."""
+    def submit(self, request: pb.InspectRequest, source: Hashable | None = None) -> PendingFrame:
+        """Starts the frame on its way (on the event loop). source: the call the frame belongs to (None: a
+        call of its own)."""
+        loop = asyncio.get_running_loop()
         pending = PendingFrame(
             frame_id=request.frame_id,
             product_id=request.product_id,
             heatmap=request.heatmap,
             received=time.perf_counter(),
+            source=object() if source is None else source,
+            answer=loop.create_future(),
         )
         try:
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._pool, self._prepare, pending, request.image, scorer.view)
-            pending.future = self._batcher.submit(pending.prepared.inputs, scorer, source)
+            self._pool.submit(pending.source, lambda: self._prepare(pending, request.image, scorer, loop))
         except Exception as error:
-            pending.error = error
+            pending.answer.set_result(self._failed(pending, error))
         return pending
 
     async def answer(self, pending: PendingFrame) -> pb.InspectResponse:
-        if pending.error is None:
-            try:
-                output = await asyncio.wrap_future(pending.future)
-                loop = asyncio.get_running_loop()
-                response = await loop.run_in_executor(self._pool, self._score, pending, output)
-            except Exception as error:
-                pending.error = error
-        if pending.error is not None:
-            return self._failed(pending)
-        product = pending.product_id
-        self._metrics.request_success.labels(product).inc()
-        if response.anomalous:
-            self._metrics.anomalies.labels(product).inc()
-        self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
-        return response
+        """The frame's response; if the call ends while waiting, the frame is dropped."""
+        try:
+            return await pending.answer
+        except asyncio.CancelledError:
+            self.abandon(pending)
+            raise
 
     @staticmethod
     def abandon(pending: PendingFrame) -> None:
         """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
-        if pending.future is not None:
-            pending.future.cancel()
+        pending.scored.cancel()
 
-    def _prepare(self, pending: PendingFrame, image: pb.Image, view: FrameView) -> None:
-        """Decode and prepare stage, in the decode pool."""
-        scaled = decode_image(image, self._max_image_pixels, view.shrink_for)
-        if pending.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
-            full = scaled if scaled.is_full_size else decode_image(image, self._max_image_pixels)
-            pending.frame = full.rgb
-        pending.prepared = prepare(scaled, view)
-        pending.decode_seconds = time.perf_counter() - pending.received
+    def _prepare(
+        self, pending: PendingFrame, image: pb.Image, scorer: Scorer, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        """Decode and prepare stage, then queued for the batcher (in the decode pool)."""
+        try:
+            scaled = decode_image(image, self._max_image_pixels, scorer.view.shrink_for)
+            if pending.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
+                full = scaled if scaled.is_full_size else decode_image(image, self._max_image_pixels)
+                pending.frame = full.rgb
+            pending.prepared = prepare(scaled, scorer.view)
+            pending.decode_seconds = time.perf_counter() - pending.received
+            self._batcher.submit(pending.prepared.inputs, scorer, pending.source, pending.scored)
+        except Exception as error:
+            self._resolve(pending, self._failed(pending, error), loop)
+            return
+        pending.scored.add_done_callback(
+            lambda _: self._pool.submit(pending.source, lambda: self._judge(pending, loop))
+        )
 
-    def _score(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
-        """Verdict stage and the response, in the decode pool."""
+    def _judge(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
+        """Verdict stage and the response (in the decode pool), handed to the waiting call."""
+        if pending.scored.cancelled():
+            return  # nobody waits for it
+        try:
+            response = self._respond(pending, pending.scored.result())
+        except Exception as error:
+            response = self._failed(pending, error)
+        self._resolve(pending, response, loop)
+
+    @staticmethod
+    def _resolve(
+        pending: PendingFrame, response: pb.InspectResponse, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        def resolve() -> None:
+            if not pending.answer.done():
+                pending.answer.set_result(response)
+
+        loop.call_soon_threadsafe(resolve)
+
+    def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
         result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         response = pb.InspectResponse(
@@ -141,10 +165,14 @@ class FrameProcessor:
                 total_ms=(time.perf_counter() - pending.received) * 1e3,
             )
         )
+        product = pending.product_id
+        self._metrics.request_success.labels(product).inc()
+        if response.anomalous:
+            self._metrics.anomalies.labels(product).inc()
+        self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
         return response
 
-    def _failed(self, pending: PendingFrame) -> pb.InspectResponse:
-        error = pending.error
+    def _failed(self, pending: PendingFrame, error: BaseException) -> pb.InspectResponse:
         code, message = status_of(error)
         known = pending.entry is not None
         product = pending.product_id if known else UNKNOWN_PRODUCT

@@ -80,7 +80,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     async def Inspect(
         self, request: pb.InspectRequest, context: grpc.aio.ServicerContext
     ) -> pb.InspectResponse:
-        response = await self._frames.answer(await self._frames.submit(request))
+        response = await self._frames.answer(self._frames.submit(request))
         if response.HasField("error"):
             await context.abort(code_from_number(response.error.code), response.error.message)
         return response

@@ -1,4 +1,4 @@
-"""One InspectStream call: a reader task reads and prepares frames and queues them for the model while the
+"""One InspectStream call: a reader task reads frames and starts them on their way (frames.py) while the
 call answers them, in order.
 
 At most `window` frames are between reading and answering; beyond that the reader stops reading, and gRPC
@@ -99,7 +99,7 @@ async def _read(
             except StopAsyncIteration:
                 break
             clock.read()
-            queued.put_nowait(await frames.submit(request, source))
+            queued.put_nowait(frames.submit(request, source))
     except grpc.RpcError:
         pass  # the client cancelled, the connection broke, or a message was malformed: no more frames
     queued.put_nowait(_END)

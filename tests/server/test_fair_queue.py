@@ -1,9 +1,10 @@
-"""The batcher's queue: round-robin across sources, bounded, closable."""
+"""The batcher's queue and the decode pool: round-robin across sources, bounded, closable."""
 
 import threading
 
 import pytest
 
+from server.fair_executor import FairExecutor
 from server.fair_queue import FairQueue, QueueClosed, QueueFull
 
 
@@ -41,3 +42,17 @@ def test_a_waiting_get_wakes_up_for_a_new_item():
     queue.put("a", 7)
     taker.join(10)
     assert got == [7]
+
+
+def test_the_pool_runs_the_jobs_of_its_sources_in_turn():
+    pool = FairExecutor(threads=1, name="test")
+    started, gate, ran = threading.Event(), threading.Event(), []
+    pool.submit("first", lambda: (started.set(), gate.wait(10)))
+    started.wait(10)  # the one worker is busy while the others queue
+    for name in ("a1", "a2", "a3"):
+        pool.submit("a", lambda name=name: ran.append(name))
+    pool.submit("b", lambda: ran.append("b1"))
+    gate.set()
+    pool.shutdown()
+
+    assert ran == ["a1", "b1", "a2", "a3"]
