@@ -10,6 +10,10 @@ Two settings make FAISS as fast as a plain BLAS product here (measured on the 2-
   kernels. OPENBLAS_CORETYPE is set from the CPU's flags before FAISS loads (unless already set).
 - FAISS 1.15 answers up to a few hundred queries with a per-pair loop instead of BLAS: one DINOv2 frame
   (256 queries x 1638 x 384) took 22.6 ms that way and 3.7 ms with BLAS, so BLAS is used from 20 queries.
+And one more: FAISS's OpenBLAS parallelises with OpenMP, whose thread count is per calling thread, so a limit
+set on one thread (threadpoolctl) does not reach the server's batcher thread; a second OpenMP thread there
+took part of each search and then spun. OMP_NUM_THREADS=1 is set before FAISS loads (unless already set):
+a search runs on the thread that asks for it (README "Performance").
 """
 
 import os
@@ -39,8 +43,9 @@ def openblas_core_type() -> str | None:
 
 if "OPENBLAS_CORETYPE" not in os.environ and (_core := openblas_core_type()):
     os.environ["OPENBLAS_CORETYPE"] = _core
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import faiss  # noqa: E402  (OpenBLAS reads OPENBLAS_CORETYPE when FAISS loads it)
+import faiss  # noqa: E402  (OpenBLAS and OpenMP read their variables when FAISS loads them)
 
 faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
 
