@@ -1,7 +1,7 @@
 """`python -m exporter.bank` / `make bank`: teach a product offline from a folder of good images.
 
 Runs the same teach() and ProductStore.save() as the server's Teach call, so the product it writes is the one
-the server would have built. Uses only the engine (no torch).
+the server would have built, its image files stored with it. Uses only the engine (no torch).
 """
 
 import argparse
@@ -14,8 +14,10 @@ from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
 from patchcore.errors import InspectionError
 from patchcore.images import list_image_files, read_image_file
 from patchcore.model import FeatureExtractor
+from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 from patchcore.teach import teach
+from patchcore.teach_images import TeachImages
 
 DESCRIPTION = """\
 Teach a product from a folder of good images (8 is the reference case; no defect images) and store it
@@ -75,7 +77,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
-    """Teach the product described by args and save it; returns the bank and the file written."""
+    """Teach the product described by args and save it with its image files; returns the bank and its file."""
     ProductStore.validate_product_id(args.product)
     options = TeachOptions(
         coreset_ratio=args.coreset_ratio,
@@ -97,7 +99,9 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
             bar.update(done - bar.n)
 
         bank = teach(extractor, images, args.product, options, store.next_version(args.product), advance)
-    return bank, store.save(bank)
+    version = ProductVersion.taught(bank, TeachImages(tuple(path.read_bytes() for path in paths)))
+    store.save(version)
+    return version.bank, store.version_path(bank.product_id, bank.version)
 
 
 def report(bank: MemoryBank, path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
@@ -11,6 +12,7 @@ from patchcore.errors import InvalidInput
 from patchcore.images import PixelFormat, ScaledImage, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
 from patchcore.scoring import Region
+from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductEntry
 
 _PIXEL_FORMATS = {
@@ -43,6 +45,19 @@ def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledI
         rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
         return ScaledImage.full(rgb)
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
+
+
+def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
+    """Teach images as they are stored with the product version: encoded files as received, raw buffers as
+    PNG files (lossless; grey stays grey). The images have been decoded (checked) before."""
+    files = []
+    for image in images:
+        if image.WhichOneof("source") == "raw":
+            rgb = decode_image(image, max_pixels).rgb
+            files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
+        else:
+            files.append(image.encoded)
+    return TeachImages(tuple(files))
 
 
 def teach_options(message: pb.TeachOptions) -> TeachOptions:

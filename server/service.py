@@ -17,7 +17,14 @@ from patchcore.images import resize_square
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
-from server.convert import decode_image, model_message, product_message, teach_options, updated_options
+from server.convert import (
+    decode_image,
+    kept_images,
+    model_message,
+    product_message,
+    teach_options,
+    updated_options,
+)
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
@@ -47,14 +54,11 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         try:
             if not request.images:
                 raise InvalidInput("the teach set is empty: send at least one image of a good part")
-            if len(request.images) > self._config.max_teach_images:
-                raise TooLarge(
-                    f"the teach set has {len(request.images)} images; this server takes at most "
-                    f"{self._config.max_teach_images} (8 good images are the reference)"
-                )
+            self._check_teach_set_size(len(request.images))
             options = teach_options(request.options)
             images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
-            entry = self._registry.teach(request.product_id, images, options)
+            kept = kept_images(request.images, self._config.max_image_pixels)
+            entry = self._registry.teach(request.product_id, images, kept, options, request.expected_version)
         except Exception as error:
             log_event(
                 "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
@@ -70,6 +74,39 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             image_count=len(images),
             threshold=entry.bank.options.threshold,
             seconds=round(seconds, 3),
+        )
+        return product_message(entry)
+
+    def AddImages(self, request: pb.AddImagesRequest, context: grpc.ServicerContext) -> pb.Product:
+        started = time.perf_counter()
+        try:
+            current = self._registry.get(request.product_id)
+            if not request.images:
+                raise InvalidInput("no images to add: send at least one image of a good part")
+            stored_count = current.bank.stats.image_count if current.bank else 0
+            self._check_teach_set_size(stored_count + len(request.images))
+            images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
+            kept = kept_images(request.images, self._config.max_image_pixels)
+            entry = self._registry.add_images(
+                request.product_id, images, kept, self.decode_stored_image, request.expected_version
+            )
+        except Exception as error:
+            log_event(
+                "add_images_failed",
+                product=request.product_id,
+                image_count=len(request.images),
+                error=str(error),
+            )
+            abort(context, error)
+        self.count_products()
+        log_event(
+            "product_images_added",
+            product=entry.product_id,
+            version=entry.bank.version,
+            added=len(images),
+            image_count=entry.bank.stats.image_count,
+            threshold=entry.bank.options.threshold,
+            seconds=round(time.perf_counter() - started, 3),
         )
         return product_message(entry)
 
@@ -126,7 +163,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     def UpdateProduct(self, request: pb.UpdateProductRequest, context: grpc.ServicerContext) -> pb.Product:
         try:
             entry = self._registry.update(
-                request.product_id, lambda current: updated_options(current, request)
+                request.product_id,
+                lambda current: updated_options(current, request),
+                request.expected_version,
             )
         except Exception as error:
             abort(context, error)
@@ -142,7 +181,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self, request: pb.DeleteProductRequest, context: grpc.ServicerContext
     ) -> pb.DeleteProductResponse:
         try:
-            version = self._registry.delete(request.product_id)
+            version = self._registry.delete(request.product_id, request.expected_version)
         except Exception as error:
             abort(context, error)
         self.count_products()
@@ -170,6 +209,19 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         except InspectionError as error:
             raise type(error)(f"teach image {index + 1}: {error}") from error
         return resize_square(scaled.rgb, self._model.input_size)
+
+    def decode_stored_image(self, index: int, data: bytes) -> np.ndarray:
+        """A teach image stored with a product version (an image file: as received, raw buffers as PNG), as
+        Teach takes it: through the same decoding as a received teach image."""
+        return self._decode_teach_image(index, pb.Image(encoded=data))
+
+    def _check_teach_set_size(self, count: int) -> None:
+        """TooLarge when a product would be taught from more than max_teach_images images."""
+        if count > self._config.max_teach_images:
+            raise TooLarge(
+                f"the teach set has {count} images; this server takes at most "
+                f"{self._config.max_teach_images} per product (8 good images are the reference)"
+            )
 
     def count_products(self) -> None:
         """Updates the products gauge."""
