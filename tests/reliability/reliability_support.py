@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -101,3 +102,11 @@ def wait_for_log_event(server: LocalServer, event: str, timeout: float = 120.0, 
                 return entry
         assert time.monotonic() < deadline, f"no {event} {fields} logged within {timeout:.0f} s"
         time.sleep(0.05)
+
+
+def metric_value(server: LocalServer, name: str) -> float:
+    """The value of the unlabelled metric `name` on the server's /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as page:
+        lines = page.read().decode().splitlines()
+    [value] = [line.split()[1] for line in lines if line.split(" ")[0] == name]
+    return float(value)
