@@ -22,7 +22,7 @@ import numpy as np
 
 from patchcore.coreset import coreset_size, greedy_coreset
 from patchcore.knn import NearestNeighbours
-from patchcore.scoring import image_score
+from patchcore.verdict import image_score
 
 
 def threshold_from_scores(leave_one_out_scores: list[float], threshold_scale: float) -> float:
@@ -31,28 +31,31 @@ def threshold_from_scores(leave_one_out_scores: list[float], threshold_scale: fl
 
 
 def leave_one_out_scores(
-    features: np.ndarray,
+    patches: np.ndarray,
+    owners: np.ndarray,
+    scored: np.ndarray,
     coreset_ratio: float,
     top_k: int,
     seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> list[float]:
-    """Image score of each training image against a coreset of the other images' patches.
+    """Image score of each teach frame against a coreset of the other frames' patches.
 
-    features: [n, V, P, D] float32, n >= 2 images, V views per image (view 0 the original, the others its
-    augmented copies, which leave with it), P patches of dimension D. Only view 0 of the left-out image is
-    scored. Each bank keeps coreset_ratio * (n - 1) * P patches, chosen from all views (as teach does).
-    progress(1) is called after each image.
+    patches: [N, D] float32; owners: [N] int, the teach frame of each patch (at least 2 frames); scored: [N]
+    bool, the patches of the frames as they are (augmented copies leave with their frame but are not scored).
+    Each bank keeps coreset_ratio x the other frames' scored patch count, chosen from all their patches (as
+    teach does). progress(1) is called after each frame.
     """
-    image_count, _, patch_count, dim = features.shape
-    if image_count < 2:
+    frames = np.unique(owners)
+    if len(frames) < 2:
         raise ValueError("leave-one-out needs at least 2 images")
-    count = coreset_size((image_count - 1) * patch_count, coreset_ratio)
     scores = []
-    for left_out in range(image_count):
-        others = np.delete(features, left_out, axis=0).reshape(-1, dim)
+    for left_out in frames:
+        mine = owners == left_out
+        others = patches[~mine]
+        count = coreset_size(int(scored[~mine].sum()), coreset_ratio)
         indices = greedy_coreset(others, count, seed=seed)
-        distances = NearestNeighbours(others[indices]).distances(features[left_out, 0])
+        distances = NearestNeighbours(others[indices]).distances(patches[mine & scored])
         scores.append(image_score(distances, top_k))
         if progress is not None:
             progress(1)

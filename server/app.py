@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,6 +27,7 @@ from server.metrics import ServerMetrics
 from server.products import ProductRegistry
 from server.rebuild import Rebuilder, RebuildQueue
 from server.service import InspectionService
+from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
 # Threads beyond the InspectionService cap (Lifecycle) so health checks and reflection are answered even when
@@ -50,7 +52,12 @@ class InspectionServer:
         self.lifecycle = Lifecycle(max_calls=config.grpc_threads)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
-        self.registry = ProductRegistry(ProductStore(config.store), self.extractor, self.rebuilds.add)
+        self.registry = ProductRegistry(
+            ProductStore(config.store),
+            self.extractor,
+            functools.partial(prepare_teach_files, max_pixels=config.max_image_pixels),
+            self.rebuilds.add,
+        )
         self.registry.load_all()
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
@@ -60,17 +67,10 @@ class InspectionServer:
             self.batcher,
             self.lifecycle,
             self.metrics,
-            input_size=self.extractor.info.input_size,
             max_image_pixels=config.max_image_pixels,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
-        self.rebuilder = Rebuilder(
-            self.registry,
-            self.rebuilds,
-            self.extractor,
-            self.service.decode_stored_image,
-            self.service.count_products,
-        )
+        self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         self.health = health.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import ProductOptions, TeachOptions
-from patchcore.errors import InvalidInput
-from patchcore.images import PixelFormat, ScaledImage, decode_raw, decode_scaled
+from patchcore.errors import InspectionError, InvalidInput
+from patchcore.geometry import Rect
+from patchcore.images import PixelFormat, ScaledImage, ShrinkRule, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
-from patchcore.scoring import Region
+from patchcore.regions import Region
 from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductEntry
 
@@ -32,12 +33,12 @@ def check_heatmap_format(value: int) -> None:
         raise InvalidInput(f"unknown heatmap format {value}; use one of {names}")
 
 
-def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledImage:
-    """The image as RGB (a JPEG possibly scaled down, see decode_scaled); InvalidInput when unset or
-    undecodable, TooLarge over max_pixels."""
+def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None = None) -> ScaledImage:
+    """The image as RGB (a JPEG possibly shrunk while decoding, see decode_scaled); InvalidInput when unset
+    or undecodable, TooLarge over max_pixels."""
     source = image.WhichOneof("source")
     if source == "encoded":
-        return decode_scaled(image.encoded, min_side, max_pixels=max_pixels)
+        return decode_scaled(image.encoded, shrink_for, max_pixels=max_pixels)
     if source == "raw":
         raw = image.raw
         if raw.format not in _PIXEL_FORMATS:
@@ -49,14 +50,18 @@ def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledI
 
 def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
     """Teach images as they are stored with the product version: encoded files as received, raw buffers as
-    PNG files (lossless; grey stays grey). The images have been decoded (checked) before."""
+    PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image;
+    encoded files are checked when they are prepared."""
     files = []
-    for image in images:
-        if image.WhichOneof("source") == "raw":
-            rgb = decode_image(image, max_pixels).rgb
-            files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
-        else:
+    for index, image in enumerate(images):
+        if image.WhichOneof("source") != "raw":
             files.append(image.encoded)
+            continue
+        try:
+            rgb = decode_image(image, max_pixels).rgb
+        except InspectionError as error:
+            raise type(error)(f"teach image {index + 1}: {error}") from error
+        files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
     return TeachImages(tuple(files))
 
 
@@ -71,8 +76,27 @@ def teach_options(message: pb.TeachOptions) -> TeachOptions:
         "contrast_stretch": message.contrast_stretch,
         "threshold_scale": message.threshold_scale,
         "top_k": message.top_k,
+        "tile_size": message.tile_size,
     }
-    return dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+    options = dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+    if message.HasField("roi"):
+        roi = message.roi
+        options = dataclasses.replace(options, roi=Rect(roi.x, roi.y, roi.width, roi.height))
+    return options
+
+
+def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
+    message = pb.TeachOptions(
+        coreset_ratio=options.coreset_ratio,
+        augment_rotations=options.augment_rotations,
+        threshold_scale=options.threshold_scale,
+        top_k=options.top_k,
+        contrast_stretch=options.contrast_stretch,
+        tile_size=options.tile_size,
+    )
+    if options.roi is not None:
+        message.roi.CopyFrom(pb.Rect(**dataclasses.asdict(options.roi)))
+    return message
 
 
 def updated_options(current: ProductOptions, request: pb.UpdateProductRequest) -> ProductOptions:
@@ -113,6 +137,7 @@ def product_message(entry: ProductEntry) -> pb.Product:
             leave_one_out_scores=stats.leave_one_out_scores,
         )
     )
+    product.teach_options.CopyFrom(teach_options_message(bank.teach_options))
     product.model_fingerprint = bank.model_fingerprint
     product.created_unix = bank.created_unix
     return product

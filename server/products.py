@@ -21,18 +21,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
-
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions
 from patchcore.errors import ProductNotFound, ProductUnusable, VersionConflict
 from patchcore.model import FeatureExtractor, ModelInfo
+from patchcore.prepare import PreparedFrame
 from patchcore.product_version import ProductVersion, VersionStore
 from patchcore.scoring import Scorer
 from patchcore.store import ProductStore
-from patchcore.teach import teach
+from patchcore.teach import Progress, teach
 from patchcore.teach_images import TeachImages
 from server.logs import log_event
-from server.relearn import DecodeStored, teach_again
+from server.relearn import PrepareFiles, teach_again
 
 T = TypeVar("T")
 
@@ -63,16 +62,19 @@ def describe_model(info: ModelInfo) -> str:
 
 
 class ProductRegistry:
-    """rebuild_later(product_id) is called for every product swapped in that waits for a rebuild."""
+    """prepare_files prepares kept teach images (stored ones and AddImages') as Teach prepares a call's
+    images. rebuild_later(product_id) is called for every product swapped in that waits for a rebuild."""
 
     def __init__(
         self,
         store: VersionStore,
         extractor: FeatureExtractor,
+        prepare_files: PrepareFiles,
         rebuild_later: Callable[[str], None] = lambda _product_id: None,
     ) -> None:
         self._store = store
         self._extractor = extractor
+        self._prepare_files = prepare_files
         self._rebuild_later = rebuild_later
         self._entries: dict[str, ProductEntry] = {}
         self._lock = threading.Lock()
@@ -112,33 +114,26 @@ class ProductRegistry:
     def teach(
         self,
         product_id: str,
-        inputs: Sequence[np.ndarray],
+        frames: Sequence[PreparedFrame],
         images: TeachImages,
         options: TeachOptions,
         expected_version: int = 0,
     ) -> ProductEntry:
-        """Builds a new version from good images (inputs: decoded, as teach() takes them; images: the same
-        images as stored), stores it with its images, swaps it in."""
+        """Builds a new version from good frames (prepared with options' view; images: the same images as
+        they are kept), stores it with its images, swaps it in."""
         ProductStore.validate_product_id(product_id)
 
         def build() -> ProductEntry:
             self._check_expected(product_id, expected_version)
             version = self._store.next_version(product_id)
-            bank = teach(self._extractor, inputs, product_id, options, version=version)
+            bank = teach(self._extractor, frames, product_id, options, version=version)
             return self._store_and_swap(ProductVersion.taught(bank, images))
 
         return self._write(build)
 
-    def add_images(
-        self,
-        product_id: str,
-        inputs: Sequence[np.ndarray],
-        images: TeachImages,
-        decode_stored: DecodeStored,
-        expected_version: int = 0,
-    ) -> ProductEntry:
-        """Builds a new version from the current version's stored images and these (as in teach()), with the
-        product's own TeachOptions, stores it with all its images, swaps it in."""
+    def add_images(self, product_id: str, images: TeachImages, expected_version: int = 0) -> ProductEntry:
+        """Builds a new version from the current version's stored images and these (image files as kept),
+        with the product's own TeachOptions, stores it with all its images, swaps it in."""
 
         def build() -> ProductEntry:
             current = self._current_bank(product_id)
@@ -150,7 +145,9 @@ class ProductRegistry:
                     f"cannot add images to product {product_id!r}: {error}; teach it again with all its good "
                     "images"
                 ) from error
-            bank = teach_again(self._extractor, current, stored, decode_stored, new_inputs=inputs)
+            view = current.teach_options.view(self._extractor.info.input_size)
+            new_frames = self._prepare_files(images, view)
+            bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
             bank = dataclasses.replace(bank, version=self._store.next_version(product_id))
             return self._store_and_swap(ProductVersion.taught(bank, stored + images))
 
@@ -190,9 +187,14 @@ class ProductRegistry:
 
         return self._write(remove)
 
-    def stored_images(self, bank: MemoryBank) -> TeachImages:
-        """The images bank's version was taught from (ProductUnusable when none or damaged)."""
-        return self._store.load_images(bank)
+    def rebuilt_bank(
+        self, source: MemoryBank, extractor: FeatureExtractor, progress: Progress | None = None
+    ) -> MemoryBank:
+        """A bank of source's product taught again from source's stored images with `extractor` (the loaded
+        model, as the rebuild runs it): its version number is set when it is stored (store_rebuilt).
+        ProductUnusable when the images are missing, damaged or cannot be decoded."""
+        stored = self._store.load_images(source)
+        return teach_again(extractor, source, stored, self._prepare_files, progress=progress)
 
     def store_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> ProductEntry:
         """Stores `rebuilt`, built for the loaded model from the images of version `source`, as the next

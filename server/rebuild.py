@@ -1,7 +1,7 @@
 """Rebuilding products for a new model, in the background, behind inspection work.
 
 A product built with another model whose teach images are stored (server/products.py queues it) is taught
-again from those images - decoded as Teach decodes received images, with the product's own TeachOptions -
+again from those images - prepared as Teach prepares received images, with the product's own TeachOptions -
 and stored as a new version for the loaded model; the previous version stays on disk, so starting the old
 model again rebuilds once more instead of losing anything.
 
@@ -28,7 +28,6 @@ from patchcore.errors import InspectionError, ProductNotFound, VersionConflict
 from patchcore.model import FeatureExtractor, ModelInfo
 from server.logs import log_event
 from server.products import ProductRegistry
-from server.relearn import DecodeStored, teach_again
 
 BACKGROUND_NICE = 19
 
@@ -116,8 +115,7 @@ def lower_this_threads_priority() -> None:
 class Rebuilder:
     """Rebuilds the products of `queue` for the loaded model on a background thread (start/stop).
 
-    decode_stored: the server's decoding of a teach image, for stored image files. on_change() is called
-    after each rebuild, whether it succeeded or failed.
+    on_change() is called after each rebuild, whether it succeeded or failed.
     """
 
     def __init__(
@@ -125,13 +123,11 @@ class Rebuilder:
         registry: ProductRegistry,
         queue: RebuildQueue,
         extractor: FeatureExtractor,
-        decode_stored: DecodeStored,
         on_change: Callable[[], None],
     ) -> None:
         self._registry = registry
         self._queue = queue
         self._extractor = _OneImagePerRun(extractor, self._check_stop)
-        self._decode_stored = decode_stored
         self._on_change = on_change
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="product-rebuilder", daemon=True)
@@ -172,10 +168,7 @@ class Rebuilder:
         started = time.perf_counter()
         log_event("product_rebuild_started", product=product_id, version=source.version)
         try:
-            stored = self._registry.stored_images(source)
-            rebuilt = teach_again(
-                self._extractor, source, stored, self._decode_stored, progress=self._check_stop
-            )
+            rebuilt = self._registry.rebuilt_bank(source, self._extractor, progress=self._check_stop)
             entry = self._registry.store_rebuilt(source, rebuilt)
         except VersionConflict:
             log_event("product_rebuild_superseded", product=product_id, version=source.version)

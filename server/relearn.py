@@ -1,4 +1,4 @@
-"""Teaching a product again from the images stored with its current version: AddImages (with new images)
+"""Teaching a product again from the images kept with its current version: AddImages (with new images)
 and the rebuild for a new model (without) share this."""
 
 from __future__ import annotations
@@ -6,38 +6,37 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
-import numpy as np
-
 from patchcore.bank import MemoryBank
 from patchcore.errors import InspectionError, ProductUnusable
+from patchcore.geometry import FrameView
 from patchcore.model import FeatureExtractor
-from patchcore.teach import teach
+from patchcore.prepare import PreparedFrame
+from patchcore.teach import Progress, teach
 from patchcore.teach_images import TeachImages
 
-# (index, stored image file bytes) -> the image as teach() takes it, decoded exactly as Teach decodes a
-# received image (InspectionService.decode_stored_image).
-DecodeStored = Callable[[int, bytes], np.ndarray]
+# (teach images as kept, the product's view) -> their prepared frames, through the same preparation as the
+# images of a Teach call (server/teach_frames.py).
+PrepareFiles = Callable[[TeachImages, FrameView], list[PreparedFrame]]
 
 
 def teach_again(
     extractor: FeatureExtractor,
     bank: MemoryBank,
     stored: TeachImages,
-    decode_stored: DecodeStored,
-    new_inputs: Sequence[np.ndarray] = (),
-    progress: Callable[[int, int], None] | None = None,
+    prepare_files: PrepareFiles,
+    new_frames: Sequence[PreparedFrame] = (),
+    progress: Progress | None = None,
 ) -> MemoryBank:
-    """A new bank of bank's product from its stored images and new_inputs (already decoded), with the
+    """A new bank of bank's product from its stored images and new_frames (prepared with its view), with the
     product's own TeachOptions: the threshold is recomputed, the operator's min_region_area is kept.
 
-    The version number is left to the caller. ProductUnusable when a stored image cannot be decoded.
+    The version number is left to the caller. ProductUnusable when a stored image cannot be prepared.
     """
-    inputs = []
-    for index, data in enumerate(stored.files):
-        try:
-            inputs.append(decode_stored(index, data))
-        except InspectionError as error:
-            raise ProductUnusable(f"a stored teach image cannot be used: {error}") from error
-    taught = teach(extractor, [*inputs, *new_inputs], bank.product_id, bank.teach_options, progress=progress)
+    view = bank.teach_options.view(extractor.info.input_size)
+    try:
+        frames = prepare_files(stored, view)
+    except InspectionError as error:
+        raise ProductUnusable(f"a stored teach image cannot be used: {error}") from error
+    taught = teach(extractor, [*frames, *new_frames], bank.product_id, bank.teach_options, progress=progress)
     options = dataclasses.replace(taught.options, min_region_area=bank.options.min_region_area)
     return dataclasses.replace(taught, options=options)

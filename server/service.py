@@ -8,28 +8,20 @@ import time
 from collections.abc import Iterator
 
 import grpc
-import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
-from patchcore.errors import InspectionError, InvalidInput, TooLarge
-from patchcore.images import resize_square
+from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
-from server.convert import (
-    decode_image,
-    kept_images,
-    model_message,
-    product_message,
-    teach_options,
-    updated_options,
-)
+from server.convert import kept_images, model_message, product_message, teach_options, updated_options
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
 from server.status import abort, code_from_number
+from server.teach_frames import prepare_teach_images
 
 _END_OF_STREAM = object()
 
@@ -56,9 +48,10 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 raise InvalidInput("the teach set is empty: send at least one image of a good part")
             self._check_teach_set_size(len(request.images))
             options = teach_options(request.options)
-            images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
+            view = options.view(self._model.input_size)
+            frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
             kept = kept_images(request.images, self._config.max_image_pixels)
-            entry = self._registry.teach(request.product_id, images, kept, options, request.expected_version)
+            entry = self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
         except Exception as error:
             log_event(
                 "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
@@ -71,7 +64,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             "product_taught",
             product=entry.product_id,
             version=entry.bank.version,
-            image_count=len(images),
+            image_count=len(frames),
             threshold=entry.bank.options.threshold,
             seconds=round(seconds, 3),
         )
@@ -85,11 +78,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 raise InvalidInput("no images to add: send at least one image of a good part")
             stored_count = current.bank.stats.image_count if current.bank else 0
             self._check_teach_set_size(stored_count + len(request.images))
-            images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
             kept = kept_images(request.images, self._config.max_image_pixels)
-            entry = self._registry.add_images(
-                request.product_id, images, kept, self.decode_stored_image, request.expected_version
-            )
+            entry = self._registry.add_images(request.product_id, kept, request.expected_version)
         except Exception as error:
             log_event(
                 "add_images_failed",
@@ -103,7 +93,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             "product_images_added",
             product=entry.product_id,
             version=entry.bank.version,
-            added=len(images),
+            added=len(kept),
             image_count=entry.bank.stats.image_count,
             threshold=entry.bank.options.threshold,
             seconds=round(time.perf_counter() - started, 3),
@@ -197,23 +187,6 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_image_pixels=self._config.max_image_pixels,
             max_message_bytes=self._config.max_message_bytes,
         )
-
-    def _decode_teach_image(self, index: int, image: pb.Image) -> np.ndarray:
-        """Teach image `index` at the model's input size, [S, S, 3] uint8 RGB (teach() resizes the same way).
-
-        Shrunk right after decoding, so a Teach of many large images holds one full-size image at a time,
-        not all of them (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel images).
-        """
-        try:
-            scaled = decode_image(image, self._config.max_image_pixels, min_side=self._model.input_size)
-        except InspectionError as error:
-            raise type(error)(f"teach image {index + 1}: {error}") from error
-        return resize_square(scaled.rgb, self._model.input_size)
-
-    def decode_stored_image(self, index: int, data: bytes) -> np.ndarray:
-        """A teach image stored with a product version (an image file: as received, raw buffers as PNG), as
-        Teach takes it: through the same decoding as a received teach image."""
-        return self._decode_teach_image(index, pb.Image(encoded=data))
 
     def _check_teach_set_size(self, count: int) -> None:
         """TooLarge when a product would be taught from more than max_teach_images images."""

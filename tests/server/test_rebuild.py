@@ -1,13 +1,13 @@
 """The rebuild of products built with another model, in-process: what a product says while it waits, the
 rebuild itself, and a rebuild that loses a race with a change of the product.
 
-Two tiny contract models with different weights stand for the old and the new model. Stored images are
-decoded here by a plain decoder: the server's own decoding of stored images is covered over gRPC
-(tests/reliability/test_rebuild.py)."""
+Two tiny contract models with different weights stand for the old and the new model (over gRPC:
+tests/reliability/test_model_upgrade.py)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -16,7 +16,6 @@ from tiny_model import TINY_SIZE, write_tiny_model
 
 from patchcore.bank import TeachOptions
 from patchcore.errors import ProductUnusable
-from patchcore.images import decode_encoded, resize_square
 from patchcore.model import FeatureExtractor
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
@@ -25,6 +24,7 @@ from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductRegistry
 from server.rebuild import Rebuilder, RebuildQueue
 from server.status import status_of
+from server.teach_frames import prepare_teach_files
 
 PRODUCT = "part"
 
@@ -37,17 +37,20 @@ def extractors(tmp_path_factory) -> tuple[FeatureExtractor, FeatureExtractor]:
     return FeatureExtractor(old, intra_op_threads=1), FeatureExtractor(new, intra_op_threads=1)
 
 
-def decode_stored(index: int, data: bytes) -> np.ndarray:
-    return resize_square(decode_encoded(data), TINY_SIZE)
+prepare_files = functools.partial(prepare_teach_files, max_pixels=10_000)
+
+
+def random_images(seed: int, count: int) -> TeachImages:
+    rng = np.random.default_rng(seed)
+    return TeachImages(tuple(png_file(rng.integers(0, 256, (48, 48, 3), np.uint8)) for _ in range(count)))
 
 
 @pytest.fixture
 def store(tmp_path, extractors) -> ProductStore:
     """PRODUCT taught with the old model from 4 random images, stored with them as PNG files."""
-    rng = np.random.default_rng(0)
-    images = TeachImages(tuple(png_file(rng.integers(0, 256, (48, 48, 3), np.uint8)) for _ in range(4)))
-    inputs = [decode_stored(index, data) for index, data in enumerate(images.files)]
-    bank = teach(extractors[0], inputs, PRODUCT, TeachOptions(coreset_ratio=0.25))
+    images, options = random_images(seed=0, count=4), TeachOptions(coreset_ratio=0.25)
+    frames = prepare_files(images, options.view(TINY_SIZE))
+    bank = teach(extractors[0], frames, PRODUCT, options)
     store = ProductStore(tmp_path / "store")
     store.save(ProductVersion.taught(bank, images))
     return store
@@ -59,9 +62,9 @@ def server_parts(store, extractors):
     rebuilder's thread is not started: tests rebuild one product at a time by calling it."""
     metrics = CollectorRegistry()
     queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
-    registry = ProductRegistry(store, extractors[1], queue.add)
+    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
     registry.load_all()
-    rebuilder = Rebuilder(registry, queue, extractors[1], decode_stored, on_change=lambda: None)
+    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None)
     yield registry, queue, rebuilder, lambda: metrics.get_sample_value("rebuilds_pending")
     registry.close()
 
@@ -99,10 +102,8 @@ def test_the_rebuild_stores_a_new_version_for_the_new_model(server_parts, store,
 
 def test_a_product_taught_again_while_it_waits_is_not_rebuilt(server_parts, extractors):
     registry, queue, rebuilder, _ = server_parts
-    rng = np.random.default_rng(1)
-    inputs = [rng.integers(0, 256, (TINY_SIZE, TINY_SIZE, 3), np.uint8) for _ in range(2)]
-    images = TeachImages(tuple(png_file(image) for image in inputs))
-    registry.teach(PRODUCT, inputs, images, TeachOptions())
+    images, options = random_images(seed=1, count=2), TeachOptions()
+    registry.teach(PRODUCT, prepare_files(images, options.view(TINY_SIZE)), images, options)
     assert queue.take() == PRODUCT
     rebuilder.rebuild(PRODUCT)
     queue.done()
@@ -112,19 +113,19 @@ def test_a_product_taught_again_while_it_waits_is_not_rebuilt(server_parts, extr
 
 def test_a_rebuild_overtaken_by_a_change_is_dropped_and_the_changed_version_rebuilt(server_parts):
     registry, queue, rebuilder, _ = server_parts
-    load_images = registry.stored_images
+    rebuilt_bank = registry.rebuilt_bank
 
-    def images_then_a_change(bank):
-        images = load_images(bank)
+    def rebuilt_then_a_change(*args, **kwargs):
+        bank = rebuilt_bank(*args, **kwargs)
         registry.update(PRODUCT, lambda options: dataclasses.replace(options, min_region_area=50))
-        return images
+        return bank
 
-    registry.stored_images = images_then_a_change
+    registry.rebuilt_bank = rebuilt_then_a_change
     assert queue.take() == PRODUCT
     rebuilder.rebuild(PRODUCT)  # built from version 1, which is no longer current: not stored
     queue.done()
     assert registry.get(PRODUCT).bank.version == 2 and not registry.get(PRODUCT).usable
-    registry.stored_images = load_images
+    registry.rebuilt_bank = rebuilt_bank
 
     assert queue.take() == PRODUCT  # the updated version waits for its own rebuild
     rebuilder.rebuild(PRODUCT)

@@ -45,6 +45,8 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         contrast_stretch=args.contrast_stretch,
         threshold_scale=args.threshold_scale,
         top_k=args.top_k,
+        roi=args.roi,
+        tile_size=args.tile_size,
     )
     stats = product.teach_stats
     print(
@@ -126,6 +128,15 @@ def _read_pem(path: Path | None) -> bytes | None:
     return path.read_bytes() if path else None
 
 
+def _roi(text: str) -> tuple[int, int, int, int]:
+    """ "X,Y,W,H" -> (x, y, width, height) (argparse type)."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in frame pixels (4 whole numbers), got {text!r}")
+    x, y, width, height = (int(part) for part in parts)
+    return x, y, width, height
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchcore-client",
@@ -167,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     teach_parser.add_argument(
         "--contrast-stretch", action="store_true", help="for lines whose exposure drifts between frames"
     )
+    teach_parser.add_argument(
+        "--roi", type=_roi, default=None,
+        help="region of interest X,Y,W,H in frame pixels: every frame of the product is cropped to it",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--tile-size", type=int, default=0,
+        help="cover each frame (or ROI) with tiles of N pixels, each one model input: high-resolution frames "
+        "with small defects; 0 = the whole frame as one input",
+    )  # fmt: skip
     teach_parser.set_defaults(run=teach)
 
     add_parser = commands.add_parser(

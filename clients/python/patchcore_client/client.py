@@ -103,22 +103,32 @@ class InspectionClient:
         contrast_stretch: bool = False,
         threshold_scale: float = 0.0,
         top_k: int = 0,
+        roi: tuple[int, int, int, int] | None = None,
+        tile_size: int = 0,
         expected_version: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
 
-        Options left at 0 take the server's defaults.
+        roi: (x, y, width, height) in frame pixels, the region of interest every frame of the product is
+        cropped to (None = the whole frame). tile_size: cover the frame (or ROI) with tiles of this many
+        pixels, each one model input, for high-resolution frames with small defects (0 = no tiling). Options
+        left at 0 take the server's defaults.
         """
+        options = pb.TeachOptions(
+            coreset_ratio=coreset_ratio,
+            augment_rotations=augment_rotations,
+            contrast_stretch=contrast_stretch,
+            threshold_scale=threshold_scale,
+            top_k=top_k,
+            tile_size=tile_size,
+        )
+        if roi is not None:
+            x, y, width, height = roi
+            options.roi.CopyFrom(pb.Rect(x=x, y=y, width=width, height=height))
         request = pb.TeachRequest(
             product_id=product_id,
             images=[to_image(image, self._channel_order) for image in images],
-            options=pb.TeachOptions(
-                coreset_ratio=coreset_ratio,
-                augment_rotations=augment_rotations,
-                contrast_stretch=contrast_stretch,
-                threshold_scale=threshold_scale,
-                top_k=top_k,
-            ),
+            options=options,
             expected_version=expected_version,
         )
         return self._stub.Teach(request, timeout=self._timeout, metadata=self._metadata)
