@@ -187,6 +187,14 @@ class ProductRegistry:
 
         return self._write(remove)
 
+    def needs_rebuild(self, bank: MemoryBank | None) -> bool:
+        """Built with another model, and rebuildable: its teach images are stored."""
+        return (
+            bank is not None
+            and bank.model_fingerprint != self._extractor.info.fingerprint
+            and bool(bank.teach_images_sha256)
+        )
+
     def rebuilt_bank(
         self, source: MemoryBank, extractor: FeatureExtractor, progress: Progress | None = None
     ) -> MemoryBank:
@@ -259,14 +267,6 @@ class ProductRegistry:
             self._entries[entry.product_id] = entry
         self._queue_if_stale(entry)
         return entry
-
-    def needs_rebuild(self, bank: MemoryBank | None) -> bool:
-        """Built with another model, and rebuildable: its teach images are stored."""
-        return (
-            bank is not None
-            and bank.model_fingerprint != self._extractor.info.fingerprint
-            and bool(bank.teach_images_sha256)
-        )
 
     def _queue_if_stale(self, entry: ProductEntry) -> None:
         if self.needs_rebuild(entry.bank):

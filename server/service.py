@@ -19,7 +19,7 @@ from server.convert import kept_images, model_message, product_message, teach_op
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
-from server.products import ProductRegistry
+from server.products import ProductEntry, ProductRegistry
 from server.status import abort, code_from_number
 from server.teach_frames import prepare_teach_images
 
@@ -60,14 +60,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
         self.count_products()
-        log_event(
-            "product_taught",
-            product=entry.product_id,
-            version=entry.bank.version,
-            image_count=len(frames),
-            threshold=entry.bank.options.threshold,
-            seconds=round(seconds, 3),
-        )
+        _log_new_version("product_taught", entry, seconds)
         return product_message(entry)
 
     def AddImages(self, request: pb.AddImagesRequest, context: grpc.ServicerContext) -> pb.Product:
@@ -89,15 +82,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             )
             abort(context, error)
         self.count_products()
-        log_event(
-            "product_images_added",
-            product=entry.product_id,
-            version=entry.bank.version,
-            added=len(kept),
-            image_count=entry.bank.stats.image_count,
-            threshold=entry.bank.options.threshold,
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        _log_new_version("product_images_added", entry, time.perf_counter() - started, added=len(kept))
         return product_message(entry)
 
     def Inspect(self, request: pb.InspectRequest, context: grpc.ServicerContext) -> pb.InspectResponse:
@@ -230,6 +215,19 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             pass  # the client cancelled or the connection broke; the call is over
         finally:
             _put_while_active(in_flight, _END_OF_STREAM, context)
+
+
+def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:
+    bank = entry.bank
+    log_event(
+        event,
+        product=entry.product_id,
+        version=bank.version,
+        image_count=bank.stats.image_count,
+        threshold=bank.options.threshold,
+        seconds=round(seconds, 3),
+        **fields,
+    )
 
 
 def _get_while_active(in_flight: queue.Queue, context: grpc.ServicerContext) -> PendingFrame | object:
