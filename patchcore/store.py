@@ -12,6 +12,7 @@ and is removed by remove_temporaries() at start. After a save, versions older th
 pruned (bank first, then the images no remaining bank names), so an operator can still go back one step.
 """
 
+import hashlib
 import re
 import shutil
 import uuid
@@ -33,6 +34,14 @@ _VERSIONS_KEPT = 2  # the current one and the previous one
 
 def _storage_error(action: str, error: OSError) -> StorageError:
     return StorageError(f"cannot {action}: {error.strerror or error} ({error.filename or ''})")
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether path exists with content of this sha256 (a damaged copy is written again)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 class ProductStore:
@@ -139,7 +148,7 @@ class ProductStore:
             if version.images.sha256 != bank.teach_images_sha256:
                 raise ValueError("the bank does not name the images it is saved with")
             path = self.images_path(bank.product_id, version.images.sha256)
-            if not path.exists():
+            if not _holds(path, version.images.sha256):  # another version may have stored them already
                 write_atomically(path, version.images.content, "teach images file")
         save_bank(bank, self.version_path(bank.product_id, bank.version))
         for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:

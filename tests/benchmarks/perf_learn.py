@@ -55,26 +55,40 @@ class RebuildRound:
 
 
 @dataclass(frozen=True)
+class CallCost:
+    wall_seconds: float
+    cpu_seconds: float  # the server process's CPU time meanwhile: other tenants of the machine do not move it
+
+
+@dataclass(frozen=True)
 class LearnRun:
-    teach_seconds: list[float]
-    add_seconds: list[float]  # AddImages of one frame to the product taught in the same round
+    teach: list[CallCost]
+    added: list[CallCost]  # AddImages of one frame to the product taught in the same round
     rebuilds: list[RebuildRound]
     quiet_rebuild_seconds: list[float]  # the rebuilds back for Lite2, nothing inspected meanwhile
     store_bytes: dict[str, int]  # per product of 8 frames: "bank", "images JPEG", "images raw as PNG"
 
     @property
-    def add_ratios(self) -> list[float]:
-        return [add / taught for add, taught in zip(self.add_seconds, self.teach_seconds, strict=True)]
+    def wall_ratios(self) -> list[float]:
+        """AddImages over Teach, per round."""
+        pairs = zip(self.added, self.teach, strict=True)
+        return [added.wall_seconds / taught.wall_seconds for added, taught in pairs]
+
+    @property
+    def cpu_ratios(self) -> list[float]:
+        pairs = zip(self.added, self.teach, strict=True)
+        return [added.cpu_seconds / taught.cpu_seconds for added, taught in pairs]
 
 
 def _frames(first_seed: int, count: int = TEACH_IMAGES) -> list[pb.Image]:
     return [encoded_image(good_frame(seed)) for seed in range(first_seed, first_seed + count)]
 
 
-def _timed(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+def _cost(server: ProcessMonitor, call: Callable[..., object], *args: object) -> CallCost:
+    """What call(*args) costs: wall time, and the server's CPU time meanwhile."""
+    cpu_before, started = server.cpu_seconds(), time.perf_counter()
+    call(*args)
+    return CallCost(time.perf_counter() - started, server.cpu_seconds() - cpu_before)
 
 
 def _product_bytes(store: Path, product_id: str) -> dict[str, int]:
@@ -87,19 +101,23 @@ def _product_bytes(store: Path, product_id: str) -> dict[str, int]:
 def _add_images_rounds(lite0: Path, rounds: int, log_dir: Path, say) -> tuple[list, list, dict]:
     """Teach of 8 JPEG frames, then AddImages of one more to that product, `rounds` times; the store's bytes
     of an 8-frame product taught from JPEG frames and from the same frames raw."""
-    teach_times, add_times = [], []
+    teach_costs, add_costs = [], []
     with (
         tempfile.TemporaryDirectory() as store,
         LocalServer(lite0, store, (), log_dir / "server-learn-add.log") as server,
         InspectionClient(server.target, timeout=600) as client,
     ):
+        monitor = ProcessMonitor(server.process.pid)
         for number in range(rounds):
             say(f"learning: round {number + 1} of {rounds}: Teach 8, AddImages 1")
             product_id = f"add-{number}"
-            frames = _frames(first_seed=100 * number + 1)
-            teach_times.append(_timed(lambda frames=frames, pid=product_id: client.teach(pid, frames)))
-            extra = _frames(first_seed=100 * number + 50, count=1)
-            add_times.append(_timed(lambda extra=extra, pid=product_id: client.add_images(pid, extra)))
+            frames, extra = (
+                _frames(first_seed=100 * number + 1),
+                _frames(first_seed=100 * number + 50, count=1),
+            )
+            teach_costs.append(_cost(monitor, client.teach, product_id, frames))
+            add_costs.append(_cost(monitor, client.add_images, product_id, extra))
+        monitor.stop()
         sizes = {}
         for kind, image in (("JPEG", encoded_image), ("raw as PNG", raw_image)):
             product_id = f"sized-{kind[:3].lower()}"
@@ -110,7 +128,7 @@ def _add_images_rounds(lite0: Path, rounds: int, log_dir: Path, say) -> tuple[li
         "images JPEG": sizes["JPEG"]["images"],
         "images raw as PNG": sizes["raw as PNG"]["images"],
     }
-    return teach_times, add_times, store_bytes
+    return teach_costs, add_costs, store_bytes
 
 
 def _log_times(log: str, event: str, products: set[str]) -> list[float]:
@@ -225,6 +243,6 @@ def _rebuild_rounds(
 
 def measure_learning(lite0: Path, lite2: Path, rounds: int, log_dir: Path, say) -> LearnRun:
     """say(text) reports progress; `rounds` AddImages rounds and max(1, rounds // 2) model changes."""
-    teach_times, add_times, store_bytes = _add_images_rounds(lite0, rounds, log_dir, say)
+    teach_costs, add_costs, store_bytes = _add_images_rounds(lite0, rounds, log_dir, say)
     rebuilds, quiet = _rebuild_rounds(lite0, lite2, max(1, rounds // 2), log_dir, say)
-    return LearnRun(teach_times, add_times, rebuilds, quiet, store_bytes)
+    return LearnRun(teach_costs, add_costs, rebuilds, quiet, store_bytes)

@@ -100,16 +100,19 @@ def learn_lines(run: LearnRun) -> list[str]:
     def listed(values: list[float], unit: str = "") -> str:
         return ", ".join(f"{value:.2f}{unit}" for value in values)
 
-    add_ratio = float(np.median(run.add_ratios))
+    cpu_ratio = float(np.median(run.cpu_ratios))
     p50_ratio = float(np.median([one.p50_ratio for one in run.rebuilds]))
     busy = [float(np.median(one.busy_ms)) for one in run.rebuilds]
     idle = [float(np.median(one.idle_ms)) for one in run.rebuilds]
     sizes = ", ".join(f"{kind} {size / KIB:,.0f} KiB" for kind, size in run.store_bytes.items())
     return [
-        f"- AddImages of 1 frame to an 8-frame product: {listed(run.add_seconds, ' s')} against the Teach "
-        f"of 8: {listed(run.teach_seconds, ' s')}; ratio per round {listed(run.add_ratios)}, median "
-        f"{add_ratio:.2f} (target <= {ADD_IMAGES_RATIO_TARGET}): "
-        f"{_verdict(add_ratio <= ADD_IMAGES_RATIO_TARGET)}",
+        f"- AddImages of 1 frame to an 8-frame product against the Teach of those 8, per round: wall "
+        f"{listed([cost.wall_seconds for cost in run.added], ' s')} against "
+        f"{listed([cost.wall_seconds for cost in run.teach], ' s')} (ratios {listed(run.wall_ratios)}); "
+        f"server CPU {listed([cost.cpu_seconds for cost in run.added], ' s')} against "
+        f"{listed([cost.cpu_seconds for cost in run.teach], ' s')} (ratios {listed(run.cpu_ratios)}); median "
+        f"CPU ratio {cpu_ratio:.2f} (target <= {ADD_IMAGES_RATIO_TARGET}, judged on CPU time, which other "
+        f"tenants of the machine do not move): {_verdict(cpu_ratio <= ADD_IMAGES_RATIO_TARGET)}",
         f"- Rebuild of {REBUILT_PRODUCTS} products of 8 frames, Lite2 -> Lite0: "
         f"{listed([one.seconds for one in run.rebuilds], ' s')}; Inspect p50 of another product meanwhile "
         f"{listed(busy, ' ms')} against {listed(idle, ' ms')} idle, median ratio {p50_ratio:.2f} "

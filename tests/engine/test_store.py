@@ -193,3 +193,13 @@ def test_images_no_version_names_are_removed_at_start_unless_a_bank_is_unreadabl
     store.remove_temporaries()
     assert images_files(store) == kept
     assert len(images_files(store, "gadget")) == 2
+
+
+def test_saving_images_whose_stored_copy_is_damaged_writes_them_again(store, make_bank):
+    """Teaching a product again with the same images repairs their damaged file."""
+    images = teach_images("a", "b")
+    store.save(ProductVersion.taught(make_bank("widget", version=1), images))
+    [path] = (store.root / "widget").glob("*.images")
+    path.write_bytes(b"damaged")
+    store.save(ProductVersion.taught(make_bank("widget", version=2), images))
+    assert store.load_images(store.load("widget")).files == images.files
