@@ -69,15 +69,18 @@ class RebuildQueue:
 
     def pending(self) -> int:
         with self._changed:
-            return len(self._waiting) + (self._current is not None)
+            return self._pending()
 
     def close(self) -> None:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
 
+    def _pending(self) -> int:
+        return len(self._waiting) + (self._current is not None)
+
     def _count(self) -> None:
-        self._gauge.set(len(self._waiting) + (self._current is not None))
+        self._gauge.set(self._pending())
 
 
 class _Stopped(Exception):

@@ -212,30 +212,28 @@ def peak_rss_bytes(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
-def test_teach_over_the_image_count_limit_is_refused_before_decoding(served):
+def over_the_image_count_limit(stub, call: str):
+    """A request of `call` that would teach a product one image more than MAX_TEACH_IMAGES."""
+    if call == "Teach":
+        return make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
+    stub.Teach(make_teach_request("grown", seed=6, count=MAX_TEACH_IMAGES - 1, size=8))
+    rng = np.random.default_rng(7)
+    return pb.AddImagesRequest(product_id="grown", images=[raw_image(rng, 8) for _ in range(2)])
+
+
+@pytest.mark.parametrize("call", ["Teach", "AddImages"])
+def test_a_teach_set_over_the_image_count_limit_is_refused_before_decoding(served, call):
     """Tiny images are cheap to send but each is held at the model's size: 64 MiB of 70-byte PNGs would be
     a million of them."""
     _, channel, stub, store = served
+    request = over_the_image_count_limit(stub, call)
     files = stored_files(store)
-    request = make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
     with pytest.raises(grpc.RpcError) as raised:
-        stub.Teach(request)
+        getattr(stub, call)(request)
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"at most {MAX_TEACH_IMAGES}" in raised.value.details()
-    assert stored_files(store) == files
-    assert_still_serving(channel, stub)
-
-
-def test_adding_images_over_the_image_count_limit_is_refused_before_decoding(served):
-    _, channel, stub, store = served
-    stub.Teach(make_teach_request("crowd", seed=6, count=MAX_TEACH_IMAGES - 1, size=8))
-    files = stored_files(store)
-    rng = np.random.default_rng(7)
-    request = pb.AddImagesRequest(product_id="crowd", images=[raw_image(rng, 8) for _ in range(2)])
-    with pytest.raises(grpc.RpcError) as raised:
-        stub.AddImages(request)
-    assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"has {MAX_TEACH_IMAGES + 1} images" in raised.value.details()
+    assert f"has {MAX_TEACH_IMAGES + 1} images; this server takes at most {MAX_TEACH_IMAGES}" in (
+        raised.value.details()
+    )
     assert stored_files(store) == files
     assert_still_serving(channel, stub)
 
