@@ -8,6 +8,7 @@ search in the batcher's worker thread, teaching and storing in threads of their 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 
@@ -29,10 +30,13 @@ from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
 from server.logs import log_event
-from server.malformed import MalformedRequestInterceptor
+from server.message_size import transport_limit
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
+from server.rebuild import Rebuilder, RebuildQueue
+from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
+from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
 
@@ -55,7 +59,13 @@ class InspectionServer:
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
-        self.registry = ProductRegistry(ProductStore(config.store), self.extractor)
+        self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
+        self.registry = ProductRegistry(
+            ProductStore(config.store),
+            self.extractor,
+            functools.partial(prepare_teach_files, max_pixels=config.max_image_pixels),
+            self.rebuilds.add,
+        )
         self.registry.load_all()
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
@@ -70,13 +80,14 @@ class InspectionServer:
             decode_pool=self.decode_pool,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
+        self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         self.health = health_aio.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started
 
     def _build_grpc_server(self) -> grpc.aio.Server:
         interceptors: list[grpc.aio.ServerInterceptor] = [
-            MalformedRequestInterceptor(),
+            RequestBytesInterceptor(self.config.max_message_bytes),
             DrainInterceptor(self.lifecycle),
         ]
         if self.tokens:
@@ -84,10 +95,10 @@ class InspectionServer:
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[
-                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                # Above --max-message-bytes, so a stream answers an oversized frame (server/message_size.py).
+                ("grpc.max_receive_message_length", transport_limit(self.config.max_message_bytes)),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
                 ("grpc.max_concurrent_streams", self.config.max_streams_per_connection),
-                *__import__("json").loads(os.environ.get("X_GRPC_OPTIONS", "[]")),
             ],
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)
@@ -129,10 +140,12 @@ class InspectionServer:
             backbone=info.backbone,
             fingerprint=info.fingerprint[:12],
             products=len(self.registry.entries()),
+            rebuilds_pending=self.rebuilds.pending(),
             load_seconds=round(self.load_seconds, 3),
             tokens=self.tokens.roles() if self.tokens else None,
             tls=tls_mode(self.config.tls_cert, self.config.tls_client_ca),
         )
+        self.rebuilder.start()
 
     async def shutdown(self) -> None:
         """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
@@ -140,6 +153,7 @@ class InspectionServer:
         log_event("server_draining", grace_seconds=self.config.grace_seconds)
         remaining = await self.lifecycle.drain(self.config.grace_seconds)
         await self.grpc_server.stop(grace=0)
+        await asyncio.to_thread(self.rebuilder.stop)
         await asyncio.to_thread(self.batcher.close)
         await asyncio.to_thread(self.decode_pool.shutdown)
         await asyncio.to_thread(self.registry.close)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import ProductOptions, TeachOptions
-from patchcore.errors import InvalidInput
+from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import Rect
 from patchcore.images import PixelFormat, ScaledImage, ShrinkRule, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
 from patchcore.regions import Region
+from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductEntry
 
 _PIXEL_FORMATS = {
@@ -21,6 +23,7 @@ _PIXEL_FORMATS = {
 }
 
 PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
+MAX_THRESHOLD = 2.0  # the cosine distance of opposite unit vectors: no score can be above it
 _HEATMAP_FORMATS = frozenset(pb.HeatmapFormat.values())
 
 
@@ -44,6 +47,23 @@ def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None
         rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
         return ScaledImage.full(rgb)
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
+
+
+def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
+    """Teach images as they are stored with the product version: encoded files as received, raw buffers as
+    PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image;
+    encoded files are checked when they are prepared."""
+    files = []
+    for index, image in enumerate(images):
+        if image.WhichOneof("source") != "raw":
+            files.append(image.encoded)
+            continue
+        try:
+            rgb = decode_image(image, max_pixels).rgb
+        except InspectionError as error:
+            raise type(error)(f"teach image {index + 1}: {error}") from error
+        files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
+    return TeachImages(tuple(files))
 
 
 def teach_options(message: pb.TeachOptions) -> TeachOptions:
@@ -81,15 +101,28 @@ def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
 
 
 def updated_options(current: ProductOptions, request: pb.UpdateProductRequest) -> ProductOptions:
-    """`current` with the fields named in request.update_fields (all when empty) taken from request.options.
+    """`current` with the fields to change taken from request.options: the fields named in
+    request.update_fields, or, when it is empty, every field of request.options that is not zero.
 
-    The new options are validated by the engine (InvalidInput).
+    InvalidInput for an unknown field name, a request that changes nothing, and a threshold outside 0..2;
+    the engine validates the rest.
     """
-    fields = list(request.update_fields) or list(PRODUCT_OPTION_FIELDS)
+    options = request.options
+    fields = list(request.update_fields) or [name for name in PRODUCT_OPTION_FIELDS if getattr(options, name)]
     unknown = sorted(set(fields) - set(PRODUCT_OPTION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown update_fields {unknown}; valid: {', '.join(PRODUCT_OPTION_FIELDS)}")
-    changes = {name: getattr(request.options, name) for name in fields}
+    if not fields:
+        raise InvalidInput(
+            "the update changes nothing: set an option to a non-zero value, or name the options to set "
+            "(also to 0) in update_fields"
+        )
+    changes = {name: getattr(options, name) for name in fields}
+    threshold = changes.get("threshold", 0.0)
+    if not 0 <= threshold <= MAX_THRESHOLD:
+        raise InvalidInput(
+            f"the threshold must be a cosine distance from 0 to {MAX_THRESHOLD:g}, got {threshold:g}"
+        )
     return dataclasses.replace(current, **changes)
 
 

@@ -30,6 +30,7 @@ from server.fair_executor import FairExecutor
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
+from server.message_size import OversizedFrame, check_frame_size
 from server.metrics import UNKNOWN_PRODUCT, ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import frame_error, status_of
@@ -42,10 +43,10 @@ class PendingFrame:
 
     frame_id: int
     product_id: str
-    heatmap: int  # HeatmapFormat
     received: float  # perf_counter when the request was read
     source: Hashable  # the call, for its turn in the decode pool and the batcher
     answer: asyncio.Future  # resolves to the InspectResponse
+    heatmap: int = pb.HEATMAP_FORMAT_NONE
     scored: Future = field(default_factory=Future)  # the batcher's BatchOutput; cancelled = dropped
     entry: ProductEntry | None = None  # the product version the frame is scored with
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
@@ -70,19 +71,22 @@ class FrameProcessor:
         self._max_image_pixels = max_image_pixels
         self._pool = decode_pool
 
-    def submit(self, request: pb.InspectRequest, source: Hashable | None = None) -> PendingFrame:
+    def submit(
+        self, request: pb.InspectRequest | OversizedFrame, source: Hashable | None = None
+    ) -> PendingFrame:
         """Starts the frame on its way (on the event loop). source: the call the frame belongs to (None: a
         call of its own)."""
         loop = asyncio.get_running_loop()
         pending = PendingFrame(
             frame_id=request.frame_id,
             product_id=request.product_id,
-            heatmap=request.heatmap,
             received=time.perf_counter(),
             source=object() if source is None else source,
             answer=loop.create_future(),
         )
         try:
+            check_frame_size(request)
+            pending.heatmap = request.heatmap
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()

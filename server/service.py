@@ -15,7 +15,7 @@ from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
-from server.convert import model_message, product_message, teach_options, updated_options
+from server.convert import kept_images, model_message, product_message, teach_options, updated_options
 from server.errors import StreamIdle
 from server.frames import FrameProcessor
 from server.logs import log_event
@@ -53,29 +53,46 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
         self.count_products()
-        log_event(
-            "product_taught",
-            product=entry.product_id,
-            version=entry.bank.version,
-            image_count=len(request.images),
-            threshold=entry.bank.options.threshold,
-            seconds=round(seconds, 3),
-        )
+        _log_new_version("product_taught", entry, seconds)
         return product_message(entry)
 
     def _teach(self, request: pb.TeachRequest) -> ProductEntry:
         """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread)."""
         if not request.images:
             raise InvalidInput("the teach set is empty: send at least one image of a good part")
-        if len(request.images) > self._config.max_teach_images:
-            raise TooLarge(
-                f"the teach set has {len(request.images)} images; this server takes at most "
-                f"{self._config.max_teach_images} (8 good images are the reference)"
-            )
+        self._check_teach_set_size(len(request.images))
         options = teach_options(request.options)
         view = options.view(self._model.input_size)
         frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
-        return self._registry.teach(request.product_id, frames, options)
+        kept = kept_images(request.images, self._config.max_image_pixels)
+        return self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
+
+    async def AddImages(self, request: pb.AddImagesRequest, context: grpc.aio.ServicerContext) -> pb.Product:
+        started = time.perf_counter()
+        try:
+            entry = await asyncio.to_thread(self._add_images, request)
+        except Exception as error:
+            log_event(
+                "add_images_failed",
+                product=request.product_id,
+                image_count=len(request.images),
+                error=str(error),
+            )
+            await abort(context, error)
+        self.count_products()
+        elapsed = time.perf_counter() - started
+        _log_new_version("product_images_added", entry, elapsed, added=len(request.images))
+        return product_message(entry)
+
+    def _add_images(self, request: pb.AddImagesRequest) -> ProductEntry:
+        """Checks the images and the product's new image count, then rebuilds and stores it (in a thread)."""
+        current = self._registry.get(request.product_id)
+        if not request.images:
+            raise InvalidInput("no images to add: send at least one image of a good part")
+        stored_count = current.bank.stats.image_count if current.bank else 0
+        self._check_teach_set_size(stored_count + len(request.images))
+        kept = kept_images(request.images, self._config.max_image_pixels)
+        return self._registry.add_images(request.product_id, kept, request.expected_version)
 
     async def Inspect(
         self, request: pb.InspectRequest, context: grpc.aio.ServicerContext
@@ -130,7 +147,10 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     ) -> pb.Product:
         try:
             entry = await asyncio.to_thread(
-                self._registry.update, request.product_id, lambda current: updated_options(current, request)
+                self._registry.update,
+                request.product_id,
+                lambda current: updated_options(current, request),
+                request.expected_version,
             )
         except Exception as error:
             await abort(context, error)
@@ -146,7 +166,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self, request: pb.DeleteProductRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteProductResponse:
         try:
-            version = await asyncio.to_thread(self._registry.delete, request.product_id)
+            version = await asyncio.to_thread(
+                self._registry.delete, request.product_id, request.expected_version
+            )
         except Exception as error:
             await abort(context, error)
         self.count_products()
@@ -165,9 +187,30 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_message_bytes=self._config.max_message_bytes,
         )
 
+    def _check_teach_set_size(self, count: int) -> None:
+        """TooLarge when a product would be taught from more than max_teach_images images."""
+        if count > self._config.max_teach_images:
+            raise TooLarge(
+                f"the teach set has {count} images; this server takes at most "
+                f"{self._config.max_teach_images} per product (8 good images are the reference)"
+            )
+
     def count_products(self) -> None:
         """Updates the products gauge."""
         entries = self._registry.entries()
         usable = sum(entry.usable for entry in entries)
         self._metrics.products.labels("true").set(usable)
         self._metrics.products.labels("false").set(len(entries) - usable)
+
+
+def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:
+    bank = entry.bank
+    log_event(
+        event,
+        product=entry.product_id,
+        version=bank.version,
+        image_count=bank.stats.image_count,
+        threshold=bank.options.threshold,
+        seconds=round(seconds, 3),
+        **fields,
+    )

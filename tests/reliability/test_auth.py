@@ -9,7 +9,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
 
-from server.auth import Role, load_tokens, read_tokens_file, required_role
+from server.auth import Role, bearer_token, load_tokens, read_tokens_file, required_role
 from server.errors import ConfigError
 
 ADMIN_TOKEN = "adm-7f3c9e1b2a"
@@ -60,11 +60,21 @@ def test_tokens_never_appear_in_a_repr(tmp_path):
     assert "hidden-token" not in repr(tokens)
 
 
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [("Bearer t-1", "t-1"), ("bearer t-1", "t-1"), ("BEARER t-1", "t-1"), ("bEaReR t-1", "t-1"),
+     ("Basic t-1", None), ("Bearer", None), ("Bearer ", None), ("Bearert-1", None), ("t-1", None)],
+)  # fmt: skip
+def test_the_bearer_scheme_is_matched_case_insensitively(value, token):
+    assert bearer_token((("x-other", "Bearer no"), ("authorization", value))) == token
+
+
 def test_every_method_has_the_documented_role():
     methods = pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_name
     roles = {name: required_role(name) for name in methods}
     assert {name for name, role in roles.items() if role is Role.ADMIN} == {
         "Teach",
+        "AddImages",
         "UpdateProduct",
         "DeleteProduct",
     }
@@ -97,10 +107,11 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 def calls(stub) -> dict:
-    """One harmless call per method, each given metadata; DeleteProduct and Teach name a product not there."""
+    """One harmless call per method, each given metadata; Teach, AddImages and DeleteProduct are refused."""
     frame = inspect_request(PRODUCT)
     return {
         "Teach": lambda md: stub.Teach(pb.TeachRequest(product_id="other"), metadata=md),
+        "AddImages": lambda md: stub.AddImages(pb.AddImagesRequest(product_id="gone"), metadata=md),
         "Inspect": lambda md: stub.Inspect(frame, metadata=md),
         "InspectStream": lambda md: list(stub.InspectStream(iter([frame]), metadata=md)),
         "GetProduct": lambda md: stub.GetProduct(pb.GetProductRequest(product_id=PRODUCT), metadata=md),
@@ -114,10 +125,11 @@ def calls(stub) -> dict:
     }  # fmt: skip
 
 
-# What each method answers once it is let through (Teach's empty set and DeleteProduct's absent product show
-# the call reached the service).
+# What each method answers once it is let through (Teach's empty set and the absent product of AddImages and
+# DeleteProduct show the call reached the service).
 ADMITTED = {
     "Teach": grpc.StatusCode.INVALID_ARGUMENT,
+    "AddImages": grpc.StatusCode.NOT_FOUND,
     "DeleteProduct": grpc.StatusCode.NOT_FOUND,
 }
 METHODS = tuple(pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_name)
@@ -149,6 +161,13 @@ def test_inspect_token_may_only_inspect_and_read(guarded, method, token):
         assert code == grpc.StatusCode.PERMISSION_DENIED
     else:
         assert code == grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_a_server_takes_the_scheme_in_any_case(guarded, scheme):
+    _, stub = guarded
+    metadata = (("authorization", f"{scheme} {INSPECT_TOKEN}"),)
+    assert status_code(calls(stub)["GetServerInfo"], metadata) == grpc.StatusCode.OK
 
 
 def test_health_and_reflection_need_no_token(guarded):

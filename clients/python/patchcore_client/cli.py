@@ -1,4 +1,5 @@
-"""`patchcore-client`: teach a product from a folder, inspect image files, list products."""
+"""`patchcore-client`: teach a product from a folder, add good images to it, inspect image files, list
+products, probe health."""
 
 from __future__ import annotations
 
@@ -55,6 +56,20 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
+    files = image_files(args.files)
+    if not files:
+        print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) given", file=sys.stderr)
+        return 1
+    print(f"adding {len(files)} images to {args.product} ...", file=sys.stderr)
+    product = client.add_images(args.product, files, expected_version=args.expected_version)
+    print(
+        f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
+        f"{product.teach_stats.image_count} images in all"
+    )
+    return 0
+
+
 def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
     files = image_files(args.files)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -102,6 +117,12 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def health(client: InspectionClient, args: argparse.Namespace) -> int:
+    status = client.health(args.service, wait=args.wait)
+    print(status)
+    return 0 if status == "SERVING" else 1
 
 
 def _env_path(variable: str) -> Path | None:
@@ -174,6 +195,21 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     teach_parser.set_defaults(run=teach)
 
+    add_parser = commands.add_parser(
+        "add-images",
+        help="teach a product more good images, e.g. frames it flagged that are good",
+        description="Teach a product more good images, e.g. frames it flagged that an operator confirmed as "
+        "good. The product is built again from all its images with its own teach options; the threshold is "
+        "recomputed.",
+    )
+    add_parser.add_argument("--product", required=True)
+    add_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
+    add_parser.add_argument(
+        "--expected-version", type=int, default=0,
+        help="fail (ABORTED) unless the product is at this version; 0 = whichever it is",
+    )  # fmt: skip
+    add_parser.set_defaults(run=add_images)
+
     inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
     inspect_parser.add_argument("--product", required=True)
     inspect_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
@@ -183,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     products_parser = commands.add_parser("products", help="list the server's products")
     products_parser.set_defaults(run=products)
+
+    health_parser = commands.add_parser(
+        "health",
+        help="print the server's gRPC health status; exit 0 only when SERVING (a probe for systemd or "
+        "monitoring; needs no token)",
+    )
+    health_parser.add_argument(
+        "--service", default="", help='"" = the whole server, or patchcore.edge.v1.InspectionService'
+    )
+    health_parser.add_argument(
+        "--wait", type=float, default=0.0,
+        help="seconds to wait for the server to come up and report SERVING (0 = ask once)",
+    )  # fmt: skip
+    health_parser.set_defaults(run=health)
     return parser
 
 

@@ -1,8 +1,11 @@
 """InspectionClient: the patchcore-edge API as Python methods.
 
 Errors: a failed call raises grpc.RpcError; `error.code()` is a grpc.StatusCode (INVALID_ARGUMENT bad input,
-NOT_FOUND unknown product, FAILED_PRECONDITION product built for another model, RESOURCE_EXHAUSTED too large
-or server busy, UNAVAILABLE server down or shutting down) and `error.details()` a message for an operator.
+NOT_FOUND unknown product, FAILED_PRECONDITION product built for another model or being rebuilt for this one,
+RESOURCE_EXHAUSTED too large or server busy, ABORTED the product is not at the expected_version given,
+UNAVAILABLE server down or shutting down) and `error.details()` a message for an operator.
+Changes take `expected_version` (0 = any): the call is ABORTED, and nothing changes, when the product has
+moved on since it was read.
 In `inspect_stream` a failed frame does not raise: its result carries `.error` and the stream goes on.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
@@ -102,6 +106,7 @@ class InspectionClient:
         top_k: int = 0,
         roi: tuple[int, int, int, int] | None = None,
         tile_size: int = 0,
+        expected_version: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
 
@@ -125,8 +130,21 @@ class InspectionClient:
             product_id=product_id,
             images=[to_image(image, self._channel_order) for image in images],
             options=options,
+            expected_version=expected_version,
         )
         return self._stub.Teach(request, timeout=self._timeout, metadata=self._metadata)
+
+    def add_images(
+        self, product_id: str, images: Sequence[ImageLike], expected_version: int = 0
+    ) -> pb.Product:
+        """Teaches `product_id` more good images (e.g. a frame it flagged that is good); returns the new
+        version, built from all its images with the threshold recomputed."""
+        request = pb.AddImagesRequest(
+            product_id=product_id,
+            images=[to_image(image, self._channel_order) for image in images],
+            expected_version=expected_version,
+        )
+        return self._stub.AddImages(request, timeout=self._timeout, metadata=self._metadata)
 
     def inspect(
         self, product_id: str, image: ImageLike, frame_id: int = 0, heatmap: str | int = "none"
@@ -168,6 +186,7 @@ class InspectionClient:
         threshold: float | None = None,
         top_k: int | None = None,
         min_region_area: int | None = None,
+        expected_version: int = 0,
     ) -> pb.Product:
         """Changes the options given (not None) without re-teaching; returns the new version."""
         changes = {"threshold": threshold, "top_k": top_k, "min_region_area": min_region_area}
@@ -175,19 +194,41 @@ class InspectionClient:
         if not given:
             raise ValueError("update_product needs at least one of threshold, top_k, min_region_area")
         request = pb.UpdateProductRequest(
-            product_id=product_id, options=pb.ProductOptions(**given), update_fields=sorted(given)
+            product_id=product_id,
+            options=pb.ProductOptions(**given),
+            update_fields=sorted(given),
+            expected_version=expected_version,
         )
         return self._stub.UpdateProduct(request, timeout=self._timeout, metadata=self._metadata)
 
-    def delete_product(self, product_id: str) -> int:
+    def delete_product(self, product_id: str, expected_version: int = 0) -> int:
         """Deletes the product; returns the version that was current."""
-        request = pb.DeleteProductRequest(product_id=product_id)
+        request = pb.DeleteProductRequest(product_id=product_id, expected_version=expected_version)
         response = self._stub.DeleteProduct(request, timeout=self._timeout, metadata=self._metadata)
         return response.deleted_version
 
     def server_info(self) -> pb.ServerInfo:
         request = pb.GetServerInfoRequest()
         return self._stub.GetServerInfo(request, timeout=self._timeout, metadata=self._metadata)
+
+    def health(self, service: str = "", wait: float = 0.0) -> str:
+        """The standard gRPC health status of `service` ("" = the whole server): "SERVING", "NOT_SERVING",
+        "SERVICE_UNKNOWN". Health needs no token. With `wait` > 0, waits up to `wait` seconds for the server
+        to come up and report SERVING, and returns the last status seen; grpc.RpcError if none came."""
+        health = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service=service)
+        if wait <= 0:
+            return _status_name(health.Check(request, timeout=self._timeout))
+        last = None
+        try:
+            for answer in health.Watch(request, timeout=wait, wait_for_ready=True):
+                last = answer
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+        except grpc.RpcError as error:
+            if last is None or error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+        return _status_name(last)
 
     def _inspect_request(
         self, product_id: str, frame_id: int, image: ImageLike, heatmap_format: int
@@ -198,3 +239,7 @@ class InspectionClient:
             image=to_image(image, self._channel_order),
             heatmap=heatmap_format,
         )
+
+
+def _status_name(answer: health_pb2.HealthCheckResponse) -> str:
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)

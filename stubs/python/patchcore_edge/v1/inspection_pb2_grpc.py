@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from patchcore_edge.v1 import inspection_pb2 as patchcore__edge_dot_v1_dot_inspection__pb2
+from patchcore_edge.v1 import inspection_pb2 as patchcore_dot_edge_dot_v1_dot_inspection__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in patchcore_edge/v1/inspection_pb2_grpc.py depends on'
+        + ' but the generated code in patchcore/edge/v1/inspection_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -31,9 +31,12 @@ class InspectionServiceStub:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -47,43 +50,48 @@ class InspectionServiceStub:
         """
         self.Teach = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Teach',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                _registered_method=True)
+        self.AddImages = channel.unary_unary(
+                '/patchcore.edge.v1.InspectionService/AddImages',
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.Inspect = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Inspect',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.InspectStream = channel.stream_stream(
                 '/patchcore.edge.v1.InspectionService/InspectStream',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.GetProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.ListProducts = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/ListProducts',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
                 _registered_method=True)
         self.UpdateProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/UpdateProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.DeleteProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/DeleteProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
                 _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetServerInfo',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
                 _registered_method=True)
 
 
@@ -93,9 +101,12 @@ class InspectionServiceServicer:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -104,7 +115,21 @@ class InspectionServiceServicer:
     def Teach(self, request, context):
         """Builds a product's memory bank from good images and makes it the product's current version.
         Re-teaching an existing product creates a new version; frames keep being scored with the old version
-        until the new one is stored and swapped in.
+        until the new one is stored and swapped in. The images are stored with the version as received (raw
+        buffers as PNG), so the product can learn more images (AddImages) and be rebuilt when the server is
+        started with another model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddImages(self, request, context):
+        """Teaches a product more good images, e.g. a frame it flagged that an operator confirmed as good. The new
+        version is built from the images the current version was taught from plus these, with the product's own
+        TeachOptions: the threshold is recomputed and teach_stats.image_count is the total. min_region_area is
+        kept; a threshold or top_k set with UpdateProduct is replaced by the recomputed one.
+        FAILED_PRECONDITION for a product stored before teach images were kept with each version (teach it
+        again with all its images).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,6 +145,13 @@ class InspectionServiceServicer:
     def InspectStream(self, request_iterator, context):
         """Scores a stream of frames. Exactly one response per request, in request order, each echoing the
         request's `frame_id`. A frame that fails gets a response with `error` set; the stream goes on.
+
+        Message size: a request over max_message_bytes (ServerInfo) but not over twice that is answered with
+        `error` RESOURCE_EXHAUSTED, and the stream goes on. A request over twice max_message_bytes is refused by
+        the transport before the server reads it: the whole call ends with status RESOURCE_EXHAUSTED. Responses
+        the server sent before arrive; frames sent before it that were not answered yet, the oversized frame
+        and every later one get no response: treat a frame without a response as not inspected. A response over
+        max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) ends the call the same way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +172,8 @@ class InspectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProduct(self, request, context):
-        """Changes a product's threshold or options without re-teaching. Creates a new version.
+        """Changes a product's threshold or options without re-teaching. Creates a new version. Which options
+        change: see UpdateProductRequest.update_fields.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,43 +198,48 @@ def add_InspectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Teach': grpc.unary_unary_rpc_method_handler(
                     servicer.Teach,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+            ),
+            'AddImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddImages,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'Inspect': grpc.unary_unary_rpc_method_handler(
                     servicer.Inspect,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'InspectStream': grpc.stream_stream_rpc_method_handler(
                     servicer.InspectStream,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'GetProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'ListProducts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProducts,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
             ),
             'UpdateProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'DeleteProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -217,9 +255,12 @@ class InspectionService:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -240,8 +281,35 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Teach',
-            patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchcore.edge.v1.InspectionService/AddImages',
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -267,8 +335,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Inspect',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -294,8 +362,8 @@ class InspectionService:
             request_iterator,
             target,
             '/patchcore.edge.v1.InspectionService/InspectStream',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -321,8 +389,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -348,8 +416,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/ListProducts',
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -375,8 +443,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/UpdateProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -402,8 +470,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/DeleteProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -429,8 +497,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetServerInfo',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
             options,
             channel_credentials,
             insecure,
