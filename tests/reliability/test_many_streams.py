@@ -7,14 +7,14 @@ import asyncio
 import queue
 import signal
 import time
-import urllib.request
 
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from patchcore_client.local_server import LocalServer
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
-from reliability_support import SERVING, inspect_request, start_server, stub_for
+from reliability_support import SERVING, inspect_request, metric_value, start_server, stub_for
 from reliability_support import teach_request as make_teach_request
 
 PRODUCT = "many"
@@ -23,18 +23,14 @@ CONNECTIONS = 8
 OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]  # channels to one target share one otherwise
 
 
-def open_calls(metrics_port: int) -> int:
+def open_calls(server: LocalServer) -> int:
     """patchcore_open_calls: InspectionService calls the server holds open."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as page:
-        for line in page.read().decode().splitlines():
-            if line.startswith("patchcore_open_calls "):
-                return int(float(line.split()[1]))
-    raise AssertionError("no patchcore_open_calls in /metrics")
+    return int(metric_value(server, "patchcore_open_calls"))
 
 
-def wait_for_open_calls(metrics_port: int, wanted: int, timeout: float = 60.0) -> None:
+def wait_for_open_calls(server: LocalServer, wanted: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while (count := open_calls(metrics_port)) != wanted:
+    while (count := open_calls(server)) != wanted:
         assert time.monotonic() < deadline, f"the server holds {count} calls open, not {wanted}"
         time.sleep(0.05)
 
@@ -61,15 +57,15 @@ def server_with_limit(tiny_model, tmp_path):
         yield server, limit
 
 
-async def idle_streams_then_one_inspect(target: str, metrics_port: int) -> tuple[pb.InspectResponse, int]:
+async def idle_streams_then_one_inspect(server: LocalServer) -> tuple[pb.InspectResponse, int]:
     """Opens IDLE_STREAMS InspectStream calls over CONNECTIONS connections, sends no frame on them, and
     makes one Inspect and one health check from another connection while they are all open."""
-    channels = [grpc.aio.insecure_channel(target, options=OWN_CONNECTION) for _ in range(CONNECTIONS)]
+    channels = [grpc.aio.insecure_channel(server.target, options=OWN_CONNECTION) for _ in range(CONNECTIONS)]
     stubs = [inspection_pb2_grpc.InspectionServiceStub(channel) for channel in channels]
     streams = [stubs[index % CONNECTIONS].InspectStream(timeout=120) for index in range(IDLE_STREAMS)]
     try:
-        await asyncio.to_thread(wait_for_open_calls, metrics_port, IDLE_STREAMS)
-        async with grpc.aio.insecure_channel(target, options=OWN_CONNECTION) as other:
+        await asyncio.to_thread(wait_for_open_calls, server, IDLE_STREAMS)
+        async with grpc.aio.insecure_channel(server.target, options=OWN_CONNECTION) as other:
             response = await inspection_pb2_grpc.InspectionServiceStub(other).Inspect(
                 inspect_request(PRODUCT, frame_id=7), timeout=60
             )
@@ -85,11 +81,11 @@ async def idle_streams_then_one_inspect(target: str, metrics_port: int) -> tuple
 
 
 def test_idle_streams_leave_the_server_to_other_clients(server):
-    response, health = asyncio.run(idle_streams_then_one_inspect(server.target, server.metrics_port))
+    response, health = asyncio.run(idle_streams_then_one_inspect(server))
 
     assert response.frame_id == 7 and not response.HasField("error")
     assert health == SERVING
-    wait_for_open_calls(server.metrics_port, 0)  # the cancelled streams are released
+    wait_for_open_calls(server, 0)  # the cancelled streams are released
 
 
 async def answered_in_turn(target: str, limit: int) -> tuple[int, pb.InspectResponse]:
@@ -149,4 +145,4 @@ def test_an_idle_stream_ends_with_the_clients_deadline_and_is_released(tiny_mode
             next(responses)
         requests.put(None)
         assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-        wait_for_open_calls(server.metrics_port, 0)
+        wait_for_open_calls(server, 0)
