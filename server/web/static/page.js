@@ -68,11 +68,14 @@ function showConnection(text, live) {
 }
 
 // Reads the server-sent events at `url` and calls onEvent(object) for each; reconnects when the stream
-// breaks (the server restarted); stops after an error event (e.g. the product was deleted).
+// breaks (the server restarted); stops after an error event (e.g. the product was deleted) and when the page
+// is left (so the browser does not keep the connection open).
 async function follow(url, onEvent) {
-  for (;;) {
+  const leaving = new AbortController();
+  addEventListener("pagehide", () => leaving.abort());
+  while (!leaving.signal.aborted) {
     try {
-      const response = await api(url);
+      const response = await api(url, { signal: leaving.signal });
       if (!response.ok) {
         onEvent({ error: await errorText(response) });
         return;
