@@ -59,8 +59,7 @@ class TeachOptions:
     """How a product is taught.
 
     The memory bank keeps coreset_ratio x the training images' patch count. Augmented views are not counted:
-    they widen the choice of patches, not the bank, so inference cost stays the same and teach time grows
-    about 8x with augmentation instead of 64x.
+    they widen the choice of patches, not the bank, so inference cost stays the same.
     """
 
     coreset_ratio: float = 0.1

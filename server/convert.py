@@ -21,6 +21,7 @@ _PIXEL_FORMATS = {
 }
 
 PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
+MAX_THRESHOLD = 2.0  # the cosine distance of opposite unit vectors: no score can be above it
 _HEATMAP_FORMATS = frozenset(pb.HeatmapFormat.values())
 
 
@@ -81,15 +82,28 @@ def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
 
 
 def updated_options(current: ProductOptions, request: pb.UpdateProductRequest) -> ProductOptions:
-    """`current` with the fields named in request.update_fields (all when empty) taken from request.options.
+    """`current` with the fields to change taken from request.options: the fields named in
+    request.update_fields, or, when it is empty, every field of request.options that is not zero.
 
-    The new options are validated by the engine (InvalidInput).
+    InvalidInput for an unknown field name, a request that changes nothing, and a threshold outside 0..2;
+    the engine validates the rest.
     """
-    fields = list(request.update_fields) or list(PRODUCT_OPTION_FIELDS)
+    options = request.options
+    fields = list(request.update_fields) or [name for name in PRODUCT_OPTION_FIELDS if getattr(options, name)]
     unknown = sorted(set(fields) - set(PRODUCT_OPTION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown update_fields {unknown}; valid: {', '.join(PRODUCT_OPTION_FIELDS)}")
-    changes = {name: getattr(request.options, name) for name in fields}
+    if not fields:
+        raise InvalidInput(
+            "the update changes nothing: set an option to a non-zero value, or name the options to set "
+            "(also to 0) in update_fields"
+        )
+    changes = {name: getattr(options, name) for name in fields}
+    threshold = changes.get("threshold", 0.0)
+    if not 0 <= threshold <= MAX_THRESHOLD:
+        raise InvalidInput(
+            f"the threshold must be a cosine distance from 0 to {MAX_THRESHOLD:g}, got {threshold:g}"
+        )
     return dataclasses.replace(current, **changes)
 
 

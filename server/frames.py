@@ -26,6 +26,7 @@ from server.errors import CallCancelled
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
+from server.message_size import check_frame_size
 from server.metrics import UNKNOWN_PRODUCT, ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import frame_error, status_of
@@ -67,6 +68,7 @@ class FrameProcessor:
     def submit(self, request: pb.InspectRequest) -> PendingFrame:
         pending = PendingFrame(request=request, received=time.perf_counter())
         try:
+            check_frame_size(request)
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()

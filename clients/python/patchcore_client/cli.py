@@ -1,4 +1,4 @@
-"""`patchcore-client`: teach a product from a folder, inspect image files, list products."""
+"""`patchcore-client`: teach a product from a folder, inspect image files, list products, probe health."""
 
 from __future__ import annotations
 
@@ -104,6 +104,12 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def health(client: InspectionClient, args: argparse.Namespace) -> int:
+    status = client.health(args.service, wait=args.wait)
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
 def _env_path(variable: str) -> Path | None:
     value = os.environ.get(variable)
     return Path(value) if value else None
@@ -183,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     products_parser = commands.add_parser("products", help="list the server's products")
     products_parser.set_defaults(run=products)
+
+    health_parser = commands.add_parser(
+        "health",
+        help="print the server's gRPC health status; exit 0 only when SERVING (a probe for systemd or "
+        "monitoring; needs no token)",
+    )
+    health_parser.add_argument(
+        "--service", default="", help='"" = the whole server, or patchcore.edge.v1.InspectionService'
+    )
+    health_parser.add_argument(
+        "--wait", type=float, default=0.0,
+        help="seconds to wait for the server to come up and report SERVING (0 = ask once)",
+    )  # fmt: skip
+    health_parser.set_defaults(run=health)
     return parser
 
 

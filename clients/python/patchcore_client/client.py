@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
@@ -189,6 +190,25 @@ class InspectionClient:
         request = pb.GetServerInfoRequest()
         return self._stub.GetServerInfo(request, timeout=self._timeout, metadata=self._metadata)
 
+    def health(self, service: str = "", wait: float = 0.0) -> str:
+        """The standard gRPC health status of `service` ("" = the whole server): "SERVING", "NOT_SERVING",
+        "SERVICE_UNKNOWN". Health needs no token. With `wait` > 0, waits up to `wait` seconds for the server
+        to come up and report SERVING, and returns the last status seen; grpc.RpcError if none came."""
+        health = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service=service)
+        if wait <= 0:
+            return _status_name(health.Check(request, timeout=self._timeout))
+        last = None
+        try:
+            for answer in health.Watch(request, timeout=wait, wait_for_ready=True):
+                last = answer
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+        except grpc.RpcError as error:
+            if last is None or error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+        return _status_name(last)
+
     def _inspect_request(
         self, product_id: str, frame_id: int, image: ImageLike, heatmap_format: int
     ) -> pb.InspectRequest:
@@ -198,3 +218,7 @@ class InspectionClient:
             image=to_image(image, self._channel_order),
             heatmap=heatmap_format,
         )
+
+
+def _status_name(answer: health_pb2.HealthCheckResponse) -> str:
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
