@@ -10,18 +10,16 @@ from __future__ import annotations
 import grpc
 from aiohttp import web
 
-from server.auth import Role, TokenTable, required_role
+from server.auth import Role, TokenTable, bearer_token, required_role
 from server.web.calls import Refused
-
-_BEARER = "Bearer "
 
 
 def role_of(request: web.Request, tokens: TokenTable) -> Role | None:
     """The role of the request's token; ADMIN when the server has no tokens; None without a valid one."""
     if not tokens:
         return Role.ADMIN
-    header = request.headers.get("Authorization", "")
-    return tokens.role_of(header[len(_BEARER) :]) if header.startswith(_BEARER) else None
+    token = bearer_token((("authorization", request.headers.get("Authorization", "")),))
+    return tokens.role_of(token) if token is not None else None
 
 
 def require(request: web.Request, tokens: TokenTable, method: str) -> None:
