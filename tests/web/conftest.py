@@ -4,12 +4,12 @@ by Selenium (the system's chromium and chromedriver: nothing is downloaded)."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, CHROMEDRIVER, CHROMIUM, INSPECT_TOKEN
+from chromium import chromium_installed, headless_chromium
+from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, INSPECT_TOKEN
 from patchcore_client.local_server import LocalServer
 from tiny_model import write_tiny_model
 
@@ -43,27 +43,9 @@ def token_server(web_model: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """Headless Chromium with a fresh profile."""
-    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+    if not chromium_installed():
         pytest.skip("needs Debian's chromium and chromium-driver (.ci/run installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1000",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver = headless_chromium(tmp_path_factory.mktemp("chromium-profile"))
     try:
         yield driver
     finally:

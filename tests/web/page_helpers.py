@@ -9,8 +9,6 @@ from patchcore_client import InspectionClient
 from patchcore_client.local_server import LocalServer
 from patchcore_client.synthetic import good_part
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ADMIN_TOKEN = "admin-secret-4f2a"
 INSPECT_TOKEN = "inspect-secret-9c1d"
 BROKEN_PRODUCT = "broken"
