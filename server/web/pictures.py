@@ -17,7 +17,7 @@ from patchcore.regions import Region
 if TYPE_CHECKING:
     from server.web.recorder import FrameRecord
 
-PICTURE_SIDE = 256  # longer side of the kept picture, pixels: the page's large view
+PICTURE_SIDE = 256  # longer side of a tiled frame's kept picture and of the page's large view, pixels
 THUMBNAIL_SIDE = 128  # longer side of a thumbnail on the page
 JPEG_QUALITY = 85
 
@@ -29,14 +29,15 @@ def _fitted(roi: Rect, side: int) -> tuple[float, int, int]:
 
 
 def roi_picture(prepared: PreparedFrame, side: int = PICTURE_SIDE) -> np.ndarray:
-    """The frame's region of interest at `side` pixels on its longer side, [h, w, 3] uint8 RGB, made from the
-    model inputs (so without tiling it is the one input brought back to the ROI's aspect ratio; with tiles,
-    each tile put back in its place)."""
+    """What the model saw of the frame, [h, w, 3] uint8 RGB: without tiling the one model input itself (the
+    ROI squashed to a square, kept as it is: no work while the frame is answered); with tiles, the ROI at
+    `side` pixels on its longer side with each tile put back in its place. overlay_jpeg brings either to the
+    ROI's aspect ratio."""
     plan = prepared.plan
+    if not plan.tiled:
+        return prepared.inputs[0]
     roi = plan.roi
     scale, width, height = _fitted(roi, side)
-    if not plan.tiled:
-        return cv2.resize(prepared.inputs[0], (width, height), interpolation=cv2.INTER_AREA)
     picture = np.zeros((height, width, 3), np.uint8)
     for tile_input, tile in zip(prepared.inputs, plan.tiles, strict=True):
         left, top = round((tile.x - roi.x) * scale), round((tile.y - roi.y) * scale)

@@ -59,6 +59,16 @@ class SoakResult:
 
 
 @dataclass(frozen=True)
+class PageOpenRun:
+    """4 streams with the operator's page open: throughput, and the CPU seconds of the server and of the
+    browser meanwhile."""
+
+    stream4: StreamRun
+    server_cpu_seconds: float
+    browser_cpu_seconds: float
+
+
+@dataclass(frozen=True)
 class Round:
     """One pass of every throughput and latency measurement, raw and through the server, back to back."""
 
@@ -68,7 +78,7 @@ class Round:
     stream1: StreamRun
     stream4: StreamRun
     stream4_server_cpu_seconds: float
-    stream4_page_open: StreamRun | None  # the same 4 streams with the operator's page open and updating
+    page_open: PageOpenRun | None  # the same 4 streams with the operator's page open and updating
 
     @property
     def best_stream_fps(self) -> float:
@@ -82,7 +92,7 @@ class Round:
     @property
     def page_open_share(self) -> float:
         """4-stream throughput with the page open over the same without it, in this round."""
-        return self.stream4_page_open.frames_per_second / self.stream4.frames_per_second
+        return self.page_open.stream4.frames_per_second / self.stream4.frames_per_second
 
 
 def _median(values: list[float]) -> float:
@@ -133,9 +143,16 @@ class ModelRun:
     @property
     def page_open_share(self) -> float | None:
         """Median over the rounds of 4-stream throughput with the page open over without; None if not run."""
-        if self.rounds[0].stream4_page_open is None:
+        if self.rounds[0].page_open is None:
             return None
         return _median([one.page_open_share for one in self.rounds])
+
+    def page_open_cpu_ms_per_frame(self) -> tuple[float, float]:
+        """(server, browser) CPU ms per frame over all 4-stream runs with the page open."""
+        runs = [one.page_open for one in self.rounds]
+        frames = sum(run.stream4.frames for run in runs)
+        server = sum(run.server_cpu_seconds for run in runs)
+        return server * 1000 / frames, sum(run.browser_cpu_seconds for run in runs) * 1000 / frames
 
     @property
     def server_cpu_ms_per_frame(self) -> float:
@@ -174,12 +191,16 @@ def _one_round(
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
 
-    def four_streams_page_open() -> StreamRun | None:
+    def four_streams_page_open() -> PageOpenRun | None:
         if viewer is None:
             return None
         monitor.wait_until_idle()
         with viewer.watching():
-            return stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
+            server_before, browser_before = monitor.cpu_seconds(), viewer.cpu_seconds()
+            run = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
+            return PageOpenRun(
+                run, monitor.cpu_seconds() - server_before, viewer.cpu_seconds() - browser_before
+            )
 
     page_open = four_streams_page_open() if page_first else None
     monitor.wait_until_idle()

@@ -6,6 +6,8 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
+
 from tests.chromium import headless_chromium
 
 LIVE_SECONDS = 30
@@ -33,6 +35,18 @@ class PageViewer:
             yield
         finally:
             self._driver.get("about:blank")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the browser's processes so far (chromedriver's children; a process that ended is not
+        counted, so read it while the page is still open)."""
+        total = 0.0
+        for process in psutil.Process(self._driver.service.process.pid).children(recursive=True):
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
 
     def close(self) -> None:
         self._driver.quit()

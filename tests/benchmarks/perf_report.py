@@ -80,10 +80,12 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
         if run.page_open_share is not None:
             shares = ", ".join(f"{one.page_open_share:.0%}" for one in run.rounds)
             met = run.page_open_share >= PAGE_OPEN_TARGET
+            server_ms, browser_ms = run.page_open_cpu_ms_per_frame()
             lines.append(
                 f"- {name}: 4 streams with the operator's page open at {run.page_open_share:.1%} of the "
                 f"throughput without it (median of the rounds: {shares}; target >= {PAGE_OPEN_TARGET:.0%}): "
-                f"{_verdict(met)}"
+                f"{_verdict(met)}; CPU ms per frame: server {run.server_cpu_ms_per_frame:.1f} without the "
+                f"page, {server_ms:.1f} with it, the browser {browser_ms:.1f}"
             )
         if run.soak is not None:
             soak = run.soak

@@ -32,10 +32,14 @@ def test_a_tiled_frame_is_put_back_together_tile_by_tile():
         assert tuple(centre) == COLOURS[index % 4]
 
 
-def test_an_untiled_roi_gets_its_aspect_ratio_back():
+def test_an_untiled_roi_gets_its_aspect_ratio_back_in_the_overlay():
     plan = FrameView(input_size=64, roi=Rect(10, 20, 300, 100)).plan((480, 640))
     prepared = PreparedFrame(inputs=np.zeros((1, 64, 64, 3), np.uint8), plan=plan)
-    assert roi_picture(prepared, side=150).shape == (50, 150, 3)
+    frame = FrameRecord(
+        seq=1, version=1, unix=0.0, score=0.0, anomalous=False, threshold=0.2, regions=[], plan=plan,
+        grids=np.zeros((1, 8, 8), np.float32), picture=roi_picture(prepared), image=None,
+    )  # fmt: skip
+    assert cv2.imdecode(np.frombuffer(overlay_jpeg(frame, 150), np.uint8), 1).shape == (50, 150, 3)
 
 
 def test_the_overlay_shows_the_hot_patch_and_boxes_the_region_at_its_size():

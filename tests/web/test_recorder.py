@@ -46,7 +46,7 @@ def test_frames_are_kept_only_while_watched_and_the_ring_keeps_the_newest():
     frames = recorder.frames_since(PRODUCT, 0)
     assert [frame.seq for frame in frames] == list(range(6, FRAMES_KEPT + 6))
     assert frames[-1].score == (FRAMES_KEPT + 4) / 1000
-    assert frames[-1].picture.shape == (192, 256, 3)  # the 48x64 frame's aspect ratio
+    assert frames[-1].picture.shape == (64, 64, 3)  # the model input, kept as it is
     assert [frame.seq for frame in recorder.frames_since(PRODUCT, FRAMES_KEPT + 3)] == [
         FRAMES_KEPT + 4,
         FRAMES_KEPT + 5,
