@@ -21,15 +21,15 @@ KEEP_ALIVE_SECONDS = 15.0  # a comment line after this long without an event, so
 async def event_stream(
     request: web.Request, next_event: NextEvent, interval: float, closing: asyncio.Event
 ) -> web.StreamResponse:
-    """Sends next_event() every `interval` seconds (when it is not None) until the page goes away or the
-    server stops (`closing`). A refusal meanwhile (the product was deleted) is sent as {"error": message}
-    and ends the stream."""
+    """Sends next_event() every `interval` seconds (when it is not None) until the page goes away (its
+    connection closes) or the server stops (`closing`). A refusal meanwhile (the product was deleted) is
+    sent as {"error": message} and ends the stream."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
     try:
-        while not closing.is_set():
+        while not closing.is_set() and _connected(request):
             try:
                 event = await next_event()
             except Refused as refusal:
@@ -46,6 +46,10 @@ async def event_stream(
     except ConnectionResetError:
         pass  # the page was closed
     return response
+
+
+def _connected(request: web.Request) -> bool:
+    return request.transport is not None and not request.transport.is_closing()
 
 
 async def _send(response: web.StreamResponse, event: dict) -> None:

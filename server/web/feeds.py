@@ -14,7 +14,7 @@ from server.web.calls import call
 from server.web.pictures import THUMBNAIL_SIDE, overlay_jpeg
 from server.web.recorder import FRAMES_KEPT, FrameRecord, FrameRecorder
 
-FRAMES_PER_UPDATE = 8  # newest frames sent per update; at more than 8 per interval the page skips some
+FRAMES_PER_UPDATE = 6  # newest frames sent per update; at more than 6 per interval the page skips some
 
 
 def product_json(product: pb.Product) -> dict:

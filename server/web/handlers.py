@@ -20,7 +20,7 @@ from server.web.pictures import PICTURE_SIDE
 from server.web.recorder import FrameRecord, FrameRecorder
 
 STATIC = Path(__file__).parent / "static"
-PRODUCT_INTERVAL = 0.25  # seconds between a product page's updates
+PRODUCT_INTERVAL = 0.5  # seconds between a product page's updates
 OVERVIEW_INTERVAL = 1.0
 
 

@@ -116,6 +116,8 @@ class FrameRecorder:
             image=image if result.anomalous else None,
         )
         with self._lock:
+            if not log.watchers:  # the last page closed meanwhile
+                return
             frame.seq = next(log.seqs)
             if len(log.frames) == FRAMES_KEPT:
                 self._release_image(log.frames[0])
