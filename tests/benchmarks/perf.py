@@ -41,7 +41,7 @@ NOTES = """Notes:
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
 - page open: for the model with the soak, the 4 streams run once more in each round with the operator's page
   of the product open in a headless Chromium on the same machine (live: frames recorded, thumbnails drawn
-  and pushed 4 times a second, the histogram redrawn); the order of the two alternates between rounds, and
+  and pushed twice a second, the histogram redrawn); the order of the two alternates between rounds, and
   the ratio is taken within each round. The browser's own CPU is part of what it costs.
 - DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
   measured on this machine."""

@@ -18,7 +18,10 @@ class ScoreHistogram {
         cursor: { show: false },
         scales: { x: { time: false, range: () => [0, this.top] }, y: { range: (u, min, max) => [0, max || 1] } },
         axes: [{ label: "score" }, { label: "frames" }],
-        series: [{}, { stroke: "#4a6fa5", fill: "#4a6fa588", paths: uPlot.paths.bars({ size: [1, 100] }) }],
+        series: [
+          {},
+          { stroke: "#4a6fa5", fill: "#4a6fa588", points: { show: false }, paths: uPlot.paths.bars({ size: [1, 100] }) },
+        ],
         hooks: { draw: [(u) => this.drawLines(u)] },
       },
       [[], []],

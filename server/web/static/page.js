@@ -67,9 +67,9 @@ function showConnection(text, live) {
   element.classList.toggle("live", live);
 }
 
-// Reads the server-sent events at `url` and calls onEvent(object) for each; reconnects when the stream
-// breaks (the server restarted); stops after an error event (e.g. the product was deleted) and when the page
-// is left (so the browser does not keep the connection open).
+// Reads the server-sent events at `url` and calls onEvent(object) for each. An error (e.g. the product is
+// not taught yet, or was deleted) is passed on as {error}; then, as when the stream breaks (the server
+// restarted), it tries again every 2 s. It stops when the page is left, so the browser closes the connection.
 async function follow(url, onEvent) {
   const leaving = new AbortController();
   addEventListener("pagehide", () => leaving.abort());
@@ -78,7 +78,7 @@ async function follow(url, onEvent) {
       const response = await api(url, { signal: leaving.signal });
       if (!response.ok) {
         onEvent({ error: await errorText(response) });
-        return;
+        throw new Error(`${response.status}`);
       }
       showConnection("live", true);
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -89,10 +89,9 @@ async function follow(url, onEvent) {
         buffer += value;
         let end;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const event = JSON.parse(buffer.slice(buffer.indexOf("data: ") + 6, end));
+          const block = buffer.slice(0, end);
           buffer = buffer.slice(end + 2);
-          onEvent(event);
-          if (event.error) return;
+          if (block.startsWith("data: ")) onEvent(JSON.parse(block.slice(6))); // else a keep-alive comment
         }
       }
     } catch (error) {

@@ -5,7 +5,7 @@ const FRAMES_SHOWN = 48;
 const SCORES_KEPT = 1000;
 const productId = decodeURIComponent(location.pathname.split("/")[2]);
 const productUrl = `/api/products/${encodeURIComponent(productId)}`;
-const state = { product: null, frames: [], scores: [], role: "none" };
+const state = { product: null, frames: [], scores: [], role: "none", streamError: null };
 
 const thresholdInput = document.getElementById("threshold");
 const message = document.getElementById("message");
@@ -145,10 +145,11 @@ async function main() {
   );
   follow(`${productUrl}/events`, (event) => {
     if (event.error) {
-      message.textContent = event.error;
+      message.textContent = state.streamError = event.error;
       showConnection("not live", false);
       return;
     }
+    if (message.textContent === state.streamError) message.textContent = "";
     showProduct(event.product);
     addFrames(event.frames);
     state.scores = state.scores.concat(event.scores).slice(-SCORES_KEPT);
