@@ -19,7 +19,6 @@ _HTTP_STATUS = {
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.FAILED_PRECONDITION: 412,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 413,
-    grpc.StatusCode.UNIMPLEMENTED: 501,
     grpc.StatusCode.UNAVAILABLE: 503,
 }
 

@@ -87,13 +87,15 @@ class PageHandlers:
         return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     async def set_threshold(self, request: web.Request) -> web.Response:
-        """{"threshold": number} -> UpdateProduct of the threshold alone: a new version."""
+        """{"threshold": number, "expected_version": n (0 = any)} -> UpdateProduct of the threshold alone: a
+        new version."""
         require(request, self._tokens, "UpdateProduct")
-        threshold = _number(await _json_body(request), "threshold", float)
+        body = await _json_body(request)
         update = pb.UpdateProductRequest(
             product_id=request.match_info["product_id"],
-            options=pb.ProductOptions(threshold=threshold),
+            options=pb.ProductOptions(threshold=_number(body, "threshold", float)),
             update_fields=["threshold"],
+            expected_version=_number(body, "expected_version", int, default=0),
         )
         return web.json_response(product_json(await call(self._service.UpdateProduct, update)))
 
@@ -114,11 +116,6 @@ class PageHandlers:
                 grpc.StatusCode.NOT_FOUND,
                 f"frame {frame.seq}'s image is no longer kept (flagged frames' images are kept while a page "
                 "is open, within a memory budget)",
-            )
-        if not hasattr(self._service, "AddImages"):
-            raise Refused(
-                grpc.StatusCode.UNIMPLEMENTED,
-                "this server cannot add images to a product yet; teach it again with all its good images",
             )
         expected_version = _number(await _json_body(request), "expected_version", int, default=0)
         add = pb.AddImagesRequest(

@@ -9,7 +9,6 @@ import cv2
 import pytest
 from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
-from patchcore_edge.v1 import inspection_pb2 as pb
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
@@ -165,7 +164,6 @@ def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_pa
         assert client.get_product("taught-on-page").teach_stats.image_count == 8
 
 
-@pytest.mark.skipif(not hasattr(pb, "AddImagesRequest"), reason="AddImages (issue 12) is not on this branch")
 def test_this_is_a_good_part_adds_the_flagged_frame_to_the_product(browser, open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:

@@ -83,3 +83,14 @@ def test_unknown_products_and_frames_are_not_found(open_server):
     product_id = new_product(open_server)
     status, answer = _request(f"{api}/{product_id}/frames/99/large.jpg")
     assert (status, answer["code"]) == (404, "NOT_FOUND")
+
+
+def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server):
+    product_id = new_product(open_server)
+    with InspectionClient(open_server.target) as client:
+        client.update_product(product_id, threshold=0.4)  # version 2, unseen by the page
+    url = f"{open_server.page_url}api/products/{product_id}/threshold"
+    status, answer = _request(url, body=json.dumps({"threshold": 0.3, "expected_version": 1}).encode())
+    assert (status, answer["code"]) == (409, "ABORTED")
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).threshold == pytest.approx(0.4)

@@ -107,7 +107,7 @@ async function openLarge(frame) {
 async function applyThreshold() {
   const threshold = parseFloat(thresholdInput.value);
   try {
-    const product = await post(`${productUrl}/threshold`, { threshold });
+    const product = await post(`${productUrl}/threshold`, { threshold, expected_version: state.product.version });
     showProduct(product);
     thresholdInput.value = product.threshold;
     message.textContent = `threshold ${product.threshold} applied: version ${product.version}`;
