@@ -38,6 +38,8 @@ from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_exposed
+from server.web.page import OperatorPage, PageThread
+from server.web.recorder import FrameRecorder
 
 
 class InspectionServer:
@@ -71,6 +73,7 @@ class InspectionServer:
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
         )
         self.decode_pool = FairExecutor(config.decode_threads or os.cpu_count() or 1, name="decode")
+        self.recorder = FrameRecorder()  # the web page's recent frames
         frames = FrameProcessor(
             self.registry,
             self.batcher,
@@ -78,9 +81,12 @@ class InspectionServer:
             self.metrics,
             max_image_pixels=config.max_image_pixels,
             decode_pool=self.decode_pool,
+            record=self.recorder.record,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
+        page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
+        self.page = PageThread(page) if page else None
         self.health = health_aio.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started
@@ -129,6 +135,8 @@ class InspectionServer:
         if self.config.metrics_port:
             self.metrics.serve(self.config.host, self.config.metrics_port)
         await self.grpc_server.start()
+        if self.page:
+            await asyncio.to_thread(self.page.start)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         info = self.extractor.info
@@ -136,6 +144,7 @@ class InspectionServer:
             "server_started",
             address=f"{self.config.host}:{self.config.port}",
             metrics_port=self.config.metrics_port or None,
+            web_port=self.config.web_port or None,
             model=str(self.config.model),
             backbone=info.backbone,
             fingerprint=info.fingerprint[:12],
@@ -150,6 +159,8 @@ class InspectionServer:
     async def shutdown(self) -> None:
         """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
         await self.health.enter_graceful_shutdown()
+        if self.page:
+            await asyncio.to_thread(self.page.stop)
         log_event("server_draining", grace_seconds=self.config.grace_seconds)
         remaining = await self.lifecycle.drain(self.config.grace_seconds)
         await self.grpc_server.stop(grace=0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -38,8 +38,7 @@ from server.status import frame_error, status_of
 
 @dataclass
 class PendingFrame:
-    """A frame between submit and answer. The request itself is not kept: its pixels are let go once the
-    frame is prepared."""
+    """A frame between submit and answer."""
 
     frame_id: int
     product_id: str
@@ -52,6 +51,7 @@ class PendingFrame:
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
     prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
+    image: pb.Image | None = None  # the frame as sent, for the web page's recent frames
 
 
 class FrameProcessor:
@@ -63,13 +63,17 @@ class FrameProcessor:
         metrics: ServerMetrics,
         max_image_pixels: int,
         decode_pool: FairExecutor,
+        record: Callable[..., None] = lambda *frame: None,
     ) -> None:
+        """record(product_id, version, prepared, grids, verdict, image): told of every frame answered with a
+        score (the web page's recent frames, server/web/recorder.py)."""
         self._registry = registry
         self._batcher = batcher
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._max_image_pixels = max_image_pixels
         self._pool = decode_pool
+        self._record = record
 
     def submit(
         self, request: pb.InspectRequest | OversizedFrame, source: Hashable | None = None
@@ -87,11 +91,12 @@ class FrameProcessor:
         try:
             check_frame_size(request)
             pending.heatmap = request.heatmap
+            pending.image = request.image
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            self._pool.submit(pending.source, lambda: self._prepare(pending, request.image, scorer, loop))
+            self._pool.submit(pending.source, lambda: self._prepare(pending, scorer, loop))
         except Exception as error:
             pending.answer.set_result(self._failed(pending, error))
         return pending
@@ -109,10 +114,9 @@ class FrameProcessor:
         """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
         pending.scored.cancel()
 
-    def _prepare(
-        self, pending: PendingFrame, image: pb.Image, scorer: Scorer, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def _prepare(self, pending: PendingFrame, scorer: Scorer, loop: asyncio.AbstractEventLoop) -> None:
         """Decode and prepare stage, then queued for the batcher (in the decode pool)."""
+        image = pending.image
         try:
             scaled = decode_image(image, self._max_image_pixels, scorer.view.shrink_for)
             if pending.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
@@ -151,12 +155,14 @@ class FrameProcessor:
     def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
         result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
+        version = pending.entry.bank.version
+        self._record(pending.product_id, version, pending.prepared, output.grids, result, pending.image)
         response = pb.InspectResponse(
             frame_id=pending.frame_id,
             score=result.score,
             anomalous=result.anomalous,
             threshold=result.threshold,
-            product_version=pending.entry.bank.version,
+            product_version=version,
             regions=[region_message(region) for region in result.regions],
         )
         if want_heatmap:

@@ -19,6 +19,7 @@ from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
 from tests.benchmarks.perf_models import BenchModel
 from tests.benchmarks.perf_overhead import StageCosts, stage_costs
+from tests.benchmarks.perf_page import PageViewer
 from tests.benchmarks.perf_process import ProcessMonitor
 from tests.benchmarks.perf_raw import RawThroughput, raw_throughput
 
@@ -37,6 +38,7 @@ class BenchSettings:
     stream_seconds: float = 15.0
     soak_frames: int = 10_000
     server_args: tuple[str, ...] = ()
+    page: bool = True  # 4 streams also with the operator's page open, for the models with a soak
     idle_streams: int = 1000
     baseline: Path | None = None  # a checkout of an earlier version whose server is measured beside this one
 
@@ -64,6 +66,16 @@ class SoakResult:
 
 
 @dataclass(frozen=True)
+class PageOpenRun:
+    """4 streams with the operator's page open: throughput, and the CPU seconds of the server and of the
+    browser meanwhile."""
+
+    stream4: StreamRun
+    server_cpu_seconds: float
+    browser_cpu_seconds: float
+
+
+@dataclass(frozen=True)
 class ServerRound:
     """One server's calls in one round: unary latency, InspectStream throughput and the server's CPU."""
 
@@ -87,11 +99,17 @@ class Round:
     raw_batch8: RawThroughput
     server: ServerRound
     baseline: ServerRound | None
+    page_open: PageOpenRun | None  # this server's 4 streams again, with the operator's page open and updating
 
     @property
     def stream_share(self) -> float:
         """Best JPEG stream throughput over raw batch-8 throughput of this round."""
         return self.server.best_stream_fps / self.raw_batch8.images_per_second
+
+    @property
+    def page_open_share(self) -> float:
+        """4-stream throughput with the page open over the same without it, in this round."""
+        return self.page_open.stream4.frames_per_second / self.server.stream4.frames_per_second
 
     @property
     def raw2_share(self) -> float:
@@ -167,6 +185,20 @@ class ModelRun:
     def overhead_cpu_ms(self) -> float:
         return _median([one.overhead_cpu_ms for one in self.rounds])
 
+    @property
+    def page_open_share(self) -> float | None:
+        """Median over the rounds of 4-stream throughput with the page open over without; None if not run."""
+        if self.rounds[0].page_open is None:
+            return None
+        return _median([one.page_open_share for one in self.rounds])
+
+    def page_open_cpu_ms_per_frame(self) -> tuple[float, float]:
+        """(server, browser) CPU ms per frame over all 4-stream runs with the page open."""
+        runs = [one.page_open for one in self.rounds]
+        frames = sum(run.stream4.frames for run in runs)
+        server = sum(run.server_cpu_seconds for run in runs)
+        return server * 1000 / frames, sum(run.browser_cpu_seconds for run in runs) * 1000 / frames
+
     def server_cpu_ms_per_frame(self, streams: int = 4, baseline: bool = False) -> float:
         """Server process CPU per frame over all runs with 4 JPEG or 2 raw streams."""
         servers = [one.baseline if baseline else one.server for one in self.rounds]
@@ -212,21 +244,49 @@ class _Served:
     monitor: ProcessMonitor
 
 
+def _page_open_run(
+    target: str, image: pb.Image, settings: BenchSettings, monitor: ProcessMonitor, viewer: PageViewer
+) -> PageOpenRun:
+    monitor.wait_until_idle()
+    with viewer.watching():
+        server_before, browser_before = monitor.cpu_seconds(), viewer.cpu_seconds()
+        run = stream_frames(
+            target, PRODUCT, image, streams=4, seconds=settings.stream_seconds / settings.rounds
+        )
+        return PageOpenRun(run, monitor.cpu_seconds() - server_before, viewer.cpu_seconds() - browser_before)
+
+
 def _one_round(
     extractor: FeatureExtractor,
     served: _Served,
     baseline: _Served | None,
     images: Mapping[str, pb.Image],
     settings: BenchSettings,
+    viewer: PageViewer | None,
+    page_first: bool,
 ) -> Round:
+    """viewer: measure the 4 streams also with the page open (before this server's calls when page_first,
+    after them otherwise, so the order alternates between rounds)."""
     served.monitor.wait_until_idle()
     share = 1.0 / settings.rounds
     raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
+
+    def page_open() -> PageOpenRun | None:
+        return (
+            None
+            if viewer is None
+            else _page_open_run(served.target, images["jpeg"], settings, served.monitor, viewer)
+        )
+
+    opened_first = page_open() if page_first else None
     server = _server_round(served.target, images, settings, served.monitor)
+    opened = opened_first if page_first else page_open()
     if baseline is None:
-        return Round(raw1, raw8, server, None)
+        return Round(raw1, raw8, server, None, opened)
     baseline.monitor.wait_until_idle()
-    return Round(raw1, raw8, server, _server_round(baseline.target, images, settings, baseline.monitor))
+    return Round(
+        raw1, raw8, server, _server_round(baseline.target, images, settings, baseline.monitor), opened
+    )
 
 
 @contextlib.contextmanager
@@ -284,7 +344,9 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     with (
         tempfile.TemporaryDirectory() as store,
         tempfile.TemporaryDirectory() as baseline_store,
-        LocalServer(path, store, settings.server_args, log_dir / f"server-{path.stem}.log") as server,
+        LocalServer(
+            path, store, settings.server_args, log_dir / f"server-{path.stem}.log", web=True
+        ) as server,
         _maybe_baseline(path, baseline_store, settings, log_dir) as baseline_server,
     ):
         monitor = ProcessMonitor(server.process.pid)
@@ -295,10 +357,13 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             timed_teach(baseline.target, PRODUCT, teach_set)
         say(f"{model.label}: Teach")
         teach_seconds = timed_teach(server.target, PRODUCT, teach_set)
+        viewer = PageViewer(f"{server.page_url}products/{PRODUCT}") if model.soak and settings.page else None
         rounds = []
         for number in range(1, settings.rounds + 1):
             say(f"{model.label}: round {number} of {settings.rounds}: raw, Inspect, InspectStream")
-            rounds.append(_one_round(extractor, served, baseline, images, settings))
+            rounds.append(_one_round(extractor, served, baseline, images, settings, viewer, number % 2 == 0))
+        if viewer is not None:
+            viewer.close()
         soak = None
         if model.soak and settings.soak_frames:
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")
