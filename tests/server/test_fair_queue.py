@@ -34,6 +34,17 @@ def test_a_full_queue_refuses_and_a_closed_one_refuses_new_items_but_hands_out_t
         queue.get()
 
 
+def test_one_at_a_time_hands_out_a_sources_next_item_once_its_last_is_done():
+    queue: FairQueue[str] = FairQueue(one_at_a_time=True)
+    for source, item in (("a", "a1"), ("a", "a2"), ("b", "b1")):
+        queue.put(source, item)
+
+    assert [queue.get(timeout=0), queue.get(timeout=0)] == ["a1", "b1"]
+    assert queue.get(timeout=0) is None  # a2 waits for a1
+    queue.done("a")
+    assert queue.get(timeout=0) == "a2"
+
+
 def test_a_waiting_get_wakes_up_for_a_new_item():
     queue: FairQueue[int] = FairQueue(capacity=1)
     got = []
