@@ -132,8 +132,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline",
         type=Path,
-        help="a checkout of an earlier version (e.g. `git worktree add /tmp/before main`), whose server is "
-        "measured in the same rounds for comparison (Python 3.11+)",
+        help="a checkout of an earlier version (e.g. `git worktree add /tmp/before main`; one that takes "
+        "--web-port), whose server is measured in the same rounds for comparison (Python 3.11+)",
     )
     parser.add_argument(
         "--no-page",
