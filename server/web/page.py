@@ -1,7 +1,7 @@
 """The operator's page as an aiohttp application on --web-port, started and stopped with the server.
 
 `OperatorPage.start`/`stop` are coroutines for whichever event loop hosts the page; `PageThread` gives it a
-loop of its own in a thread, beside the threaded gRPC server.
+loop of its own in a thread, beside the gRPC server's, so the page's pictures never hold up a gRPC call.
 """
 
 from __future__ import annotations
