@@ -80,6 +80,7 @@ class InspectionServer:
             self.lifecycle,
             self.metrics,
             max_image_pixels=config.max_image_pixels,
+            max_message_bytes=config.max_message_bytes,
             decode_pool=self.decode_pool,
             record=self.recorder.record,
         )
