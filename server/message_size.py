@@ -53,6 +53,6 @@ def check_response_size(size: int, max_message_bytes: int) -> None:
     call for it, so the frame gets this error instead."""
     if size > max_message_bytes:
         raise TooLarge(
-            f"the answer with its heatmap has {size:,} bytes; this server sends at most {max_message_bytes:,} "
-            "(--max-message-bytes): ask for a PNG heatmap or none for frames this large"
+            f"the answer with its heatmap has {size:,} bytes; this server sends at most "
+            f"{max_message_bytes:,} (--max-message-bytes): ask for a PNG heatmap or none for such frames"
         )
