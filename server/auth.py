@@ -1,7 +1,8 @@
 """Token authentication with two roles, checked before every InspectionService call.
 
 A call carries `authorization: Bearer <token>`. A token has a role: `inspect` may score frames and read
-products and server info; `admin` may do everything, including Teach, UpdateProduct and DeleteProduct.
+products and server info; `admin` may do everything, including Teach, AddImages, UpdateProduct and
+DeleteProduct.
 Missing or unknown token -> UNAUTHENTICATED; a known token whose role is too low -> PERMISSION_DENIED.
 Health and reflection are never checked, so orchestrators and grpcurl work without a token.
 
@@ -119,14 +120,14 @@ def bearer_token(metadata: tuple | None) -> str | None:
     return None
 
 
-class RoleInterceptor(grpc.ServerInterceptor):
+class RoleInterceptor(grpc.aio.ServerInterceptor):
     """Refuses InspectionService calls without a token of the role the method needs."""
 
     def __init__(self, tokens: TokenTable) -> None:
         self._tokens = tokens
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
         if handler is None or service != SERVICE_NAME:
             return handler

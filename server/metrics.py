@@ -8,9 +8,11 @@
   patchcore_inference_queue_duration_us                    waiting for a batch
   patchcore_inference_compute_infer_duration_us            one batch: features + nearest neighbours
   patchcore_inference_pending_request_count                frames waiting for the model now
+  patchcore_open_calls                                     InspectionService calls open now (streams too)
   patchcore_anomalies_total{product}                       frames judged anomalous
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
+  patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
 
 Every metric lives in the server's own registry, so several servers in one process (tests) do not clash.
 """
@@ -82,6 +84,11 @@ class ServerMetrics:
         self.pending_requests = Gauge(
             "patchcore_inference_pending_request_count", "Frames waiting for the model.", registry=r
         )
+        self.open_calls = Gauge(
+            "patchcore_open_calls",
+            "InspectionService calls open now, open streams included (capped by --max-calls).",
+            registry=r,
+        )
         self.anomalies = Counter("patchcore_anomalies", "Frames judged anomalous.", ["product"], registry=r)
         self.teach_duration_seconds = Histogram(
             "patchcore_teach_duration_seconds",
@@ -90,6 +97,11 @@ class ServerMetrics:
             registry=r,
         )
         self.products = Gauge("patchcore_products", "Products held, by usability.", ["usable"], registry=r)
+        self.rebuilds_pending = Gauge(
+            "patchcore_rebuilds_pending",
+            "Products built with another model waiting for or in a rebuild for the loaded model.",
+            registry=r,
+        )
 
     def serve(self, host: str, port: int) -> None:
         """Serves /metrics over HTTP on a background thread."""

@@ -3,6 +3,8 @@
 Decisions beyond the obvious ones:
 - StorageError (the store cannot be written: disk full, read-only) -> UNAVAILABLE. Nothing was changed, the
   server still inspects, and the same request succeeds once the store is writable or on another instance.
+- VersionConflict (a stale expected_version) -> ABORTED, as google.rpc.Code defines it for a failed
+  read-modify-write: the client reads the product again and retries.
 - ModelError at run time and any unexpected exception -> INTERNAL with a generic message (details: the log).
 """
 
@@ -19,8 +21,9 @@ from patchcore.errors import (
     ProductUnusable,
     StorageError,
     TooLarge,
+    VersionConflict,
 )
-from server.errors import CallCancelled, PermissionDenied, ServerBusy, ShuttingDown, Unauthenticated
+from server.errors import PermissionDenied, ServerBusy, ShuttingDown, StreamIdle, Unauthenticated
 
 _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -29,8 +32,9 @@ _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ServerBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
-    CallCancelled: grpc.StatusCode.CANCELLED,
+    StreamIdle: grpc.StatusCode.DEADLINE_EXCEEDED,
     StorageError: grpc.StatusCode.UNAVAILABLE,
+    VersionConflict: grpc.StatusCode.ABORTED,
     ModelError: grpc.StatusCode.INTERNAL,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
@@ -59,7 +63,7 @@ def code_from_number(number: int) -> grpc.StatusCode:
     return next(code for code in grpc.StatusCode if code.value[0] == number)
 
 
-def abort(context: grpc.ServicerContext, error: BaseException) -> None:
+async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
     """Ends the call with the status for `error`. Raises, as context.abort does."""
     code, message = status_of(error)
-    context.abort(code, message)
+    await context.abort(code, message)
