@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import functools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from unittest import mock
 
@@ -63,6 +63,11 @@ FINE_GRID = FeatureVariant("3x3 on the stride-8 grid, after upsampling", aggrega
 FINE_UNIT = FeatureVariant(
     "3x3 on the stride-8 grid, after upsampling, unit layers", aggregate_at="fine grid", unit_layers=True
 )
+FINE_MAGNITUDE = FeatureVariant(
+    "3x3 on the stride-8 grid, after upsampling, magnitude kept",
+    aggregate_at="fine grid",
+    magnitude_kept=True,
+)
 CHOICES = {
     choice.name: choice
     for choice in (
@@ -74,25 +79,30 @@ CHOICES = {
         Choice("aggregate after upsampling, unit layers", FINE_UNIT),
         Choice("after upsampling, heatmap sigma 2", FINE_GRID, heatmap_sigma=2.0),
         Choice("after upsampling, heatmap sigma 6", FINE_GRID, heatmap_sigma=6.0),
-        Choice("after upsampling, unit layers, 7 line views", FINE_UNIT, _views(7)),
-        Choice("after upsampling, unit layers, 3 line views", FINE_UNIT, _views(3)),
-        Choice("after upsampling, unit layers, 15 line views", FINE_UNIT, _views(15)),
+        Choice("after upsampling, unit layers, 4 line views", FINE_UNIT, _views(4)),
+        Choice("after upsampling, unit layers, 8 line views", FINE_UNIT, _views(8)),
+        Choice("after upsampling, magnitude kept", FINE_MAGNITUDE),
         Choice(
-            "after upsampling, unit layers, 7 line views: pose only",
+            "after upsampling, magnitude kept, padding counted",
+            replace(FINE_MAGNITUDE, name="fine, magnitude kept, padding counted", padding_counted=True),
+        ),
+        Choice("after upsampling, magnitude kept, 8 line views", FINE_MAGNITUDE, _views(8)),
+        Choice(
+            "after upsampling, unit layers, 8 line views: pose only",
             FINE_UNIT,
-            _views(7),
+            _views(8),
             line_variation=LineVariation(**NO_LIGHT, **NO_JPEG),
         ),
         Choice(
-            "after upsampling, unit layers, 7 line views: light only",
+            "after upsampling, unit layers, 8 line views: light only",
             FINE_UNIT,
-            _views(7),
+            _views(8),
             line_variation=LineVariation(**NO_POSE, **NO_JPEG),
         ),
         Choice(
-            "after upsampling, unit layers, 7 line views: JPEG only",
+            "after upsampling, unit layers, 8 line views: JPEG only",
             FINE_UNIT,
-            _views(7),
+            _views(8),
             line_variation=LineVariation(**NO_POSE, **NO_LIGHT),
         ),
     )
