@@ -68,6 +68,9 @@ FINE_MAGNITUDE = FeatureVariant(
     aggregate_at="fine grid",
     magnitude_kept=True,
 )
+FINE_MAGNITUDE_PADDED = replace(
+    FINE_MAGNITUDE, name="fine, magnitude kept, padding counted", padding_counted=True
+)
 CHOICES = {
     choice.name: choice
     for choice in (
@@ -82,11 +85,9 @@ CHOICES = {
         Choice("after upsampling, unit layers, 4 line views", FINE_UNIT, _views(4)),
         Choice("after upsampling, unit layers, 8 line views", FINE_UNIT, _views(8)),
         Choice("after upsampling, magnitude kept", FINE_MAGNITUDE),
-        Choice(
-            "after upsampling, magnitude kept, padding counted",
-            replace(FINE_MAGNITUDE, name="fine, magnitude kept, padding counted", padding_counted=True),
-        ),
-        Choice("after upsampling, magnitude kept, 8 line views", FINE_MAGNITUDE, _views(8)),
+        Choice("after upsampling, magnitude kept, padding counted", FINE_MAGNITUDE_PADDED),
+        Choice("magnitude kept, padding counted, 4 line views", FINE_MAGNITUDE_PADDED, _views(4)),
+        Choice("magnitude kept, padding counted, 8 line views", FINE_MAGNITUDE_PADDED, _views(8)),
         Choice(
             "after upsampling, unit layers, 8 line views: pose only",
             FINE_UNIT,
