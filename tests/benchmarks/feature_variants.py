@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from exporter.backbones import lifted_onto_sphere
 from tests.benchmarks.traced_features import TracedFeatures, lite0_features_only
 
 INPUT_SIZE = 224
@@ -95,11 +96,3 @@ class VariantFeatures(nn.Module):
         if self.variant.magnitude_kept:
             return lifted_onto_sphere(patches / (2.0 * len(self.variant.strides) ** 0.5))
         return F.normalize(patches, dim=-1) if self.variant.unit else patches
-
-
-def lifted_onto_sphere(points: torch.Tensor) -> torch.Tensor:
-    """[..., D] -> [..., D + 1] unit vectors: the inverse stereographic projection. Near the origin the
-    chordal distance of two lifted points is twice their Euclidean distance; it shrinks smoothly for
-    points far out, so no patch is clipped."""
-    squared = (points * points).sum(dim=-1, keepdim=True)
-    return torch.cat([2.0 * points, squared - 1.0], dim=-1) / (squared + 1.0)
