@@ -65,7 +65,7 @@ class TeachOptions:
 
     coreset_ratio: float = 0.1
     augment_rotations: bool = False  # add 90/180/270 rotations and flips of each image (rotation-free parts)
-    line_views: int = 0  # extra views of each image as the line varies it (patchcore.augment.line_views)
+    line_views: int = 4  # extra views of each image as the line varies it (patchcore.augment.line_views)
     contrast_stretch: bool = False  # stretch each frame's contrast before the model (patchcore.images)
     threshold_scale: float = DEFAULT_THRESHOLD_SCALE
     top_k: int = 1
