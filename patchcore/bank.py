@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<8sIQ")  # magic, format version, header length
 _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
-# Multiplies the highest leave-one-out score to give the default threshold (see patchcore/threshold.py).
+# Multiplies the highest held-out score to give the default threshold (see patchcore/threshold.py).
 DEFAULT_THRESHOLD_SCALE = 1.1
 TEMP_SUFFIX = ".tmp"
 
@@ -84,7 +84,7 @@ class TeachStats:
     patch_count: int  # training patches before the coreset (augmented views included)
     bank_size: int
     teach_seconds: float
-    leave_one_out_scores: list[float]
+    leave_one_out_scores: list[float]  # per-image held-out scores the threshold comes from (threshold.py)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per teach stage
 
 

@@ -1,4 +1,4 @@
-"""Teach a product from a handful of good images: features -> coreset memory bank + leave-one-out threshold.
+"""Teach a product from good images: features -> coreset memory bank + threshold from held-out scores.
 
 The server's Teach call and the offline builder (exporter/bank.py) both run this function, so a product built
 offline is the same as one taught over gRPC.
@@ -12,29 +12,26 @@ import numpy as np
 
 from patchcore.augment import dihedral_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.coreset import coreset_size, greedy_coreset
+from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.errors import InvalidInput
 from patchcore.images import model_input
 from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
-from patchcore.threshold import leave_one_out_scores, threshold_from_scores
+from patchcore.threshold import threshold_from_scores, threshold_scores
 
 EXTRACT_BATCH_SIZE = 8
-MIN_IMAGES = 2  # leave-one-out needs one image to score and at least one to build the bank from
+MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
 
-class _Progress:
-    """Counts finished work units (one per image extracted, one per leave-one-out image) for a callback."""
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
+TEACH_STAGES = ("extract", "coreset", "threshold")  # views extracted, bank rows picked, images scored
 
-    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
-        self.done = 0
-        self.total = total
-        self._callback = callback
 
-    def advance(self, units: int) -> None:
-        self.done += units
-        if self._callback is not None:
-            self._callback(self.done, self.total)
+def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
+    """progress as the (done, total) callback of one stage."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
 
 
 @contextmanager
@@ -57,14 +54,18 @@ def _training_views(images: Sequence[np.ndarray], size: int, options: TeachOptio
     return np.stack([dihedral_views(image) if options.augment_rotations else [image] for image in inputs])
 
 
-def _extract(extractor: FeatureExtractor, views: np.ndarray, progress: _Progress) -> np.ndarray:
-    """views: [n, V, S, S, 3] -> features [n, V, P, D], in batches of EXTRACT_BATCH_SIZE images."""
+def _extract(
+    extractor: FeatureExtractor, views: np.ndarray, progress: Callable[[int, int], None] | None
+) -> np.ndarray:
+    """views: [n, V, S, S, 3] -> features [n, V, P, D], in batches of EXTRACT_BATCH_SIZE images;
+    progress(done, total) in views after each batch."""
     flat = views.reshape(-1, *views.shape[2:])
     batches = []
     for start in range(0, len(flat), EXTRACT_BATCH_SIZE):
         batch = flat[start : start + EXTRACT_BATCH_SIZE]
         batches.append(extractor.extract(batch))
-        progress.advance(len(batch))
+        if progress is not None:
+            progress(start + len(batch), len(flat))
     features = np.concatenate(batches)
     return features.reshape(*views.shape[:2], *features.shape[1:])
 
@@ -75,11 +76,11 @@ def teach(
     product_id: str,
     options: TeachOptions,
     version: int = 1,
-    progress: Callable[[int, int], None] | None = None,
+    progress: StageProgress | None = None,
 ) -> MemoryBank:
     """Build the memory bank of product_id from good images ([H, W, 3] uint8 RGB, any size).
 
-    progress(done, total) is called as images are extracted and leave-one-out scores computed.
+    progress(stage, done, total) is called as each of TEACH_STAGES advances.
     InvalidInput if fewer than MIN_IMAGES images are given or the product id is invalid.
     """
     ProductStore.validate_product_id(product_id)
@@ -90,17 +91,20 @@ def teach(
     started = time.perf_counter()
     timings: dict[str, float] = {}
     views = _training_views(images, extractor.info.input_size, options)
-    tracker = _Progress(total=views.shape[0] * views.shape[1] + len(images), callback=progress)
 
     with _timed(timings, "extract_seconds"):
-        features = _extract(extractor, views, tracker)
+        features = _extract(extractor, views, _stage(progress, "extract"))
+    patches = features.reshape(-1, features.shape[-1])
+    owners = np.repeat(np.arange(len(images)), features.shape[1] * features.shape[2])
+    scored = np.zeros(features.shape[:3], dtype=bool)
+    scored[:, 0] = True  # view 0 is the image itself, the others its augmented copies
+    scored = scored.ravel()
     with _timed(timings, "coreset_seconds"):
-        patches = features.reshape(-1, features.shape[-1])
-        count = coreset_size(len(images) * extractor.info.patch_count, options.coreset_ratio)
-        indices = greedy_coreset(patches, count, seed=options.seed)
+        count = bank_size(int(scored.sum()), len(images), options.coreset_ratio)
+        indices = greedy_coreset(patches, count, seed=options.seed, progress=_stage(progress, "coreset"))
     with _timed(timings, "threshold_seconds"):
-        scores = leave_one_out_scores(
-            features, options.coreset_ratio, options.top_k, options.seed, tracker.advance
+        scores = threshold_scores(
+            patches, owners, scored, indices, options.top_k, _stage(progress, "threshold")
         )
 
     stats = TeachStats(

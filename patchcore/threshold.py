@@ -1,59 +1,67 @@
 """The default threshold, from good images only (no defect image is ever needed or accepted).
 
-Leave-one-out: each training image is scored against a memory bank built (same coreset ratio, same seed)
-from the other training images only, so its score is a fair sample of what a new good part scores.
+Held-out scores: each teach image is scored (its un-augmented views, every tile) against the final memory
+bank without the vectors that image contributed, so no patch is matched to itself and the score is a fair
+sample of what a new good part scores. This stands in for a true leave-one-out (one coreset per left-out
+image, whose cost grew with the square of the image count) and sets the same thresholds on the benchmarks
+(README, "Accuracy").
 
-Rule: threshold = threshold_scale * max(leave-one-out scores), with threshold_scale defaulting to
-patchcore.bank.DEFAULT_THRESHOLD_SCALE.
-
-Why the max: with 8 good images it is the highest of 8 samples of the good-score distribution, and each
-leave-one-out bank holds one image fewer than the final bank, so it errs towards fewer false alarms. Why the
-scale 1.1: good images in the field vary more than 8 samples show. Measured on elpv solar cells
-(efficientnet_lite0 at 224, 8 shots, 3 seeds, all other good and defective cells tested), the false-alarm
-rate on held-out good cells averaged 8% (mono) and 16% (poly) at scale 1.0, and 7% and 8% at 1.1, for
-misses of 29% -> 32% (mono) and 38% -> 51% (poly); 1.25 gives 5% and 1% false alarms, 37% and 68% misses.
-mean + 2 or 3 std of the scores behaved like scale 1.0-1.1 and is less stable with 8 samples. An operator
-trades false alarms for misses with the product's threshold (UpdateProduct) or threshold_scale at teach time.
+Rule: threshold = threshold_scale * max(held-out scores), with threshold_scale defaulting to
+patchcore.bank.DEFAULT_THRESHOLD_SCALE. The max errs towards fewer false alarms; the scale above 1 covers
+good parts in the field varying more than the teach images show. An operator trades false alarms for misses
+with the product's threshold (UpdateProduct) or threshold_scale at teach time.
 """
 
 from collections.abc import Callable
 
 import numpy as np
 
-from patchcore.coreset import coreset_size, greedy_coreset
 from patchcore.knn import NearestNeighbours
 from patchcore.scoring import image_score
 
 
-def threshold_from_scores(leave_one_out_scores: list[float], threshold_scale: float) -> float:
-    """The default threshold for these leave-one-out scores of good images."""
-    return float(threshold_scale * max(leave_one_out_scores))
+def threshold_from_scores(scores: list[float], threshold_scale: float) -> float:
+    """The default threshold for these held-out scores of good images."""
+    return float(threshold_scale * max(scores))
 
 
-def leave_one_out_scores(
-    features: np.ndarray,
-    coreset_ratio: float,
+def _rows_by_image(owners: np.ndarray, scored: np.ndarray, image_count: int) -> list[np.ndarray]:
+    """For each image 0..image_count-1, the indices of its scored rows (ValueError if an image has none)."""
+    rows = np.flatnonzero(scored)
+    rows = rows[np.argsort(owners[rows], kind="stable")]
+    counts = np.bincount(owners[rows], minlength=image_count)
+    if counts.min() == 0:
+        raise ValueError(f"teach image {int(np.argmin(counts))} has no scored patches")
+    return np.split(rows, np.cumsum(counts)[:-1])
+
+
+def threshold_scores(
+    patches: np.ndarray,
+    owners: np.ndarray,
+    scored: np.ndarray,
+    bank_indices: np.ndarray,
     top_k: int,
-    seed: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[float]:
-    """Image score of each training image against a coreset of the other images' patches.
+    """Image score of each teach image against the bank without the vectors it contributed.
 
-    features: [n, V, P, D] float32, n >= 2 images, V views per image (view 0 the original, the others its
-    augmented copies, which leave with it), P patches of dimension D. Only view 0 of the left-out image is
-    scored. Each bank keeps coreset_ratio * (n - 1) * P patches, chosen from all views (as teach does).
-    progress(1) is called after each image.
+    patches: [N, D] unit vectors (float32 or float16), owners: [N] int (teach image 0..n-1 of each patch),
+    scored: [N] bool (the patches an image is scored by: its un-augmented views), bank_indices: [M] rows of
+    patches that form the bank. Returns n scores, image order. An image that contributed every bank vector
+    (only possible with a tiny bank) is scored against all the other images' patches instead.
+    progress(done, total) is called after each image.
     """
-    image_count, _, patch_count, dim = features.shape
+    image_count = int(owners.max()) + 1
     if image_count < 2:
-        raise ValueError("leave-one-out needs at least 2 images")
-    count = coreset_size((image_count - 1) * patch_count, coreset_ratio)
+        raise ValueError("held-out scores need at least 2 images")
+    bank_owners = owners[bank_indices]
     scores = []
-    for left_out in range(image_count):
-        others = np.delete(features, left_out, axis=0).reshape(-1, dim)
-        indices = greedy_coreset(others, count, seed=seed)
-        distances = NearestNeighbours(others[indices]).distances(features[left_out, 0])
-        scores.append(image_score(distances, top_k))
+    for image, rows in enumerate(_rows_by_image(owners, scored, image_count)):
+        others = bank_indices[bank_owners != image]
+        if len(others) == 0:
+            others = np.flatnonzero(owners != image)
+        neighbours = NearestNeighbours(patches[others].astype(np.float32))
+        scores.append(image_score(neighbours.distances(patches[rows].astype(np.float32)), top_k))
         if progress is not None:
-            progress(1)
+            progress(len(scores), image_count)
     return scores

@@ -45,12 +45,13 @@ NOTES = """Notes:
   mean over seeds, ± its standard deviation, [min-max]. Textures: brick, grass, gravel (scikit-image), 8 good
   crops to teach, 20 good and 40 defective test crops (scratches, spots, colour/brightness patches, cut-outs
   from another texture) per texture and seed; one row averages the three textures.
-- False alarms / misses: at the product's default threshold (max of the 8 leave-one-out scores x the
-  engine's threshold_scale, 1.1), on held-out good images / defective images. Rows "threshold = ..." show
-  other rules from the same 8 good images (never from defects).
+- False alarms / misses: at the product's default threshold (the engine's threshold_scale x the highest
+  held-out score of the 8 teach images, each scored against the bank without its own vectors), on the test
+  good images / defective images. Rows "threshold = ..." show other rules from the same 8 good images
+  (never from defects).
 - "per-frame contrast stretch": the engine's TeachOptions.contrast_stretch (every frame, taught and
   inspected, has its 1st..99th percentile stretched to 0..255 after the resize to the model's size).
-- teach s: one real Teach of 8 elpv frames (feature extraction, coreset, leave-one-out threshold);
+- teach s: one real Teach of 8 elpv frames (feature extraction, coreset, held-out threshold scores);
   ms / image: median single-frame latency (resize, extract with batch 1, score, heatmap), 2 cores.
 - DINOv2-S is not benchmarked: only random-initialised weights exist on this air-gapped machine, and they
   say nothing about accuracy."""

@@ -35,7 +35,7 @@ NOTES = """Notes:
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
   and "stream ms/img" use the better of x1 and x4 in each round. server CPU ms/img: CPU time of the whole
   server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
-- Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
+- Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, held-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
