@@ -13,6 +13,7 @@ WEIGHTS ?=
 QUANTIZE ?=
 FORCE ?=
 MODEL ?=
+MODELS ?=
 STORE ?= store
 PORT ?= 50051
 IMAGES ?=
@@ -21,14 +22,17 @@ PRODUCT ?=
 export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZE)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(FORCE),--force)
 
-.PHONY: install export proto bank serve demo test lint bench bench-accuracy clean
+.PHONY: install export proto bank serve demo bundle test lint bench bench-accuracy clean
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml
+# The three distributions in one pip command, so pip takes the stubs and the client from here, not an index.
+DISTRIBUTIONS := -e ./stubs/python -e ./clients/python -e '.[export,dev]'
+
+$(INSTALLED): pyproject.toml clients/python/pyproject.toml stubs/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,dev]'
+	$(PY) -m pip install --quiet $(DISTRIBUTIONS)
 	touch $(INSTALLED)
 
 export: install
@@ -51,10 +55,16 @@ serve: install
 demo: install
 	$(PY) -m patchcore_client.demo --models models --out demo-out
 
+# Regenerates the Python stubs (stubs/python/patchcore_edge) from protos/; C++ and C# generate at build time.
 proto: install
-	$(PY) -m grpc_tools.protoc -Ipatchcore_edge/v1=protos/patchcore/edge/v1 \
-		--python_out=clients/python --pyi_out=clients/python --grpc_python_out=clients/python \
-		patchcore_edge/v1/inspection.proto
+	$(PY) stubs/python/generate_stubs.py
+
+# The offline installer of a line PC: dist/patchcore-edge-<version>-<python tag>-<platform>.tar.gz with wheels
+# (no torch), models, install.sh and the systemd unit. Ships every models/*.onnx unless MODELS names files
+# (the first is the service's default); refuses models exported from random weights.
+# make bundle [MODELS="models/efficientnet_lite0_224.onnx"]
+bundle: install
+	$(PY) -m deploy.bundle $(if $(MODELS),--models $(MODELS))
 
 # One run, one table: raw model throughput, server latency and stream throughput, teach time, memory, for
 # every backbone at 224 (DINOv2-S with random weights, speed only). Written to bench-results/perf.md.
@@ -68,7 +78,7 @@ bench-accuracy: install
 	$(PY) -m tests.benchmarks.accuracy $(ACCURACY_ARGS)
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 lint: install
 	$(PY) -m ruff check .

@@ -12,15 +12,17 @@ import numpy as np
 from tqdm import tqdm
 
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
-from patchcore.errors import InspectionError
+from patchcore.errors import InspectionError, InvalidInput
+from patchcore.geometry import Rect
 from patchcore.images import list_image_files, read_image_file
 from patchcore.model import FeatureExtractor
+from patchcore.prepare import prepare_teach_set
 from patchcore.store import ProductStore
 from patchcore.teach import teach
 
 REPORTED_SCORES = 16  # more held-out scores than this are summarised in the report
 STAGE_BARS = {  # teach stage -> (bar label, unit)
-    "extract": ("extracting features", "view"),
+    "extract": ("extracting features", "input"),
     "coreset": ("choosing the memory bank", "pick"),
     "threshold": ("scoring for the threshold", "image"),
 }
@@ -76,11 +78,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=defaults.top_k,
         help="image score = mean of the top-k patch scores (default %(default)s = max)",
     )
+    parser.add_argument(
+        "--roi",
+        type=parse_roi,
+        help="region of interest X,Y,W,H in frame pixels; every frame is cropped to it (default: all of it)",
+    )
+    parser.add_argument(
+        "--tile-size",
+        type=int,
+        default=defaults.tile_size,
+        help="cover the frame (or ROI) with tiles of this many pixels, each one model input, for "
+        "high-resolution frames with small defects (default 0 = the whole frame as one input)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="coreset seed (default %(default)s)")
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (default 0 = one per core)"
     )
     return parser.parse_args(argv)
+
+
+def parse_roi(text: str) -> Rect:
+    """ "X,Y,W,H" -> Rect (argparse type)."""
+    try:
+        x, y, width, height = (int(part) for part in text.split(","))
+        return Rect(x, y, width, height)
+    except (ValueError, InvalidInput) as error:
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in frame pixels, got {text!r}") from error
 
 
 def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
@@ -93,14 +116,16 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
         threshold_scale=args.threshold_scale,
         top_k=args.top_k,
         seed=args.seed,
+        roi=args.roi,
+        tile_size=args.tile_size,
     )
     extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
-    paths = list_image_files(args.images)
-    size = extractor.info.input_size
-    images = [read_image_file(path, min_side=size) for path in tqdm(paths, desc="reading", unit="image")]
+    view = options.view(extractor.info.input_size)
+    paths = tqdm(list_image_files(args.images), desc="reading", unit="image")
+    frames = prepare_teach_set(paths, read_image_file, view)
     store = ProductStore(args.store)
     with StageBars() as bars:
-        bank = teach(extractor, images, args.product, options, store.next_version(args.product), bars.advance)
+        bank = teach(extractor, frames, args.product, options, store.next_version(args.product), bars.advance)
     return bank, store.save(bank)
 
 

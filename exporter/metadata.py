@@ -11,6 +11,8 @@ from patchcore.errors import ModelError
 
 # Bump when the graph changes for the same backbone, weights and size (features of older files differ).
 EXPORTER_VERSION = "1"
+# weights_source of a model exported from random-initialised weights: speed measurements only, never served.
+RANDOM_SOURCE = "random"
 FINGERPRINT_FIELDS = (
     "backbone",
     "weights_sha256",

@@ -1,9 +1,9 @@
 """int8 dynamic quantisation of an exported fp32 model, checked against the fp32 graph.
 
 Only MatMul/Gemm weights are quantised (MatMulInteger): that is where a transformer like DINOv2 spends its
-time. Convolutions stay fp32 because ONNX Runtime's dynamic ConvInteger was measured on this project's
-2-core AVX2 machine at 7x slower than fp32 for EfficientNet-Lite0 with features off by a mean cosine
-similarity of 0.92; so a backbone without MatMuls (EfficientNet-Lite) is refused rather than copied.
+time. Convolutions stay fp32 because ONNX Runtime's dynamic ConvInteger was both slower and less accurate
+than fp32 (README "Preparing a model"); so a backbone without MatMuls (EfficientNet-Lite) is refused rather
+than copied.
 
 Quantised features cannot meet the fp32 parity limit, so the check is angular: the mean cosine similarity
 of int8 and fp32 patch embeddings on random images must be at least INT8_MIN_MEAN_COSINE. The max abs

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from patchcore.errors import InvalidInput, ProductUnusable, StorageError
+from patchcore.geometry import FrameView, Rect, check_tile_size
 
 MAGIC = b"PCEBANK\0"
 FORMAT_VERSION = 1
@@ -58,8 +59,7 @@ class TeachOptions:
     """How a product is taught.
 
     The memory bank keeps coreset_ratio x the training images' patch count. Augmented views are not counted:
-    they widen the choice of patches, not the bank, so inference cost stays the same and teach time grows
-    about 8x with augmentation instead of 64x.
+    they widen the choice of patches, not the bank, so inference cost stays the same.
     """
 
     coreset_ratio: float = 0.1
@@ -68,6 +68,8 @@ class TeachOptions:
     threshold_scale: float = DEFAULT_THRESHOLD_SCALE
     top_k: int = 1
     seed: int = 0
+    roi: Rect | None = None  # frame pixels; None = the whole frame
+    tile_size: int = 0  # frame pixels; 0 = the whole ROI as one model input (patchcore.geometry)
 
     def __post_init__(self) -> None:
         if not 0 < self.coreset_ratio <= 1:
@@ -76,6 +78,11 @@ class TeachOptions:
             raise InvalidInput(f"the threshold scale must be a finite number > 0, got {self.threshold_scale}")
         if self.top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
+        check_tile_size(self.tile_size)
+
+    def view(self, input_size: int) -> FrameView:
+        """What a model with input_size inputs sees of a frame of this product."""
+        return FrameView(input_size, self.roi, self.tile_size, self.contrast_stretch)
 
 
 @dataclass
@@ -189,12 +196,17 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             model_fingerprint=header["model_fingerprint"],
             vectors=vectors.astype(np.float32),
             options=ProductOptions(**header["options"]),
-            teach_options=TeachOptions(**header["teach_options"]),
+            teach_options=_teach_options(header["teach_options"]),
             stats=TeachStats(**header["stats"]),
             created_unix=header["created_unix"],
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error
+
+
+def _teach_options(fields: dict) -> TeachOptions:
+    roi = fields.get("roi")
+    return TeachOptions(**{**fields, "roi": Rect(**roi) if roi else None})
 
 
 def load_bank(path: str | Path) -> MemoryBank:

@@ -1,4 +1,4 @@
-"""Greedy k-center coreset (PatchCore's memory-bank subsampling), with cost and memory bounded for big teaches.
+"""Greedy k-center coreset (PatchCore's memory-bank subsampling), cost and memory bounded for big teaches.
 
 Picks `count` rows of the feature matrix so that every row is close to a picked one: start from a seeded
 random row, then repeatedly pick the row farthest from everything picked so far. Distances for the selection

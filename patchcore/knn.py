@@ -4,12 +4,12 @@ Bank and queries are unit vectors, so the nearest bank vector is the one with th
 the cosine distance is 1 - that product. The index is exact (flat): with 8 good images a bank holds a few
 hundred to a few thousand vectors, where approximate indexes gain nothing and cost recall.
 
-Two settings make FAISS as fast as a plain BLAS product here (measured on the 2-core target, one thread):
+Two settings make FAISS as fast as a plain BLAS product here (the figures: README "Performance"):
 - faiss-cpu bundles OpenBLAS 0.3.15, which does not recognise CPUs newer than about 2020 and falls back to
-  its SSE3 "Prescott" kernels: 57 ms per search of 6272 queries x 627 x 152 dims, 18 ms with the AVX-512
-  kernels. OPENBLAS_CORETYPE is set from the CPU's flags before FAISS loads (unless already set).
-- FAISS 1.15 answers up to a few hundred queries with a per-pair loop instead of BLAS: one DINOv2 frame
-  (256 queries x 1638 x 384) took 22.6 ms that way and 3.7 ms with BLAS, so BLAS is used from 20 queries.
+  its slow SSE3 "Prescott" kernels. OPENBLAS_CORETYPE is set from the CPU's flags before FAISS loads (unless
+  already set).
+- FAISS 1.15 answers up to a few hundred queries with a slower per-pair loop instead of BLAS, so BLAS is
+  used from BLAS_FROM_QUERIES queries (one frame has hundreds of patches).
 """
 
 import os
@@ -57,7 +57,11 @@ class NearestNeighbours:
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
         """queries: [N, D] float32 unit vectors -> [N] float32 distance to the nearest bank vector."""
+        return self.nearest(queries)[0]
+
+    def nearest(self, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """queries: [N, D] unit vectors -> ([N] float32 distance to the nearest bank vector, [N] its row)."""
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be [N, {self.dim}], got shape {queries.shape}")
-        similarities, _ = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
-        return np.maximum(1.0 - similarities[:, 0], 0.0)
+        similarities, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
+        return np.maximum(1.0 - similarities[:, 0], 0.0), rows[:, 0]

@@ -1,8 +1,8 @@
 """The ONNX patch-feature model: its metadata (what the model says about itself) and an inference session.
 
-The model contract (DESIGN.md): input "images" [B, S, S, 3] uint8 RGB, output "features" [B, h*w, dim]
-float32 unit vectors; metadata_props give backbone, input_size, grid ("hxw"), dim and a fingerprint. Grid
-and dim are read from the metadata and never guessed from the backbone name.
+The model contract (README "Preparing a model"): input "images" [B, S, S, 3] uint8 RGB, output "features"
+[B, h*w, dim] float32 unit vectors; metadata_props give backbone, input_size, grid ("hxw"), dim and a
+fingerprint. Grid and dim are read from the metadata and never guessed from the backbone name.
 """
 
 from dataclasses import dataclass
@@ -81,9 +81,8 @@ class FeatureExtractor:
     intra_op_threads: threads inside one operator (0 = ONNX Runtime picks, usually one per core).
     inter_op_threads: threads across independent operators (only used by a parallel executor; we run the
     sequential one, so 1 is right). Graph optimisation is at level ALL. run() is thread-safe.
-    Idle intra-op threads sleep instead of spinning: in the server they share two cores with the threads
-    decoding the next frames, and spinning measured 30 instead of 19 CPU ms per EfficientNet-Lite0 image
-    (batch 8, 2 threads) with other work on the cores.
+    Idle intra-op threads sleep instead of spinning: in the server they share the cores with the threads
+    decoding the next frames, which spinning slows down (README "Performance").
     """
 
     def __init__(self, path: str | Path, intra_op_threads: int = 0, inter_op_threads: int = 1) -> None:

@@ -1,12 +1,16 @@
-"""Teach a product from good images: features -> coreset memory bank + threshold from held-out scores.
+"""Teach a product from good frames: features -> coreset memory bank + threshold from held-out scores.
 
-The server's Teach call and the offline builder (exporter/bank.py) both run this function, so a product built
-offline is the same as one taught over gRPC.
+The frames are prepared with the same `prepare` as inspected frames, so a product sees teach and line frames
+alike. The server's Teach call and the offline builder (exporter/bank.py) both run this function, so a
+product built offline is the same as one taught over gRPC.
 """
+
+from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,17 +18,28 @@ from patchcore.augment import dihedral_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.errors import InvalidInput
-from patchcore.images import model_input
+from patchcore.images import ScaledImage
 from patchcore.model import FeatureExtractor
+from patchcore.prepare import PreparedFrame, prepare_teach_set
 from patchcore.store import ProductStore
 from patchcore.threshold import threshold_from_scores, threshold_scores
 
 EXTRACT_BATCH_SIZE = 8
 MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
-
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
-TEACH_STAGES = ("extract", "coreset", "threshold")  # views extracted, bank rows picked, images scored
+TEACH_STAGES = ("extract", "coreset", "threshold")  # model inputs extracted, bank rows picked, frames scored
+
+
+@dataclass(frozen=True)
+class TeachFeatures:
+    """Every patch extracted from the teach frames. patches: [N, D] float32 unit vectors (augmented views
+    included); owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for
+    patches of the frames as they are (not augmented), the ones a threshold estimate scores."""
+
+    patches: np.ndarray
+    owners: np.ndarray
+    scored: np.ndarray
 
 
 def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
@@ -42,74 +57,83 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = time.perf_counter() - start
 
 
-def _training_views(images: Sequence[np.ndarray], size: int, options: TeachOptions) -> np.ndarray:
-    """[n, V, size, size, 3] uint8: each image as the model sees it, with its 8 dihedral views if
-    options.augment_rotations (V = 8 or 1)."""
-    for index, image in enumerate(images):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
-            raise InvalidInput(
-                f"teach image {index} is not an RGB image (shape {image.shape}, {image.dtype})"
-            )
-    inputs = [model_input(image, size, options.contrast_stretch) for image in images]
-    return np.stack([dihedral_views(image) if options.augment_rotations else [image] for image in inputs])
+def _views(inputs: np.ndarray, augment_rotations: bool) -> np.ndarray:
+    """inputs: [T, S, S, 3] -> [V * T, S, S, 3], the inputs as they are first (V = 8 dihedral views when
+    augmenting, else 1)."""
+    if not augment_rotations:
+        return inputs
+    per_input = [dihedral_views(image) for image in inputs]  # T lists of 8
+    return np.stack([views[view] for view in range(8) for views in per_input])
 
 
 def _extract(
-    extractor: FeatureExtractor, views: np.ndarray, progress: Callable[[int, int], None] | None
-) -> np.ndarray:
-    """views: [n, V, S, S, 3] -> features [n, V, P, D], in batches of EXTRACT_BATCH_SIZE images;
-    progress(done, total) in views after each batch."""
-    flat = views.reshape(-1, *views.shape[2:])
-    batches = []
-    for start in range(0, len(flat), EXTRACT_BATCH_SIZE):
-        batch = flat[start : start + EXTRACT_BATCH_SIZE]
-        batches.append(extractor.extract(batch))
-        if progress is not None:
-            progress(start + len(batch), len(flat))
-    features = np.concatenate(batches)
-    return features.reshape(*views.shape[:2], *features.shape[1:])
+    extractor: FeatureExtractor,
+    frames: Sequence[PreparedFrame],
+    options: TeachOptions,
+    progress: Callable[[int, int], None] | None,
+) -> TeachFeatures:
+    """Features of every model input of frames (augmented views included); progress(done, total) in model
+    inputs after each batch."""
+    views_per_input = 8 if options.augment_rotations else 1
+    total = sum(len(frame.inputs) for frame in frames) * views_per_input
+    patches, owners, scored = [], [], []
+    extracted = 0
+    for owner, frame in enumerate(frames):
+        views = _views(frame.inputs, options.augment_rotations)
+        for start in range(0, len(views), EXTRACT_BATCH_SIZE):
+            batch = views[start : start + EXTRACT_BATCH_SIZE]
+            features = extractor.extract(batch)  # [b, P, D]
+            patches.append(features.reshape(-1, features.shape[-1]))
+            owners.append(np.full(features.shape[0] * features.shape[1], owner))
+            is_original = np.arange(start, start + len(batch)) < len(frame.inputs)
+            scored.append(np.repeat(is_original, features.shape[1]))
+            extracted += len(batch)
+            if progress is not None:
+                progress(extracted, total)
+    return TeachFeatures(np.concatenate(patches), np.concatenate(owners), np.concatenate(scored))
 
 
 def teach(
     extractor: FeatureExtractor,
-    images: Sequence[np.ndarray],
+    frames: Sequence[PreparedFrame],
     product_id: str,
     options: TeachOptions,
     version: int = 1,
     progress: StageProgress | None = None,
 ) -> MemoryBank:
-    """Build the memory bank of product_id from good images ([H, W, 3] uint8 RGB, any size).
+    """Build the memory bank of product_id from good frames, each prepared with options.view(model size).
 
-    progress(stage, done, total) is called as each of TEACH_STAGES advances.
-    InvalidInput if fewer than MIN_IMAGES images are given or the product id is invalid.
+    progress(stage, done, total) is called as each of TEACH_STAGES advances. InvalidInput if fewer than
+    MIN_IMAGES frames are given or the product id is invalid.
     """
     ProductStore.validate_product_id(product_id)
-    if len(images) < MIN_IMAGES:
+    if len(frames) < MIN_IMAGES:
         raise InvalidInput(
-            f"teaching needs at least {MIN_IMAGES} good images (8 recommended), got {len(images)}"
+            f"teaching needs at least {MIN_IMAGES} good images (8 recommended), got {len(frames)}"
         )
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    views = _training_views(images, extractor.info.input_size, options)
 
     with _timed(timings, "extract_seconds"):
-        features = _extract(extractor, views, _stage(progress, "extract"))
-    patches = features.reshape(-1, features.shape[-1])
-    owners = np.repeat(np.arange(len(images)), features.shape[1] * features.shape[2])
-    scored = np.zeros(features.shape[:3], dtype=bool)
-    scored[:, 0] = True  # view 0 is the image itself, the others its augmented copies
-    scored = scored.ravel()
+        features = _extract(extractor, frames, options, _stage(progress, "extract"))
     with _timed(timings, "coreset_seconds"):
-        count = bank_size(int(scored.sum()), len(images), options.coreset_ratio)
-        indices = greedy_coreset(patches, count, seed=options.seed, progress=_stage(progress, "coreset"))
+        count = bank_size(int(features.scored.sum()), len(frames), options.coreset_ratio)
+        indices = greedy_coreset(
+            features.patches, count, seed=options.seed, progress=_stage(progress, "coreset")
+        )
     with _timed(timings, "threshold_seconds"):
         scores = threshold_scores(
-            patches, owners, scored, indices, options.top_k, _stage(progress, "threshold")
+            features.patches,
+            features.owners,
+            features.scored,
+            indices,
+            options.top_k,
+            _stage(progress, "threshold"),
         )
 
     stats = TeachStats(
-        image_count=len(images),
-        patch_count=len(patches),
+        image_count=len(frames),
+        patch_count=len(features.patches),
         bank_size=len(indices),
         teach_seconds=time.perf_counter() - started,
         leave_one_out_scores=scores,
@@ -119,7 +143,7 @@ def teach(
         product_id=product_id,
         version=version,
         model_fingerprint=extractor.info.fingerprint,
-        vectors=np.ascontiguousarray(patches[indices]),
+        vectors=np.ascontiguousarray(features.patches[indices]),
         options=ProductOptions(
             threshold=threshold_from_scores(scores, options.threshold_scale), top_k=options.top_k
         ),
@@ -127,3 +151,18 @@ def teach(
         stats=stats,
         created_unix=int(time.time()),
     )
+
+
+def teach_images(
+    extractor: FeatureExtractor,
+    images: Sequence[np.ndarray],
+    product_id: str,
+    options: TeachOptions,
+    version: int = 1,
+    progress: StageProgress | None = None,
+) -> MemoryBank:
+    """teach() on full-size frames ([H, W, 3] uint8 RGB arrays), each prepared with the product's view."""
+    frames = prepare_teach_set(
+        images, lambda image, _: ScaledImage.full(image), options.view(extractor.info.input_size)
+    )
+    return teach(extractor, frames, product_id, options, version, progress)

@@ -9,9 +9,10 @@ import threading
 
 from patchcore.errors import InspectionError
 from server.app import InspectionServer
-from server.config import parse_config
+from server.config import ServerConfig, parse_config
 from server.logs import configure_logging, log_event
 from server.malloc_arenas import limit_malloc_arenas, release_free_memory
+from server.stderr_relay import route_stderr_through_relay
 
 TRIM_EVERY_WAKEUPS = 20  # 10 s
 
@@ -19,7 +20,19 @@ TRIM_EVERY_WAKEUPS = 20  # 10 s
 def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     config = parse_config(argv)
-    configure_logging(config.log_level, config.log_json)
+    stop_relay = route_stderr_through_relay() if config.log_json else None
+    try:
+        configure_logging(config.log_level, config.log_json)
+        return _serve(config)
+    except Exception as error:  # logged as an event, not left to a plain-text traceback
+        log_event("server_crashed", level=logging.CRITICAL, exc_info=error)
+        return 1
+    finally:
+        if stop_relay:
+            stop_relay()
+
+
+def _serve(config: ServerConfig) -> int:
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

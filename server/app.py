@@ -21,9 +21,10 @@ from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
 from server.logs import log_event
-from server.malformed import MalformedRequestInterceptor
+from server.message_size import transport_limit
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
+from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
@@ -39,8 +40,7 @@ class InspectionServer:
         started = time.perf_counter()
         # BLAS and OpenMP pools (numpy, FAISS) and OpenCV run single-threaded: the request threads already
         # decode frames in parallel beside ONNX Runtime's threads, and helper threads took the cores from them
-        # (BLAS: EfficientNet-Lite0, 4 streams, 31 -> 20-27 server CPU ms per frame; OpenCV's INTER_AREA
-        # resize of a 640x480 frame: 1.9 -> 1.3 CPU ms).
+        # (README "Performance").
         threadpool_limits(limits=1)
         cv2.setNumThreads(1)
         self.config = config
@@ -58,7 +58,6 @@ class InspectionServer:
             self.batcher,
             self.lifecycle,
             self.metrics,
-            input_size=self.extractor.info.input_size,
             max_image_pixels=config.max_image_pixels,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
@@ -68,7 +67,7 @@ class InspectionServer:
 
     def _build_grpc_server(self) -> grpc.Server:
         interceptors: list[grpc.ServerInterceptor] = [
-            MalformedRequestInterceptor(),
+            RequestBytesInterceptor(self.config.max_message_bytes),
             DrainInterceptor(self.lifecycle),
         ]
         if self.tokens:
@@ -79,7 +78,8 @@ class InspectionServer:
             ),
             interceptors=interceptors,
             options=[
-                ("grpc.max_receive_message_length", self.config.max_message_bytes),
+                # Above --max-message-bytes, so a stream answers an oversized frame (server/message_size.py).
+                ("grpc.max_receive_message_length", transport_limit(self.config.max_message_bytes)),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
             ],
         )

@@ -25,7 +25,7 @@ from server.interceptors import SERVICE_NAME, refusing, wrap_behavior
 
 ADMIN_TOKEN_VARIABLE = "PATCHCORE_ADMIN_TOKEN"
 INSPECT_TOKEN_VARIABLE = "PATCHCORE_INSPECT_TOKEN"
-_BEARER = "Bearer "
+_BEARER_SCHEME = "bearer"
 
 
 class Role(enum.IntEnum):
@@ -106,11 +106,16 @@ def load_tokens(
     return TokenTable(tuple(entries))
 
 
-def _bearer_token(metadata: tuple | None) -> str | None:
-    """The token of the call's `authorization: Bearer <token>` header, None when absent or malformed."""
+def bearer_token(metadata: tuple | None) -> str | None:
+    """The token of the call's `authorization: Bearer <token>` header, None when absent or malformed.
+
+    The scheme name is case-insensitive (RFC 6750 via RFC 7235): `bearer` and `BEARER` are accepted too.
+    """
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str) and value.startswith(_BEARER):
-            return value[len(_BEARER) :]
+        if key == "authorization" and isinstance(value, str):
+            scheme, _, token = value.partition(" ")
+            if scheme.lower() == _BEARER_SCHEME and token:
+                return token
     return None
 
 
@@ -125,7 +130,7 @@ class RoleInterceptor(grpc.ServerInterceptor):
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
         if handler is None or service != SERVICE_NAME:
             return handler
-        token = _bearer_token(handler_call_details.invocation_metadata)
+        token = bearer_token(handler_call_details.invocation_metadata)
         role = self._tokens.role_of(token) if token is not None else None
         if role is None:
             return wrap_behavior(

@@ -1,10 +1,11 @@
 """Dynamic micro-batching: frames from every stream and unary call share one model execution.
 
-Request threads decode and resize their frames, then `submit` them. One worker thread takes up to `max_batch`
-frames from the queue - waiting at most `max_wait_ms` for more once it holds the first - runs ONE
-FeatureExtractor.extract over the batch and one Scorer.patch_scores per product in it, and resolves each
-frame's future with its patch-score grid. Turning a grid into a verdict, regions and a heatmap happens back
-in the request thread, in parallel with the next batch.
+Request threads prepare their frames (patchcore.prepare), then `submit` them. One worker thread takes frames
+from the queue until they hold `max_batch` model inputs (a tiled frame brings all its tiles, so one frame
+may hold more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's score
+stage over them (one model run, one search per product), and resolves each frame's future with its
+patch-score grids. Turning grids into a verdict happens back in the request thread, in parallel with the
+next batch.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patchcore.inspection import score
 from patchcore.model import FeatureExtractor
 from patchcore.scoring import Scorer
 from server.errors import ServerBusy, ShuttingDown
@@ -29,7 +31,7 @@ from server.metrics import ServerMetrics
 class BatchOutput:
     """What the model made of one frame."""
 
-    patch_grid: np.ndarray  # [h, w] float32 patch anomaly scores
+    grids: np.ndarray  # [T, h, w] float32 patch anomaly scores, one grid per model input of the frame
     queue_seconds: float
     inference_seconds: float  # the whole batch the frame was part of
     batch_size: int
@@ -37,7 +39,7 @@ class BatchOutput:
 
 @dataclass(frozen=True)
 class _Job:
-    image: np.ndarray  # [S, S, 3] uint8 RGB, already at the model's input size
+    inputs: np.ndarray  # [T, S, S, 3] uint8 RGB, the frame's model inputs
     scorer: Scorer
     enqueued: float
     future: Future
@@ -66,14 +68,15 @@ class InferenceBatcher:
         self._worker = threading.Thread(target=self._run, name="inference-batcher", daemon=True)
         self._worker.start()
 
-    def submit(self, image: np.ndarray, scorer: Scorer) -> Future:
-        """Queues one frame ([S, S, 3] uint8 RGB) for scoring with `scorer`; the future gives a BatchOutput.
+    def submit(self, inputs: np.ndarray, scorer: Scorer) -> Future:
+        """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for scoring with `scorer`; the future
+        gives a BatchOutput.
 
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
         if self._closed:
             raise ShuttingDown("the server is shutting down; send the frame to another instance or retry")
-        job = _Job(image=image, scorer=scorer, enqueued=time.perf_counter(), future=Future())
+        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=Future())
         try:
             self._queue.put_nowait(job)
         except queue.Full:
@@ -128,7 +131,8 @@ class InferenceBatcher:
                 return job
 
     def _collect(self) -> list[_Job] | None:
-        """Up to max_batch jobs: blocks for the first, then waits at most max_wait for the rest.
+        """Jobs up to max_batch model inputs (at least one job): blocks for the first, then waits at most
+        max_wait for the rest.
 
         None when the stop marker came first; the jobs before it when it came later.
         """
@@ -136,8 +140,9 @@ class InferenceBatcher:
         if first is _STOP:
             return None
         batch = [first]
+        inputs = len(first.inputs)
         deadline = time.perf_counter() + self._max_wait
-        while len(batch) < self._max_batch:
+        while inputs < self._max_batch:
             job = self._next_job(deadline)
             if job is None:
                 break
@@ -145,13 +150,14 @@ class InferenceBatcher:
                 self._queue.put(_STOP)
                 break
             batch.append(job)
+            inputs += len(job.inputs)
         return batch
 
     def _execute(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
         self._metrics.pending_requests.dec(len(batch))
         try:
-            grids = self._patch_grids(batch)
+            grids = score(self._extractor, [(job.inputs, job.scorer) for job in batch])
         except Exception as error:  # every frame of the batch gets the error; the worker goes on
             log_event("batch_failed", level=logging.ERROR, exc_info=True, batch_size=len(batch))
             for job in batch:
@@ -165,16 +171,3 @@ class InferenceBatcher:
             queue_seconds = started - job.enqueued
             self._metrics.queue_duration_us.observe(queue_seconds * 1e6)
             job.future.set_result(BatchOutput(grid, queue_seconds, inference_seconds, len(batch)))
-
-    def _patch_grids(self, batch: list[_Job]) -> list[np.ndarray]:
-        """One [h, w] patch-score grid per job: one extract for the batch, one search per product in it."""
-        features = self._extractor.extract(np.stack([job.image for job in batch]))  # [B, h*w, D]
-        grids: list[np.ndarray | None] = [None] * len(batch)
-        rows_by_scorer: dict[int, list[int]] = {}
-        for row, job in enumerate(batch):
-            rows_by_scorer.setdefault(id(job.scorer), []).append(row)
-        for rows in rows_by_scorer.values():
-            scores = batch[rows[0]].scorer.patch_scores(features[rows])  # [len(rows), h, w]
-            for row, grid in zip(rows, scores, strict=True):
-                grids[row] = grid
-        return grids

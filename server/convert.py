@@ -8,9 +8,10 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import ProductOptions, TeachOptions
 from patchcore.errors import InvalidInput
-from patchcore.images import PixelFormat, ScaledImage, decode_raw, decode_scaled
+from patchcore.geometry import Rect
+from patchcore.images import PixelFormat, ScaledImage, ShrinkRule, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
-from patchcore.scoring import Region
+from patchcore.regions import Region
 from server.products import ProductEntry
 
 _PIXEL_FORMATS = {
@@ -20,6 +21,7 @@ _PIXEL_FORMATS = {
 }
 
 PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
+MAX_THRESHOLD = 2.0  # the cosine distance of opposite unit vectors: no score can be above it
 _HEATMAP_FORMATS = frozenset(pb.HeatmapFormat.values())
 
 
@@ -30,12 +32,12 @@ def check_heatmap_format(value: int) -> None:
         raise InvalidInput(f"unknown heatmap format {value}; use one of {names}")
 
 
-def decode_image(image: pb.Image, max_pixels: int, min_side: int = 0) -> ScaledImage:
-    """The image as RGB (a JPEG possibly scaled down, see decode_scaled); InvalidInput when unset or
-    undecodable, TooLarge over max_pixels."""
+def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None = None) -> ScaledImage:
+    """The image as RGB (a JPEG possibly shrunk while decoding, see decode_scaled); InvalidInput when unset
+    or undecodable, TooLarge over max_pixels."""
     source = image.WhichOneof("source")
     if source == "encoded":
-        return decode_scaled(image.encoded, min_side, max_pixels=max_pixels)
+        return decode_scaled(image.encoded, shrink_for, max_pixels=max_pixels)
     if source == "raw":
         raw = image.raw
         if raw.format not in _PIXEL_FORMATS:
@@ -56,20 +58,52 @@ def teach_options(message: pb.TeachOptions) -> TeachOptions:
         "contrast_stretch": message.contrast_stretch,
         "threshold_scale": message.threshold_scale,
         "top_k": message.top_k,
+        "tile_size": message.tile_size,
     }
-    return dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+    options = dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+    if message.HasField("roi"):
+        roi = message.roi
+        options = dataclasses.replace(options, roi=Rect(roi.x, roi.y, roi.width, roi.height))
+    return options
+
+
+def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
+    message = pb.TeachOptions(
+        coreset_ratio=options.coreset_ratio,
+        augment_rotations=options.augment_rotations,
+        threshold_scale=options.threshold_scale,
+        top_k=options.top_k,
+        contrast_stretch=options.contrast_stretch,
+        tile_size=options.tile_size,
+    )
+    if options.roi is not None:
+        message.roi.CopyFrom(pb.Rect(**dataclasses.asdict(options.roi)))
+    return message
 
 
 def updated_options(current: ProductOptions, request: pb.UpdateProductRequest) -> ProductOptions:
-    """`current` with the fields named in request.update_fields (all when empty) taken from request.options.
+    """`current` with the fields to change taken from request.options: the fields named in
+    request.update_fields, or, when it is empty, every field of request.options that is not zero.
 
-    The new options are validated by the engine (InvalidInput).
+    InvalidInput for an unknown field name, a request that changes nothing, and a threshold outside 0..2;
+    the engine validates the rest.
     """
-    fields = list(request.update_fields) or list(PRODUCT_OPTION_FIELDS)
+    options = request.options
+    fields = list(request.update_fields) or [name for name in PRODUCT_OPTION_FIELDS if getattr(options, name)]
     unknown = sorted(set(fields) - set(PRODUCT_OPTION_FIELDS))
     if unknown:
         raise InvalidInput(f"unknown update_fields {unknown}; valid: {', '.join(PRODUCT_OPTION_FIELDS)}")
-    changes = {name: getattr(request.options, name) for name in fields}
+    if not fields:
+        raise InvalidInput(
+            "the update changes nothing: set an option to a non-zero value, or name the options to set "
+            "(also to 0) in update_fields"
+        )
+    changes = {name: getattr(options, name) for name in fields}
+    threshold = changes.get("threshold", 0.0)
+    if not 0 <= threshold <= MAX_THRESHOLD:
+        raise InvalidInput(
+            f"the threshold must be a cosine distance from 0 to {MAX_THRESHOLD:g}, got {threshold:g}"
+        )
     return dataclasses.replace(current, **changes)
 
 
@@ -98,6 +132,7 @@ def product_message(entry: ProductEntry) -> pb.Product:
             leave_one_out_scores=stats.leave_one_out_scores,
         )
     )
+    product.teach_options.CopyFrom(teach_options_message(bank.teach_options))
     product.model_fingerprint = bank.model_fingerprint
     product.created_unix = bank.created_unix
     return product

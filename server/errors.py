@@ -16,11 +16,11 @@ class ServerBusy(InspectionError):
 
 
 class Unauthenticated(InspectionError):
-    """The server requires a token and the call carries none."""
+    """The server requires a token and the call carries none, or one the server does not know."""
 
 
 class PermissionDenied(InspectionError):
-    """The call's token is not the server's."""
+    """The call's token is known, but its role may not call the method (an `inspect` token calling Teach)."""
 
 
 class ConfigError(InspectionError):

@@ -1,9 +1,9 @@
 """One frame's way through the server, shared by Inspect and InspectStream.
 
-`submit` runs in the thread that read the request: look up the product, decode, resize, queue for the batcher.
-`answer` waits for the batch, turns the patch grid into a verdict (and heatmap, regions), and builds the
-response. Neither raises for a bad frame: the failure is kept and answered as the response's `error`, so a
-stream goes on; the unary call turns that error into its status.
+`submit` runs in the thread that read the request: look up the product, decode, prepare (the engine's first
+stage), queue for the batcher (which runs the score stage). `answer` waits for the batch, runs the verdict
+stage on the patch grids, and builds the response. Neither raises for a bad frame: the failure is kept and
+answered as the response's `error`, so a stream goes on; the unary call turns that error into its status.
 """
 
 from __future__ import annotations
@@ -17,13 +17,15 @@ import grpc
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from patchcore.images import model_input
+from patchcore.prepare import PreparedFrame, prepare
+from patchcore.verdict import verdict
 from server.batcher import BatchOutput, InferenceBatcher
 from server.convert import check_heatmap_format, decode_image, region_message
 from server.errors import CallCancelled
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
+from server.message_size import check_frame_size
 from server.metrics import UNKNOWN_PRODUCT, ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import frame_error, status_of
@@ -37,7 +39,7 @@ class PendingFrame:
     received: float  # perf_counter when the request was read
     entry: ProductEntry | None = None  # the product version the frame is scored with
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
-    frame_size: tuple[int, int] = (0, 0)  # (H, W)
+    prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
     future: Future | None = None  # resolves to a BatchOutput
     error: BaseException | None = None
@@ -50,32 +52,29 @@ class FrameProcessor:
         batcher: InferenceBatcher,
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
-        input_size: int,
         max_image_pixels: int,
     ) -> None:
         self._registry = registry
         self._batcher = batcher
         self._lifecycle = lifecycle
         self._metrics = metrics
-        self._input_size = input_size
         self._max_image_pixels = max_image_pixels
 
     def submit(self, request: pb.InspectRequest) -> PendingFrame:
         pending = PendingFrame(request=request, received=time.perf_counter())
         try:
+            check_frame_size(request)
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            scaled = decode_image(request.image, self._max_image_pixels, min_side=self._input_size)
-            pending.frame_size = scaled.size
+            scaled = decode_image(request.image, self._max_image_pixels, scorer.view.shrink_for)
             if request.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
                 full = scaled if scaled.is_full_size else decode_image(request.image, self._max_image_pixels)
                 pending.frame = full.rgb
-            contrast_stretch = pending.entry.bank.teach_options.contrast_stretch
-            resized = model_input(scaled.rgb, self._input_size, contrast_stretch)
+            pending.prepared = prepare(scaled, scorer.view)
             pending.decode_seconds = time.perf_counter() - pending.received
-            pending.future = self._batcher.submit(resized, scorer)
+            pending.future = self._batcher.submit(pending.prepared.inputs, scorer)
         except Exception as error:
             pending.error = error
         return pending
@@ -107,7 +106,7 @@ class FrameProcessor:
     def _score(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         request = pending.request
         want_heatmap = request.heatmap != pb.HEATMAP_FORMAT_NONE
-        result = pending.entry.scorer.result(output.patch_grid, pending.frame_size, want_heatmap)
+        result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         response = pb.InspectResponse(
             frame_id=request.frame_id,
             score=result.score,
@@ -117,9 +116,7 @@ class FrameProcessor:
             regions=[region_message(region) for region in result.regions],
         )
         if want_heatmap:
-            response.heatmap.CopyFrom(
-                heatmap_message(request.heatmap, result.heatmap, pending.frame, result.threshold)
-            )
+            response.heatmap.CopyFrom(heatmap_message(request.heatmap, result, pending.frame))
         response.timings.CopyFrom(
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,

@@ -1,4 +1,5 @@
-"""Structured logs: one JSON object per line on stderr, each with an `event` name and its fields.
+"""Structured logs: one JSON object per line on stderr, each with an `event` name and its fields (the lines
+native libraries write to stderr too: server/stderr_relay.py).
 
 Callers pass only identifiers, counts and durations as fields: never image data, never the auth token.
 """
@@ -13,11 +14,15 @@ import time
 LOGGER_NAME = "patchcore.server"
 
 
+def utc_timestamp(seconds: float) -> str:
+    """Unix time `seconds` as the `ts` of a log line: "2026-11-28T18:41:07.123Z"."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int(seconds % 1 * 1000):03d}Z"
+
+
 class _JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": utc_timestamp(record.created),
             "level": record.levelname.lower(),
             "event": record.getMessage(),
             **getattr(record, "fields", {}),

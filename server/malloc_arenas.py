@@ -1,14 +1,9 @@
 """glibc malloc tuning for a long-running server with many threads.
 
 glibc hands threads that allocate at the same time their own malloc arenas (up to 8 per core), and each arena
-keeps what is freed into it. With dozens of gRPC, stream-reader and ONNX Runtime threads the server's RSS
-crept up: EfficientNet-Lite0, 10,000 frames over 4 streams, peak RSS +5.1% from frames 1,001-2,000 to the
-last 1,000 (471 -> 495 MiB). With 2 arenas: -0.4% over 6,000 frames, peak 441 MiB.
-
-Freed memory inside a heap (not at its top) still stays resident: /proc/PID/smaps showed the main heap and
-the second arena growing by 33 and 20 MiB over 9,000 frames, the RSS peak going 411 -> ~460 MiB in the first
-8,000 frames and then staying there. The server's main loop releases those pages every 10 s
-(release_free_memory): 410 -> 423 MiB over 12,000 frames.
+keeps what is freed into it: with dozens of gRPC, stream-reader and ONNX Runtime threads the server's RSS
+crept up, and 2 arenas stop that. Freed memory inside a heap (not at its top) still stays resident, so the
+server's main loop hands it back every 10 s (release_free_memory). The soak figures: README "Performance".
 """
 
 import contextlib

@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
-
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions
 from patchcore.errors import ProductNotFound, ProductUnusable
 from patchcore.model import FeatureExtractor
+from patchcore.prepare import PreparedFrame
 from patchcore.scoring import Scorer
 from patchcore.store import ProductStore
 from patchcore.teach import teach
@@ -87,13 +86,13 @@ class ProductRegistry:
         with self._lock:
             return [self._entries[pid] for pid in sorted(self._entries)]
 
-    def teach(self, product_id: str, images: Sequence[np.ndarray], options: TeachOptions) -> ProductEntry:
-        """Builds a new version from good images ([H, W, 3] uint8 RGB, decoded), stores it, swaps it in."""
+    def teach(self, product_id: str, frames: Sequence[PreparedFrame], options: TeachOptions) -> ProductEntry:
+        """Builds a new version from good frames (prepared with options' view), stores it, swaps it in."""
         ProductStore.validate_product_id(product_id)
 
         def build() -> ProductEntry:
             version = self._store.next_version(product_id)
-            bank = teach(self._extractor, images, product_id, options, version=version)
+            bank = teach(self._extractor, frames, product_id, options, version=version)
             return self._store_and_swap(bank)
 
         return self._write(build)

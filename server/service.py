@@ -8,21 +8,20 @@ import time
 from collections.abc import Iterator
 
 import grpc
-import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
-from patchcore.errors import InspectionError, InvalidInput, TooLarge
-from patchcore.images import resize_square
+from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
-from server.convert import decode_image, model_message, product_message, teach_options, updated_options
+from server.convert import model_message, product_message, teach_options, updated_options
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
 from server.status import abort, code_from_number
+from server.teach_frames import prepare_teach_images
 
 _END_OF_STREAM = object()
 
@@ -53,8 +52,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                     f"{self._config.max_teach_images} (8 good images are the reference)"
                 )
             options = teach_options(request.options)
-            images = [self._decode_teach_image(i, image) for i, image in enumerate(request.images)]
-            entry = self._registry.teach(request.product_id, images, options)
+            view = options.view(self._model.input_size)
+            frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
+            entry = self._registry.teach(request.product_id, frames, options)
         except Exception as error:
             log_event(
                 "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
@@ -67,7 +67,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             "product_taught",
             product=entry.product_id,
             version=entry.bank.version,
-            image_count=len(images),
+            image_count=len(frames),
             threshold=entry.bank.options.threshold,
             seconds=round(seconds, 3),
         )
@@ -158,18 +158,6 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_image_pixels=self._config.max_image_pixels,
             max_message_bytes=self._config.max_message_bytes,
         )
-
-    def _decode_teach_image(self, index: int, image: pb.Image) -> np.ndarray:
-        """Teach image `index` at the model's input size, [S, S, 3] uint8 RGB (teach() resizes the same way).
-
-        Shrunk right after decoding, so a Teach of many large images holds one full-size image at a time,
-        not all of them (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel images).
-        """
-        try:
-            scaled = decode_image(image, self._config.max_image_pixels, min_side=self._model.input_size)
-        except InspectionError as error:
-            raise type(error)(f"teach image {index + 1}: {error}") from error
-        return resize_square(scaled.rgb, self._model.input_size)
 
     def count_products(self) -> None:
         """Updates the products gauge."""

@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from exporter.export import export_model
+from patchcore.bank import TeachOptions
 from patchcore.model import FeatureExtractor
 from tests.benchmarks.accuracy_configs import (
     MODELS,
@@ -31,7 +32,7 @@ from tests.benchmarks.accuracy_configs import (
     find_model,
 )
 from tests.benchmarks.accuracy_evaluate import ProductRun, run_elpv_seed, run_texture_seed
-from tests.benchmarks.accuracy_protocol import model_inputs
+from tests.benchmarks.accuracy_protocol import prepared_frames
 from tests.benchmarks.accuracy_report import Row, markdown_table
 from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
@@ -98,8 +99,9 @@ def run_model(
     for stretch in sorted({config.contrast_stretch for config in configs}):
         for product in products:
             frames = np.concatenate([product.good, product.defective])
+            prepared = prepared_frames(frames, TeachOptions(contrast_stretch=stretch), model.size)
             cached.warm(
-                model_inputs(frames, model.size, stretch),
+                np.concatenate([frame.inputs for frame in prepared]),
                 f"{model.short_name}@{model.size} {product.name} {'stretched ' if stretch else ''}features",
             )
     rows = []

@@ -10,10 +10,12 @@ import numpy as np
 from patchcore.augment import dihedral_views
 from patchcore.bank import MemoryBank, TeachOptions
 from patchcore.coreset import coreset_size, greedy_coreset
-from patchcore.images import resize_square
+from patchcore.images import ScaledImage
+from patchcore.inspection import inspect
 from patchcore.model import FeatureExtractor
 from patchcore.scoring import Scorer
-from patchcore.teach import teach
+from patchcore.teach import teach_images
+from tests.benchmarks.accuracy_protocol import prepared_frames
 
 LATENCY_FRAMES = 20
 
@@ -23,20 +25,18 @@ def timed_teach(
 ) -> tuple[MemoryBank, float]:
     """A teach with the uncached extractor, as a Teach call runs it. frames: [T, H, W, 3] uint8 RGB."""
     start = time.perf_counter()
-    bank = teach(extractor, list(frames), "timing", options)
+    bank = teach_images(extractor, list(frames), "timing", options)
     return bank, time.perf_counter() - start
 
 
 def frame_latency_ms(extractor: FeatureExtractor, bank: MemoryBank, frames: np.ndarray) -> float:
-    """Median milliseconds for one frame through resize, extract (batch of 1), patch scores and the frame
-    result with heatmap. frames: [N, H, W, 3] uint8 RGB; the first LATENCY_FRAMES are used."""
+    """Median milliseconds for one frame through the inspection pipeline (prepare, extract with batch 1,
+    score, verdict with heatmap). frames: [N, H, W, 3] uint8 RGB; the first LATENCY_FRAMES are used."""
     scorer = Scorer(bank, extractor.info)
-    size = extractor.info.input_size
     timings = []
     for frame in frames[:LATENCY_FRAMES]:
         start = time.perf_counter()
-        patch_grid = scorer.patch_scores(extractor.extract(resize_square(frame, size)[None]))[0]
-        scorer.result(patch_grid, frame.shape[:2], want_heatmap=True)
+        inspect(extractor, scorer, ScaledImage.full(frame), want_heatmap=True)
         timings.append(time.perf_counter() - start)
     return float(np.median(timings) * 1000)
 
@@ -45,13 +45,13 @@ def coreset_table(extractor: FeatureExtractor, frames: np.ndarray) -> str:
     """Markdown table: greedy coreset seconds on the teach patches of frames [8, H, W, 3] (plain and with
     the 8 dihedral views), and the stages of a real teach."""
     size = extractor.info.input_size
-    resized = [resize_square(frame, size) for frame in frames]
-    plain = extractor.extract(np.stack(resized)).reshape(-1, extractor.info.dim)
-    augmented = np.concatenate([extractor.extract(np.stack(dihedral_views(image))) for image in resized])
+    inputs = np.concatenate([frame.inputs for frame in prepared_frames(frames, TeachOptions(), size)])
+    plain = extractor.extract(inputs).reshape(-1, extractor.info.dim)
+    augmented = np.concatenate([extractor.extract(np.stack(dihedral_views(image))) for image in inputs])
     augmented = augmented.reshape(-1, extractor.info.dim)
     lines = [
         f"Greedy coreset and teach ({extractor.info.backbone} {size}, {len(frames)} elpv frames; "
-        "teach = extraction + coreset + 8 leave-one-out coresets for the threshold):",
+        "teach = extraction + coreset + held-out scores for the threshold):",
         "",
         "| what | patches | kept | seconds |",
         "|---|---|---|---|",

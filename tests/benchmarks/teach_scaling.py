@@ -1,8 +1,8 @@
 """Teach time and memory as the number of teach images grows (part of `make bench-accuracy`; alone:
 `python -m tests.benchmarks.teach_scaling`).
 
-- Real teaches, as a Teach call runs them (efficientnet_lite0 at 224, real weights, extraction uncached), of 8,
-  64 and 256 elpv cells; 8 and 64 alternate REPEATS times, so CPU drift hits both alike.
+- Real teaches, as a Teach call runs them (efficientnet_lite0 at 224, real weights, extraction uncached),
+  of 8, 64 and 256 elpv cells; 8 and 64 alternate REPEATS times, so CPU drift hits both alike.
 - Tiled teaches, fed with features directly: each teach image is TILES tiles, the features of TILES different
   good cells (a 2048x1536 frame in 512-pixel tiles gives 12), through the coreset and threshold stages only.
 
@@ -24,10 +24,10 @@ from exporter.export import export_model
 from patchcore.bank import TeachOptions
 from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.model import FeatureExtractor
-from patchcore.teach import teach
+from patchcore.teach import teach_images
 from patchcore.threshold import threshold_scores
 from tests.benchmarks.accuracy_configs import REFERENCE_MODEL
-from tests.benchmarks.accuracy_protocol import model_inputs
+from tests.benchmarks.accuracy_protocol import prepared_frames
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import load_elpv_products
 
@@ -69,7 +69,7 @@ def peak_growth_mib(run: Callable[[], object]) -> tuple[object, float | None]:
 def real_teach(extractor: FeatureExtractor, cells: np.ndarray) -> TeachRun:
     """One teach of cells [n, H, W, 3] uint8 as a Teach call runs it."""
     started = time.perf_counter()
-    bank, peak = peak_growth_mib(lambda: teach(extractor, list(cells), "scaling", TeachOptions()))
+    bank, peak = peak_growth_mib(lambda: teach_images(extractor, list(cells), "scaling", TeachOptions()))
     seconds = time.perf_counter() - started
     return TeachRun(
         "whole frame",
@@ -115,7 +115,7 @@ def _row(run: TeachRun) -> str:
 
 
 def scaling_table(extractor: FeatureExtractor, cached: CachedFeatureExtractor, good: np.ndarray) -> str:
-    """Markdown table of the teach runs. good: [G, H, W, 3] uint8 good elpv cells, G >= 256 and >= 64 x TILES."""
+    """Markdown table of the teach runs. good: [G, H, W, 3] uint8 good elpv cells (G >= 64 x TILES)."""
     runs: list[TeachRun] = []
     small, large = IMAGE_COUNTS[0], IMAGE_COUNTS[1]
     pairs = []
@@ -127,7 +127,8 @@ def scaling_table(extractor: FeatureExtractor, cached: CachedFeatureExtractor, g
     size = extractor.info.input_size
     for count in TILED_IMAGE_COUNTS:
         cells = good[: count * TILES]
-        features = cached.extract(model_inputs(cells, size, contrast_stretch=False))
+        inputs = np.concatenate([frame.inputs for frame in prepared_frames(cells, TeachOptions(), size)])
+        features = cached.extract(inputs)
         runs.append(tiled_teach(features.reshape(count, TILES, *features.shape[1:])))
     lines = [
         f"Teach scaling ({extractor.info.backbone} {size}, elpv good cells, default options; tiled rows: "
@@ -145,7 +146,7 @@ def scaling_table(extractor: FeatureExtractor, cached: CachedFeatureExtractor, g
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.benchmarks.teach_scaling",
-        description="Teach time, stage split and peak memory for 8, 64 and 256 images, whole frames and tiled.",
+        description="Teach time, stage split and peak memory for 8, 64 and 256 images, whole and tiled.",
     )
     parser.add_argument(
         "--models", type=Path, default=Path("models"), help="where exported models are cached"

@@ -2,6 +2,7 @@
 
 import csv
 
+import pytest
 from patchcore_client.cli import main
 
 PRODUCT = "cli-part"
@@ -44,3 +45,19 @@ def test_inspect_of_an_unreadable_file_reports_the_error_and_fails(
     with open(tmp_path / "out" / "results.csv", newline="") as table:
         (row,) = csv.DictReader(table)
     assert row["verdict"] == "error" and row["error"].startswith("INVALID_ARGUMENT")
+
+
+def test_teach_sends_the_roi_and_tile_size(client_server, client, part_files, capsys):
+    target = ["--target", client_server.target]
+    args = ["teach", "--product", "cli-view", "--roi", "10,20,150,120", "--tile-size", "64"]
+    assert main([*target, *args, str(part_files.teach)]) == 0
+    options = client.get_product("cli-view").teach_options
+    assert (options.roi.x, options.roi.y, options.roi.width, options.roi.height) == (10, 20, 150, 120)
+    assert options.tile_size == 64
+
+
+def test_a_malformed_roi_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["teach", "--product", "p", "--roi", "10,20,150", "folder"])
+    assert exit_.value.code == 2
+    assert "X,Y,W,H" in capsys.readouterr().err

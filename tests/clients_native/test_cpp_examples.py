@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import pytest
 from native_tools import parse_lines, run
+from patchcore_client.client import InspectionClient
 from patchcore_client.local_server import LocalServer, free_port
 
 PRODUCT = "flange-cpp"
@@ -101,6 +102,17 @@ def test_an_unreachable_server_exits_non_zero(cpp_bin, part_images):
 
     assert result.returncode == 1
     assert "UNAVAILABLE" in result.stderr
+
+
+def test_teach_sends_the_tile_size(cpp_bin, live_server, part_images):
+    result = run(
+        [cpp_bin / "teach", "--target", live_server.target, "--product", "tiled-cpp", "--tile-size", "96",
+         *part_images.teach[:2]]
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    with InspectionClient(live_server.target) as client:
+        assert client.get_product("tiled-cpp").teach_options.tile_size == 96
 
 
 def test_teach_refuses_an_image_that_is_not_an_image(cpp_bin, live_server, tmp_path):

@@ -13,10 +13,12 @@ from skimage import data as skimage_data
 from tiny_model import write_tiny_model
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.images import model_input
+from patchcore.images import ScaledImage
+from patchcore.inspection import inspect
 from patchcore.model import FeatureExtractor
-from patchcore.scoring import FrameResult, Scorer
-from patchcore.teach import teach
+from patchcore.scoring import Scorer
+from patchcore.teach import teach_images
+from patchcore.verdict import Verdict
 
 
 @pytest.fixture(scope="session")
@@ -105,22 +107,20 @@ def tiny_extractor(tiny_model: Path) -> FeatureExtractor:
 @pytest.fixture(scope="session")
 def brick_bank(tiny_extractor: FeatureExtractor, brick_crops: list[np.ndarray]) -> MemoryBank:
     """The brick texture taught from its first 8 crops with the tiny model and default options."""
-    return teach(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
+    return teach_images(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
 
 
-def _frame_scorer(extractor: FeatureExtractor, bank: MemoryBank) -> Callable[..., FrameResult]:
+def _frame_scorer(extractor: FeatureExtractor, bank: MemoryBank) -> Callable[..., Verdict]:
     scorer = Scorer(bank, extractor.info)
 
-    def score_frame(rgb: np.ndarray, want_heatmap: bool = True) -> FrameResult:
-        model_frame = model_input(rgb, extractor.info.input_size, bank.teach_options.contrast_stretch)
-        features = extractor.extract(model_frame[None])
-        return scorer.result(scorer.patch_scores(features)[0], rgb.shape[:2], want_heatmap)
+    def score_frame(rgb: np.ndarray, want_heatmap: bool = True) -> Verdict:
+        return inspect(extractor, scorer, ScaledImage.full(rgb), want_heatmap)
 
     return score_frame
 
 
 @pytest.fixture(scope="session")
 def frame_scorer():
-    """frame_scorer(extractor, bank) -> score_frame(rgb, want_heatmap=True) -> FrameResult, the way the
-    server scores one frame."""
+    """frame_scorer(extractor, bank) -> score_frame(rgb, want_heatmap=True) -> Verdict of the engine's
+    inspection pipeline for a full-size frame."""
     return _frame_scorer

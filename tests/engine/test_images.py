@@ -11,10 +11,8 @@ from patchcore.images import (
     decode_encoded,
     decode_raw,
     decode_scaled,
-    jpeg_scale,
     list_image_files,
     read_image_file,
-    resize_square,
 )
 
 
@@ -122,14 +120,6 @@ def test_damaged_body_with_a_valid_header_is_invalid_input(rgb):
         decode_encoded(data[:40])
 
 
-@pytest.mark.parametrize("shape", [(300, 500), (100, 60), (224, 224)])
-def test_resize_square_gives_the_model_size(shape):
-    image = np.full((*shape, 3), 77, np.uint8)
-    resized = resize_square(image, 224)
-    assert resized.shape == (224, 224, 3) and resized.dtype == np.uint8
-    assert (resized == 77).all()
-
-
 def test_list_image_files_is_sorted_and_filtered(tmp_path, rgb):
     for name in ["b.PNG", "a.jpg", "c.tiff", "notes.txt", "d.bmp"]:
         (tmp_path / name).write_bytes(b"")
@@ -139,7 +129,7 @@ def test_list_image_files_is_sorted_and_filtered(tmp_path, rgb):
 
 def test_read_image_file_names_the_file_when_it_is_not_an_image(tmp_path, rgb):
     (tmp_path / "good.png").write_bytes(encode(rgb, ".png"))
-    np.testing.assert_array_equal(read_image_file(tmp_path / "good.png"), rgb)
+    np.testing.assert_array_equal(read_image_file(tmp_path / "good.png").rgb, rgb)
     (tmp_path / "bad.png").write_bytes(b"nope")
     with pytest.raises(InvalidInput, match=r"bad\.png"):
         read_image_file(tmp_path / "bad.png")
@@ -162,57 +152,48 @@ def _jpeg_frame(height: int, width: int) -> np.ndarray:
     )
 
 
-@pytest.mark.parametrize(
-    ("min_side", "decoded_shape"), [(0, (480, 640)), (224, (240, 320)), (100, (120, 160))]
-)
-def test_a_jpeg_decodes_at_the_smallest_scale_that_keeps_min_side(min_side, decoded_shape):
+def shrink_by(factor: int):
+    """A shrink rule that asks for `factor` whatever the frame's size."""
+    return lambda width, height: factor
+
+
+@pytest.mark.parametrize(("factor", "decoded_shape"), [(1, (480, 640)), (2, (240, 320)), (4, (120, 160))])
+def test_a_jpeg_decodes_shrunk_by_the_factor_its_rule_asks_for(factor, decoded_shape):
     frame = _jpeg_frame(480, 640)
-    scaled = decode_scaled(encode(frame, ".jpg"), min_side)
+    scaled = decode_scaled(encode(frame, ".jpg"), shrink_by(factor))
     assert scaled.rgb.shape == (*decoded_shape, 3)
-    assert scaled.size == (480, 640)
+    assert scaled.size == (480, 640) and scaled.shrink == factor
     full_then_shrunk = cv2.resize(frame, decoded_shape[::-1], interpolation=cv2.INTER_AREA)
     assert np.abs(scaled.rgb.astype(int) - full_then_shrunk).mean() < 3  # the same picture, and RGB
 
 
-def test_jpeg_scale_never_goes_below_min_side():
-    assert jpeg_scale(640, 480, 224) == 2
-    assert jpeg_scale(640, 480, 241) == 1
-    assert jpeg_scale(4000, 3000, 224) == 8
-    assert jpeg_scale(640, 480, 0) == 1
+def test_the_shrink_rule_is_asked_with_the_declared_width_and_height():
+    asked = []
+    decode_scaled(
+        encode(_jpeg_frame(48, 64), ".jpg"), lambda width, height: asked.append((width, height)) or 1
+    )
+    assert asked == [(64, 48)]
 
 
-def test_other_formats_decode_at_full_size_whatever_min_side(rgb):
-    scaled = decode_scaled(encode(np.tile(rgb, (8, 8, 1)), ".png"), min_side=16)
+def test_other_formats_decode_at_full_size_whatever_the_rule(rgb):
+    scaled = decode_scaled(encode(np.tile(rgb, (8, 8, 1)), ".png"), shrink_by(2))
     assert scaled.rgb.shape == (240, 320, 3)
-    assert scaled.size == (240, 320)
+    assert scaled.size == (240, 320) and scaled.shrink == 1
 
 
-def test_a_scaled_jpeg_reports_its_size_after_exif_rotation():
+def test_a_shrunk_jpeg_reports_its_size_after_exif_rotation():
     from PIL import Image
 
     exif = Image.Exif()
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     buffer = io.BytesIO()
     Image.fromarray(_jpeg_frame(480, 640)).save(buffer, "JPEG", exif=exif)
-    scaled = decode_scaled(buffer.getvalue(), 224)
+    scaled = decode_scaled(buffer.getvalue(), shrink_by(2))
     assert scaled.rgb.shape == (320, 240, 3)
     assert scaled.size == (640, 480)
     assert decode_encoded(buffer.getvalue()).shape == (640, 480, 3)
 
 
-def test_read_image_file_can_scale_a_jpeg(tmp_path):
+def test_read_image_file_can_shrink_a_jpeg(tmp_path):
     (tmp_path / "frame.jpg").write_bytes(encode(_jpeg_frame(480, 640), ".jpg"))
-    assert read_image_file(tmp_path / "frame.jpg", min_side=224).shape == (240, 320, 3)
-
-
-def test_a_frame_reaches_the_model_alike_whether_sent_raw_or_as_jpeg():
-    frame = np.full((480, 640, 3), 90, np.uint8)
-    cv2.circle(frame, (320, 240), 150, (200, 180, 60), -1)  # hard edges, where one-step resizing differs
-    cv2.circle(frame, (320, 240), 60, (20, 20, 20), -1)
-    cv2.rectangle(frame, (40, 40), (130, 420), (250, 250, 250), 3)
-    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 100])
-    via_jpeg = resize_square(decode_scaled(jpeg.tobytes(), 224).rgb, 224).astype(int)
-    via_raw = resize_square(frame, 224).astype(int)
-    assert ok
-    assert np.abs(via_raw - via_jpeg).max() <= 6
-    assert np.abs(via_raw - via_jpeg).mean() < 0.5
+    assert read_image_file(tmp_path / "frame.jpg", shrink_by(2)).rgb.shape == (240, 320, 3)

@@ -7,7 +7,7 @@ from skimage import data as skimage_data
 
 from patchcore.bank import TeachOptions
 from patchcore.model import FeatureExtractor
-from patchcore.teach import teach
+from patchcore.teach import teach_images
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def gravel_crops() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def gravel_bank(lite0, gravel_crops):
-    return teach(lite0, gravel_crops[:8], "gravel", TeachOptions())
+    return teach_images(lite0, gravel_crops[:8], "gravel", TeachOptions())
 
 
 def test_training_crops_score_below_every_held_out_crop(lite0, gravel_bank, gravel_crops, frame_scorer):
@@ -47,7 +47,9 @@ def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero
     """A training crop at half the gain with a raised offset: an exposure change, not a defect."""
     darker = (gravel_crops[1].astype(np.float32) * 0.5 + 40).astype(np.uint8)
     plain, stretched = (
-        teach(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0, contrast_stretch=stretch))
+        teach_images(
+            lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0, contrast_stretch=stretch)
+        )
         for stretch in (False, True)
     )
     assert frame_scorer(lite0, stretched)(darker).score < 0.01
@@ -55,7 +57,7 @@ def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero
 
 
 def test_a_full_bank_scores_a_training_frame_at_zero(lite0, gravel_crops, frame_scorer):
-    bank = teach(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0))
+    bank = teach_images(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0))
     assert frame_scorer(lite0, bank)(gravel_crops[1]).score == pytest.approx(0.0, abs=1e-4)
 
 

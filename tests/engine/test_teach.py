@@ -5,7 +5,7 @@ import pytest
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
 from patchcore.errors import InvalidInput
 from patchcore.images import PixelFormat, decode_encoded, decode_raw
-from patchcore.teach import teach
+from patchcore.teach import teach_images
 
 
 def test_bank_is_a_tenth_of_the_training_patches(brick_bank, tiny_extractor):
@@ -59,13 +59,13 @@ def test_raw_and_encoded_frames_of_the_same_pixels_score_the_same(
 
 
 def test_teaching_is_deterministic(brick_bank, brick_crops, tiny_extractor):
-    again = teach(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
+    again = teach_images(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
     np.testing.assert_array_equal(again.vectors, brick_bank.vectors)
     assert again.options == brick_bank.options
 
 
 def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extractor):
-    bank = teach(tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True))
+    bank = teach_images(tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True))
     assert bank.stats.patch_count == 2 * 8 * 64
     assert bank.stats.bank_size == 13  # 10% of the 2 x 64 patches of the images themselves
     assert bank.teach_options.augment_rotations
@@ -73,20 +73,18 @@ def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extr
 
 def test_progress_reports_every_stage_up_to_its_total(brick_crops, tiny_extractor):
     calls = []
-    teach(
+    teach_images(
         tiny_extractor,
         brick_crops[:3],
         "brick",
         TeachOptions(),
         progress=lambda stage, done, total: calls.append((stage, done, total)),
     )
-    # 3 views extracted in one batch; 20 bank vectors picked (10% of 3 x 64 patches); 3 images scored
+    # 3 images extracted one after the other; 20 bank vectors picked (10% of 3 x 64 patches); 3 scored
     assert calls == [
-        ("extract", 3, 3),
+        *(("extract", done, 3) for done in (1, 2, 3)),
         ("coreset", 20, 20),
-        ("threshold", 1, 3),
-        ("threshold", 2, 3),
-        ("threshold", 3, 3),
+        *(("threshold", done, 3) for done in (1, 2, 3)),
     ]
 
 
@@ -94,7 +92,7 @@ def test_the_bank_stops_growing_past_16_images(brick, tiny_extractor):
     crops = [
         brick[top : top + 64, left : left + 64] for top in range(0, 448, 112) for left in range(0, 448, 90)
     ]
-    bank = teach(tiny_extractor, crops, "brick", TeachOptions())
+    bank = teach_images(tiny_extractor, crops, "brick", TeachOptions())
     assert (bank.stats.image_count, bank.stats.patch_count) == (20, 20 * 64)
     assert bank.stats.bank_size == 103  # 10% of 16 images' 64 patches
     assert len(bank.stats.leave_one_out_scores) == 20
@@ -103,18 +101,20 @@ def test_the_bank_stops_growing_past_16_images(brick, tiny_extractor):
 @pytest.mark.parametrize(("count", "product_id"), [(0, "brick"), (1, "brick"), (2, "Bad/Id")])
 def test_too_few_images_or_a_bad_id_is_invalid_input(brick_crops, tiny_extractor, count, product_id):
     with pytest.raises(InvalidInput):
-        teach(tiny_extractor, brick_crops[:count], product_id, TeachOptions())
+        teach_images(tiny_extractor, brick_crops[:count], product_id, TeachOptions())
 
 
 def test_an_image_that_is_not_rgb_uint8_is_invalid_input(brick_crops, tiny_extractor):
     images = [brick_crops[0], brick_crops[1][..., 0]]
-    with pytest.raises(InvalidInput, match="teach image 1"):
-        teach(tiny_extractor, images, "brick", TeachOptions())
+    with pytest.raises(InvalidInput, match="teach image 2: the frame is not an RGB image"):
+        teach_images(tiny_extractor, images, "brick", TeachOptions())
 
 
 def test_augmentation_lets_rotated_good_frames_pass(brick_bank, brick_crops, tiny_extractor, frame_scorer):
     rotated = [np.ascontiguousarray(np.rot90(crop)) for crop in brick_crops[8:]]
-    augmented_bank = teach(tiny_extractor, brick_crops[:8], "brick", TeachOptions(augment_rotations=True))
+    augmented_bank = teach_images(
+        tiny_extractor, brick_crops[:8], "brick", TeachOptions(augment_rotations=True)
+    )
     plain = [frame_scorer(tiny_extractor, brick_bank)(frame) for frame in rotated]
     augmented = [frame_scorer(tiny_extractor, augmented_bank)(frame) for frame in rotated]
     assert any(

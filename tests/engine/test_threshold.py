@@ -17,7 +17,7 @@ def test_rule_is_the_scaled_highest_score():
 
 def test_teaching_takes_no_defect_images_or_labels():
     parameters = set(inspect.signature(teach).parameters)
-    assert parameters == {"extractor", "images", "product_id", "options", "version", "progress"}
+    assert parameters == {"extractor", "frames", "product_id", "options", "version", "progress"}
 
 
 def axis(index: int, dim: int = 8) -> np.ndarray:
@@ -32,9 +32,7 @@ def teach_set(images: list[list[np.ndarray]], scored_per_image: int | None = Non
     scored_per_image rows of each image are scored (all when None)."""
     patches = np.stack([row for image in images for row in image])
     owners = np.concatenate([np.full(len(image), index) for index, image in enumerate(images)])
-    scored = np.concatenate(
-        [np.arange(len(image)) < (scored_per_image or len(image)) for image in images]
-    )
+    scored = np.concatenate([np.arange(len(image)) < (scored_per_image or len(image)) for image in images])
     return patches, owners, scored
 
 
@@ -68,13 +66,25 @@ def test_only_scored_patches_count_and_every_one_of_them_does():
     assert threshold_scores(patches, owners, scored, bank, top_k=3)[0] == pytest.approx(1 / 3, abs=1e-6)
 
 
-def test_an_image_that_holds_the_whole_bank_is_scored_against_the_other_images():
+def test_a_vector_taken_out_is_replaced_by_the_nearest_patch_it_covered_of_another_image():
+    near_axis_0 = np.array([1.0, 0.1, 0, 0, 0, 0, 0, 0], dtype=np.float32) / np.sqrt(1.01)
+    # image 1's patch is close to image 0's and was left out of the bank because image 0's covers it
+    images = [[axis(0)], [near_axis_0], [axis(2)]]
+    patches, owners, scored = teach_set(images)
+    bank = np.array([0, 2])
+    scores = threshold_scores(patches, owners, scored, bank, top_k=1)
+    cosine_distance = 1 - 1 / np.sqrt(1.01)
+    # without the substitute, image 0's nearest bank vector would be axis(2), at distance 1
+    assert scores == pytest.approx([cosine_distance, cosine_distance, 1.0], abs=1e-6)
+
+
+def test_an_image_that_holds_the_whole_bank_is_scored_against_substitutes():
     images = [[axis(0), axis(1)], [axis(0), axis(4)]]
     patches, owners, scored = teach_set(images)
     bank_of_image_0 = np.array([0, 1])
     scores = threshold_scores(patches, owners, scored, bank_of_image_0, top_k=1)
-    assert scores[0] == pytest.approx(1.0, abs=1e-6)  # axis(1) has no match among image 1's patches
-    assert scores[1] == pytest.approx(1.0, abs=1e-6)  # axis(4) has no match in the bank
+    assert scores[0] == pytest.approx(1.0, abs=1e-6)  # image 1 has nothing like axis(1)
+    assert scores[1] == pytest.approx(1.0, abs=1e-6)  # the bank has nothing like axis(4)
 
 
 def test_float16_patches_give_the_float32_scores():
@@ -93,7 +103,9 @@ def test_progress_is_reported_once_per_image():
     calls = []
     images = [[axis(index)] for index in range(4)]
     patches, owners, scored = teach_set(images)
-    threshold_scores(patches, owners, scored, np.arange(4), top_k=1, progress=lambda *call: calls.append(call))
+    threshold_scores(
+        patches, owners, scored, np.arange(4), top_k=1, progress=lambda *call: calls.append(call)
+    )
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
 
 

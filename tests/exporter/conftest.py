@@ -1,7 +1,6 @@
 """DINOv2-S weight files built from a random-initialised timm model, in Meta's and Hugging Face's layouts.
 They test structure, key mapping and parity only; random weights say nothing about accuracy."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -13,34 +12,65 @@ from exporter.backbones import BACKBONES
 
 DINOV2 = BACKBONES["dinov2_vits14"]
 
-# timm name -> Hugging Face Dinov2Model name (qkv is split separately).
-_TIMM_TO_HF = [
-    (r"^cls_token$", "embeddings.cls_token"),
-    (r"^pos_embed$", "embeddings.position_embeddings"),
-    (r"^patch_embed\.proj\.", "embeddings.patch_embeddings.projection."),
-    (r"^blocks\.(\d+)\.attn\.proj\.", r"encoder.layer.\1.attention.output.dense."),
-    (r"^blocks\.(\d+)\.ls(\d)\.gamma$", r"encoder.layer.\1.layer_scale\2.lambda1"),
-    (r"^blocks\.(\d+)\.", r"encoder.layer.\1."),
-    (r"^norm\.", "layernorm."),
+# The tensors of Hugging Face's facebook/dinov2-small (transformers Dinov2Model): name, shape, and the timm
+# tensor that holds the same weights (with the part of timm's fused qkv for query, key and value). Written out
+# from the published model, not derived from the exporter's rename table, so a wrong name there is caught.
+_HF_DINOV2_SMALL = [
+    ("embeddings.cls_token", (1, 1, 384), "cls_token"),
+    ("embeddings.mask_token", (1, 384), None),  # masked image modelling only; zeros here
+    ("embeddings.position_embeddings", (1, 1370, 384), "pos_embed"),  # 518 px: 37 x 37 patches + class
+    ("embeddings.patch_embeddings.projection.weight", (384, 3, 14, 14), "patch_embed.proj.weight"),
+    ("embeddings.patch_embeddings.projection.bias", (384,), "patch_embed.proj.bias"),
+    ("layernorm.weight", (384,), "norm.weight"),
+    ("layernorm.bias", (384,), "norm.bias"),
 ]
-_QKV = re.compile(r"^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$")
+_HF_DINOV2_SMALL_LAYER = [  # for each of the 12 layers, {i} = 0..11
+    ("encoder.layer.{i}.norm1.weight", (384,), "blocks.{i}.norm1.weight"),
+    ("encoder.layer.{i}.norm1.bias", (384,), "blocks.{i}.norm1.bias"),
+    ("encoder.layer.{i}.attention.attention.query.weight", (384, 384), ("blocks.{i}.attn.qkv.weight", 0)),
+    ("encoder.layer.{i}.attention.attention.query.bias", (384,), ("blocks.{i}.attn.qkv.bias", 0)),
+    ("encoder.layer.{i}.attention.attention.key.weight", (384, 384), ("blocks.{i}.attn.qkv.weight", 1)),
+    ("encoder.layer.{i}.attention.attention.key.bias", (384,), ("blocks.{i}.attn.qkv.bias", 1)),
+    ("encoder.layer.{i}.attention.attention.value.weight", (384, 384), ("blocks.{i}.attn.qkv.weight", 2)),
+    ("encoder.layer.{i}.attention.attention.value.bias", (384,), ("blocks.{i}.attn.qkv.bias", 2)),
+    ("encoder.layer.{i}.attention.output.dense.weight", (384, 384), "blocks.{i}.attn.proj.weight"),
+    ("encoder.layer.{i}.attention.output.dense.bias", (384,), "blocks.{i}.attn.proj.bias"),
+    ("encoder.layer.{i}.layer_scale1.lambda1", (384,), "blocks.{i}.ls1.gamma"),
+    ("encoder.layer.{i}.norm2.weight", (384,), "blocks.{i}.norm2.weight"),
+    ("encoder.layer.{i}.norm2.bias", (384,), "blocks.{i}.norm2.bias"),
+    ("encoder.layer.{i}.mlp.fc1.weight", (1536, 384), "blocks.{i}.mlp.fc1.weight"),
+    ("encoder.layer.{i}.mlp.fc1.bias", (1536,), "blocks.{i}.mlp.fc1.bias"),
+    ("encoder.layer.{i}.mlp.fc2.weight", (384, 1536), "blocks.{i}.mlp.fc2.weight"),
+    ("encoder.layer.{i}.mlp.fc2.bias", (384,), "blocks.{i}.mlp.fc2.bias"),
+    ("encoder.layer.{i}.layer_scale2.lambda1", (384,), "blocks.{i}.ls2.gamma"),
+]
+HF_DINOV2_SMALL_TENSOR_COUNT = 223  # 7 + 12 x 18
+
+
+def _layer_entries(layer: int) -> list[tuple[str, tuple[int, ...], object]]:
+    def named(text: str) -> str:
+        return text.format(i=layer)
+
+    return [
+        (named(name), shape, (named(source[0]), source[1]) if isinstance(source, tuple) else named(source))
+        for name, shape, source in _HF_DINOV2_SMALL_LAYER
+    ]
 
 
 def to_hf_layout(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A timm-layout DINOv2 state dict as Hugging Face's facebook/dinov2-small stores it."""
-    converted = {"embeddings.mask_token": torch.zeros(1, DINOV2.dim)}
-    for key, tensor in state_dict.items():
-        qkv = _QKV.match(key)
-        if qkv:
-            layer, kind = qkv.groups()
-            for part, chunk in zip(("query", "key", "value"), tensor.chunk(3), strict=True):
-                converted[f"encoder.layer.{layer}.attention.attention.{part}.{kind}"] = chunk.clone()
-            continue
-        for pattern, replacement in _TIMM_TO_HF:
-            new_key, count = re.subn(pattern, replacement, key)
-            if count:
-                converted[new_key] = tensor.clone()
-                break
+    """A timm-layout DINOv2-S state dict (at 518 px) as facebook/dinov2-small's model.safetensors holds it."""
+    entries = _HF_DINOV2_SMALL + [entry for layer in range(12) for entry in _layer_entries(layer)]
+    converted = {}
+    for name, shape, source in entries:
+        if source is None:
+            tensor = torch.zeros(shape)
+        elif isinstance(source, tuple):
+            tensor = state_dict[source[0]].chunk(3)[source[1]]
+        else:
+            tensor = state_dict[source]
+        assert tuple(tensor.shape) == shape, f"{name} is {shape} in facebook/dinov2-small"
+        converted[name] = tensor.clone()
+    assert len(converted) == HF_DINOV2_SMALL_TENSOR_COUNT
     return converted
 
 

@@ -81,6 +81,16 @@ def test_refuses_a_wrong_shape_in_hugging_face_layout(tmp_path, dinov2_random_st
         dinov2_from_file(path, DINOV2)
 
 
+def test_refuses_a_hugging_face_file_without_a_value_matrix_naming_it(tmp_path, dinov2_random_state):
+    hf = to_hf_layout(dinov2_random_state)
+    del hf["encoder.layer.4.attention.attention.value.weight"]
+    path = tmp_path / "model.safetensors"
+    save_file(hf, str(path))
+
+    with pytest.raises(ModelError, match=r"lacks encoder\.layer\.4\.attention\.attention\.value\.weight"):
+        dinov2_from_file(path, DINOV2)
+
+
 def test_refuses_a_non_square_position_embedding(tmp_path, dinov2_random_state):
     odd = {**dinov2_random_state, "pos_embed": torch.zeros(1, 1 + 37 * 36, 384)}
 

@@ -27,6 +27,7 @@ INVALID = grpc.StatusCode.INVALID_ARGUMENT
 NOT_FOUND = grpc.StatusCode.NOT_FOUND
 TOO_LARGE = grpc.StatusCode.RESOURCE_EXHAUSTED
 SPECIFIC = frozenset({OK, INVALID, NOT_FOUND, TOO_LARGE, grpc.StatusCode.FAILED_PRECONDITION})
+OPTION_NAMES = frozenset({"threshold", "top_k", "min_region_area"})
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def teach_cases(draw) -> Case:
 @st.composite
 def update_cases(draw) -> Case:
     product_id = draw(st.just(FUZZ_PRODUCT) | any_ids)
-    fields = draw(st.lists(st.sampled_from(["threshold", "top_k", "min_region_area"]) | text, max_size=3))
+    fields = draw(st.lists(st.sampled_from(sorted(OPTION_NAMES)) | text, max_size=3))
     options = pb.ProductOptions(
         threshold=draw(floats32),
         top_k=draw(st.integers(0, 2**32 - 1)),
@@ -176,9 +177,12 @@ def update_cases(draw) -> Case:
     request = pb.UpdateProductRequest(product_id=product_id, options=options, update_fields=fields)
     expected = lookup_codes(product_id)
     if expected == {OK}:
-        named = set(fields) or {"threshold", "top_k", "min_region_area"}
-        valid = named <= {"threshold", "top_k", "min_region_area"} and (
-            ("threshold" not in named or (math.isfinite(options.threshold) and options.threshold >= 0))
+        # No update_fields: the options set to a non-zero value are the ones changed.
+        named = set(fields) or {name for name in OPTION_NAMES if getattr(options, name)}
+        valid = (
+            bool(named)
+            and named <= OPTION_NAMES
+            and ("threshold" not in named or 0 <= options.threshold <= 2)
             and ("top_k" not in named or options.top_k >= 1)
         )
         expected = frozenset({OK if valid else INVALID})

@@ -9,7 +9,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
 
-from server.auth import Role, load_tokens, read_tokens_file, required_role
+from server.auth import Role, bearer_token, load_tokens, read_tokens_file, required_role
 from server.errors import ConfigError
 
 ADMIN_TOKEN = "adm-7f3c9e1b2a"
@@ -58,6 +58,15 @@ def test_malformed_tokens_file_is_refused_without_showing_tokens(tmp_path, text,
 def test_tokens_never_appear_in_a_repr(tmp_path):
     tokens = load_tokens(write_tokens(tmp_path / "tokens", "admin hidden-token\n"), environ={})
     assert "hidden-token" not in repr(tokens)
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [("Bearer t-1", "t-1"), ("bearer t-1", "t-1"), ("BEARER t-1", "t-1"), ("bEaReR t-1", "t-1"),
+     ("Basic t-1", None), ("Bearer", None), ("Bearer ", None), ("Bearert-1", None), ("t-1", None)],
+)  # fmt: skip
+def test_the_bearer_scheme_is_matched_case_insensitively(value, token):
+    assert bearer_token((("x-other", "Bearer no"), ("authorization", value))) == token
 
 
 def test_every_method_has_the_documented_role():
@@ -149,6 +158,13 @@ def test_inspect_token_may_only_inspect_and_read(guarded, method, token):
         assert code == grpc.StatusCode.PERMISSION_DENIED
     else:
         assert code == grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("scheme", ["bearer", "BEARER"])
+def test_a_server_takes_the_scheme_in_any_case(guarded, scheme):
+    _, stub = guarded
+    metadata = (("authorization", f"{scheme} {INSPECT_TOKEN}"),)
+    assert status_code(calls(stub)["GetServerInfo"], metadata) == grpc.StatusCode.OK
 
 
 def test_health_and_reflection_need_no_token(guarded):

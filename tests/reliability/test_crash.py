@@ -4,7 +4,7 @@ Each test copies a store holding `part` (versions 1 and 2) and `other`, starts a
 server at one moment while it changes `part`, restarts a plain server on the same store and checks what it
 serves.
 The exact moments of the file write are reached by crash_injection.py; the moments of the teach computation
-by sending SIGKILL from outside, at several offsets into a long Teach.
+by sending SIGKILL from outside once the server has spent a given CPU time on a long Teach.
 """
 
 import os
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import grpc
+import psutil
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import CRASH_VARIABLE, inspect_request, start_server, status_code, stub_for
@@ -116,11 +117,24 @@ def test_kill_while_deleting_leaves_the_product_gone_and_nothing_behind(tiny_mod
     assert state["leftovers"] == []
 
 
-@pytest.mark.parametrize("delay_seconds", [0.3, 1.5, 3.0])
-def test_kill_9_from_outside_during_a_long_reteach(tiny_model, seed_store, tmp_path, delay_seconds):
-    """48 images with 8 rotations and flips each and a large coreset take long to teach; the kill lands
-    while features, coreset or threshold are computed (on a very fast machine maybe later: then the new
-    version must be whole)."""
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def wait_for_work(process: psutil.Process, seconds: float, call: grpc.Future) -> None:
+    """Waits until `process` has spent `seconds` more CPU time (on the call), or the call has ended."""
+    start = cpu_seconds(process)
+    while cpu_seconds(process) - start < seconds and not call.done():
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("cpu_seconds_into_teach", [0.3, 3.0, 12.0])
+def test_kill_9_from_outside_during_a_long_reteach(tiny_model, seed_store, tmp_path, cpu_seconds_into_teach):
+    """48 images with 8 rotations and flips each and a large coreset take tens of CPU seconds to teach; the
+    kill lands while features, coreset or threshold are computed (on a much faster machine maybe later: then
+    the new version must be whole). Counted in the server's CPU time, the moments do not move when other
+    work slows the machine down."""
     store = copy_store(seed_store, tmp_path)
     server = start_server(tiny_model, store, tmp_path / "killed")
     request = make_teach_request(PART, seed=5, count=48)
@@ -128,11 +142,11 @@ def test_kill_9_from_outside_during_a_long_reteach(tiny_model, seed_store, tmp_p
     request.options.coreset_ratio = 0.5  # greedy coreset work grows with the bank size
     with grpc.insecure_channel(server.target) as channel:
         teach = stub_for(channel).Teach.future(request, timeout=300)
-        time.sleep(delay_seconds)
+        wait_for_work(psutil.Process(server.process.pid), cpu_seconds_into_teach, teach)
         server.process.kill()
         assert server.process.wait(30) == -signal.SIGKILL
         finished = teach.exception() is None
-    print(f"\nkill -9 {delay_seconds} s into a long Teach; the Teach had finished: {finished}")
+    print(f"\nkill -9 {cpu_seconds_into_teach} CPU s into a long Teach; the Teach had finished: {finished}")
     state = restarted_state(tiny_model, store, tmp_path / "restarted")
     assert_whole(state, seed_store[1], {3} if finished else {2, 3})
 

@@ -39,6 +39,7 @@ class StreamRecord:
     received: dict[int, float] = field(default_factory=dict)
     responses: list[pb.InspectResponse] = field(default_factory=list)
     reached_hold: threading.Event = field(default_factory=threading.Event)
+    first_answered: threading.Event = field(default_factory=threading.Event)
 
 
 def frames(record: StreamRecord, hold: threading.Event) -> Iterator[pb.InspectRequest]:
@@ -56,6 +57,7 @@ def run_stream(target: str, record: StreamRecord, hold: threading.Event) -> None
         for response in stub_for(channel).InspectStream(frames(record, hold), timeout=600):
             record.received[response.frame_id] = time.perf_counter()
             record.responses.append(response)
+            record.first_answered.set()
 
 
 @dataclass
@@ -72,6 +74,8 @@ class Changes:
 def change_products(target: str, records: list[StreamRecord], changes: Changes) -> None:
     with grpc.insecure_channel(target) as channel:
         stub = stub_for(channel)
+        for record in records:  # every stream starts on the products as first taught
+            assert record.first_answered.wait(120)
         changes.retaught_version = stub.Teach(make_teach_request(STEADY, seed=10)).version
         changes.steady_retaught.set()
         stub.Teach(make_teach_request(NEWCOMER, seed=11))

@@ -1,8 +1,10 @@
 """TLS and mutual TLS with certificates made for the test; the plaintext warning; refused half-configs."""
 
+import json
 import logging
 import subprocess
 import sys
+import time
 
 import grpc
 import pytest
@@ -73,6 +75,31 @@ def test_tls_refuses_plaintext_and_untrusted_certificates(tls_server, pki):
     assert server_info_code(tls_server.target) == grpc.StatusCode.UNAVAILABLE
     stranger = pki["stranger_ca"].cert_pem
     assert server_info_code(tls_server.target, root_certificates=stranger) == grpc.StatusCode.UNAVAILABLE
+
+
+def wait_for_log_line(server, text: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.log():
+        assert time.monotonic() < deadline, f"the server never logged {text!r}"
+        time.sleep(0.05)
+
+
+def test_a_failed_handshake_is_logged_as_json_like_everything_else(tiny_model, pki, tmp_path):
+    """gRPC core reports a failed handshake in plain text on stderr; in the log it is a JSON event too."""
+    credentials = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem)
+    env = {"GRPC_VERBOSITY": "INFO"}  # gRPC core logs failed handshakes at INFO
+    server = start_server(tiny_model, tmp_path / "store", tmp_path, *tls_args(pki, False),
+                          credentials=credentials, env=env)  # fmt: skip
+    with server:
+        assert server_info_code(server.target) == grpc.StatusCode.UNAVAILABLE  # plaintext to a TLS port
+        wait_for_log_line(server, "Handshake failed")
+    lines = server.log().splitlines()
+    events = [json.loads(line) for line in lines]
+
+    assert all(isinstance(event, dict) for event in events)
+    handshake = next(event for event in events if "Handshake failed" in event.get("message", ""))
+    assert handshake["event"] == "native_log" and handshake["source"].startswith("ssl_transport_security")
+    assert events[-1]["event"] == "server_stopped"
 
 
 def test_mutual_tls_serves_clients_with_a_certificate_from_the_ca(mtls_server, pki):

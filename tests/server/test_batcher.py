@@ -42,8 +42,11 @@ class FakeScorer:
         return features[:, :, 0].reshape(-1, GRID, GRID) + self.offset
 
 
-def image(value: int) -> np.ndarray:
-    return np.full((4, 4, 3), value, np.uint8)
+def image(value: int, tiles: int = 1) -> np.ndarray:
+    """A frame's model inputs: `tiles` inputs whose first pixels are value, value + 1, ..."""
+    inputs = np.zeros((tiles, 4, 4, 3), np.uint8)
+    inputs[:, 0, 0, 0] = value + np.arange(tiles)
+    return inputs
 
 
 def test_each_frame_gets_its_own_result_from_its_own_product():
@@ -53,12 +56,35 @@ def test_each_frame_gets_its_own_result_from_its_own_product():
     scorers = [FakeScorer(0.0), FakeScorer(1000.0)]
     futures = [batcher.submit(image(i), scorers[i % 2]) for i in range(10)]
     gate.set()
-    grids = [future.result(timeout=10).patch_grid for future in futures]
+    grids = [future.result(timeout=10).grids[0] for future in futures]
     batcher.close()
 
     assert [grid[0, 0] for grid in grids] == [i + 1000.0 * (i % 2) for i in range(10)]
     assert max(extractor.batch_sizes) <= 4 and sum(extractor.batch_sizes) == 10
     assert len(extractor.batch_sizes) < 10  # frames that waited were batched together
+
+
+def test_a_tiled_frame_brings_all_its_inputs_into_one_batch_and_gets_a_grid_each():
+    gate = threading.Event()
+    extractor = FakeExtractor(gate)
+    batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=4, max_wait_ms=50)
+    scorer = FakeScorer(0.0)
+    first = batcher.submit(image(0), scorer)
+    extractor.entered.wait(10)  # frame 0 runs alone while the others queue
+    tiled = [batcher.submit(image(10 * frame, tiles=3), scorer) for frame in (1, 2, 3)]
+    large = batcher.submit(image(100, tiles=6), scorer)
+    gate.set()
+    outputs = [future.result(timeout=10) for future in [first, *tiled, large]]
+    batcher.close()
+
+    assert [list(output.grids[:, 0, 0]) for output in outputs[1:4]] == [
+        [10, 11, 12],
+        [20, 21, 22],
+        [30, 31, 32],
+    ]
+    assert list(outputs[4].grids[:, 0, 0]) == [100, 101, 102, 103, 104, 105]
+    # frames join a batch while it holds fewer than max_batch inputs; a frame's inputs are never split
+    assert extractor.batch_sizes == [1, 6, 9]
 
 
 def test_a_full_queue_refuses_with_server_busy():
@@ -109,6 +135,6 @@ def test_frames_whose_caller_cancelled_are_dropped_unscored():
     kept = [first.result(timeout=10), queued[0].result(timeout=10), queued[5].result(timeout=10)]
     batcher.close()
 
-    assert [output.patch_grid[0, 0] for output in kept] == [0, 1, 6]
+    assert [output.grids[0, 0, 0] for output in kept] == [0, 1, 6]
     assert sum(extractor.batch_sizes) == 3
     assert metrics.pending_requests._value.get() == 0

@@ -54,6 +54,29 @@ def test_update_threshold_makes_a_new_version_used_for_verdicts(stub):
     assert after.score == pytest.approx(before.score, abs=1e-5)
 
 
+def options_of(product: pb.Product) -> tuple[float, int, int]:
+    return product.options.threshold, product.options.top_k, product.options.min_region_area
+
+
+def test_update_without_update_fields_changes_the_options_that_are_set(stub):
+    taught = stub.Teach(teach_request("partial-update", seed=16))
+    threshold, top_k, _ = options_of(taught)
+
+    def update(options: pb.ProductOptions, fields: tuple[str, ...] = ()) -> pb.Product:
+        return stub.UpdateProduct(
+            pb.UpdateProductRequest(product_id="partial-update", options=options, update_fields=fields)
+        )
+
+    assert options_of(update(pb.ProductOptions(threshold=0.5))) == (0.5, top_k, 0)
+    assert options_of(update(pb.ProductOptions(min_region_area=40, top_k=3))) == (0.5, 3, 40)
+    assert options_of(update(pb.ProductOptions(threshold=0.25, min_region_area=0))) == (0.25, 3, 40)
+    # A 0 is set only where update_fields names it.
+    assert options_of(update(pb.ProductOptions(), ("min_region_area",))) == (0.25, 3, 0)
+    final = update(pb.ProductOptions(threshold=threshold, top_k=9), ("threshold",))
+    assert options_of(final) == (pytest.approx(threshold), 3, 0)
+    assert final.version == taught.version + 5
+
+
 def test_reteach_makes_a_new_version(stub):
     first = stub.Teach(teach_request("reteach", seed=13))
     second = stub.Teach(teach_request("reteach", seed=14))

@@ -79,6 +79,22 @@ def test_unknown_update_field_is_invalid_argument(stub, taught):
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
+@pytest.mark.parametrize("threshold", [2.5, -0.5])
+def test_threshold_outside_the_cosine_distance_range_is_invalid_argument(stub, taught, threshold):
+    request = pb.UpdateProductRequest(product_id=PRODUCT, options=pb.ProductOptions(threshold=threshold))
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.UpdateProduct(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "from 0 to 2" in raised.value.details()
+
+
+def test_update_that_changes_nothing_is_invalid_argument(stub, taught):
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.UpdateProduct(pb.UpdateProductRequest(product_id=PRODUCT, options=pb.ProductOptions()))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "update_fields" in raised.value.details()
+
+
 def test_unknown_product_is_not_found(stub):
     image = encoded(good_part(np.random.default_rng(0)))
     assert status_of_inspect(stub, "never-taught", image) == grpc.StatusCode.NOT_FOUND

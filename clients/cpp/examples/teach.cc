@@ -16,19 +16,23 @@ constexpr std::uint64_t kDefaultDeadlineMs = 120000;
 
 const std::string kUsage =
     std::string(
-        "usage: teach [--target HOST:PORT] [--token T] --product ID [--deadline-ms N] FILE...\n"
+        "usage: teach [--target HOST:PORT] [--token T] --product ID [--tile-size N] [--deadline-ms N] FILE...\n"
         "\n"
         "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference\n"
         "case. A product that exists gets a new version. Prints:\n"
         "  product <id> version <n> threshold <t> images <n> bank <patches> seconds <s>\n"
         "\n"
-        "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n") +
+        "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n"
+        "  --tile-size    cover each frame with N x N pixel tiles, each one model input, for high-resolution\n"
+        "                 frames with small defects (default 0 = the whole frame as one input)\n") +
     connection_flags_help("the call", kDefaultDeadlineMs) +
     "\nExit status: 0 taught, 1 the server refused or failed, 2 bad command line or unreadable file.\n";
 
 int teach(const CommandLine& command_line) {
   pb::TeachRequest request;
   request.set_product_id(command_line.required("product"));
+  const std::uint64_t tile_size = command_line.unsigned_or("tile-size", 0);
+  request.mutable_options()->set_tile_size(static_cast<std::uint32_t>(tile_size));
   const Connection server = connect(command_line, kDefaultDeadlineMs);
   for (const std::string& file : command_line.required_files()) {
     request.add_images()->set_encoded(read_file(file));
@@ -52,5 +56,5 @@ int teach(const CommandLine& command_line) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return run_example(argc, argv, kUsage, with_connection_flags({"product"}), teach);
+  return run_example(argc, argv, kUsage, with_connection_flags({"product", "tile-size"}), teach);
 }

@@ -1,4 +1,4 @@
-"""`patchcore-client`: teach a product from a folder, inspect image files, list products."""
+"""`patchcore-client`: teach a product from a folder, inspect image files, list products, probe health."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         contrast_stretch=args.contrast_stretch,
         threshold_scale=args.threshold_scale,
         top_k=args.top_k,
+        roi=args.roi,
+        tile_size=args.tile_size,
     )
     stats = product.teach_stats
     print(
@@ -102,6 +104,12 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def health(client: InspectionClient, args: argparse.Namespace) -> int:
+    status = client.health(args.service, wait=args.wait)
+    print(status)
+    return 0 if status == "SERVING" else 1
+
+
 def _env_path(variable: str) -> Path | None:
     value = os.environ.get(variable)
     return Path(value) if value else None
@@ -109,6 +117,15 @@ def _env_path(variable: str) -> Path | None:
 
 def _read_pem(path: Path | None) -> bytes | None:
     return path.read_bytes() if path else None
+
+
+def _roi(text: str) -> tuple[int, int, int, int]:
+    """ "X,Y,W,H" -> (x, y, width, height) (argparse type)."""
+    parts = text.split(",")
+    if len(parts) != 4 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in frame pixels (4 whole numbers), got {text!r}")
+    x, y, width, height = (int(part) for part in parts)
+    return x, y, width, height
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     teach_parser.add_argument(
         "--contrast-stretch", action="store_true", help="for lines whose exposure drifts between frames"
     )
+    teach_parser.add_argument(
+        "--roi", type=_roi, default=None,
+        help="region of interest X,Y,W,H in frame pixels: every frame of the product is cropped to it",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--tile-size", type=int, default=0,
+        help="cover each frame (or ROI) with tiles of N pixels, each one model input: high-resolution frames "
+        "with small defects; 0 = the whole frame as one input",
+    )  # fmt: skip
     teach_parser.set_defaults(run=teach)
 
     inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
@@ -163,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     products_parser = commands.add_parser("products", help="list the server's products")
     products_parser.set_defaults(run=products)
+
+    health_parser = commands.add_parser(
+        "health",
+        help="print the server's gRPC health status; exit 0 only when SERVING (a probe for systemd or "
+        "monitoring; needs no token)",
+    )
+    health_parser.add_argument(
+        "--service", default="", help='"" = the whole server, or patchcore.edge.v1.InspectionService'
+    )
+    health_parser.add_argument(
+        "--wait", type=float, default=0.0,
+        help="seconds to wait for the server to come up and report SERVING (0 = ask once)",
+    )  # fmt: skip
+    health_parser.set_defaults(run=health)
     return parser
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 
@@ -100,21 +101,31 @@ class InspectionClient:
         contrast_stretch: bool = False,
         threshold_scale: float = 0.0,
         top_k: int = 0,
+        roi: tuple[int, int, int, int] | None = None,
+        tile_size: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
 
-        Options left at 0 take the server's defaults.
+        roi: (x, y, width, height) in frame pixels, the region of interest every frame of the product is
+        cropped to (None = the whole frame). tile_size: cover the frame (or ROI) with tiles of this many
+        pixels, each one model input, for high-resolution frames with small defects (0 = no tiling). Options
+        left at 0 take the server's defaults.
         """
+        options = pb.TeachOptions(
+            coreset_ratio=coreset_ratio,
+            augment_rotations=augment_rotations,
+            contrast_stretch=contrast_stretch,
+            threshold_scale=threshold_scale,
+            top_k=top_k,
+            tile_size=tile_size,
+        )
+        if roi is not None:
+            x, y, width, height = roi
+            options.roi.CopyFrom(pb.Rect(x=x, y=y, width=width, height=height))
         request = pb.TeachRequest(
             product_id=product_id,
             images=[to_image(image, self._channel_order) for image in images],
-            options=pb.TeachOptions(
-                coreset_ratio=coreset_ratio,
-                augment_rotations=augment_rotations,
-                contrast_stretch=contrast_stretch,
-                threshold_scale=threshold_scale,
-                top_k=top_k,
-            ),
+            options=options,
         )
         return self._stub.Teach(request, timeout=self._timeout, metadata=self._metadata)
 
@@ -179,6 +190,25 @@ class InspectionClient:
         request = pb.GetServerInfoRequest()
         return self._stub.GetServerInfo(request, timeout=self._timeout, metadata=self._metadata)
 
+    def health(self, service: str = "", wait: float = 0.0) -> str:
+        """The standard gRPC health status of `service` ("" = the whole server): "SERVING", "NOT_SERVING",
+        "SERVICE_UNKNOWN". Health needs no token. With `wait` > 0, waits up to `wait` seconds for the server
+        to come up and report SERVING, and returns the last status seen; grpc.RpcError if none came."""
+        health = health_pb2_grpc.HealthStub(self._channel)
+        request = health_pb2.HealthCheckRequest(service=service)
+        if wait <= 0:
+            return _status_name(health.Check(request, timeout=self._timeout))
+        last = None
+        try:
+            for answer in health.Watch(request, timeout=wait, wait_for_ready=True):
+                last = answer
+                if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                    break
+        except grpc.RpcError as error:
+            if last is None or error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise
+        return _status_name(last)
+
     def _inspect_request(
         self, product_id: str, frame_id: int, image: ImageLike, heatmap_format: int
     ) -> pb.InspectRequest:
@@ -188,3 +218,7 @@ class InspectionClient:
             image=to_image(image, self._channel_order),
             heatmap=heatmap_format,
         )
+
+
+def _status_name(answer: health_pb2.HealthCheckResponse) -> str:
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)

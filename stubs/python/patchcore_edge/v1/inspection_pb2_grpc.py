@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from patchcore_edge.v1 import inspection_pb2 as patchcore__edge_dot_v1_dot_inspection__pb2
+from patchcore_edge.v1 import inspection_pb2 as patchcore_dot_edge_dot_v1_dot_inspection__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in patchcore_edge/v1/inspection_pb2_grpc.py depends on'
+        + ' but the generated code in patchcore/edge/v1/inspection_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -33,7 +33,8 @@ class InspectionServiceStub:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -47,43 +48,43 @@ class InspectionServiceStub:
         """
         self.Teach = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Teach',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.Inspect = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Inspect',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.InspectStream = channel.stream_stream(
                 '/patchcore.edge.v1.InspectionService/InspectStream',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
                 _registered_method=True)
         self.GetProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.ListProducts = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/ListProducts',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
                 _registered_method=True)
         self.UpdateProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/UpdateProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.DeleteProduct = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/DeleteProduct',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
                 _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/GetServerInfo',
-                request_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-                response_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
                 _registered_method=True)
 
 
@@ -95,7 +96,8 @@ class InspectionServiceServicer:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -120,6 +122,13 @@ class InspectionServiceServicer:
     def InspectStream(self, request_iterator, context):
         """Scores a stream of frames. Exactly one response per request, in request order, each echoing the
         request's `frame_id`. A frame that fails gets a response with `error` set; the stream goes on.
+
+        Message size: a request over max_message_bytes (ServerInfo) but not over twice that is answered with
+        `error` RESOURCE_EXHAUSTED, and the stream goes on. A request over twice max_message_bytes is refused by
+        the transport before the server reads it: the whole call ends with status RESOURCE_EXHAUSTED. Responses
+        the server sent before arrive; frames sent before it that were not answered yet, the oversized frame
+        and every later one get no response: treat a frame without a response as not inspected. A response over
+        max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) ends the call the same way.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,7 +149,8 @@ class InspectionServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateProduct(self, request, context):
-        """Changes a product's threshold or options without re-teaching. Creates a new version.
+        """Changes a product's threshold or options without re-teaching. Creates a new version. Which options
+        change: see UpdateProductRequest.update_fields.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -165,43 +175,43 @@ def add_InspectionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Teach': grpc.unary_unary_rpc_method_handler(
                     servicer.Teach,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'Inspect': grpc.unary_unary_rpc_method_handler(
                     servicer.Inspect,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'InspectStream': grpc.stream_stream_rpc_method_handler(
                     servicer.InspectStream,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.SerializeToString,
             ),
             'GetProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.GetProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'ListProducts': grpc.unary_unary_rpc_method_handler(
                     servicer.ListProducts,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.SerializeToString,
             ),
             'UpdateProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
             'DeleteProduct': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteProduct,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
-                    request_deserializer=patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
-                    response_serializer=patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,7 +229,8 @@ class InspectionService:
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
     stored bank is unreadable).
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full.
+    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
+    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -240,8 +251,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Teach',
-            patchcore__edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -267,8 +278,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/Inspect',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -294,8 +305,8 @@ class InspectionService:
             request_iterator,
             target,
             '/patchcore.edge.v1.InspectionService/InspectStream',
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -321,8 +332,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -348,8 +359,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/ListProducts',
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ListProductsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -375,8 +386,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/UpdateProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.UpdateProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,
             insecure,
@@ -402,8 +413,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/DeleteProduct',
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.DeleteProductResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -429,8 +440,8 @@ class InspectionService:
             request,
             target,
             '/patchcore.edge.v1.InspectionService/GetServerInfo',
-            patchcore__edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
-            patchcore__edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.GetServerInfoRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.ServerInfo.FromString,
             options,
             channel_credentials,
             insecure,

@@ -57,19 +57,35 @@ class ProductOptions(_message.Message):
     min_region_area: int
     def __init__(self, threshold: _Optional[float] = ..., top_k: _Optional[int] = ..., min_region_area: _Optional[int] = ...) -> None: ...
 
+class Rect(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: int
+    y: int
+    width: int
+    height: int
+    def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
+
 class TeachOptions(_message.Message):
-    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k", "contrast_stretch")
+    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k", "contrast_stretch", "roi", "tile_size")
     CORESET_RATIO_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_ROTATIONS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_SCALE_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     CONTRAST_STRETCH_FIELD_NUMBER: _ClassVar[int]
+    ROI_FIELD_NUMBER: _ClassVar[int]
+    TILE_SIZE_FIELD_NUMBER: _ClassVar[int]
     coreset_ratio: float
     augment_rotations: bool
     threshold_scale: float
     top_k: int
     contrast_stretch: bool
-    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ...) -> None: ...
+    roi: Rect
+    tile_size: int
+    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ..., roi: _Optional[_Union[Rect, _Mapping]] = ..., tile_size: _Optional[int] = ...) -> None: ...
 
 class TeachRequest(_message.Message):
     __slots__ = ("product_id", "images", "options")
@@ -96,7 +112,7 @@ class TeachStats(_message.Message):
     def __init__(self, image_count: _Optional[int] = ..., patch_count: _Optional[int] = ..., bank_size: _Optional[int] = ..., teach_seconds: _Optional[float] = ..., leave_one_out_scores: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class Product(_message.Message):
-    __slots__ = ("product_id", "version", "threshold", "options", "teach_stats", "model_fingerprint", "created_unix", "usable", "status_message")
+    __slots__ = ("product_id", "version", "threshold", "options", "teach_stats", "model_fingerprint", "created_unix", "usable", "status_message", "teach_options")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_FIELD_NUMBER: _ClassVar[int]
@@ -106,6 +122,7 @@ class Product(_message.Message):
     CREATED_UNIX_FIELD_NUMBER: _ClassVar[int]
     USABLE_FIELD_NUMBER: _ClassVar[int]
     STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    TEACH_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     version: int
     threshold: float
@@ -115,7 +132,8 @@ class Product(_message.Message):
     created_unix: int
     usable: bool
     status_message: str
-    def __init__(self, product_id: _Optional[str] = ..., version: _Optional[int] = ..., threshold: _Optional[float] = ..., options: _Optional[_Union[ProductOptions, _Mapping]] = ..., teach_stats: _Optional[_Union[TeachStats, _Mapping]] = ..., model_fingerprint: _Optional[str] = ..., created_unix: _Optional[int] = ..., usable: _Optional[bool] = ..., status_message: _Optional[str] = ...) -> None: ...
+    teach_options: TeachOptions
+    def __init__(self, product_id: _Optional[str] = ..., version: _Optional[int] = ..., threshold: _Optional[float] = ..., options: _Optional[_Union[ProductOptions, _Mapping]] = ..., teach_stats: _Optional[_Union[TeachStats, _Mapping]] = ..., model_fingerprint: _Optional[str] = ..., created_unix: _Optional[int] = ..., usable: _Optional[bool] = ..., status_message: _Optional[str] = ..., teach_options: _Optional[_Union[TeachOptions, _Mapping]] = ...) -> None: ...
 
 class InspectRequest(_message.Message):
     __slots__ = ("product_id", "frame_id", "image", "heatmap")

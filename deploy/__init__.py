@@ -1,0 +1,1 @@
+"""`make bundle`: everything a line PC without network needs to run the server, in one file."""

@@ -1,0 +1,141 @@
+"""Where on a frame the model looks: the region of interest and the squares cut from it, in frame pixels.
+
+Without tiling the ROI (by default the whole frame) is resized to one model input, squashed to a square as
+it always was. With a tile size, the ROI is covered by square tiles of that side (the ROI's shorter side when
+it is smaller), each resized to one model input, so a defect keeps its size in model pixels however large
+the frame is and the aspect ratio is kept. Along each axis the tiles are spread evenly from edge to edge:
+the first starts at the ROI's edge, the last ends at the opposite one, and the overlap the ROI size leaves
+is shared between neighbours, so no tile is padded and every pixel is seen by at least one tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from patchcore.errors import InvalidInput, TooLarge
+
+MIN_TILE_SIZE = 32
+MAX_TILE_SIZE = 8192
+MAX_TILES_PER_FRAME = 64
+SHRINK_FACTORS = (8, 4, 2)  # the scales libjpeg decodes at; larger ones first
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle in frame pixels: x, y of the top-left corner, width and height (both at least 1)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if min(self.x, self.y) < 0 or min(self.width, self.height) < 1:
+            raise InvalidInput(
+                f"the region {self.describe()} is empty or starts outside the frame: x and y must be 0 or "
+                "more, width and height 1 or more"
+            )
+
+    @property
+    def right(self) -> int:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.y + self.height
+
+    def describe(self) -> str:
+        return f"x={self.x} y={self.y} {self.width}x{self.height}"
+
+
+def check_tile_size(tile_size: int) -> None:
+    """InvalidInput unless tile_size is 0 (no tiling) or within MIN_TILE_SIZE..MAX_TILE_SIZE."""
+    if tile_size != 0 and not MIN_TILE_SIZE <= tile_size <= MAX_TILE_SIZE:
+        raise InvalidInput(
+            f"tile_size {tile_size} is out of range: use 0 (the whole frame or ROI as one model input) or "
+            f"{MIN_TILE_SIZE} to {MAX_TILE_SIZE} frame pixels"
+        )
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    """How one frame becomes model inputs.
+
+    tiles: the squares (or, without tiling, the one ROI rectangle) each resized to one model input, in frame
+    pixels; shrink: the power of two the frame may be shrunk by before cropping, keeping every tile at least
+    the model's input size (a JPEG is decoded at it).
+    """
+
+    frame_size: tuple[int, int]  # (H, W)
+    roi: Rect
+    tiles: tuple[Rect, ...]
+    tiled: bool
+    input_size: int
+    shrink: int
+
+
+@dataclass(frozen=True)
+class FrameView:
+    """What a product's model sees of a frame: its ROI (None = the whole frame), tile size (0 = none) and
+    contrast stretch, for a model with input_size x input_size inputs."""
+
+    input_size: int
+    roi: Rect | None = None
+    tile_size: int = 0
+    contrast_stretch: bool = False
+
+    def __post_init__(self) -> None:
+        check_tile_size(self.tile_size)
+
+    def shrink_for(self, width: int, height: int) -> int:
+        """The largest of 8, 4, 2 by which a width x height frame can be shrunk with each tile (or the ROI,
+        or the frame) keeping at least input_size pixels on its shorter side; else 1."""
+        region = self.roi or Rect(0, 0, width, height)
+        side = min(region.width, region.height)
+        if self.tile_size:
+            side = min(side, self.tile_size)
+        return next((factor for factor in SHRINK_FACTORS if side // factor >= self.input_size), 1)
+
+    def plan(self, frame_size: tuple[int, int]) -> FramePlan:
+        """The plan for a frame of frame_size (H, W). InvalidInput when the ROI is not inside the frame,
+        TooLarge when the frame needs more than MAX_TILES_PER_FRAME tiles."""
+        height, width = frame_size
+        roi = self.roi or Rect(0, 0, width, height)
+        if roi.right > width or roi.bottom > height:
+            raise InvalidInput(
+                f"the region of interest ({roi.describe()}) is not inside the {width}x{height} frame"
+            )
+        tiles = _tiles(roi, self.tile_size) if self.tile_size else (roi,)
+        return FramePlan(
+            frame_size=(height, width),
+            roi=roi,
+            tiles=tiles,
+            tiled=bool(self.tile_size),
+            input_size=self.input_size,
+            shrink=self.shrink_for(width, height),
+        )
+
+
+def _starts(length: int, side: int) -> list[int]:
+    """Start offsets of ceil(length / side) windows of `side` spread evenly over [0, length]."""
+    count = math.ceil(length / side)
+    if count == 1:
+        return [0]
+    return [round(index * (length - side) / (count - 1)) for index in range(count)]
+
+
+def _tiles(roi: Rect, tile_size: int) -> tuple[Rect, ...]:
+    """Square tiles covering roi (TooLarge beyond MAX_TILES_PER_FRAME)."""
+    side = min(tile_size, roi.width, roi.height)
+    count = math.ceil(roi.width / side) * math.ceil(roi.height / side)
+    if count > MAX_TILES_PER_FRAME:
+        raise TooLarge(
+            f"the {roi.width}x{roi.height} region needs {count} tiles of {side} pixels; at most "
+            f"{MAX_TILES_PER_FRAME} per frame: use a larger tile_size or a smaller region of interest"
+        )
+    return tuple(
+        Rect(roi.x + left, roi.y + top, side, side)
+        for top in _starts(roi.height, side)
+        for left in _starts(roi.width, side)
+    )

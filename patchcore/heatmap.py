@@ -1,0 +1,46 @@
+"""Patch-score grids -> a heatmap in frame pixels.
+
+Each model input's grid is upsampled bilinearly to the input's size and laid onto a canvas of the region of
+interest at model-input resolution (tiles where they were cut; where tiles overlap the higher score wins, as
+the image score is the highest patch score of any tile). The canvas is Gaussian-smoothed with sigma 4 there,
+as PatchCore does, resized to the ROI's size in the frame and placed into a frame-sized map that is 0
+outside the ROI.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from patchcore.geometry import FramePlan
+
+HEATMAP_SIGMA = 4.0  # pixels at model input scale
+
+
+def frame_heatmap(grids: np.ndarray, plan: FramePlan) -> np.ndarray:
+    """grids: [T, h, w] patch scores, one per tile of plan -> [H, W] float32 at the frame's size."""
+    size = plan.input_size
+    roi = plan.roi
+    if plan.tiled:
+        per_pixel = size / plan.tiles[0].width  # canvas pixels per frame pixel
+        canvas = np.zeros((round(roi.height * per_pixel), round(roi.width * per_pixel)), np.float32)
+        for grid, tile in zip(grids, plan.tiles, strict=True):
+            top, left = round((tile.y - roi.y) * per_pixel), round((tile.x - roi.x) * per_pixel)
+            window = canvas[top : top + size, left : left + size]
+            block = _upsampled(grid, size)[: window.shape[0], : window.shape[1]]
+            np.maximum(window, block, out=window)
+    else:
+        canvas = _upsampled(grids[0], size)
+    smoothed = cv2.GaussianBlur(canvas, (0, 0), HEATMAP_SIGMA)
+    height, width = plan.frame_size
+    if (roi.width, roi.height) == (width, height):
+        return cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
+    heatmap = np.zeros((height, width), np.float32)
+    heatmap[roi.y : roi.bottom, roi.x : roi.right] = cv2.resize(
+        smoothed, (roi.width, roi.height), interpolation=cv2.INTER_LINEAR
+    )
+    return heatmap
+
+
+def _upsampled(grid: np.ndarray, size: int) -> np.ndarray:
+    return cv2.resize(grid.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)

@@ -1,0 +1,83 @@
+"""Prepare: a decoded frame -> the model inputs of its region of interest (one, or one per tile).
+
+Each region is cut from the frame and shrunk in two steps: first by the plan's power of two (a JPEG
+arrives already shrunk by it, decoded that way: see patchcore.images.decode_scaled), then with INTER_AREA to
+the model's input size; enlarging is bilinear. A frame sent raw, as PNG or as JPEG thus reaches the model
+through the same steps, and looks alike to it whichever way it came (README "Performance").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import cv2
+import numpy as np
+
+from patchcore.errors import InspectionError, InvalidInput
+from patchcore.geometry import FramePlan, FrameView, Rect
+from patchcore.images import ScaledImage, ShrinkRule, stretch_contrast
+
+Source = TypeVar("Source")
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """inputs: [T, S, S, 3] uint8 RGB, one model input per tile of plan (T = 1 without tiling)."""
+
+    inputs: np.ndarray
+    plan: FramePlan
+
+
+def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
+    """The model inputs of a decoded frame as `view` sees it. InvalidInput when the ROI is not inside the
+    frame, TooLarge over the tile cap (FrameView.plan)."""
+    rgb = image.rgb
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
+        raise InvalidInput(f"the frame is not an RGB image (shape {rgb.shape}, {rgb.dtype})")
+    plan = view.plan(image.size)
+    further = max(1, plan.shrink // image.shrink)  # what the decoder did not shrink yet
+    inputs = np.stack([_model_input(_crop(image, tile), further, view.input_size) for tile in plan.tiles])
+    return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan)
+
+
+def _crop(image: ScaledImage, rect: Rect) -> np.ndarray:
+    """rect (frame pixels) of the decoded frame, which may be smaller than the frame."""
+    height, width = image.rgb.shape[:2]
+    frame_height, frame_width = image.size
+    left, right = (round(edge * width / frame_width) for edge in (rect.x, rect.right))
+    top, bottom = (round(edge * height / frame_height) for edge in (rect.y, rect.bottom))
+    return image.rgb[top : max(bottom, top + 1), left : max(right, left + 1)]
+
+
+def _model_input(region: np.ndarray, shrink: int, size: int) -> np.ndarray:
+    """region [h, w, 3] -> [size, size, 3]: shrunk by `shrink` as libjpeg would (sizes rounded up), then to
+    the model's size."""
+    height, width = region.shape[:2]
+    if (height, width) == (size, size):
+        return region
+    if height < size or width < size:
+        return cv2.resize(region, (size, size), interpolation=cv2.INTER_LINEAR)
+    if shrink > 1:
+        region = cv2.resize(region, (-(-width // shrink), -(-height // shrink)), interpolation=cv2.INTER_AREA)
+    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def prepare_teach_set(
+    sources: Iterable[Source], decode: Callable[[Source, ShrinkRule], ScaledImage], view: FrameView
+) -> list[PreparedFrame]:
+    """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
+    (1-based), and the first bad image fails the set.
+
+    One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
+    never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
+    images).
+    """
+    frames = []
+    for index, source in enumerate(sources):
+        try:
+            frames.append(prepare(decode(source, view.shrink_for), view))
+        except InspectionError as error:
+            raise type(error)(f"teach image {index + 1}: {error}") from error
+    return frames

@@ -1,0 +1,42 @@
+"""Defect regions: the connected areas of a heatmap above the threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+
+@dataclass(frozen=True)
+class Region:
+    x: int
+    y: int
+    width: int
+    height: int
+    area: int  # pixels above the threshold in the component (frame pixels)
+    peak_score: float
+
+
+def find_regions(heatmap: np.ndarray, threshold: float, min_area: int = 0) -> list[Region]:
+    """Connected components (8-connected) of heatmap [H, W] > threshold with at least min_area pixels,
+    highest peak first."""
+    mask = (heatmap > threshold).astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return []
+    peaks = ndimage.maximum(heatmap, labels, index=np.arange(1, count))
+    regions = [
+        Region(
+            x=int(stats[label, cv2.CC_STAT_LEFT]),
+            y=int(stats[label, cv2.CC_STAT_TOP]),
+            width=int(stats[label, cv2.CC_STAT_WIDTH]),
+            height=int(stats[label, cv2.CC_STAT_HEIGHT]),
+            area=int(stats[label, cv2.CC_STAT_AREA]),
+            peak_score=float(peaks[label - 1]),
+        )
+        for label in range(1, count)
+        if stats[label, cv2.CC_STAT_AREA] >= min_area
+    ]
+    return sorted(regions, key=lambda region: region.peak_score, reverse=True)

@@ -1,0 +1,61 @@
+"""Verdict: a frame's patch-score grids + its geometry + the product's options -> score, verdict, heatmap and
+defect regions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchcore.bank import ProductOptions
+from patchcore.geometry import FramePlan
+from patchcore.heatmap import frame_heatmap
+from patchcore.regions import Region, find_regions
+
+
+@dataclass(frozen=True)
+class Verdict:
+    score: float
+    anomalous: bool
+    threshold: float
+    heatmap: np.ndarray | None  # [H, W] float32 at the frame's size in patch-score units, when asked for
+    regions: list[Region]  # in frame pixels, at least min_region_area each; empty unless anomalous
+
+
+def image_score(patch_scores: np.ndarray, top_k: int) -> float:
+    """patch_scores: any shape -> the max (top_k = 1, plain PatchCore) or the mean of the top_k highest."""
+    flat = patch_scores.ravel()
+    if top_k <= 1:
+        return float(flat.max())
+    top_k = min(top_k, flat.size)
+    return float(np.partition(flat, flat.size - top_k)[-top_k:].mean())
+
+
+def verdict(grids: np.ndarray, plan: FramePlan, options: ProductOptions, want_heatmap: bool) -> Verdict:
+    """grids: [T, h, w] patch scores of the frame's T model inputs (all its tiles) -> the frame's Verdict.
+
+    The image score is taken over every patch of every tile. The frame-sized heatmap is computed only when
+    asked for or when the frame is anomalous (its regions come from it).
+    """
+    score = image_score(grids, options.top_k)
+    anomalous = score > options.threshold
+    heatmap = frame_heatmap(grids, plan) if want_heatmap or anomalous else None
+    regions = _regions(heatmap, score, options) if anomalous else []
+    return Verdict(
+        score=score,
+        anomalous=anomalous,
+        threshold=options.threshold,
+        heatmap=heatmap if want_heatmap else None,
+        regions=regions,
+    )
+
+
+def _regions(heatmap: np.ndarray, score: float, options: ProductOptions) -> list[Region]:
+    """The heatmap's areas above the threshold; when smoothing has pulled a small defect's peak below it,
+    the area around the peak, cut at the same fraction of the peak as the threshold is of the score, so an
+    anomalous frame always says where (unless min_region_area leaves it out)."""
+    regions = find_regions(heatmap, options.threshold, options.min_region_area)
+    if regions:
+        return regions
+    level = float(heatmap.max()) * options.threshold / score
+    return find_regions(heatmap, level, options.min_region_area)[:1]

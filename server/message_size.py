@@ -1,0 +1,48 @@
+"""The message size limit (--max-message-bytes) and the larger limit of the transport under it.
+
+grpcio refuses a message over its receive limit before the service sees it, and in InspectStream that ends
+the whole stream. So the transport takes messages up to TRANSPORT_LIMIT_FACTOR x --max-message-bytes, and
+the service refuses those over --max-message-bytes itself: a unary call with RESOURCE_EXHAUSTED, a frame of
+a stream with its own RESOURCE_EXHAUSTED error while the stream goes on. Only a message over the transport
+limit still ends the call (README "Running the server", the InspectStream comment in the proto).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from patchcore.errors import TooLarge
+
+TRANSPORT_LIMIT_FACTOR = 2
+_GRPC_LIMIT_MAX = 2**31 - 1  # grpcio's message length options are C ints
+
+
+def transport_limit(max_message_bytes: int) -> int:
+    """The receive limit given to grpcio for a server whose messages may have `max_message_bytes`."""
+    return min(TRANSPORT_LIMIT_FACTOR * max_message_bytes, _GRPC_LIMIT_MAX)
+
+
+def message_too_large(size: int, max_message_bytes: int) -> TooLarge:
+    return TooLarge(
+        f"the message has {size:,} bytes; this server takes at most {max_message_bytes:,} "
+        "(--max-message-bytes): send a smaller or an encoded (JPEG, PNG) image"
+    )
+
+
+@dataclass(frozen=True)
+class OversizedFrame:
+    """Stands in for an InspectStream request over --max-message-bytes, so the frame is answered, by id.
+
+    Carries the two fields the answer to a failed frame reads (frame_id, product_id); the image is dropped.
+    """
+
+    size: int
+    max_message_bytes: int
+    frame_id: int
+    product_id: str
+
+
+def check_frame_size(request: object) -> None:
+    """Raises TooLarge when `request` stands for a frame over --max-message-bytes."""
+    if isinstance(request, OversizedFrame):
+        raise message_too_large(request.size, request.max_message_bytes)

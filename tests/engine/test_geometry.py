@@ -1,0 +1,74 @@
+import pytest
+
+from patchcore.errors import InvalidInput, TooLarge
+from patchcore.geometry import FrameView, Rect
+
+
+def corners(plan) -> list[tuple[int, int, int]]:
+    return [(tile.x, tile.y, tile.width) for tile in plan.tiles]
+
+
+@pytest.mark.parametrize("rect", [(-1, 0, 10, 10), (0, -2, 10, 10), (0, 0, 0, 10), (0, 0, 10, 0)])
+def test_a_rect_left_of_or_above_the_frame_or_empty_is_invalid(rect):
+    with pytest.raises(InvalidInput, match="region"):
+        Rect(*rect)
+
+
+def test_without_tiling_the_whole_frame_is_one_input():
+    plan = FrameView(224).plan((480, 640))
+    assert plan.tiles == (Rect(0, 0, 640, 480),) and not plan.tiled and plan.roi == Rect(0, 0, 640, 480)
+
+
+def test_without_tiling_the_roi_is_one_input():
+    plan = FrameView(224, roi=Rect(100, 50, 300, 200)).plan((480, 640))
+    assert plan.tiles == (Rect(100, 50, 300, 200),)
+
+
+def test_tiles_start_and_end_at_the_edges_and_share_the_overlap():
+    plan = FrameView(224, tile_size=512).plan((600, 1000))
+    assert corners(plan) == [(0, 0, 512), (488, 0, 512), (0, 88, 512), (488, 88, 512)]
+
+
+def test_tiles_that_fit_exactly_do_not_overlap():
+    plan = FrameView(224, tile_size=512).plan((1536, 2048))
+    assert len(plan.tiles) == 12
+    assert sorted({tile.x for tile in plan.tiles}) == [0, 512, 1024, 1536]
+    assert sorted({tile.y for tile in plan.tiles}) == [0, 512, 1024]
+
+
+def test_tiles_follow_the_roi_and_shrink_to_its_shorter_side():
+    plan = FrameView(224, roi=Rect(10, 20, 300, 1000), tile_size=512).plan((1100, 400))
+    assert corners(plan) == [(10, 20, 300), (10, 253, 300), (10, 487, 300), (10, 720, 300)]
+
+
+def test_a_roi_outside_the_frame_is_invalid_and_names_both_sizes():
+    view = FrameView(224, roi=Rect(600, 0, 100, 100))
+    with pytest.raises(InvalidInput, match=r"x=600 y=0 100x100.*640x480"):
+        view.plan((480, 640))
+
+
+def test_too_many_tiles_are_refused_with_the_count():
+    with pytest.raises(TooLarge, match="256 tiles"):
+        FrameView(224, tile_size=256).plan((4096, 4096))
+
+
+@pytest.mark.parametrize("tile_size", [1, 31, 8193])
+def test_a_tile_size_out_of_range_is_invalid(tile_size):
+    with pytest.raises(InvalidInput, match="tile_size"):
+        FrameView(224, tile_size=tile_size)
+
+
+@pytest.mark.parametrize(
+    ("view", "frame", "shrink"),
+    [
+        (FrameView(224), (640, 480), 2),
+        (FrameView(224), (4000, 3000), 8),
+        (FrameView(224), (640, 447), 1),
+        (FrameView(224, roi=Rect(0, 0, 300, 300)), (4000, 3000), 1),
+        (FrameView(224, tile_size=512), (2048, 1536), 2),
+        (FrameView(224, tile_size=2048), (8000, 6000), 8),
+        (FrameView(224, roi=Rect(0, 0, 500, 400), tile_size=512), (2048, 1536), 1),
+    ],
+)
+def test_a_frame_is_shrunk_only_as_far_as_every_input_keeps_the_model_size(view, frame, shrink):
+    assert view.shrink_for(*frame) == shrink

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+
+from patchcore.bank import ProductOptions
+from patchcore.geometry import FrameView, Rect
+from patchcore.heatmap import frame_heatmap
+from patchcore.regions import find_regions
+from patchcore.verdict import image_score, verdict
+
+
+def grids_with_hot_patch(count: int, hot_tile: int, row: int, col: int, size: int = 8) -> np.ndarray:
+    grids = np.zeros((count, size, size), np.float32)
+    grids[hot_tile, row, col] = 1.0
+    return grids
+
+
+def peak(heatmap: np.ndarray) -> tuple[int, int]:
+    return np.unravel_index(np.argmax(heatmap), heatmap.shape)
+
+
+def test_image_score_is_the_max_or_the_mean_of_the_top_k():
+    scores = np.array([[0.1, 0.9], [0.5, 0.7]])
+    assert image_score(scores, 1) == pytest.approx(0.9)
+    assert image_score(scores, 2) == pytest.approx(0.8)
+    assert image_score(scores, 10) == pytest.approx(0.55)
+
+
+def test_the_heatmap_has_the_frame_size_and_peaks_where_the_hot_patch_is():
+    plan = FrameView(64).plan((300, 500))
+    heatmap = frame_heatmap(grids_with_hot_patch(1, 0, 2, 6), plan)
+    assert heatmap.shape == (300, 500) and heatmap.dtype == np.float32
+    peak_y, peak_x = peak(heatmap)
+    assert 2 / 8 * 300 <= peak_y < 3 / 8 * 300 and 6 / 8 * 500 <= peak_x < 7 / 8 * 500
+    assert heatmap.max() < 1.0  # smoothed
+
+
+def test_the_heatmap_is_zero_outside_the_roi_and_peaks_inside_it():
+    plan = FrameView(64, roi=Rect(100, 40, 160, 80)).plan((300, 500))
+    heatmap = frame_heatmap(grids_with_hot_patch(1, 0, 4, 4), plan)
+    assert heatmap.shape == (300, 500)
+    outside = heatmap.copy()
+    outside[40:120, 100:260] = 0
+    assert not outside.any()
+    peak_y, peak_x = peak(heatmap)
+    assert 40 + 4 / 8 * 80 <= peak_y < 40 + 5 / 8 * 80 and 100 + 4 / 8 * 160 <= peak_x < 100 + 5 / 8 * 160
+
+
+def test_tiles_are_stitched_where_they_were_cut():
+    plan = FrameView(64, tile_size=256).plan((256, 768))  # three tiles side by side
+    heatmap = frame_heatmap(grids_with_hot_patch(3, 2, 1, 5), plan)
+    peak_y, peak_x = peak(heatmap)
+    assert 256 / 8 <= peak_y < 2 * 256 / 8 and 512 + 5 * 32 <= peak_x < 512 + 6 * 32
+
+
+def test_where_tiles_overlap_the_higher_score_wins():
+    plan = FrameView(64, tile_size=256).plan((256, 384))  # tiles at x = 0 and x = 128
+    grids = np.zeros((2, 8, 8), np.float32)
+    grids[0, :, 4:] = 0.2  # frame x 128..256 as the first tile sees it
+    grids[1, :, :4] = 0.6  # the same frame pixels as the second tile sees them
+    heatmap = frame_heatmap(grids, plan)
+    assert heatmap[128, 150:230].min() > 0.55
+
+
+def test_regions_are_sorted_by_peak_and_filtered_by_area():
+    heatmap = np.zeros((100, 100), np.float32)
+    heatmap[10:20, 10:30] = 0.6  # 200 pixels, lower peak
+    heatmap[50:55, 50:55] = 0.9  # 25 pixels, higher peak
+    heatmap[80, 80] = 0.7  # 1 pixel
+    regions = find_regions(heatmap, threshold=0.5)
+    assert [(region.peak_score, region.area) for region in regions] == [
+        pytest.approx((0.9, 25)),
+        pytest.approx((0.7, 1)),
+        pytest.approx((0.6, 200)),
+    ]
+    assert (regions[2].x, regions[2].y, regions[2].width, regions[2].height) == (10, 10, 20, 10)
+    assert [region.area for region in find_regions(heatmap, 0.5, min_area=20)] == [25, 200]
+
+
+def test_heatmap_only_when_asked_and_regions_only_when_anomalous():
+    plan = FrameView(64).plan((120, 80))
+    options = ProductOptions(threshold=0.2)
+    quiet = np.full((1, 8, 8), 0.1, np.float32)
+    assert verdict(quiet, plan, options, want_heatmap=False).heatmap is None
+    result = verdict(quiet, plan, options, want_heatmap=True)
+    assert result.heatmap.shape == (120, 80) and not result.anomalous and result.regions == []
+    hot = quiet.copy()
+    hot[0, 3:5, 3:5] = 0.6
+    result = verdict(hot, plan, options, want_heatmap=False)
+    assert result.anomalous and result.heatmap is None and len(result.regions) == 1
+    assert result.score == pytest.approx(0.6) and result.threshold == pytest.approx(0.2)
+
+
+def test_the_image_score_and_regions_cover_every_tile_in_frame_pixels():
+    plan = FrameView(64, tile_size=256).plan((512, 512))  # 2 x 2 tiles
+    grids = np.full((4, 8, 8), 0.05, np.float32)
+    grids[3, 2:4, 2:4] = 0.9  # bottom-right tile, frame pixels 256 + 64..128 on both axes
+    result = verdict(grids, plan, ProductOptions(threshold=0.3), want_heatmap=True)
+    assert result.score == pytest.approx(0.9)
+    (region,) = result.regions
+    assert 256 + 32 <= region.x <= 256 + 96 and 256 + 32 <= region.y <= 256 + 96
+    assert region.x + region.width <= 256 + 160 and region.y + region.height <= 256 + 160
+
+
+def test_small_regions_are_left_out_of_the_verdict():
+    plan = FrameView(64).plan((64, 64))
+    grids = np.full((1, 8, 8), 0.05, np.float32)
+    grids[0, 4, 4] = 0.9
+    assert len(verdict(grids, plan, ProductOptions(threshold=0.3), want_heatmap=False).regions) == 1
+    options = ProductOptions(threshold=0.3, min_region_area=64 * 64)
+    assert verdict(grids, plan, options, want_heatmap=False).regions == []
+
+
+def test_an_anomalous_frame_whose_smoothed_peak_is_below_the_threshold_gets_the_region_around_it():
+    plan = FrameView(64).plan((64, 64))
+    grids = np.full((1, 8, 8), 0.05, np.float32)
+    grids[0, 2, 5] = 0.5  # one hot patch: smoothing lowers its peak well below 0.45
+    result = verdict(grids, plan, ProductOptions(threshold=0.45), want_heatmap=True)
+    assert result.anomalous and result.heatmap.max() < 0.45
+    (region,) = result.regions
+    assert region.x <= 5.5 * 8 < region.x + region.width and region.y <= 2.5 * 8 < region.y + region.height
+    assert region.width < 32 and region.height < 32

@@ -1,0 +1,120 @@
+"""Region of interest and tiling over gRPC: what the model sees of a frame, and where verdicts land."""
+
+import numpy as np
+import pytest
+from grpc import RpcError, StatusCode
+from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import encoded, machined_surface, with_pit
+
+ROI = pb.Rect(x=0, y=0, width=320, height=480)  # the left half of a 640 x 480 frame
+PIT_IN_ROI, PIT_OUTSIDE = (160, 240), (480, 240)
+
+
+def teach(stub, product_id: str, frames: list[np.ndarray], **options) -> pb.Product:
+    request = pb.TeachRequest(
+        product_id=product_id,
+        images=[encoded(frame) for frame in frames],
+        options=pb.TeachOptions(coreset_ratio=0.05, **options),
+    )
+    return stub.Teach(request)
+
+
+def inspect(stub, product_id: str, frame: np.ndarray, heatmap: int = pb.HEATMAP_FORMAT_NONE):
+    return stub.Inspect(pb.InspectRequest(product_id=product_id, image=encoded(frame), heatmap=heatmap))
+
+
+@pytest.fixture(scope="module")
+def surfaces() -> list[np.ndarray]:
+    """Four 640 x 480 surfaces to teach with and one to inspect."""
+    rng = np.random.default_rng(11)
+    return [machined_surface(rng, 480, 640) for _ in range(5)]
+
+
+@pytest.fixture(scope="module")
+def roi_product(stub, surfaces) -> pb.Product:
+    return teach(stub, "with-roi", surfaces[:4], roi=ROI)
+
+
+def test_the_product_shows_its_roi(stub, roi_product):
+    shown = stub.GetProduct(pb.GetProductRequest(product_id="with-roi")).teach_options.roi
+    assert (shown.x, shown.y, shown.width, shown.height) == (0, 0, 320, 480)
+    assert roi_product.teach_options.HasField("roi")
+
+
+def test_a_defect_outside_the_roi_is_not_flagged_and_one_inside_is(stub, roi_product, surfaces):
+    good = surfaces[4]
+    assert not inspect(stub, "with-roi", good).anomalous
+    assert not inspect(stub, "with-roi", with_pit(good, PIT_OUTSIDE, 12)).anomalous
+    inside = inspect(stub, "with-roi", with_pit(good, PIT_IN_ROI, 12))
+    assert inside.anomalous
+    (region, *_) = inside.regions
+    assert region.x <= PIT_IN_ROI[0] < region.x + region.width
+    assert region.y <= PIT_IN_ROI[1] < region.y + region.height
+
+
+def test_the_heatmap_covers_the_whole_frame_and_is_zero_outside_the_roi(stub, roi_product, surfaces):
+    response = inspect(stub, "with-roi", with_pit(surfaces[4], PIT_IN_ROI, 12), pb.HEATMAP_FORMAT_FLOAT32)
+    heatmap = np.frombuffer(response.heatmap.float32, dtype="<f4").reshape(480, 640)
+    assert not heatmap[:, 320:].any()
+    peak_y, peak_x = np.unravel_index(np.argmax(heatmap), heatmap.shape)
+    assert abs(peak_x - PIT_IN_ROI[0]) < 30 and abs(peak_y - PIT_IN_ROI[1]) < 30
+
+
+def test_a_frame_without_the_roi_gets_an_in_stream_error_and_the_stream_goes_on(stub, roi_product, surfaces):
+    small = surfaces[4][:200, :200]
+    requests = [
+        pb.InspectRequest(product_id="with-roi", frame_id=frame_id, image=encoded(frame))
+        for frame_id, frame in enumerate([surfaces[4], small, surfaces[4]])
+    ]
+    responses = list(stub.InspectStream(iter(requests)))
+    assert [response.error.code for response in responses] == [0, StatusCode.INVALID_ARGUMENT.value[0], 0]
+    assert "320x480" in responses[1].error.message and "200x200" in responses[1].error.message
+
+
+def test_a_teach_image_without_the_roi_fails_the_teach_naming_it(stub, surfaces):
+    frames = [surfaces[0], surfaces[1][:300, :300], surfaces[2]]
+    with pytest.raises(RpcError) as failure:
+        teach(stub, "roi-too-big", frames, roi=ROI)
+    assert failure.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "teach image 2" in failure.value.details() and "300x300" in failure.value.details()
+    with pytest.raises(RpcError) as missing:
+        stub.GetProduct(pb.GetProductRequest(product_id="roi-too-big"))
+    assert missing.value.code() == StatusCode.NOT_FOUND
+
+
+@pytest.fixture(scope="module")
+def wide_surfaces() -> list[np.ndarray]:
+    """Three 768 x 512 surfaces to teach with and one to inspect."""
+    rng = np.random.default_rng(12)
+    return [machined_surface(rng, 512, 768) for _ in range(4)]
+
+
+def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_surfaces):
+    teach(stub, "whole-frame", wide_surfaces[:3])
+    tiled = teach(stub, "tiled", wide_surfaces[:3], tile_size=256)
+    assert tiled.teach_options.tile_size == 256
+    pit = (512, 170)
+    frame = with_pit(wide_surfaces[3], pit, 3)
+
+    assert not inspect(stub, "tiled", wide_surfaces[3]).anomalous
+    assert not inspect(stub, "whole-frame", frame).anomalous
+    found = inspect(stub, "tiled", frame, pb.HEATMAP_FORMAT_FLOAT32)
+    assert found.anomalous
+    (region, *_) = found.regions  # in frame pixels, around the pit
+    assert abs(region.x + region.width / 2 - pit[0]) < 16 and abs(region.y + region.height / 2 - pit[1]) < 16
+    assert (found.heatmap.width, found.heatmap.height) == (768, 512)
+
+
+@pytest.mark.parametrize("tile_size", [16, 9000])
+def test_a_tile_size_out_of_range_is_invalid(stub, wide_surfaces, tile_size):
+    with pytest.raises(RpcError) as failure:
+        teach(stub, "bad-tiles", wide_surfaces[:2], tile_size=tile_size)
+    assert failure.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "tile_size" in failure.value.details()
+
+
+def test_too_many_tiles_are_refused_with_the_count(stub, wide_surfaces):
+    with pytest.raises(RpcError) as failure:
+        teach(stub, "tiny-tiles", wide_surfaces[:2], tile_size=32)
+    assert failure.value.code() == StatusCode.RESOURCE_EXHAUSTED
+    assert "384 tiles" in failure.value.details()

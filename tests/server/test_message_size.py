@@ -1,0 +1,69 @@
+"""Messages over --max-message-bytes: a stream answers the frame and goes on; past twice the limit the
+transport ends the call."""
+
+import queue
+
+import grpc
+import numpy as np
+import pytest
+from patchcore_client.synthetic import good_part
+from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import MAX_MESSAGE_BYTES, PRODUCT, encoded
+
+RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def frame(frame_id: int, image: pb.Image) -> pb.InspectRequest:
+    return pb.InspectRequest(product_id=PRODUCT, frame_id=frame_id, image=image)
+
+
+@pytest.fixture(scope="module")
+def good() -> pb.Image:
+    return encoded(good_part(np.random.default_rng(30)))
+
+
+def oversized(byte_count: int) -> pb.Image:
+    return pb.Image(encoded=b"\0" * byte_count)
+
+
+def test_a_frame_over_the_limit_gets_its_own_error_and_the_stream_goes_on(stub, taught, good):
+    requests = [frame(1, good), frame(2, oversized(MAX_MESSAGE_BYTES)), frame(3, good)]
+
+    responses = list(stub.InspectStream(iter(requests)))
+
+    assert [r.frame_id for r in responses] == [1, 2, 3]
+    assert [r.error.code for r in responses] == [0, RESOURCE_EXHAUSTED.value[0], 0]
+    assert "at most 4,194,304 (--max-message-bytes)" in responses[1].error.message
+    assert responses[2].score > 0
+
+
+def test_unary_calls_over_the_limit_get_the_same_answer(stub, taught):
+    request = frame(2, oversized(MAX_MESSAGE_BYTES))
+    [in_stream] = stub.InspectStream(iter([request]))
+
+    with pytest.raises(grpc.RpcError) as inspect:
+        stub.Inspect(request)
+    with pytest.raises(grpc.RpcError) as teach:
+        stub.Teach(pb.TeachRequest(product_id="too-large", images=[request.image]))
+
+    assert (inspect.value.code(), inspect.value.details()) == (RESOURCE_EXHAUSTED, in_stream.error.message)
+    assert teach.value.code() == RESOURCE_EXHAUSTED
+    assert "at most 4,194,304 (--max-message-bytes)" in teach.value.details()
+
+
+def test_a_frame_over_twice_the_limit_ends_the_stream(stub, taught, good):
+    """The transport refuses it: the call ends with RESOURCE_EXHAUSTED; answers already sent arrive, later
+    frames are not answered, and the server goes on serving other calls."""
+    requests: queue.Queue = queue.Queue()
+    responses = stub.InspectStream(iter(requests.get, None), timeout=120)
+    requests.put(frame(1, good))
+    assert next(responses).frame_id == 1
+
+    requests.put(frame(2, oversized(2 * MAX_MESSAGE_BYTES)))
+    requests.put(frame(3, good))
+    with pytest.raises(grpc.RpcError) as ended:
+        next(responses)
+    requests.put(None)
+
+    assert ended.value.code() == RESOURCE_EXHAUSTED
+    assert stub.Inspect(frame(4, good)).frame_id == 4
