@@ -73,21 +73,48 @@ def threshold_scores(
     if image_count < 2:
         raise ValueError("held-out scores need at least 2 images")
     rows_by_image = _rows_by_image(owners, scored, image_count)
-    bank_owners = owners[bank_indices]
-    bank = NearestNeighbours(patches[bank_indices].astype(np.float32))
     rows = np.concatenate(rows_by_image)
+    bank_owners = owners[bank_indices]
+    distances, cells = _nearest_in_bank(patches, rows, bank_indices)
+    substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
+    offsets = np.cumsum([len(image_rows) for image_rows in rows_by_image])[:-1]
+    scores = []
+    for image, (image_rows, image_distances, image_cells) in enumerate(
+        zip(rows_by_image, np.split(distances, offsets), np.split(cells, offsets), strict=True)
+    ):
+        own = bank_owners == image
+        replacements = substitutes[own & (substitutes >= 0)]
+        # rows whose nearest bank vector is another image's keep it, unless a substitute is nearer;
+        # the others are searched again against the bank without the image's vectors
+        lost = own[image_cells]
+        held_out = image_distances.copy()
+        if len(replacements) and not lost.all():
+            nearer = _distances(patches, replacements, image_rows[~lost])
+            held_out[~lost] = np.minimum(held_out[~lost], nearer)
+        if lost.any():
+            bank = np.concatenate([bank_indices[~own], replacements])
+            held_out[lost] = _distances(patches, bank, image_rows[lost])
+        scores.append(image_score(held_out, top_k))
+        if progress is not None:
+            progress(len(scores), image_count)
+    return scores
+
+
+def _nearest_in_bank(
+    patches: np.ndarray, rows: np.ndarray, bank_indices: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of rows: the distance to its nearest bank vector and that vector's position in the bank,
+    searched QUERY_CHUNK rows at a time."""
+    bank = NearestNeighbours(patches[bank_indices].astype(np.float32))
     nearest = [
         bank.nearest(patches[rows[start : start + QUERY_CHUNK]].astype(np.float32))
         for start in range(0, len(rows), QUERY_CHUNK)
     ]
     distances, cells = (np.concatenate(parts) for parts in zip(*nearest, strict=True))
-    substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
-    scores = []
-    for image, image_rows in enumerate(rows_by_image):
-        own = bank_owners == image
-        held_out = np.concatenate([bank_indices[~own], substitutes[own & (substitutes >= 0)]])
-        neighbours = NearestNeighbours(patches[held_out].astype(np.float32))
-        scores.append(image_score(neighbours.distances(patches[image_rows].astype(np.float32)), top_k))
-        if progress is not None:
-            progress(len(scores), image_count)
-    return scores
+    return distances, cells
+
+
+def _distances(patches: np.ndarray, bank_rows: np.ndarray, query_rows: np.ndarray) -> np.ndarray:
+    """Distance of each of query_rows to its nearest among bank_rows (both rows of patches)."""
+    bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
+    return bank.distances(patches[query_rows].astype(np.float32))
