@@ -24,7 +24,7 @@ REPORTED_SCORES = 16  # more held-out scores than this are summarised in the rep
 STAGE_BARS = {  # teach stage -> (bar label, unit)
     "extract": ("extracting features", "input"),
     "coreset": ("choosing the memory bank", "pick"),
-    "threshold": ("scoring for the threshold", "image"),
+    "threshold": ("scoring for the threshold", "patch"),
 }
 
 DESCRIPTION = """\

@@ -19,6 +19,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from patchcore.progress import ProgressCounter
+
 BANK_IMAGE_LIMIT = 16  # the bank keeps coreset_ratio x the patches of at most this many images
 CHUNK_ROWS = 100_000  # rows one greedy search runs over; more are searched chunk by chunk
 CHUNK_OVERSAMPLING = 2  # the chunks together keep this many times the final count for the last search
@@ -45,21 +47,7 @@ def _projected(features: np.ndarray, rows: np.ndarray, projection_dim: int | Non
     return points
 
 
-class _Picks:
-    """Counts the picks of all of a greedy_coreset's searches for its progress callback."""
-
-    def __init__(self, total: int, callback: Callable[[int, int], None] | None) -> None:
-        self.done = 0
-        self.total = total
-        self._callback = callback
-
-    def advance(self, picks: int) -> None:
-        self.done += picks
-        if self._callback is not None:
-            self._callback(self.done, self.total)
-
-
-def _farthest_first(points: np.ndarray, count: int, seed: int, picks: _Picks) -> np.ndarray:
+def _farthest_first(points: np.ndarray, count: int, seed: int, picks: ProgressCounter) -> np.ndarray:
     """Positions (in selection order) of `count` rows of points [N, d] picked by greedy k-center."""
     total = len(points)
     squared_norms = np.einsum("nd,nd->n", points, points)
@@ -88,7 +76,7 @@ def _greedy_over(
     count: int,
     projection_dim: int | None,
     seed: int,
-    picks: _Picks,
+    picks: ProgressCounter,
 ) -> np.ndarray:
     """The rows (a subset of features' row indices) that a greedy search over them picks, count at most."""
     if count >= len(rows):
@@ -122,7 +110,7 @@ def greedy_coreset(
     rows = np.arange(features.shape[0], dtype=np.int64)
     chunks = [] if len(rows) <= chunk_rows else np.array_split(rows, math.ceil(len(rows) / chunk_rows))
     share = math.ceil(CHUNK_OVERSAMPLING * count / max(len(chunks), 1))
-    picks = _Picks(share * len(chunks) + count, progress)
+    picks = ProgressCounter(share * len(chunks) + count, progress)
     if chunks:
         kept = [_greedy_over(features, chunk, share, projection_dim, seed, picks) for chunk in chunks]
         rows = np.sort(np.concatenate(kept))

@@ -28,7 +28,7 @@ EXTRACT_BATCH_SIZE = 8
 MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
-TEACH_STAGES = ("extract", "coreset", "threshold")  # model inputs extracted, bank rows picked, frames scored
+TEACH_STAGES = ("extract", "coreset", "threshold")  # counting model inputs, bank rows picked, patches scored
 
 
 @dataclass(frozen=True)

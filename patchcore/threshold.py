@@ -20,9 +20,11 @@ from collections.abc import Callable
 import numpy as np
 
 from patchcore.knn import NearestNeighbours
+from patchcore.progress import ProgressCounter
 from patchcore.verdict import image_score
 
-QUERY_CHUNK = 65_536  # rows searched at a time (bounds the float32 copy of the queries)
+QUERY_CHUNK = 16_384  # rows searched at a time (bounds the query copy and the neighbour lists)
+HELD_OUT_NEIGHBOURS = 32  # neighbours searched per patch for the nearest one its image's held-out bank holds
 
 
 def threshold_from_scores(scores: list[float], threshold_scale: float) -> float:
@@ -67,7 +69,8 @@ def threshold_scores(
 
     patches: [N, D] unit vectors (float32 or float16), owners: [N] int (teach image 0..n-1 of each patch),
     scored: [N] bool (the patches an image is scored by: its un-augmented views), bank_indices: [M] rows of
-    patches that form the bank. Returns n scores, image order. progress(done, total) after each image.
+    patches that form the bank. Returns n scores, image order. progress(done, total) counts the scored
+    patches through the two searches.
     """
     image_count = int(owners.max()) + 1
     if image_count < 2:
@@ -75,46 +78,59 @@ def threshold_scores(
     rows_by_image = _rows_by_image(owners, scored, image_count)
     rows = np.concatenate(rows_by_image)
     bank_owners = owners[bank_indices]
-    distances, cells = _nearest_in_bank(patches, rows, bank_indices)
+    searched = ProgressCounter(2 * len(rows), progress)
+    nearest = _search(patches, bank_indices, rows, 1, searched)
+    distances, cells = nearest[0][:, 0], nearest[1][:, 0]
     substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
+    held_out = _held_out_distances(patches, owners, rows, bank_indices, substitutes, searched)
     offsets = np.cumsum([len(image_rows) for image_rows in rows_by_image])[:-1]
-    scores = []
-    for image, (image_rows, image_distances, image_cells) in enumerate(
-        zip(rows_by_image, np.split(distances, offsets), np.split(cells, offsets), strict=True)
-    ):
-        own = bank_owners == image
-        replacements = substitutes[own & (substitutes >= 0)]
-        # rows whose nearest bank vector is another image's keep it, unless a substitute is nearer;
-        # the others are searched again against the bank without the image's vectors
-        lost = own[image_cells]
-        held_out = image_distances.copy()
-        if len(replacements) and not lost.all():
-            nearer = _distances(patches, replacements, image_rows[~lost])
-            held_out[~lost] = np.minimum(held_out[~lost], nearer)
-        if lost.any():
-            bank = np.concatenate([bank_indices[~own], replacements])
-            held_out[lost] = _distances(patches, bank, image_rows[lost])
-        scores.append(image_score(held_out, top_k))
-        if progress is not None:
-            progress(len(scores), image_count)
-    return scores
+    return [image_score(image_distances, top_k) for image_distances in np.split(held_out, offsets)]
 
 
-def _nearest_in_bank(
-    patches: np.ndarray, rows: np.ndarray, bank_indices: np.ndarray
+def _search(
+    patches: np.ndarray,
+    bank_rows: np.ndarray,
+    query_rows: np.ndarray,
+    count: int,
+    searched: ProgressCounter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each of rows: the distance to its nearest bank vector and that vector's position in the bank,
-    searched QUERY_CHUNK rows at a time."""
-    bank = NearestNeighbours(patches[bank_indices].astype(np.float32))
-    nearest = [
-        bank.nearest(patches[rows[start : start + QUERY_CHUNK]].astype(np.float32))
-        for start in range(0, len(rows), QUERY_CHUNK)
-    ]
-    distances, cells = (np.concatenate(parts) for parts in zip(*nearest, strict=True))
-    return distances, cells
-
-
-def _distances(patches: np.ndarray, bank_rows: np.ndarray, query_rows: np.ndarray) -> np.ndarray:
-    """Distance of each of query_rows to its nearest among bank_rows (both rows of patches)."""
+    """The count nearest of bank_rows to each of query_rows (all rows of patches): ([Q, count] distances,
+    [Q, count] positions in bank_rows), searched QUERY_CHUNK queries at a time (each chunk counted)."""
     bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
-    return bank.distances(patches[query_rows].astype(np.float32))
+    parts = []
+    for start in range(0, len(query_rows), QUERY_CHUNK):
+        chunk = patches[query_rows[start : start + QUERY_CHUNK]].astype(np.float32)
+        parts.append(bank.search(chunk, count))
+        if searched is not None:
+            searched.advance(len(chunk))
+    return np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
+
+
+def _held_out_distances(
+    patches: np.ndarray,
+    owners: np.ndarray,
+    rows: np.ndarray,
+    bank_indices: np.ndarray,
+    substitutes: np.ndarray,
+    searched: ProgressCounter,
+) -> np.ndarray:
+    """[Q] distance of each of rows to the nearest vector its image's held-out bank holds: the bank vectors
+    of other images and the substitutes of its image's own.
+
+    One search of the bank and every substitute together, HELD_OUT_NEIGHBOURS deep; a row none of whose
+    neighbours its image may use is searched again against its image's held-out bank alone.
+    """
+    replaced = substitutes >= 0
+    entries = np.concatenate([bank_indices, substitutes[replaced]])
+    entry_owners = np.concatenate([owners[bank_indices], owners[bank_indices][replaced]])
+    is_substitute = np.arange(len(entries)) >= len(bank_indices)
+    row_owners = owners[rows]
+    found, neighbours = _search(patches, entries, rows, min(HELD_OUT_NEIGHBOURS, len(entries)), searched)
+    usable = (entry_owners[neighbours] == row_owners[:, None]) == is_substitute[neighbours]
+    distances = found[np.arange(len(rows)), usable.argmax(axis=1)]
+    unresolved = ~usable.any(axis=1)
+    for image in np.unique(row_owners[unresolved]):
+        again = unresolved & (row_owners == image)
+        own_bank = (entry_owners == image) == is_substitute
+        distances[again] = _search(patches, entries[own_bank], rows[again], 1)[0][:, 0]
+    return distances

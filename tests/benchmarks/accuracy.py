@@ -3,7 +3,8 @@
 Teaches each product with 8 good images, exactly as the server's Teach does, and scores held-out good and
 defective frames as Inspect does. Products: the elpv solar cells (mono, poly: real defects, image AUROC) and
 three scikit-image textures with planted defects (exact masks: pixel AUROC). Prints one Markdown table and
-writes it, with the coreset timings, to bench-results/accuracy.md.
+writes it, with the coreset timings and the teach scaling table (tests/benchmarks/teach_scaling.py), to
+bench-results/accuracy.md.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
+from tests.benchmarks.teach_scaling import scaling_table
 from tests.benchmarks.textures import TEXTURES
 
 NOTES = """Notes:
@@ -171,8 +173,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
     timings = ""
     if REFERENCE_MODEL in models:
-        reference = export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-        timings = coreset_table(FeatureExtractor(reference), products[0].good[:8])
+        reference = FeatureExtractor(
+            export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
+        )
+        timings = coreset_table(reference, products[0].good[:8])
+        if not args.quick:
+            cached = CachedFeatureExtractor(reference, args.feature_cache)
+            good = np.concatenate([product.good for product in products])
+            timings += "\n\n" + scaling_table(reference, cached, good)
     rows: list[Row] = []
     for model in models:
         configs = (PLAIN,) if args.quick else configs_for(model)

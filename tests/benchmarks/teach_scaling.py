@@ -6,14 +6,17 @@
 - Tiled teaches, fed with features directly: each teach image is TILES tiles, the features of TILES different
   good cells (a 2048x1536 frame in 512-pixel tiles gives 12), through the coreset and threshold stages only.
 
-Peak memory: the growth of the process's peak resident set (VmHWM, reset before each case) over its size
-before the case: the features, the coreset's working arrays, the search indexes, the model's buffers.
+Peak memory: the highest total of the numpy arrays alive during the case (tracemalloc, in a run of its own
+so the tracing does not slow the timed runs), the features included (the tiled rows' given beforehand).
+The model's and FAISS's own buffers are not counted: the model's do not grow with the image count, FAISS's
+hold one bank copy and one search.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +38,7 @@ IMAGE_COUNTS = (8, 64, 256)
 TILED_IMAGE_COUNTS = (8, 64)
 TILES = 12
 REPEATS = 3
+MIB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -45,98 +49,96 @@ class TeachRun:
     bank: int
     seconds: float
     stages: dict[str, float]
-    peak_mib: float | None
+    peak_mib: float
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(field))
+@dataclass(frozen=True)
+class Outcome:
+    """What one teach (or its coreset and threshold stages) gives: patches, bank size, stage seconds."""
+
+    patches: int
+    bank: int
+    stages: dict[str, float]
 
 
-def peak_growth_mib(run: Callable[[], object]) -> tuple[object, float | None]:
-    """run()'s result and how far the process's peak resident set rose above its size before, in MiB
-    (None where the kernel does not let the peak be reset)."""
+def peak_mib(run: Callable[[], object]) -> float:
+    """The highest total of traced allocations (numpy arrays included) while run() runs, in MiB."""
+    tracemalloc.start()
     try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")  # resets VmHWM to the current resident set
-        before = _status_kib("VmRSS")
-    except OSError:
-        return run(), None
-    result = run()
-    return result, (_status_kib("VmHWM") - before) / 1024
+        run()
+        return tracemalloc.get_traced_memory()[1] / MIB
+    finally:
+        tracemalloc.stop()
 
 
-def real_teach(extractor: FeatureExtractor, cells: np.ndarray) -> TeachRun:
-    """One teach of cells [n, H, W, 3] uint8 as a Teach call runs it."""
+def measured(label: str, images: int, run: Callable[[], Outcome], held_bytes: int = 0) -> TeachRun:
+    """run() timed, then run again under tracemalloc for its peak memory (plus held_bytes of arrays it
+    works on that exist before it starts)."""
     started = time.perf_counter()
-    bank, peak = peak_growth_mib(lambda: teach_images(extractor, list(cells), "scaling", TeachOptions()))
+    outcome = run()
     seconds = time.perf_counter() - started
-    return TeachRun(
-        "whole frame",
-        len(cells),
-        bank.stats.patch_count,
-        bank.stats.bank_size,
-        seconds,
-        bank.stats.timings,
-        peak,
-    )
+    peak = peak_mib(run) + held_bytes / MIB
+    return TeachRun(label, images, outcome.patches, outcome.bank, seconds, outcome.stages, peak)
 
 
-def tiled_teach(features: np.ndarray) -> TeachRun:
-    """The coreset and threshold stages of a teach of features [n, T, P, D] (n images of T tiles)."""
+def real_teach(extractor: FeatureExtractor, cells: np.ndarray) -> Outcome:
+    """A teach of cells [n, H, W, 3] uint8 as a Teach call runs it."""
+    bank = teach_images(extractor, list(cells), "scaling", TeachOptions())
+    return Outcome(bank.stats.patch_count, bank.stats.bank_size, bank.stats.timings)
+
+
+def tiled_stages(features: np.ndarray) -> Outcome:
+    """The coreset and threshold stages of a teach of features [n, T, P, D] (n images of T tiles each),
+    as teach() runs them."""
     images, tiles, patches_per_tile, dim = features.shape
     options = TeachOptions()
-
-    def stages() -> tuple[np.ndarray, dict[str, float]]:
-        patches = features.reshape(-1, dim)
-        owners = np.repeat(np.arange(images), tiles * patches_per_tile)
-        scored = np.ones(len(patches), dtype=bool)
-        started = time.perf_counter()
-        indices = greedy_coreset(patches, bank_size(len(patches), images, options.coreset_ratio))
-        middle = time.perf_counter()
-        threshold_scores(patches, owners, scored, indices, options.top_k)
-        timings = {"coreset_seconds": middle - started, "threshold_seconds": time.perf_counter() - middle}
-        return indices, timings
-
+    patches = features.reshape(-1, dim)
+    owners = np.repeat(np.arange(images), tiles * patches_per_tile)
+    scored = np.ones(len(patches), dtype=bool)
     started = time.perf_counter()
-    (indices, timings), peak = peak_growth_mib(stages)
-    seconds = time.perf_counter() - started
-    return TeachRun(
-        f"{tiles} tiles", images, images * tiles * patches_per_tile, len(indices), seconds, timings, peak
-    )
+    count = bank_size(len(patches), images, options.coreset_ratio)
+    indices = greedy_coreset(patches, count, seed=options.seed)
+    middle = time.perf_counter()
+    threshold_scores(patches, owners, scored, indices, options.top_k)
+    stages = {"coreset_seconds": middle - started, "threshold_seconds": time.perf_counter() - middle}
+    return Outcome(len(patches), len(indices), stages)
 
 
 def _row(run: TeachRun) -> str:
     stages = ", ".join(f"{name.removesuffix('_seconds')} {value:.2f}" for name, value in run.stages.items())
-    peak = "-" if run.peak_mib is None else f"{run.peak_mib:.0f}"
     return (
-        f"| {run.label} | {run.images} | {run.patches} | {run.bank} | {run.seconds:.2f} ({stages}) | {peak} |"
+        f"| {run.label} | {run.images} | {run.patches} | {run.bank} | {run.seconds:.2f} ({stages}) "
+        f"| {run.peak_mib:.0f} |"
     )
 
 
 def scaling_table(extractor: FeatureExtractor, cached: CachedFeatureExtractor, good: np.ndarray) -> str:
     """Markdown table of the teach runs. good: [G, H, W, 3] uint8 good elpv cells (G >= 64 x TILES)."""
+    small, large = IMAGE_COUNTS[:2]
     runs: list[TeachRun] = []
-    small, large = IMAGE_COUNTS[0], IMAGE_COUNTS[1]
-    pairs = []
+    ratios = []
     for _ in range(REPEATS):
-        pair = [real_teach(extractor, good[:count]) for count in (small, large)]
-        pairs.append(pair[1].seconds / pair[0].seconds)
+        pair = [
+            measured("whole frame", count, lambda count=count: real_teach(extractor, good[:count]))
+            for count in (small, large)
+        ]
+        ratios.append(pair[1].seconds / pair[0].seconds)
         runs += pair
-    runs += [real_teach(extractor, good[:count]) for count in IMAGE_COUNTS[2:]]
+    for count in IMAGE_COUNTS[2:]:
+        runs.append(measured("whole frame", count, lambda count=count: real_teach(extractor, good[:count])))
     size = extractor.info.input_size
     for count in TILED_IMAGE_COUNTS:
-        cells = good[: count * TILES]
-        inputs = np.concatenate([frame.inputs for frame in prepared_frames(cells, TeachOptions(), size)])
-        features = cached.extract(inputs)
-        runs.append(tiled_teach(features.reshape(count, TILES, *features.shape[1:])))
+        cells = prepared_frames(good[: count * TILES], TeachOptions(), size)
+        features = cached.extract(np.concatenate([cell.inputs for cell in cells]))
+        tiled = features.reshape(count, TILES, *features.shape[1:])
+        runs.append(measured(f"{TILES} tiles", count, lambda tiled=tiled: tiled_stages(tiled), tiled.nbytes))
     lines = [
-        f"Teach scaling ({extractor.info.backbone} {size}, elpv good cells, default options; tiled rows: "
-        f"coreset + threshold of {TILES} cells' features per image, extraction not included). "
+        f"Teach scaling ({extractor.info.backbone} {size}, elpv good cells, default options; "
+        f"tiled rows: coreset + threshold of {TILES} cells' features per image, extraction not included). "
         f"Teach of {large} / teach of {small} images, per alternating pair: "
-        + ", ".join(f"{ratio:.1f}x" for ratio in pairs),
+        + ", ".join(f"{ratio:.1f}x" for ratio in ratios),
         "",
-        "| frames | images | patches | bank | seconds (stages) | peak memory MiB |",
+        "| frames | images | patches | bank | seconds (stages) | peak numpy MiB |",
         "|---|---|---|---|---|---|",
         *(_row(run) for run in runs),
     ]
@@ -152,7 +154,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--models", type=Path, default=Path("models"), help="where exported models are cached"
     )
     parser.add_argument(
-        "--feature-cache", type=Path, default=Path("bench-results/feature-cache"), help="extracted features"
+        "--feature-cache",
+        type=Path,
+        default=Path("bench-results/feature-cache"),
+        help="where extracted features are kept between runs",
     )
     return parser.parse_args(argv)
 

@@ -99,14 +99,15 @@ def test_float16_patches_give_the_float32_scores():
     assert narrow == pytest.approx(wide, abs=2e-3)
 
 
-def test_progress_is_reported_once_per_image():
+def test_progress_counts_the_scored_patches_through_both_searches():
     calls = []
-    images = [[axis(index)] for index in range(4)]
-    patches, owners, scored = teach_set(images)
+    images = [[axis(index)] * 3 for index in range(4)]
+    patches, owners, scored = teach_set(images, scored_per_image=2)
     threshold_scores(
-        patches, owners, scored, np.arange(4), top_k=1, progress=lambda *call: calls.append(call)
+        patches, owners, scored, np.arange(12), top_k=1, progress=lambda *call: calls.append(call)
     )
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert calls[-1] == (2 * 8, 2 * 8)  # 8 scored patches, searched twice
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
 
 
 def test_an_image_without_scored_patches_is_refused():
