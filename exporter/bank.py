@@ -1,7 +1,7 @@
 """`python -m exporter.bank` / `make bank`: teach a product offline from a folder of good images.
 
 Runs the same teach() and ProductStore.save() as the server's Teach call, so the product it writes is the one
-the server would have built. Uses only the engine (no torch).
+the server would have built, its image files stored with it. Uses only the engine (no torch).
 """
 
 import argparse
@@ -17,8 +17,10 @@ from patchcore.geometry import Rect
 from patchcore.images import list_image_files, read_image_file
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import prepare_teach_set
+from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 from patchcore.teach import teach
+from patchcore.teach_images import TeachImages
 
 REPORTED_SCORES = 16  # more held-out scores than this are summarised in the report
 STAGE_BARS = {  # teach stage -> (bar label, unit)
@@ -107,7 +109,7 @@ def parse_roi(text: str) -> Rect:
 
 
 def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
-    """Teach the product described by args and save it; returns the bank and the file written."""
+    """Teach the product described by args and save it with its image files; returns the bank and its file."""
     ProductStore.validate_product_id(args.product)
     options = TeachOptions(
         coreset_ratio=args.coreset_ratio,
@@ -121,12 +123,14 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
     )
     extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
     view = options.view(extractor.info.input_size)
-    paths = tqdm(list_image_files(args.images), desc="reading", unit="image")
-    frames = prepare_teach_set(paths, read_image_file, view)
+    files = list_image_files(args.images)
+    frames = prepare_teach_set(tqdm(files, desc="reading", unit="image"), read_image_file, view)
     store = ProductStore(args.store)
     with StageBars() as bars:
         bank = teach(extractor, frames, args.product, options, store.next_version(args.product), bars.advance)
-    return bank, store.save(bank)
+    version = ProductVersion.taught(bank, TeachImages(tuple(path.read_bytes() for path in files)))
+    store.save(version)
+    return version.bank, store.version_path(bank.product_id, bank.version)
 
 
 class StageBars:

@@ -5,7 +5,9 @@ File layout (all integers little-endian):
     magic            8 bytes   b"PCEBANK\\0"
     format version   uint32    FORMAT_VERSION
     header length    uint64    n
-    header           n bytes   UTF-8 JSON: product, version, model fingerprint, options, stats, vector shape
+    header           n bytes   UTF-8 JSON: product, version, model fingerprint, options, stats, vector shape,
+                               the sha256 of the teach images file (patchcore/teach_images.py; absent in
+                               files written before teach images were kept)
     vectors          M*D*4     float32 little-endian, row-major [M, D]
     checksum         32 bytes  sha256 of everything above
 
@@ -16,15 +18,14 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from patchcore.errors import InvalidInput, ProductUnusable, StorageError
+from patchcore.durable import write_atomically
+from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.geometry import FrameView, Rect, check_tile_size
 
 MAGIC = b"PCEBANK\0"
@@ -34,7 +35,6 @@ _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
 # Multiplies the highest held-out score to give the default threshold (see patchcore/threshold.py).
 DEFAULT_THRESHOLD_SCALE = 1.1
-TEMP_SUFFIX = ".tmp"
 
 
 @dataclass
@@ -106,6 +106,8 @@ class MemoryBank:
     teach_options: TeachOptions
     stats: TeachStats
     created_unix: int
+    # sha256 of the file of images this version was taught from; "" = none kept (stored before they were)
+    teach_images_sha256: str = ""
 
 
 def _header(bank: MemoryBank) -> bytes:
@@ -118,6 +120,7 @@ def _header(bank: MemoryBank) -> bytes:
         "teach_options": dataclasses.asdict(bank.teach_options),
         "stats": dataclasses.asdict(bank.stats),
         "vectors": {"count": bank.vectors.shape[0], "dim": bank.vectors.shape[1], "dtype": _VECTOR_DTYPE.str},
+        "teach_images_sha256": bank.teach_images_sha256,
     }
     return json.dumps(header, sort_keys=True).encode()
 
@@ -133,39 +136,9 @@ def encode_bank(bank: MemoryBank) -> bytes:
     return body + hashlib.sha256(body).digest()
 
 
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def save_bank(bank: MemoryBank, path: str | Path) -> None:
-    """Write bank to path atomically: a reader sees the old file or the complete new one, never a part.
-
-    Temp file in the same directory, fsync, rename over path, fsync the directory. StorageError on OSError.
-    """
-    path = Path(path)
-    content = encode_bank(bank)
-    temp_name = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False
-        ) as temp:
-            temp_name = temp.name
-            temp.write(content)
-            temp.flush()
-            os.fsync(temp.fileno())
-        os.replace(temp_name, path)
-        temp_name = None
-        _fsync_directory(path.parent)
-    except OSError as error:
-        raise StorageError(f"cannot write product file {path}: {error.strerror or error}") from error
-    finally:
-        if temp_name is not None:
-            Path(temp_name).unlink(missing_ok=True)
+    """Write bank to path atomically and durably (patchcore.durable). StorageError on OSError."""
+    write_atomically(Path(path), encode_bank(bank), "product file")
 
 
 def _unusable(path: Path, reason: str) -> ProductUnusable:
@@ -200,6 +173,7 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             teach_options=_teach_options(header["teach_options"]),
             stats=TeachStats(**header["stats"]),
             created_unix=header["created_unix"],
+            teach_images_sha256=header.get("teach_images_sha256", ""),
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error

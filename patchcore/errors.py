@@ -29,3 +29,8 @@ class ModelError(InspectionError):
 
 class StorageError(InspectionError):
     """The product store could not be written (disk full, read-only)."""
+
+
+class VersionConflict(InspectionError):
+    """A change named the product version it expected and the product is at another one (optimistic
+    concurrency): someone changed it meanwhile, and nothing was changed."""

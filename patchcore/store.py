@@ -1,21 +1,32 @@
-"""Products on disk: <root>/<product id>/v<version:08d>.bank, one file per version.
+"""Products on disk, one folder per product (the local VersionStore, patchcore/product_version.py):
 
-The current version of a product is its highest complete version file. Files are written atomically by
-save_bank (temp file + rename), so a complete file is any file with the final name; leftover temp files from
-a crash are never listed and are removed by remove_temporaries() at start. After a save, versions older than
-the previous one are pruned, so an operator can still go back one step by hand.
+    <root>/<product id>/v<version:08d>.bank   one per version: vectors, options, stats (patchcore/bank.py)
+    <root>/<product id>/<sha256>.images       teach images (patchcore/teach_images.py), named by checksum
+
+A version is its bank file and the images file its bank names; versions with the same images (an options
+change, a rebuild for another model) share the file. A version is written images first, bank last, each
+atomically and durably (patchcore/durable.py), so its bank file exists only once all of it is on disk: kill -9
+at any moment leaves the old version or the new one whole. The current version is the highest bank file.
+What a crash can leave - temp files, an images file no bank names, a half-deleted product - is never read
+and is removed by remove_temporaries() at start. After a save, versions older than the previous one are
+pruned (bank first, then the images no remaining bank names), so an operator can still go back one step.
 """
 
+import hashlib
 import re
 import shutil
 import uuid
 from pathlib import Path
 
-from patchcore.bank import TEMP_SUFFIX, MemoryBank, load_bank, save_bank
-from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError
+from patchcore.bank import MemoryBank, load_bank, save_bank
+from patchcore.durable import TEMP_SUFFIX, write_atomically
+from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError, VersionConflict
+from patchcore.product_version import ProductVersion
+from patchcore.teach_images import TeachImages, decode_teach_images
 
 _PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _VERSION_FILE = re.compile(r"v(\d{8})\.bank")
+_IMAGES_SUFFIX = ".images"
 # A product directory being deleted is renamed to this prefix first; it can never be a valid product id.
 _DELETING_PREFIX = ".deleting-"
 _VERSIONS_KEPT = 2  # the current one and the previous one
@@ -23,6 +34,14 @@ _VERSIONS_KEPT = 2  # the current one and the previous one
 
 def _storage_error(action: str, error: OSError) -> StorageError:
     return StorageError(f"cannot {action}: {error.strerror or error} ({error.filename or ''})")
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    """Whether path exists with content of this sha256 (a damaged copy is written again)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+    except OSError:
+        return False
 
 
 class ProductStore:
@@ -56,6 +75,9 @@ class ProductStore:
 
     def version_path(self, product_id: str, version: int) -> Path:
         return self._product_dir(product_id) / f"v{version:08d}.bank"
+
+    def images_path(self, product_id: str, sha256: str) -> Path:
+        return self._product_dir(product_id) / f"{sha256}{_IMAGES_SUFFIX}"
 
     def product_ids(self) -> list[str]:
         """Ids of the products that have at least one complete version, sorted."""
@@ -94,26 +116,47 @@ class ProductStore:
         versions = self._versions(product_id)
         return versions[-1] + 1 if versions else 1
 
-    def save(self, bank: MemoryBank) -> Path:
-        """Write bank as a new version file (atomically), then prune versions older than the previous one.
+    def load_images(self, bank: MemoryBank) -> TeachImages:
+        """The images bank's version was taught from; ProductUnusable saying why when there are none
+        (stored before teach images were kept) or their file is missing or damaged."""
+        if not bank.teach_images_sha256:
+            raise ProductUnusable("it was stored before teach images were kept with each version")
+        path = self.images_path(bank.product_id, bank.teach_images_sha256)
+        try:
+            content = path.read_bytes()
+        except OSError as error:
+            raise ProductUnusable(f"its teach images file {path} is unusable: {error.strerror}") from error
+        try:
+            return decode_teach_images(content, bank.teach_images_sha256)
+        except ProductUnusable as error:
+            raise ProductUnusable(f"its teach images file {path} is unusable: {error}") from error
 
-        The bank's version must be newer than every stored one (InvalidInput otherwise); StorageError when
-        the disk refuses.
+    def save(self, version: ProductVersion) -> None:
+        """Write a new version whole - its images (unless stored already), then its bank - and prune.
+
+        The version must be newer than every stored one (VersionConflict otherwise: another writer was
+        first); StorageError when the disk refuses.
         """
+        bank = version.bank
         versions = self._versions(bank.product_id)
         if versions and bank.version <= versions[-1]:
-            raise InvalidInput(
+            raise VersionConflict(
                 f"product {bank.product_id!r} version {bank.version} is not newer than the stored "
-                f"version {versions[-1]}"
+                f"version {versions[-1]}; nothing was changed"
             )
-        path = self.version_path(bank.product_id, bank.version)
-        save_bank(bank, path)
+        if version.images is not None:
+            if version.images.sha256 != bank.teach_images_sha256:
+                raise ValueError("the bank does not name the images it is saved with")
+            path = self.images_path(bank.product_id, version.images.sha256)
+            if not _holds(path, version.images.sha256):  # another version may have stored them already
+                write_atomically(path, version.images.content, "teach images file")
+        save_bank(bank, self.version_path(bank.product_id, bank.version))
         for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:
             try:
                 self.version_path(bank.product_id, old).unlink(missing_ok=True)
             except OSError as error:
                 raise _storage_error(f"remove old version {old} of {bank.product_id!r}", error) from error
-        return path
+        self._remove_unnamed_images(self._product_dir(bank.product_id))
 
     def delete(self, product_id: str) -> int:
         """Remove every version of product_id; returns the version that was current (ProductNotFound).
@@ -130,7 +173,8 @@ class ProductStore:
         return version
 
     def remove_temporaries(self) -> None:
-        """Remove what a crash can leave behind: half-written temp files and half-deleted products."""
+        """Remove what a crash can leave behind: half-written temp files, images files no version names,
+        half-deleted products."""
         try:
             for path in self.root.iterdir():
                 if path.name.startswith(_DELETING_PREFIX) and path.is_dir():
@@ -138,5 +182,24 @@ class ProductStore:
                 elif path.is_dir():
                     for temp in path.glob(f"*{TEMP_SUFFIX}"):
                         temp.unlink()
+                    self._remove_unnamed_images(path)
         except OSError as error:
             raise _storage_error(f"clean up temporary files in {self.root}", error) from error
+
+    @staticmethod
+    def _remove_unnamed_images(directory: Path) -> None:
+        """Remove the images files in a product's directory that no bank there names. Keeps them all when a
+        bank cannot be read: it may name any of them."""
+        named = set()
+        for bank_path in directory.iterdir():
+            if _VERSION_FILE.fullmatch(bank_path.name):
+                try:
+                    named.add(load_bank(bank_path).teach_images_sha256)
+                except ProductUnusable:
+                    return
+        for images_path in directory.glob(f"*{_IMAGES_SUFFIX}"):
+            if images_path.name.removesuffix(_IMAGES_SUFFIX) not in named:
+                try:
+                    images_path.unlink()
+                except OSError as error:
+                    raise _storage_error(f"remove unused teach images {images_path.name}", error) from error

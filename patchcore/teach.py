@@ -27,7 +27,7 @@ from patchcore.threshold import threshold_from_scores, threshold_scores
 EXTRACT_BATCH_SIZE = 8
 MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
-StageProgress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
+Progress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
 TEACH_STAGES = ("extract", "coreset", "threshold")  # counting model inputs, bank rows picked, patches scored
 
 
@@ -42,7 +42,7 @@ class TeachFeatures:
     scored: np.ndarray
 
 
-def _stage(progress: StageProgress | None, stage: str) -> Callable[[int, int], None] | None:
+def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
     """progress as the (done, total) callback of one stage."""
     if progress is None:
         return None
@@ -99,7 +99,7 @@ def teach(
     product_id: str,
     options: TeachOptions,
     version: int = 1,
-    progress: StageProgress | None = None,
+    progress: Progress | None = None,
 ) -> MemoryBank:
     """Build the memory bank of product_id from good frames, each prepared with options.view(model size).
 
@@ -159,7 +159,7 @@ def teach_images(
     product_id: str,
     options: TeachOptions,
     version: int = 1,
-    progress: StageProgress | None = None,
+    progress: Progress | None = None,
 ) -> MemoryBank:
     """teach() on full-size frames ([H, W, 3] uint8 RGB arrays), each prepared with the product's view."""
     frames = prepare_teach_set(

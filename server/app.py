@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,8 +25,10 @@ from server.logs import log_event
 from server.message_size import transport_limit
 from server.metrics import ServerMetrics
 from server.products import ProductRegistry
+from server.rebuild import Rebuilder, RebuildQueue
 from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
+from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_exposed
 
 # Threads beyond the InspectionService cap (Lifecycle) so health checks and reflection are answered even when
@@ -48,7 +51,13 @@ class InspectionServer:
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.grpc_threads)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
-        self.registry = ProductRegistry(ProductStore(config.store), self.extractor)
+        self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
+        self.registry = ProductRegistry(
+            ProductStore(config.store),
+            self.extractor,
+            functools.partial(prepare_teach_files, max_pixels=config.max_image_pixels),
+            self.rebuilds.add,
+        )
         self.registry.load_all()
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
@@ -61,6 +70,7 @@ class InspectionServer:
             max_image_pixels=config.max_image_pixels,
         )
         self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
+        self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         self.health = health.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started
@@ -117,10 +127,12 @@ class InspectionServer:
             backbone=info.backbone,
             fingerprint=info.fingerprint[:12],
             products=len(self.registry.entries()),
+            rebuilds_pending=self.rebuilds.pending(),
             load_seconds=round(self.load_seconds, 3),
             tokens=self.tokens.roles() if self.tokens else None,
             tls=tls_mode(self.config.tls_cert, self.config.tls_client_ca),
         )
+        self.rebuilder.start()
 
     def shutdown(self) -> None:
         """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
@@ -128,6 +140,7 @@ class InspectionServer:
         log_event("server_draining", grace_seconds=self.config.grace_seconds)
         remaining = self.lifecycle.drain(self.config.grace_seconds)
         self.grpc_server.stop(grace=0).wait()
+        self.rebuilder.stop()
         self.batcher.close()
         self.registry.close()
         log_event("server_stopped", cancelled_calls=remaining)

@@ -1,7 +1,8 @@
 """Token authentication with two roles, checked before every InspectionService call.
 
 A call carries `authorization: Bearer <token>`. A token has a role: `inspect` may score frames and read
-products and server info; `admin` may do everything, including Teach, UpdateProduct and DeleteProduct.
+products and server info; `admin` may do everything, including Teach, AddImages, UpdateProduct and
+DeleteProduct.
 Missing or unknown token -> UNAUTHENTICATED; a known token whose role is too low -> PERMISSION_DENIED.
 Health and reflection are never checked, so orchestrators and grpcurl work without a token.
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import ProductOptions, TeachOptions
-from patchcore.errors import InvalidInput
+from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import Rect
 from patchcore.images import PixelFormat, ScaledImage, ShrinkRule, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
 from patchcore.regions import Region
+from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductEntry
 
 _PIXEL_FORMATS = {
@@ -45,6 +47,23 @@ def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None
         rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
         return ScaledImage.full(rgb)
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
+
+
+def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
+    """Teach images as they are stored with the product version: encoded files as received, raw buffers as
+    PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image;
+    encoded files are checked when they are prepared."""
+    files = []
+    for index, image in enumerate(images):
+        if image.WhichOneof("source") != "raw":
+            files.append(image.encoded)
+            continue
+        try:
+            rgb = decode_image(image, max_pixels).rgb
+        except InspectionError as error:
+            raise type(error)(f"teach image {index + 1}: {error}") from error
+        files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
+    return TeachImages(tuple(files))
 
 
 def teach_options(message: pb.TeachOptions) -> TeachOptions:

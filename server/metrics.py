@@ -11,6 +11,7 @@
   patchcore_anomalies_total{product}                       frames judged anomalous
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
+  patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
 
 Every metric lives in the server's own registry, so several servers in one process (tests) do not clash.
 """
@@ -90,6 +91,11 @@ class ServerMetrics:
             registry=r,
         )
         self.products = Gauge("patchcore_products", "Products held, by usability.", ["usable"], registry=r)
+        self.rebuilds_pending = Gauge(
+            "patchcore_rebuilds_pending",
+            "Products built with another model waiting for or in a rebuild for the loaded model.",
+            registry=r,
+        )
 
     def serve(self, host: str, port: int) -> None:
         """Serves /metrics over HTTP on a background thread."""

@@ -1,9 +1,14 @@
 """The products the server holds: each product's current memory bank and the Scorer built from it.
 
-Every change (teach, update, delete) runs on one dedicated writer thread, so changes of a product never race
-and the heavy bank building stays off the gRPC request threads. A change is stored first (atomically, by
-ProductStore.save) and swapped into the registry after; a frame keeps the Scorer it looked up, so frames in
-flight finish with the version they started with.
+Every change (teach, add images, update, delete, storing a rebuild) runs on one dedicated writer thread, so
+changes of a product never race, an expected_version checked at the start of a change still holds when it is
+stored, and the heavy bank building stays off the gRPC request threads. A change is stored first (whole and
+atomically, by the store) and swapped into the registry after; a frame keeps the Scorer it looked up, so
+frames in flight finish with the version they started with.
+
+A product built with another model whose teach images are stored is queued for a rebuild (server/rebuild.py)
+and answers FAILED_PRECONDITION saying so until the rebuilt version is swapped in. One without stored images
+(taught before they were kept) says it must be taught again.
 """
 
 from __future__ import annotations
@@ -17,13 +22,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions
-from patchcore.errors import ProductNotFound, ProductUnusable
-from patchcore.model import FeatureExtractor
+from patchcore.errors import ProductNotFound, ProductUnusable, VersionConflict
+from patchcore.model import FeatureExtractor, ModelInfo
 from patchcore.prepare import PreparedFrame
+from patchcore.product_version import ProductVersion, VersionStore
 from patchcore.scoring import Scorer
 from patchcore.store import ProductStore
-from patchcore.teach import teach
+from patchcore.teach import Progress, teach
+from patchcore.teach_images import TeachImages
 from server.logs import log_event
+from server.relearn import PrepareFiles, teach_again
 
 T = TypeVar("T")
 
@@ -48,10 +56,26 @@ class ProductEntry:
         return self.scorer
 
 
+def describe_model(info: ModelInfo) -> str:
+    """The model as a line operator tells models apart, e.g. "efficientnet_lite0 224 px (fingerprint ...)"."""
+    return f"{info.backbone} {info.input_size} px (fingerprint {info.fingerprint[:12]})"
+
+
 class ProductRegistry:
-    def __init__(self, store: ProductStore, extractor: FeatureExtractor) -> None:
+    """prepare_files prepares kept teach images (stored ones and AddImages') as Teach prepares a call's
+    images. rebuild_later(product_id) is called for every product swapped in that waits for a rebuild."""
+
+    def __init__(
+        self,
+        store: VersionStore,
+        extractor: FeatureExtractor,
+        prepare_files: PrepareFiles,
+        rebuild_later: Callable[[str], None] = lambda _product_id: None,
+    ) -> None:
         self._store = store
         self._extractor = extractor
+        self._prepare_files = prepare_files
+        self._rebuild_later = rebuild_later
         self._entries: dict[str, ProductEntry] = {}
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="product-writer")
@@ -63,6 +87,7 @@ class ProductRegistry:
         with self._lock:
             self._entries = entries
         for entry in entries.values():
+            self._queue_if_stale(entry)
             version = entry.bank.version if entry.bank else None
             log_event(
                 "product_loaded",
@@ -86,45 +111,125 @@ class ProductRegistry:
         with self._lock:
             return [self._entries[pid] for pid in sorted(self._entries)]
 
-    def teach(self, product_id: str, frames: Sequence[PreparedFrame], options: TeachOptions) -> ProductEntry:
-        """Builds a new version from good frames (prepared with options' view), stores it, swaps it in."""
+    def teach(
+        self,
+        product_id: str,
+        frames: Sequence[PreparedFrame],
+        images: TeachImages,
+        options: TeachOptions,
+        expected_version: int = 0,
+    ) -> ProductEntry:
+        """Builds a new version from good frames (prepared with options' view; images: the same images as
+        they are kept), stores it with its images, swaps it in."""
         ProductStore.validate_product_id(product_id)
 
         def build() -> ProductEntry:
+            self._check_expected(product_id, expected_version)
             version = self._store.next_version(product_id)
             bank = teach(self._extractor, frames, product_id, options, version=version)
-            return self._store_and_swap(bank)
+            return self._store_and_swap(ProductVersion.taught(bank, images))
 
         return self._write(build)
 
-    def update(self, product_id: str, change: Callable[[ProductOptions], ProductOptions]) -> ProductEntry:
+    def add_images(self, product_id: str, images: TeachImages, expected_version: int = 0) -> ProductEntry:
+        """Builds a new version from the current version's stored images and these (image files as kept),
+        with the product's own TeachOptions, stores it with all its images, swaps it in."""
+
+        def build() -> ProductEntry:
+            current = self._current_bank(product_id)
+            self._check_expected(product_id, expected_version)
+            try:
+                stored = self._store.load_images(current)
+            except ProductUnusable as error:
+                raise ProductUnusable(
+                    f"cannot add images to product {product_id!r}: {error}; teach it again with all its good "
+                    "images"
+                ) from error
+            view = current.teach_options.view(self._extractor.info.input_size)
+            new_frames = self._prepare_files(images, view)
+            bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
+            bank = dataclasses.replace(bank, version=self._store.next_version(product_id))
+            return self._store_and_swap(ProductVersion.taught(bank, stored + images))
+
+        return self._write(build)
+
+    def update(
+        self,
+        product_id: str,
+        change: Callable[[ProductOptions], ProductOptions],
+        expected_version: int = 0,
+    ) -> ProductEntry:
         """Stores a new version whose options are change(current options); the memory bank stays the same."""
 
         def apply() -> ProductEntry:
-            bank = self.get(product_id).bank
-            if bank is None:
-                raise ProductUnusable(f"product {product_id!r} has an unreadable bank; teach it again")
+            bank = self._current_bank(product_id)
+            self._check_expected(product_id, expected_version)
             new_bank = dataclasses.replace(
                 bank,
                 version=self._store.next_version(product_id),
                 options=change(bank.options),
                 created_unix=int(time.time()),
             )
-            return self._store_and_swap(new_bank)
+            return self._store_and_swap(ProductVersion(new_bank))
 
         return self._write(apply)
 
-    def delete(self, product_id: str) -> int:
+    def delete(self, product_id: str, expected_version: int = 0) -> int:
         """Deletes every stored version; returns the version that was current."""
 
         def remove() -> int:
             self.get(product_id)
+            self._check_expected(product_id, expected_version)
             deleted_version = self._store.delete(product_id)
             with self._lock:
                 del self._entries[product_id]
             return deleted_version
 
         return self._write(remove)
+
+    def needs_rebuild(self, bank: MemoryBank | None) -> bool:
+        """Built with another model, and rebuildable: its teach images are stored."""
+        return (
+            bank is not None
+            and bank.model_fingerprint != self._extractor.info.fingerprint
+            and bool(bank.teach_images_sha256)
+        )
+
+    def rebuilt_bank(
+        self, source: MemoryBank, extractor: FeatureExtractor, progress: Progress | None = None
+    ) -> MemoryBank:
+        """A bank of source's product taught again from source's stored images with `extractor` (the loaded
+        model, as the rebuild runs it): its version number is set when it is stored (store_rebuilt).
+        ProductUnusable when the images are missing, damaged or cannot be decoded."""
+        stored = self._store.load_images(source)
+        return teach_again(extractor, source, stored, self._prepare_files, progress=progress)
+
+    def store_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> ProductEntry:
+        """Stores `rebuilt`, built for the loaded model from the images of version `source`, as the next
+        version; VersionConflict when the product changed since `source` (nothing is stored)."""
+
+        def store() -> ProductEntry:
+            self._check_expected(source.product_id, source.version)
+            bank = dataclasses.replace(
+                rebuilt,
+                version=self._store.next_version(source.product_id),
+                teach_images_sha256=source.teach_images_sha256,
+            )
+            return self._store_and_swap(ProductVersion(bank))
+
+        return self._write(store)
+
+    def rebuild_failed(self, source: MemoryBank, reason: str) -> None:
+        """The product, if still at `source`'s version, says why it could not be rebuilt for the model."""
+        problem = (
+            f"it was built with another model (fingerprint {source.model_fingerprint[:12]}) and could not be "
+            f"rebuilt for the loaded model {describe_model(self._extractor.info)}: {reason}. Teach the "
+            "product again with this model"
+        )
+        with self._lock:
+            entry = self._entries.get(source.product_id)
+            if entry is not None and entry.bank is not None and entry.bank.version == source.version:
+                self._entries[source.product_id] = dataclasses.replace(entry, problem=problem)
 
     def close(self) -> None:
         """Lets a running change finish, then stops the writer thread."""
@@ -133,12 +238,39 @@ class ProductRegistry:
     def _write(self, change: Callable[[], T]) -> T:
         return self._writer.submit(change).result()
 
-    def _store_and_swap(self, bank: MemoryBank) -> ProductEntry:
-        entry = self._entry_for(bank)
-        self._store.save(bank)
+    def _current_bank(self, product_id: str) -> MemoryBank:
+        """The product's current bank; ProductNotFound / ProductUnusable when there is none readable."""
+        bank = self.get(product_id).bank
+        if bank is None:
+            raise ProductUnusable(f"product {product_id!r} has an unreadable bank; teach it again")
+        return bank
+
+    def _check_expected(self, product_id: str, expected_version: int) -> None:
+        """VersionConflict unless expected_version is 0 (any) or the product's current version."""
+        if expected_version == 0:
+            return
+        try:
+            current = self._store.current_version(product_id)
+        except ProductNotFound:
+            current = 0
+        if current != expected_version:
+            state = f"is at version {current}" if current else "is not stored"
+            raise VersionConflict(
+                f"product {product_id!r} {state}, not at the expected version {expected_version}: it was "
+                "changed meanwhile, and nothing was changed; read it again and retry"
+            )
+
+    def _store_and_swap(self, version: ProductVersion) -> ProductEntry:
+        entry = self._entry_for(version.bank)
+        self._store.save(version)
         with self._lock:
-            self._entries[bank.product_id] = entry
+            self._entries[entry.product_id] = entry
+        self._queue_if_stale(entry)
         return entry
+
+    def _queue_if_stale(self, entry: ProductEntry) -> None:
+        if self.needs_rebuild(entry.bank):
+            self._rebuild_later(entry.product_id)
 
     def _load(self, product_id: str) -> ProductEntry:
         try:
@@ -148,6 +280,13 @@ class ProductRegistry:
         return self._entry_for(bank)
 
     def _entry_for(self, bank: MemoryBank) -> ProductEntry:
+        if self.needs_rebuild(bank):
+            problem = (
+                f"it was built with another model (fingerprint {bank.model_fingerprint[:12]}) and is being "
+                f"rebuilt from its {bank.stats.image_count} stored teach images for the loaded model "
+                f"{describe_model(self._extractor.info)}; it can be inspected once that is done"
+            )
+            return ProductEntry(bank.product_id, bank=bank, scorer=None, problem=problem)
         try:
             scorer = Scorer(bank, self._extractor.info)
         except ProductUnusable as error:

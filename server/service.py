@@ -15,11 +15,11 @@ from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
-from server.convert import model_message, product_message, teach_options, updated_options
+from server.convert import kept_images, model_message, product_message, teach_options, updated_options
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
-from server.products import ProductRegistry
+from server.products import ProductEntry, ProductRegistry
 from server.status import abort, code_from_number
 from server.teach_frames import prepare_teach_images
 
@@ -46,15 +46,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         try:
             if not request.images:
                 raise InvalidInput("the teach set is empty: send at least one image of a good part")
-            if len(request.images) > self._config.max_teach_images:
-                raise TooLarge(
-                    f"the teach set has {len(request.images)} images; this server takes at most "
-                    f"{self._config.max_teach_images} (8 good images are the reference)"
-                )
+            self._check_teach_set_size(len(request.images))
             options = teach_options(request.options)
             view = options.view(self._model.input_size)
             frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
-            entry = self._registry.teach(request.product_id, frames, options)
+            kept = kept_images(request.images, self._config.max_image_pixels)
+            entry = self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
         except Exception as error:
             log_event(
                 "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
@@ -63,14 +60,29 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
         self.count_products()
-        log_event(
-            "product_taught",
-            product=entry.product_id,
-            version=entry.bank.version,
-            image_count=len(frames),
-            threshold=entry.bank.options.threshold,
-            seconds=round(seconds, 3),
-        )
+        _log_new_version("product_taught", entry, seconds)
+        return product_message(entry)
+
+    def AddImages(self, request: pb.AddImagesRequest, context: grpc.ServicerContext) -> pb.Product:
+        started = time.perf_counter()
+        try:
+            current = self._registry.get(request.product_id)
+            if not request.images:
+                raise InvalidInput("no images to add: send at least one image of a good part")
+            stored_count = current.bank.stats.image_count if current.bank else 0
+            self._check_teach_set_size(stored_count + len(request.images))
+            kept = kept_images(request.images, self._config.max_image_pixels)
+            entry = self._registry.add_images(request.product_id, kept, request.expected_version)
+        except Exception as error:
+            log_event(
+                "add_images_failed",
+                product=request.product_id,
+                image_count=len(request.images),
+                error=str(error),
+            )
+            abort(context, error)
+        self.count_products()
+        _log_new_version("product_images_added", entry, time.perf_counter() - started, added=len(kept))
         return product_message(entry)
 
     def Inspect(self, request: pb.InspectRequest, context: grpc.ServicerContext) -> pb.InspectResponse:
@@ -126,7 +138,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     def UpdateProduct(self, request: pb.UpdateProductRequest, context: grpc.ServicerContext) -> pb.Product:
         try:
             entry = self._registry.update(
-                request.product_id, lambda current: updated_options(current, request)
+                request.product_id,
+                lambda current: updated_options(current, request),
+                request.expected_version,
             )
         except Exception as error:
             abort(context, error)
@@ -142,7 +156,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self, request: pb.DeleteProductRequest, context: grpc.ServicerContext
     ) -> pb.DeleteProductResponse:
         try:
-            version = self._registry.delete(request.product_id)
+            version = self._registry.delete(request.product_id, request.expected_version)
         except Exception as error:
             abort(context, error)
         self.count_products()
@@ -158,6 +172,14 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_image_pixels=self._config.max_image_pixels,
             max_message_bytes=self._config.max_message_bytes,
         )
+
+    def _check_teach_set_size(self, count: int) -> None:
+        """TooLarge when a product would be taught from more than max_teach_images images."""
+        if count > self._config.max_teach_images:
+            raise TooLarge(
+                f"the teach set has {count} images; this server takes at most "
+                f"{self._config.max_teach_images} per product (8 good images are the reference)"
+            )
 
     def count_products(self) -> None:
         """Updates the products gauge."""
@@ -193,6 +215,19 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             pass  # the client cancelled or the connection broke; the call is over
         finally:
             _put_while_active(in_flight, _END_OF_STREAM, context)
+
+
+def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:
+    bank = entry.bank
+    log_event(
+        event,
+        product=entry.product_id,
+        version=bank.version,
+        image_count=bank.stats.image_count,
+        threshold=bank.options.threshold,
+        seconds=round(seconds, 3),
+        **fields,
+    )
 
 
 def _get_while_active(in_flight: queue.Queue, context: grpc.ServicerContext) -> PendingFrame | object:

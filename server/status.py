@@ -3,6 +3,8 @@
 Decisions beyond the obvious ones:
 - StorageError (the store cannot be written: disk full, read-only) -> UNAVAILABLE. Nothing was changed, the
   server still inspects, and the same request succeeds once the store is writable or on another instance.
+- VersionConflict (a stale expected_version) -> ABORTED, as google.rpc.Code defines it for a failed
+  read-modify-write: the client reads the product again and retries.
 - ModelError at run time and any unexpected exception -> INTERNAL with a generic message (details: the log).
 """
 
@@ -19,6 +21,7 @@ from patchcore.errors import (
     ProductUnusable,
     StorageError,
     TooLarge,
+    VersionConflict,
 )
 from server.errors import CallCancelled, PermissionDenied, ServerBusy, ShuttingDown, Unauthenticated
 
@@ -31,6 +34,7 @@ _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     CallCancelled: grpc.StatusCode.CANCELLED,
     StorageError: grpc.StatusCode.UNAVAILABLE,
+    VersionConflict: grpc.StatusCode.ABORTED,
     ModelError: grpc.StatusCode.INTERNAL,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,

@@ -1,4 +1,5 @@
-"""Teach images, as a call carries them, -> the prepared frames the engine's teach() takes."""
+"""Teach images, as a call carries them or as they are kept with a product version, -> the prepared frames
+the engine's teach() takes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.geometry import FrameView
 from patchcore.prepare import PreparedFrame, prepare_teach_set
+from patchcore.teach_images import TeachImages
 from server.convert import decode_image
 
 
@@ -16,3 +18,9 @@ def prepare_teach_images(images: Sequence[pb.Image], view: FrameView, max_pixels
     return prepare_teach_set(
         images, lambda image, shrink_for: decode_image(image, max_pixels, shrink_for), view
     )
+
+
+def prepare_teach_files(images: TeachImages, view: FrameView, max_pixels: int) -> list[PreparedFrame]:
+    """Teach images as kept with a product version (image files: as received, raw buffers as PNG), prepared
+    by the same function as the images of a call, so a rebuild or AddImages sees them as Teach saw them."""
+    return prepare_teach_images([pb.Image(encoded=data) for data in images.files], view, max_pixels)

@@ -3,8 +3,9 @@
 For each exported backbone at 224: raw ONNX Runtime throughput at batch 1 and 8, then a real server on the
 same model, driven by the Python client: Teach of 8 images, Inspect latency on a 640x480 frame (JPEG and raw
 RGB8), InspectStream throughput with 1 and 4 concurrent streams, peak server RSS, and (for one model) RSS
-growth over 10,000 frames. Prints one Markdown table with the issue's targets checked, and writes it to
-bench-results/perf.md.
+growth over 10,000 frames. Then products that learn, with EfficientNet-Lite0: AddImages against Teach, and
+the rebuild of 10 products after a model change while another product is inspected (perf_learn.py). Prints
+one Markdown table and the issues' targets checked, and writes them to bench-results/perf.md.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from pathlib import Path
 
 import onnxruntime
 
+from tests.benchmarks.perf_learn import measure_learning
 from tests.benchmarks.perf_model_run import BenchSettings, measure_model
-from tests.benchmarks.perf_models import BENCH_MODELS
-from tests.benchmarks.perf_report import markdown_table, target_lines
+from tests.benchmarks.perf_models import BENCH_MODELS, BenchModel
+from tests.benchmarks.perf_report import learn_lines, markdown_table, target_lines
 
 NOTES = """Notes:
 - Rounds: raw, Inspect and stream measurements alternate (--rounds, default 3), because the speed of this
@@ -40,9 +42,15 @@ NOTES = """Notes:
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
 - DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
-  measured on this machine."""
+  measured on this machine.
+- Products that learn: Teach of 8 JPEG frames and AddImages of one more to that product, one pair per round
+  (--learn-rounds), ratio within each round. Rebuild: 10 products taught with Lite2, the server restarted
+  with Lite0; time from the log's first product_rebuild_started to its last product_rebuilt, while one client
+  inspects another product with sequential unary calls (640x480 JPEG); the same number of calls (at most
+  300) once the rebuild is done gives the idle p50."""
 
 
+LEARN_MODELS = ("efficientnet_lite0", "efficientnet_lite2")  # the model learning runs on, the one before it
 CPU_FEATURES = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "VNNI", "amx_int8": "AMX"}
 
 
@@ -93,6 +101,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--soak-frames", type=int, default=10_000, help="frames for the memory run, 0 = skip (default 10000)"
     )
     parser.add_argument(
+        "--learn-rounds",
+        type=int,
+        default=4,
+        help="AddImages-against-Teach rounds with EfficientNet-Lite0; half as many model changes (Lite2 -> "
+        "Lite0, 10 products rebuilt while another is inspected); 0 = skip (default 4)",
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -122,6 +137,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"exporting {model.label}", flush=True)
         path = model.export(args.models_dir)
         runs.append(measure_model(model, path, settings, log_dir, lambda text: print(text, flush=True)))
+    learning = []
+    if args.learn_rounds:
+        lite0, lite2 = (BenchModel(name).export(args.models_dir) for name in LEARN_MODELS)
+        run = measure_learning(lite0, lite2, args.learn_rounds, log_dir, lambda text: print(text, flush=True))
+        learning = ["", "Products that learn (EfficientNet-Lite0, issue 12):", *learn_lines(run)]
     minutes = (time.perf_counter() - started) / 60
     server_flags = " ".join(settings.server_args) or "defaults"
     report = "\n".join(
@@ -134,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "",
             "Targets:",
             *target_lines(runs),
+            *learning,
             "",
             NOTES,
             "",

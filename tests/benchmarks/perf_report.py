@@ -1,9 +1,13 @@
-"""The performance table and the issue's targets checked against it, as Markdown."""
+"""The performance table, the learning measurements and the issues' targets checked against them, as
+Markdown."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
+from tests.benchmarks.perf_learn import REBUILT_PRODUCTS, LearnRun
 from tests.benchmarks.perf_model_run import ModelRun
 
 HEADER = (
@@ -18,6 +22,9 @@ UNARY_OVERHEAD_MS = 10.0
 TEACH_SECONDS_TARGET = 3.0
 RSS_GROWTH_TARGET = 0.05
 DINOV2_MS_TARGET = 50.0
+ADD_IMAGES_RATIO_TARGET = 1.5  # AddImages of 1 to an 8-image product against the Teach of 8
+REBUILD_P50_RATIO_TARGET = 2.0  # Inspect p50 during a rebuild against idle
+KIB = 1024
 
 
 def _row(run: ModelRun) -> str:
@@ -85,3 +92,32 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
                 f"{_verdict(soak.growth < RSS_GROWTH_TARGET)}; peak MiB per window: {peaks}"
             )
     return lines
+
+
+def learn_lines(run: LearnRun) -> list[str]:
+    """The learning measurements (issue 12) with their targets, one line each."""
+
+    def listed(values: list[float], unit: str = "") -> str:
+        return ", ".join(f"{value:.2f}{unit}" for value in values)
+
+    cpu_ratio = float(np.median(run.cpu_ratios))
+    p50_ratio = float(np.median([one.p50_ratio for one in run.rebuilds]))
+    busy = [float(np.median(one.busy_ms)) for one in run.rebuilds]
+    idle = [float(np.median(one.idle_ms)) for one in run.rebuilds]
+    sizes = ", ".join(f"{kind} {size / KIB:,.0f} KiB" for kind, size in run.store_bytes.items())
+    return [
+        f"- AddImages of 1 frame to an 8-frame product against the Teach of those 8, per round: wall "
+        f"{listed([cost.wall_seconds for cost in run.added], ' s')} against "
+        f"{listed([cost.wall_seconds for cost in run.teach], ' s')} (ratios {listed(run.wall_ratios)}); "
+        f"server CPU {listed([cost.cpu_seconds for cost in run.added], ' s')} against "
+        f"{listed([cost.cpu_seconds for cost in run.teach], ' s')} (ratios {listed(run.cpu_ratios)}); median "
+        f"CPU ratio {cpu_ratio:.2f} (target <= {ADD_IMAGES_RATIO_TARGET}, judged on CPU time, which other "
+        f"tenants of the machine do not move): {_verdict(cpu_ratio <= ADD_IMAGES_RATIO_TARGET)}",
+        f"- Rebuild of {REBUILT_PRODUCTS} products of 8 frames, Lite2 -> Lite0: "
+        f"{listed([one.seconds for one in run.rebuilds], ' s')}; Inspect p50 of another product meanwhile "
+        f"{listed(busy, ' ms')} against {listed(idle, ' ms')} idle, median ratio {p50_ratio:.2f} "
+        f"(target <= {REBUILD_P50_RATIO_TARGET:.0f}x): {_verdict(p50_ratio <= REBUILD_P50_RATIO_TARGET)}",
+        f"- For comparison, rebuilding them back for Lite2 with nothing inspected meanwhile: "
+        f"{listed(run.quiet_rebuild_seconds, ' s') or 'not measured (one model change)'}",
+        f"- Store per product of 8 640x480 frames: {sizes}",
+    ]

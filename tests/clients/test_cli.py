@@ -1,4 +1,5 @@
-"""The patchcore-client CLI end to end: teach a folder, inspect files into overlays and a CSV, list."""
+"""The patchcore-client CLI end to end: teach a folder, add images, inspect files into overlays and a CSV,
+list."""
 
 import csv
 
@@ -45,6 +46,20 @@ def test_inspect_of_an_unreadable_file_reports_the_error_and_fails(
     with open(tmp_path / "out" / "results.csv", newline="") as table:
         (row,) = csv.DictReader(table)
     assert row["verdict"] == "error" and row["error"].startswith("INVALID_ARGUMENT")
+
+
+def test_add_images_teaches_the_files_given(client_server, part_files, capsys):
+    target = ["--target", client_server.target]
+    main([*target, "teach", "--product", "cli-grow", str(part_files.teach)])
+    capsys.readouterr()
+    assert main([*target, "add-images", "--product", "cli-grow", *map(str, part_files.good[:2])]) == 0
+    assert "cli-grow version 2" in capsys.readouterr().out
+    assert main([*target, "add-images", "--product", "cli-grow", "--expected-version", "1",
+                 str(part_files.good[2])]) == 1  # fmt: skip
+    assert "ABORTED" in capsys.readouterr().err
+    main([*target, "products"])
+    [row] = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("cli-grow")]
+    assert row[1] == "2" and row[4] == "10"  # version, images
 
 
 def test_teach_sends_the_roi_and_tile_size(client_server, client, part_files, capsys):

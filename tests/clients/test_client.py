@@ -75,6 +75,24 @@ def test_update_and_delete(client):
     assert "short-lived" not in {p.product_id for p in client.list_products()}
 
 
+def test_add_images_and_expected_versions(client):
+    rng = np.random.default_rng(39)
+    taught = client.teach("growing", [good_part(rng) for _ in range(3)])
+    grown = client.add_images("growing", [good_part(rng)], expected_version=taught.version)
+    assert (grown.version, grown.teach_stats.image_count) == (taught.version + 1, 4)
+    stale = [
+        lambda: client.add_images("growing", [good_part(rng)], expected_version=taught.version),
+        lambda: client.teach("growing", [good_part(rng)] * 2, expected_version=taught.version),
+        lambda: client.update_product("growing", threshold=0.5, expected_version=taught.version),
+        lambda: client.delete_product("growing", expected_version=taught.version),
+    ]
+    for call in stale:
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.ABORTED
+    assert client.delete_product("growing", expected_version=grown.version) == grown.version
+
+
 def test_server_info_names_the_model(client):
     assert client.server_info().model.backbone == "efficientnet_lite0"
 

@@ -1,5 +1,8 @@
 import dataclasses
+import hashlib
+import json
 import re
+import struct
 
 import numpy as np
 import pytest
@@ -93,3 +96,44 @@ def test_product_options_refuse_bad_values(change):
 def test_teach_options_refuse_bad_values(change):
     with pytest.raises(InvalidInput):
         TeachOptions(**change)
+
+
+def test_the_teach_images_checksum_round_trips(tmp_path, make_bank):
+    bank = dataclasses.replace(make_bank(), teach_images_sha256="3c" * 32)
+    save_bank(bank, tmp_path / "v.bank")
+    assert load_bank(tmp_path / "v.bank").teach_images_sha256 == "3c" * 32
+
+
+def test_a_bank_written_before_teach_images_were_kept_still_loads(tmp_path):
+    """A file as the first release wrote it, built by hand from the layout: no teach_images_sha256."""
+    header = {
+        "product_id": "old",
+        "version": 4,
+        "model_fingerprint": "cd" * 32,
+        "created_unix": 1_690_000_000,
+        "options": {"threshold": 0.25, "top_k": 1, "min_region_area": 0},
+        "teach_options": {
+            "coreset_ratio": 0.1,
+            "augment_rotations": False,
+            "contrast_stretch": False,
+            "threshold_scale": 1.1,
+            "top_k": 1,
+            "seed": 0,
+        },
+        "stats": {
+            "image_count": 8,
+            "patch_count": 64,
+            "bank_size": 2,
+            "teach_seconds": 1.0,
+            "leave_one_out_scores": [0.2],
+            "timings": {},
+        },
+        "vectors": {"count": 2, "dim": 2, "dtype": "<f4"},
+    }
+    encoded = json.dumps(header).encode()
+    body = MAGIC + struct.pack("<IQ", 1, len(encoded)) + encoded + struct.pack("<4f", 1, 0, 0, 1)
+    (tmp_path / "v.bank").write_bytes(body + hashlib.sha256(body).digest())
+
+    bank = load_bank(tmp_path / "v.bank")
+    assert (bank.product_id, bank.version, bank.teach_images_sha256) == ("old", 4, "")
+    np.testing.assert_array_equal(bank.vectors, [[1, 0], [0, 1]])

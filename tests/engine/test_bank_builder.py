@@ -27,6 +27,14 @@ def test_builds_a_new_version_in_the_store_and_reports_it(tmp_path, tiny_model, 
     assert "product brick version 2" in printed and f"threshold {bank.options.threshold:.4f}" in printed
 
 
+def test_the_image_files_are_stored_with_the_version_as_they_are(tmp_path, tiny_model, brick_folder):
+    arguments = ["--model", str(tiny_model), "--images", str(brick_folder), "--product", "brick"]
+    assert main([*arguments, "--store", str(tmp_path / "store")]) == 0
+    store = ProductStore(tmp_path / "store")
+    files = sorted(brick_folder.glob("*.png"))
+    assert store.load_images(store.load("brick")).files == tuple(path.read_bytes() for path in files)
+
+
 def test_a_bad_product_id_is_reported_without_a_traceback(tmp_path, tiny_model, brick_folder, capsys):
     arguments = ["--model", str(tiny_model), "--images", str(brick_folder), "--product", "Bad Id"]
     assert main([*arguments, "--store", str(tmp_path / "store")]) == 1

@@ -1,9 +1,13 @@
+import dataclasses
+
 import pytest
 
 import patchcore.store
 from patchcore.bank import load_bank
-from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError
+from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError, VersionConflict
+from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
+from patchcore.teach_images import TeachImages
 
 
 @pytest.fixture
@@ -30,9 +34,14 @@ def test_every_operation_refuses_an_id_that_escapes_the_store(store):
             operation("../outside")
 
 
+def save(store: ProductStore, bank) -> None:
+    """Store a bank without teach images, as versions were stored before they were kept."""
+    store.save(ProductVersion(bank))
+
+
 def test_save_then_load_and_list(store, make_bank):
-    path = store.save(make_bank("widget", version=1))
-    assert path == store.root / "widget" / "v00000001.bank"
+    save(store, make_bank("widget", version=1))
+    assert (store.root / "widget" / "v00000001.bank").is_file()
     assert store.product_ids() == ["widget"]
     assert store.load("widget").version == 1
 
@@ -40,24 +49,24 @@ def test_save_then_load_and_list(store, make_bank):
 def test_versions_increase_and_the_highest_is_current(store, make_bank):
     assert store.next_version("widget") == 1
     for version in (1, 2, 3):
-        store.save(make_bank("widget", version=store.next_version("widget")))
+        save(store, make_bank("widget", version=store.next_version("widget")))
         assert store.next_version("widget") == version + 1
     assert store.load("widget").version == 3
 
 
 def test_old_versions_are_pruned_keeping_the_previous_one(store, make_bank):
     for version in (1, 2, 3):
-        store.save(make_bank("widget", version=version))
+        save(store, make_bank("widget", version=version))
     assert sorted(path.name for path in (store.root / "widget").iterdir()) == [
         "v00000002.bank",
         "v00000003.bank",
     ]
 
 
-def test_saving_a_version_that_is_not_newer_is_refused(store, make_bank):
-    store.save(make_bank("widget", version=2))
-    with pytest.raises(InvalidInput, match="not newer"):
-        store.save(make_bank("widget", version=2))
+def test_saving_a_version_that_is_not_newer_is_a_conflict(store, make_bank):
+    save(store, make_bank("widget", version=2))
+    with pytest.raises(VersionConflict, match="not newer"):
+        save(store, make_bank("widget", version=2))
 
 
 def test_unknown_product_is_not_found(store):
@@ -68,7 +77,7 @@ def test_unknown_product_is_not_found(store):
 
 
 def test_temporary_files_are_never_products_and_are_removed_at_start(store, make_bank):
-    store.save(make_bank("widget", version=1))
+    save(store, make_bank("widget", version=1))
     (store.root / "widget" / ".v00000002.bank.x1.tmp").write_bytes(b"half written")
     (store.root / "ghost").mkdir()
     (store.root / "ghost" / ".v00000001.bank.x2.tmp").write_bytes(b"half written")
@@ -80,9 +89,9 @@ def test_temporary_files_are_never_products_and_are_removed_at_start(store, make
 
 
 def test_delete_removes_every_version(store, make_bank):
-    store.save(make_bank("widget", version=1))
-    store.save(make_bank("widget", version=2))
-    store.save(make_bank("gadget", version=1))
+    save(store, make_bank("widget", version=1))
+    save(store, make_bank("widget", version=2))
+    save(store, make_bank("gadget", version=1))
     assert store.delete("widget") == 2
     assert store.product_ids() == ["gadget"]
     assert not (store.root / "widget").exists()
@@ -90,7 +99,7 @@ def test_delete_removes_every_version(store, make_bank):
 
 
 def test_a_file_holding_another_product_is_unusable(store, make_bank):
-    store.save(make_bank("widget", version=1))
+    save(store, make_bank("widget", version=1))
     (store.root / "widget" / "v00000001.bank").rename(store.root / "widget" / "v00000005.bank")
     with pytest.raises(ProductUnusable, match="version 1"):
         store.load("widget")
@@ -103,7 +112,7 @@ def test_a_store_that_cannot_be_created_is_a_storage_error(tmp_path):
 
 
 def test_a_product_deleted_while_loading_is_not_found(store, make_bank, monkeypatch):
-    store.save(make_bank("widget", version=1))
+    save(store, make_bank("widget", version=1))
 
     def load_after_a_concurrent_delete(path):
         store.delete("widget")
@@ -112,3 +121,85 @@ def test_a_product_deleted_while_loading_is_not_found(store, make_bank, monkeypa
     monkeypatch.setattr(patchcore.store, "load_bank", load_after_a_concurrent_delete)
     with pytest.raises(ProductNotFound, match="no longer stored"):
         store.load("widget")
+
+
+def teach_images(*names: str) -> TeachImages:
+    return TeachImages(tuple(f"image file {name}".encode() for name in names))
+
+
+def images_files(store: ProductStore, product_id: str = "widget") -> list[str]:
+    return sorted(path.name for path in (store.root / product_id).glob("*.images"))
+
+
+def test_a_version_is_stored_with_its_images_and_they_load_back(store, make_bank):
+    store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a", "b")))
+    bank = store.load("widget")
+    assert bank.teach_images_sha256
+    assert store.load_images(bank).files == (b"image file a", b"image file b")
+
+
+def test_versions_share_their_images_and_images_no_kept_version_names_are_removed(store, make_bank):
+    first = ProductVersion.taught(make_bank("widget", version=1), teach_images("a"))
+    store.save(first)
+    store.save(ProductVersion(dataclasses.replace(first.bank, version=2)))  # an options change
+    assert len(images_files(store)) == 1
+    store.save(ProductVersion.taught(make_bank("widget", version=3), teach_images("a", "b")))
+    assert len(images_files(store)) == 2  # version 2 (kept) still names the first images
+    third = store.load("widget")
+    store.save(ProductVersion(dataclasses.replace(third, version=4)))
+    assert len(images_files(store)) == 1  # versions 3 and 4 name the same images
+    assert store.load_images(store.load("widget")).files == (b"image file a", b"image file b")
+
+
+def test_a_version_stored_before_images_were_kept_has_none(store, make_bank):
+    save(store, make_bank("widget", version=1))
+    with pytest.raises(ProductUnusable, match="before teach images were kept"):
+        store.load_images(store.load("widget"))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda content: content[:-1] + bytes([content[-1] ^ 1]), "teach image 2 of 2 is damaged"),
+        (lambda content: content[:40], "truncated"),
+        (lambda content: b"", "truncated"),
+        (lambda content: b"x" * 100, "not a patchcore-edge teach images file"),
+    ],
+    ids=["flipped-bit", "truncated", "empty", "foreign"],
+)
+def test_damaged_images_are_unusable_with_the_reason(store, make_bank, damage, reason):
+    store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a", "b")))
+    [path] = (store.root / "widget").glob("*.images")
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ProductUnusable, match=reason):
+        store.load_images(store.load("widget"))
+
+
+def test_missing_images_are_unusable(store, make_bank):
+    store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a")))
+    [path] = (store.root / "widget").glob("*.images")
+    path.unlink()
+    with pytest.raises(ProductUnusable, match=r"teach images file .* is unusable"):
+        store.load_images(store.load("widget"))
+
+
+def test_images_no_version_names_are_removed_at_start_unless_a_bank_is_unreadable(store, make_bank):
+    store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a")))
+    store.save(ProductVersion.taught(make_bank("gadget", version=1), teach_images("b")))
+    kept = images_files(store)
+    (store.root / "widget" / f"{'0' * 64}.images").write_bytes(b"left by a crash before its bank")
+    (store.root / "gadget" / f"{'1' * 64}.images").write_bytes(b"maybe named by the damaged bank")
+    (store.root / "gadget" / "v00000002.bank").write_bytes(b"damaged")
+    store.remove_temporaries()
+    assert images_files(store) == kept
+    assert len(images_files(store, "gadget")) == 2
+
+
+def test_saving_images_whose_stored_copy_is_damaged_writes_them_again(store, make_bank):
+    """Teaching a product again with the same images repairs their damaged file."""
+    images = teach_images("a", "b")
+    store.save(ProductVersion.taught(make_bank("widget", version=1), images))
+    [path] = (store.root / "widget").glob("*.images")
+    path.write_bytes(b"damaged")
+    store.save(ProductVersion.taught(make_bank("widget", version=2), images))
+    assert store.load_images(store.load("widget")).files == images.files

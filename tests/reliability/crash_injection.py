@@ -1,7 +1,10 @@
 """`python -m crash_injection`: the server, killed with SIGKILL at one chosen moment of writing a product.
 
 PATCHCORE_TEST_CRASH_AT names the moment (see MOMENTS); the process kills itself there the first time it is
-reached, exactly as `kill -9` would. Only the tests start the server this way; the server code is unchanged.
+reached, exactly as `kill -9` would. A version is written as two files, its teach images first and its bank
+last (a rebuild for another model writes only a bank: the versions share the images), so the moments of the
+file writes name the file: "torn:images" or "after_rename:bank". Only the tests start the server this way;
+the server code is unchanged.
 """
 
 from __future__ import annotations
@@ -16,21 +19,25 @@ import types
 
 from reliability_support import CRASH_VARIABLE
 
-import patchcore.bank
+import patchcore.durable
 import patchcore.store
 from server.__main__ import main
+
+FILE_KINDS = ("images", "bank")
 
 
 def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _torn_temp_file() -> None:
-    """The new bank's temp file gets half its bytes, then the process dies."""
+def _torn(kind: str) -> None:
+    """The temp file of the new `kind` file gets half its bytes, then the process dies."""
     real = tempfile.NamedTemporaryFile
 
     def tearing(*args, **kwargs):
         temp = real(*args, **kwargs)
+        if not kwargs["prefix"].endswith(f".{kind}."):
+            return temp
         write = temp.write
 
         def write_half(data: bytes) -> int:
@@ -42,17 +49,22 @@ def _torn_temp_file() -> None:
         temp.write = write_half
         return temp
 
-    patchcore.bank.tempfile = types.SimpleNamespace(NamedTemporaryFile=tearing)
+    patchcore.durable.tempfile = types.SimpleNamespace(NamedTemporaryFile=tearing)
 
 
-def _before_rename() -> None:
-    """The temp file is complete and fsynced; the rename to the version's name never happens."""
-    patchcore.bank.os = types.SimpleNamespace(**{**vars(os), "replace": lambda *_: die()})
+def _replacing(kind: str, before: bool) -> None:
+    """The process dies just before or just after the complete, fsynced `kind` temp file is renamed to its
+    final name (after: before the directory fsync and everything that follows)."""
 
+    def replace(source: str, target: str) -> None:
+        ours = str(target).endswith(f".{kind}")
+        if ours and before:
+            die()
+        os.replace(source, target)
+        if ours:
+            die()
 
-def _after_rename() -> None:
-    """The new version file has its name; the directory fsync and the pruning of old versions never happen."""
-    patchcore.bank._fsync_directory = lambda _directory: die()
+    patchcore.durable.os = types.SimpleNamespace(**{**vars(os), "replace": replace})
 
 
 def _during_prune() -> None:
@@ -73,9 +85,9 @@ def _during_delete() -> None:
 
 
 MOMENTS = {
-    "torn_temp_file": _torn_temp_file,
-    "before_rename": _before_rename,
-    "after_rename": _after_rename,
+    **{f"torn:{kind}": lambda kind=kind: _torn(kind) for kind in FILE_KINDS},
+    **{f"before_rename:{kind}": lambda kind=kind: _replacing(kind, before=True) for kind in FILE_KINDS},
+    **{f"after_rename:{kind}": lambda kind=kind: _replacing(kind, before=False) for kind in FILE_KINDS},
     "during_prune": _during_prune,
     "during_delete": _during_delete,
 }

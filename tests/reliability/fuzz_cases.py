@@ -189,6 +189,20 @@ def update_cases(draw) -> Case:
     return Case("UpdateProduct", request, expected)
 
 
+@st.composite
+def add_images_cases(draw) -> Case:
+    """AddImages that can only fail: one that succeeded would grow FUZZ_PRODUCT's teach set case after case,
+    so a request naming it ends with an image that cannot be decoded."""
+    product_id = draw(st.just(FUZZ_PRODUCT) | any_ids)
+    drawn = draw(st.lists(images, max_size=3))
+    expected = lookup_codes(product_id)
+    if expected == {OK}:
+        drawn.append(draw(junk_images))
+        expected = frozenset().union(*(codes for _, codes in drawn)) - {OK}
+    request = pb.AddImagesRequest(product_id=product_id, images=[image for image, _ in drawn])
+    return Case("AddImages", request, expected)
+
+
 def _product_case(method: str, message: type) -> st.SearchStrategy[Case]:
     return any_ids.map(
         lambda product_id: Case(method, message(product_id=product_id), lookup_codes(product_id))
@@ -216,11 +230,12 @@ cases = st.one_of(
     inspect_cases,
     stream_cases,
     teach_cases(),
+    add_images_cases(),
     update_cases(),
     _product_case("GetProduct", pb.GetProductRequest),
     any_ids.filter(lambda product_id: product_id != FUZZ_PRODUCT).map(_delete_case),
-    st.sampled_from(["ListProducts", "GetServerInfo", "GetProduct", "DeleteProduct", "Inspect"]).flatmap(
-        _unparsable_body
-    ),
+    st.sampled_from(
+        ["ListProducts", "GetServerInfo", "GetProduct", "DeleteProduct", "Inspect", "AddImages"]
+    ).flatmap(_unparsable_body),
     oversized,
 )

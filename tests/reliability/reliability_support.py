@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -76,3 +78,35 @@ def start_server(model: Path, store: Path, log_dir: Path, *args: str, **kwargs) 
     log_dir.mkdir(parents=True, exist_ok=True)
     server = LocalServer(model, store, list(args), log_path=log_dir / "server.log", **kwargs)
     return server.start()
+
+
+def wait_until_usable(stub, product_ids: set[str], timeout: float = 120.0) -> dict[str, pb.Product]:
+    """The products once every one of product_ids is usable (e.g. rebuilt for the loaded model)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        products = {p.product_id: p for p in stub.ListProducts(pb.ListProductsRequest()).products}
+        waiting = {pid: products[pid].status_message for pid in product_ids if not products[pid].usable}
+        if not waiting:
+            return products
+        assert time.monotonic() < deadline, f"not usable within {timeout:.0f} s: {waiting}"
+        time.sleep(0.05)
+
+
+def wait_for_log_event(server: LocalServer, event: str, timeout: float = 120.0, **fields: object) -> dict:
+    """The first JSON log line of `server` with this event name and these field values."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+        for entry in entries:
+            if entry["event"] == event and all(entry.get(key) == value for key, value in fields.items()):
+                return entry
+        assert time.monotonic() < deadline, f"no {event} {fields} logged within {timeout:.0f} s"
+        time.sleep(0.05)
+
+
+def metric_value(server: LocalServer, name: str) -> float:
+    """The value of the unlabelled metric `name` on the server's /metrics page."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as page:
+        lines = page.read().decode().splitlines()
+    [value] = [line.split()[1] for line in lines if line.split(" ")[0] == name]
+    return float(value)

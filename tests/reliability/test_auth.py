@@ -74,6 +74,7 @@ def test_every_method_has_the_documented_role():
     roles = {name: required_role(name) for name in methods}
     assert {name for name, role in roles.items() if role is Role.ADMIN} == {
         "Teach",
+        "AddImages",
         "UpdateProduct",
         "DeleteProduct",
     }
@@ -106,10 +107,11 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
 
 
 def calls(stub) -> dict:
-    """One harmless call per method, each given metadata; DeleteProduct and Teach name a product not there."""
+    """One harmless call per method, each given metadata; Teach, AddImages and DeleteProduct are refused."""
     frame = inspect_request(PRODUCT)
     return {
         "Teach": lambda md: stub.Teach(pb.TeachRequest(product_id="other"), metadata=md),
+        "AddImages": lambda md: stub.AddImages(pb.AddImagesRequest(product_id="gone"), metadata=md),
         "Inspect": lambda md: stub.Inspect(frame, metadata=md),
         "InspectStream": lambda md: list(stub.InspectStream(iter([frame]), metadata=md)),
         "GetProduct": lambda md: stub.GetProduct(pb.GetProductRequest(product_id=PRODUCT), metadata=md),
@@ -123,10 +125,11 @@ def calls(stub) -> dict:
     }  # fmt: skip
 
 
-# What each method answers once it is let through (Teach's empty set and DeleteProduct's absent product show
-# the call reached the service).
+# What each method answers once it is let through (Teach's empty set and the absent product of AddImages and
+# DeleteProduct show the call reached the service).
 ADMITTED = {
     "Teach": grpc.StatusCode.INVALID_ARGUMENT,
+    "AddImages": grpc.StatusCode.NOT_FOUND,
     "DeleteProduct": grpc.StatusCode.NOT_FOUND,
 }
 METHODS = tuple(pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_name)

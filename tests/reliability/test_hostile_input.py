@@ -14,16 +14,25 @@ import grpc
 import numpy as np
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
-from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
+from reliability_support import (
+    SERVING,
+    health_status,
+    inspect_request,
+    raw_image,
+    start_server,
+    status_code,
+    stub_for,
+)
 from reliability_support import teach_request as make_teach_request
 
 PRODUCT = "target"
 PIXEL_CAP = 20_000_000
 MAX_TEACH_IMAGES = 30
 SERVICE = "/patchcore.edge.v1.InspectionService"
-UNARY_METHODS = ("Teach", "Inspect", "GetProduct", "ListProducts", "UpdateProduct", "DeleteProduct",
-                 "GetServerInfo")  # fmt: skip
-NAMING_PRODUCT = ("Teach", "Inspect", "GetProduct", "UpdateProduct", "DeleteProduct")  # field 1 = product_id
+UNARY_METHODS = ("Teach", "AddImages", "Inspect", "GetProduct", "ListProducts", "UpdateProduct",
+                 "DeleteProduct", "GetServerInfo")  # fmt: skip
+# field 1 = product_id
+NAMING_PRODUCT = ("Teach", "AddImages", "Inspect", "GetProduct", "UpdateProduct", "DeleteProduct")
 # Bytes protobuf cannot parse: a length-delimited field 1 whose length runs past the end (any message), and
 # a product_id (field 1) holding bytes that are not UTF-8.
 TRUNCATED = b"\x0a\xff\xff\xff\x0f"
@@ -108,9 +117,11 @@ ESCAPING_IDS = ["..", "../outside", "a/../../outside", "/etc", "a\\b", ".hidden"
 @pytest.mark.parametrize("product_id", ESCAPING_IDS)
 def test_product_ids_cannot_reach_outside_the_store(served, product_id):
     _, channel, stub, store = served
+    rng = np.random.default_rng(3)
     before_store, before_parent = stored_files(store), sorted(p.name for p in store.parent.iterdir())
     calls = [
         (stub.Teach, make_teach_request(product_id, seed=2)),
+        (stub.AddImages, pb.AddImagesRequest(product_id=product_id, images=[raw_image(rng)])),
         (stub.Inspect, inspect_request(product_id)),
         (stub.GetProduct, pb.GetProductRequest(product_id=product_id)),
         (
@@ -119,7 +130,7 @@ def test_product_ids_cannot_reach_outside_the_store(served, product_id):
         ),
         (stub.DeleteProduct, pb.DeleteProductRequest(product_id=product_id)),
     ]
-    assert [status_code(call, request) for call, request in calls] == [grpc.StatusCode.INVALID_ARGUMENT] * 5
+    assert [status_code(call, request) for call, request in calls] == [grpc.StatusCode.INVALID_ARGUMENT] * 6
     assert stored_files(store) == before_store
     assert sorted(p.name for p in store.parent.iterdir()) == before_parent
     assert_still_serving(channel, stub)
@@ -201,16 +212,28 @@ def peak_rss_bytes(pid: int) -> int:
     raise AssertionError("no VmHWM in /proc/<pid>/status")
 
 
-def test_teach_over_the_image_count_limit_is_refused_before_decoding(served):
+def over_the_image_count_limit(stub, call: str):
+    """A request of `call` that would teach a product one image more than MAX_TEACH_IMAGES."""
+    if call == "Teach":
+        return make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
+    stub.Teach(make_teach_request("grown", seed=6, count=MAX_TEACH_IMAGES - 1, size=8))
+    rng = np.random.default_rng(7)
+    return pb.AddImagesRequest(product_id="grown", images=[raw_image(rng, 8) for _ in range(2)])
+
+
+@pytest.mark.parametrize("call", ["Teach", "AddImages"])
+def test_a_teach_set_over_the_image_count_limit_is_refused_before_decoding(served, call):
     """Tiny images are cheap to send but each is held at the model's size: 64 MiB of 70-byte PNGs would be
     a million of them."""
     _, channel, stub, store = served
+    request = over_the_image_count_limit(stub, call)
     files = stored_files(store)
-    request = make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
     with pytest.raises(grpc.RpcError) as raised:
-        stub.Teach(request)
+        getattr(stub, call)(request)
     assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert f"at most {MAX_TEACH_IMAGES}" in raised.value.details()
+    assert f"has {MAX_TEACH_IMAGES + 1} images; this server takes at most {MAX_TEACH_IMAGES}" in (
+        raised.value.details()
+    )
     assert stored_files(store) == files
     assert_still_serving(channel, stub)
 

@@ -10,6 +10,7 @@ from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
+from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 
 PRODUCT = "flange"
@@ -47,7 +48,7 @@ def write_unusable_products(store: Path, dim: int) -> None:
                          leave_one_out_scores=[0.05]),
         created_unix=0,
     )  # fmt: skip
-    ProductStore(store).save(foreign)
+    ProductStore(store).save(ProductVersion(foreign))  # no teach images: stored before they were kept
     broken = store / BROKEN_PRODUCT
     broken.mkdir()
     (broken / "v00000001.bank").write_bytes(b"this is not a memory bank")

@@ -19,6 +19,7 @@ METRIC_NAMES = (
     "patchcore_anomalies_total",
     "patchcore_teach_duration_seconds_bucket",
     "patchcore_products",
+    "patchcore_rebuilds_pending",
 )
 
 

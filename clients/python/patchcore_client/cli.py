@@ -1,4 +1,5 @@
-"""`patchcore-client`: teach a product from a folder, inspect image files, list products, probe health."""
+"""`patchcore-client`: teach a product from a folder, add good images to it, inspect image files, list
+products, probe health."""
 
 from __future__ import annotations
 
@@ -51,6 +52,20 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     print(
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"bank {stats.bank_size} patches from {stats.image_count} images in {stats.teach_seconds:.1f} s"
+    )
+    return 0
+
+
+def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
+    files = image_files(args.files)
+    if not files:
+        print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) given", file=sys.stderr)
+        return 1
+    print(f"adding {len(files)} images to {args.product} ...", file=sys.stderr)
+    product = client.add_images(args.product, files, expected_version=args.expected_version)
+    print(
+        f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
+        f"{product.teach_stats.image_count} images in all"
     )
     return 0
 
@@ -179,6 +194,21 @@ def build_parser() -> argparse.ArgumentParser:
         "with small defects; 0 = the whole frame as one input",
     )  # fmt: skip
     teach_parser.set_defaults(run=teach)
+
+    add_parser = commands.add_parser(
+        "add-images",
+        help="teach a product more good images, e.g. frames it flagged that are good",
+        description="Teach a product more good images, e.g. frames it flagged that an operator confirmed as "
+        "good. The product is built again from all its images with its own teach options; the threshold is "
+        "recomputed.",
+    )
+    add_parser.add_argument("--product", required=True)
+    add_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
+    add_parser.add_argument(
+        "--expected-version", type=int, default=0,
+        help="fail (ABORTED) unless the product is at this version; 0 = whichever it is",
+    )  # fmt: skip
+    add_parser.set_defaults(run=add_images)
 
     inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
     inspect_parser.add_argument("--product", required=True)

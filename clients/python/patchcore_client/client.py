@@ -1,8 +1,11 @@
 """InspectionClient: the patchcore-edge API as Python methods.
 
 Errors: a failed call raises grpc.RpcError; `error.code()` is a grpc.StatusCode (INVALID_ARGUMENT bad input,
-NOT_FOUND unknown product, FAILED_PRECONDITION product built for another model, RESOURCE_EXHAUSTED too large
-or server busy, UNAVAILABLE server down or shutting down) and `error.details()` a message for an operator.
+NOT_FOUND unknown product, FAILED_PRECONDITION product built for another model or being rebuilt for this one,
+RESOURCE_EXHAUSTED too large or server busy, ABORTED the product is not at the expected_version given,
+UNAVAILABLE server down or shutting down) and `error.details()` a message for an operator.
+Changes take `expected_version` (0 = any): the call is ABORTED, and nothing changes, when the product has
+moved on since it was read.
 In `inspect_stream` a failed frame does not raise: its result carries `.error` and the stream goes on.
 """
 
@@ -103,6 +106,7 @@ class InspectionClient:
         top_k: int = 0,
         roi: tuple[int, int, int, int] | None = None,
         tile_size: int = 0,
+        expected_version: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
 
@@ -126,8 +130,21 @@ class InspectionClient:
             product_id=product_id,
             images=[to_image(image, self._channel_order) for image in images],
             options=options,
+            expected_version=expected_version,
         )
         return self._stub.Teach(request, timeout=self._timeout, metadata=self._metadata)
+
+    def add_images(
+        self, product_id: str, images: Sequence[ImageLike], expected_version: int = 0
+    ) -> pb.Product:
+        """Teaches `product_id` more good images (e.g. a frame it flagged that is good); returns the new
+        version, built from all its images with the threshold recomputed."""
+        request = pb.AddImagesRequest(
+            product_id=product_id,
+            images=[to_image(image, self._channel_order) for image in images],
+            expected_version=expected_version,
+        )
+        return self._stub.AddImages(request, timeout=self._timeout, metadata=self._metadata)
 
     def inspect(
         self, product_id: str, image: ImageLike, frame_id: int = 0, heatmap: str | int = "none"
@@ -169,6 +186,7 @@ class InspectionClient:
         threshold: float | None = None,
         top_k: int | None = None,
         min_region_area: int | None = None,
+        expected_version: int = 0,
     ) -> pb.Product:
         """Changes the options given (not None) without re-teaching; returns the new version."""
         changes = {"threshold": threshold, "top_k": top_k, "min_region_area": min_region_area}
@@ -176,13 +194,16 @@ class InspectionClient:
         if not given:
             raise ValueError("update_product needs at least one of threshold, top_k, min_region_area")
         request = pb.UpdateProductRequest(
-            product_id=product_id, options=pb.ProductOptions(**given), update_fields=sorted(given)
+            product_id=product_id,
+            options=pb.ProductOptions(**given),
+            update_fields=sorted(given),
+            expected_version=expected_version,
         )
         return self._stub.UpdateProduct(request, timeout=self._timeout, metadata=self._metadata)
 
-    def delete_product(self, product_id: str) -> int:
+    def delete_product(self, product_id: str, expected_version: int = 0) -> int:
         """Deletes the product; returns the version that was current."""
-        request = pb.DeleteProductRequest(product_id=product_id)
+        request = pb.DeleteProductRequest(product_id=product_id, expected_version=expected_version)
         response = self._stub.DeleteProduct(request, timeout=self._timeout, metadata=self._metadata)
         return response.deleted_version
 

@@ -88,14 +88,26 @@ class TeachOptions(_message.Message):
     def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ..., roi: _Optional[_Union[Rect, _Mapping]] = ..., tile_size: _Optional[int] = ...) -> None: ...
 
 class TeachRequest(_message.Message):
-    __slots__ = ("product_id", "images", "options")
+    __slots__ = ("product_id", "images", "options", "expected_version")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     images: _containers.RepeatedCompositeFieldContainer[Image]
     options: TeachOptions
-    def __init__(self, product_id: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., options: _Optional[_Union[TeachOptions, _Mapping]] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, product_id: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., options: _Optional[_Union[TeachOptions, _Mapping]] = ..., expected_version: _Optional[int] = ...) -> None: ...
+
+class AddImagesRequest(_message.Message):
+    __slots__ = ("product_id", "images", "expected_version")
+    PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    IMAGES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    product_id: str
+    images: _containers.RepeatedCompositeFieldContainer[Image]
+    expected_version: int
+    def __init__(self, product_id: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class TeachStats(_message.Message):
     __slots__ = ("image_count", "patch_count", "bank_size", "teach_seconds", "leave_one_out_scores")
@@ -234,20 +246,24 @@ class ListProductsResponse(_message.Message):
     def __init__(self, products: _Optional[_Iterable[_Union[Product, _Mapping]]] = ...) -> None: ...
 
 class UpdateProductRequest(_message.Message):
-    __slots__ = ("product_id", "options", "update_fields")
+    __slots__ = ("product_id", "options", "update_fields", "expected_version")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     product_id: str
     options: ProductOptions
     update_fields: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, product_id: _Optional[str] = ..., options: _Optional[_Union[ProductOptions, _Mapping]] = ..., update_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, product_id: _Optional[str] = ..., options: _Optional[_Union[ProductOptions, _Mapping]] = ..., update_fields: _Optional[_Iterable[str]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class DeleteProductRequest(_message.Message):
-    __slots__ = ("product_id",)
+    __slots__ = ("product_id", "expected_version")
     PRODUCT_ID_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
     product_id: str
-    def __init__(self, product_id: _Optional[str] = ...) -> None: ...
+    expected_version: int
+    def __init__(self, product_id: _Optional[str] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class DeleteProductResponse(_message.Message):
     __slots__ = ("product_id", "deleted_version")

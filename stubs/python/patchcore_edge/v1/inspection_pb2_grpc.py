@@ -31,8 +31,10 @@ class InspectionServiceStub:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
     RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
     ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
@@ -49,6 +51,11 @@ class InspectionServiceStub:
         self.Teach = channel.unary_unary(
                 '/patchcore.edge.v1.InspectionService/Teach',
                 request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+                response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
+                _registered_method=True)
+        self.AddImages = channel.unary_unary(
+                '/patchcore.edge.v1.InspectionService/AddImages',
+                request_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.SerializeToString,
                 response_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
                 _registered_method=True)
         self.Inspect = channel.unary_unary(
@@ -94,8 +101,10 @@ class InspectionServiceServicer:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
     RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
     ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
@@ -106,7 +115,21 @@ class InspectionServiceServicer:
     def Teach(self, request, context):
         """Builds a product's memory bank from good images and makes it the product's current version.
         Re-teaching an existing product creates a new version; frames keep being scored with the old version
-        until the new one is stored and swapped in.
+        until the new one is stored and swapped in. The images are stored with the version as received (raw
+        buffers as PNG), so the product can learn more images (AddImages) and be rebuilt when the server is
+        started with another model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddImages(self, request, context):
+        """Teaches a product more good images, e.g. a frame it flagged that an operator confirmed as good. The new
+        version is built from the images the current version was taught from plus these, with the product's own
+        TeachOptions: the threshold is recomputed and teach_stats.image_count is the total. min_region_area is
+        kept; a threshold or top_k set with UpdateProduct is replaced by the recomputed one.
+        FAILED_PRECONDITION for a product stored before teach images were kept with each version (teach it
+        again with all its images).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -178,6 +201,11 @@ def add_InspectionServiceServicer_to_server(servicer, server):
                     request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.FromString,
                     response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
             ),
+            'AddImages': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddImages,
+                    request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.FromString,
+                    response_serializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.SerializeToString,
+            ),
             'Inspect': grpc.unary_unary_rpc_method_handler(
                     servicer.Inspect,
                     request_deserializer=patchcore_dot_edge_dot_v1_dot_inspection__pb2.InspectRequest.FromString,
@@ -227,8 +255,10 @@ class InspectionService:
     Errors are standard gRPC status codes:
     INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set.
     NOT_FOUND            unknown product.
-    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, or its
-    stored bank is unreadable).
+    FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
+    rebuilt for the loaded model, or its stored bank is unreadable).
+    ABORTED              a change named an `expected_version` and the product is at another version: it was
+    changed meanwhile. Nothing was changed; read the product again and retry.
     RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
     ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
@@ -252,6 +282,33 @@ class InspectionService:
             target,
             '/patchcore.edge.v1.InspectionService/Teach',
             patchcore_dot_edge_dot_v1_dot_inspection__pb2.TeachRequest.SerializeToString,
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/patchcore.edge.v1.InspectionService/AddImages',
+            patchcore_dot_edge_dot_v1_dot_inspection__pb2.AddImagesRequest.SerializeToString,
             patchcore_dot_edge_dot_v1_dot_inspection__pb2.Product.FromString,
             options,
             channel_credentials,

@@ -1,0 +1,50 @@
+"""A product version, the unit that is stored and shipped whole, and the interface of the stores that keep
+versions (the local folder, patchcore/store.py; a fleet store can stand behind the same methods)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Protocol
+
+from patchcore.bank import MemoryBank
+from patchcore.teach_images import TeachImages
+
+
+@dataclass(frozen=True)
+class ProductVersion:
+    """One version of a product: its bank (vectors, options, stats, the model it was built with) and the
+    images it was taught from, which the bank names by checksum (MemoryBank.teach_images_sha256).
+
+    images is None when the bank's images are stored already (an options change, a rebuild for another model:
+    the versions share them) or when the bank has none (a version from before teach images were kept).
+    """
+
+    bank: MemoryBank
+    images: TeachImages | None = None
+
+    @classmethod
+    def taught(cls, bank: MemoryBank, images: TeachImages) -> ProductVersion:
+        """A version built from images: its bank names them."""
+        return cls(dataclasses.replace(bank, teach_images_sha256=images.sha256), images)
+
+
+class VersionStore(Protocol):
+    """Where product versions live. save() writes a version whole or not at all (kill -9 at any moment
+    leaves the previous version or the new one complete); the current version is the highest complete one."""
+
+    def product_ids(self) -> list[str]: ...
+
+    def current_version(self, product_id: str) -> int: ...
+
+    def next_version(self, product_id: str) -> int: ...
+
+    def load(self, product_id: str) -> MemoryBank: ...
+
+    def load_images(self, bank: MemoryBank) -> TeachImages: ...
+
+    def save(self, version: ProductVersion) -> None: ...
+
+    def delete(self, product_id: str) -> int: ...
+
+    def remove_temporaries(self) -> None: ...
