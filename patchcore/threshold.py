@@ -15,7 +15,7 @@ good parts in the field varying more than the teach images show. An operator tra
 with the product's threshold (UpdateProduct) or threshold_scale at teach time.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -79,8 +79,7 @@ def threshold_scores(
     rows = np.concatenate(rows_by_image)
     bank_owners = owners[bank_indices]
     searched = ProgressCounter(2 * len(rows), progress)
-    nearest = _search(patches, bank_indices, rows, 1, searched)
-    distances, cells = nearest[0][:, 0], nearest[1][:, 0]
+    distances, cells = _nearest(patches, bank_indices, rows, searched)
     substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
     held_out = _held_out_distances(patches, owners, rows, bank_indices, substitutes, searched)
     offsets = np.cumsum([len(image_rows) for image_rows in rows_by_image])[:-1]
@@ -88,22 +87,29 @@ def threshold_scores(
 
 
 def _search(
+    patches: np.ndarray, bank_rows: np.ndarray, query_rows: np.ndarray, count: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The count nearest of bank_rows to each of query_rows (all rows of patches), QUERY_CHUNK queries at a
+    time: per chunk, ([q, count] distances, [q, count] positions in bank_rows), nearest first."""
+    bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
+    for start in range(0, len(query_rows), QUERY_CHUNK):
+        yield bank.search(patches[query_rows[start : start + QUERY_CHUNK]].astype(np.float32), count)
+
+
+def _nearest(
     patches: np.ndarray,
     bank_rows: np.ndarray,
     query_rows: np.ndarray,
-    count: int,
     searched: ProgressCounter | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The count nearest of bank_rows to each of query_rows (all rows of patches): ([Q, count] distances,
-    [Q, count] positions in bank_rows), searched QUERY_CHUNK queries at a time (each chunk counted)."""
-    bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
-    parts = []
-    for start in range(0, len(query_rows), QUERY_CHUNK):
-        chunk = patches[query_rows[start : start + QUERY_CHUNK]].astype(np.float32)
-        parts.append(bank.search(chunk, count))
+    """For each of query_rows: the distance to the nearest of bank_rows and its position in bank_rows."""
+    distances, positions = [], []
+    for found, neighbours in _search(patches, bank_rows, query_rows, 1):
+        distances.append(found[:, 0])
+        positions.append(neighbours[:, 0])
         if searched is not None:
-            searched.advance(len(chunk))
-    return np.concatenate([part[0] for part in parts]), np.concatenate([part[1] for part in parts])
+            searched.advance(len(found))
+    return np.concatenate(distances), np.concatenate(positions)
 
 
 def _held_out_distances(
@@ -115,22 +121,31 @@ def _held_out_distances(
     searched: ProgressCounter,
 ) -> np.ndarray:
     """[Q] distance of each of rows to the nearest vector its image's held-out bank holds: the bank vectors
-    of other images and the substitutes of its image's own.
+    of the other images and the substitutes of its image's own.
 
     One search of the bank and every substitute together, HELD_OUT_NEIGHBOURS deep; a row none of whose
     neighbours its image may use is searched again against its image's held-out bank alone.
     """
     replaced = substitutes >= 0
     entries = np.concatenate([bank_indices, substitutes[replaced]])
-    entry_owners = np.concatenate([owners[bank_indices], owners[bank_indices][replaced]])
     is_substitute = np.arange(len(entries)) >= len(bank_indices)
-    row_owners = owners[rows]
-    found, neighbours = _search(patches, entries, rows, min(HELD_OUT_NEIGHBOURS, len(entries)), searched)
-    usable = (entry_owners[neighbours] == row_owners[:, None]) == is_substitute[neighbours]
-    distances = found[np.arange(len(rows)), usable.argmax(axis=1)]
-    unresolved = ~usable.any(axis=1)
-    for image in np.unique(row_owners[unresolved]):
-        again = unresolved & (row_owners == image)
-        own_bank = (entry_owners == image) == is_substitute
-        distances[again] = _search(patches, entries[own_bank], rows[again], 1)[0][:, 0]
+    # the image whose held-out bank an entry is special to: a bank vector is left out of its owner's, a
+    # substitute is in the held-out bank of the image whose vector it replaces and in no other
+    special_to = np.concatenate([owners[bank_indices], owners[bank_indices][replaced]])
+    row_images = owners[rows]
+    depth = min(HELD_OUT_NEIGHBOURS, len(entries))
+    distances = np.empty(len(rows), dtype=np.float32)
+    start = 0
+    for found, neighbours in _search(patches, entries, rows, depth):
+        chunk = slice(start, start + len(found))
+        usable = (special_to[neighbours] == row_images[chunk, None]) == is_substitute[neighbours]
+        first_usable = found[np.arange(len(found)), usable.argmax(axis=1)]
+        distances[chunk] = np.where(usable.any(axis=1), first_usable, np.nan)
+        start = chunk.stop
+        searched.advance(len(found))
+    unresolved = np.isnan(distances)
+    for image in np.unique(row_images[unresolved]):
+        again = unresolved & (row_images == image)
+        held_out = (special_to == image) == is_substitute
+        distances[again] = _nearest(patches, entries[held_out], rows[again])[0]
     return distances
