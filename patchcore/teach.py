@@ -33,9 +33,10 @@ TEACH_STAGES = ("extract", "coreset", "threshold")  # counting model inputs, ban
 
 @dataclass(frozen=True)
 class TeachFeatures:
-    """Every patch extracted from the teach frames. patches: [N, D] float32 unit vectors (augmented views
-    included); owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for
-    patches of the frames as they are (not augmented), the ones a threshold estimate scores."""
+    """Every patch extracted from the teach frames. patches: [N, D] float16 unit vectors, augmented views
+    included (half the memory of float32, for the same banks and thresholds: README, "Many images");
+    owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for patches
+    of the frames as they are (not augmented), the ones a threshold estimate scores."""
 
     patches: np.ndarray
     owners: np.ndarray
@@ -83,7 +84,7 @@ def _extract(
         for start in range(0, len(views), EXTRACT_BATCH_SIZE):
             batch = views[start : start + EXTRACT_BATCH_SIZE]
             features = extractor.extract(batch)  # [b, P, D]
-            patches.append(features.reshape(-1, features.shape[-1]))
+            patches.append(features.reshape(-1, features.shape[-1]).astype(np.float16))
             owners.append(np.full(features.shape[0] * features.shape[1], owner))
             is_original = np.arange(start, start + len(batch)) < len(frame.inputs)
             scored.append(np.repeat(is_original, features.shape[1]))
@@ -91,6 +92,12 @@ def _extract(
             if progress is not None:
                 progress(extracted, total)
     return TeachFeatures(np.concatenate(patches), np.concatenate(owners), np.concatenate(scored))
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """rows: [M, D] float16 -> [M, D] float32 unit vectors (float16 rounding leaves norms off 1 by ~1e-3)."""
+    vectors = rows.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def teach(
@@ -143,7 +150,7 @@ def teach(
         product_id=product_id,
         version=version,
         model_fingerprint=extractor.info.fingerprint,
-        vectors=np.ascontiguousarray(features.patches[indices]),
+        vectors=_unit_rows(features.patches[indices]),
         options=ProductOptions(
             threshold=threshold_from_scores(scores, options.threshold_scale), top_k=options.top_k
         ),
