@@ -58,8 +58,8 @@ class ProductOptions:
 class TeachOptions:
     """How a product is taught.
 
-    The memory bank keeps coreset_ratio x the training images' patch count, counting at most 8 images
-    (patchcore.coreset.bank_size). Augmented views and images past 8 are not counted: they widen the choice
+    The memory bank keeps coreset_ratio x the training images' patch count, counting at most 16 images
+    (patchcore.coreset.bank_size). Augmented views and images past 16 are not counted: they widen the choice
     of patches, not the bank, so inference cost stays the same.
     """
 

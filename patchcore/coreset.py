@@ -21,8 +21,8 @@ import numpy as np
 
 from patchcore.progress import ProgressCounter
 
-BANK_IMAGE_LIMIT = 8  # the bank keeps coreset_ratio x the patches of at most this many images
-CHUNK_ROWS = 100_000  # rows one greedy search runs over; more are searched chunk by chunk
+BANK_IMAGE_LIMIT = 16  # the bank keeps coreset_ratio x the patches of at most this many images
+CHUNK_ROWS = 16_384  # rows one greedy search runs over; more are searched chunk by chunk
 CHUNK_OVERSAMPLING = 2  # the chunks together keep this many times the final count for the last search
 PROJECTION_DIM = 128
 _PROJECTION_CHUNK = 16_384  # rows gathered and projected at a time

@@ -75,13 +75,13 @@ def test_coreset_size(rows, ratio, size):
 @pytest.mark.parametrize(
     ("scored_rows", "images", "size"),
     [
-        (4 * 784, 4, 314),  # up to 8 images: a tenth of every patch
-        (8 * 784, 8, 628),
-        (256 * 784, 256, 628),  # 256 images: the bank of 8
-        (64 * 12 * 784, 64, 7527),  # 12 tiles per image: 8 images' tiles
+        (8 * 784, 8, 628),  # up to 16 images: a tenth of every patch
+        (16 * 784, 16, 1255),
+        (256 * 784, 256, 1255),  # 256 images: the bank of 16
+        (64 * 12 * 784, 64, 15053),  # 12 tiles per image: 16 images' tiles
     ],
 )
-def test_the_bank_stops_growing_at_8_images_worth(scored_rows, images, size):
+def test_the_bank_stops_growing_at_16_images_worth(scored_rows, images, size):
     assert bank_size(scored_rows, images, 0.1) == size
 
 

@@ -90,13 +90,13 @@ def test_progress_reports_every_stage_up_to_its_total(brick_crops, tiny_extracto
     ]
 
 
-def test_the_bank_stops_growing_past_8_images(brick, tiny_extractor):
+def test_the_bank_stops_growing_past_16_images(brick, tiny_extractor):
     crops = [
         brick[top : top + 64, left : left + 64] for top in range(0, 448, 112) for left in range(0, 448, 90)
     ]
     bank = teach_images(tiny_extractor, crops, "brick", TeachOptions())
     assert (bank.stats.image_count, bank.stats.patch_count) == (20, 20 * 64)
-    assert bank.stats.bank_size == 52  # 10% of 8 images' 64 patches
+    assert bank.stats.bank_size == 103  # 10% of 16 images' 64 patches
     assert len(bank.stats.leave_one_out_scores) == 20
 
 
