@@ -43,3 +43,9 @@ def test_help_names_every_setting_with_its_variable_and_default():
             assert f"--{name.replace('_', '-')}" in text
     assert "[PATCHCORE_MODEL]" in text and "[PATCHCORE_MAX_WAIT_MS]" in text
     assert "(default: 127.0.0.1)" in text
+
+
+def test_grpc_threads_is_still_accepted_as_max_calls(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    assert parse_config(["--grpc-threads", "12"]).max_calls == 12
+    assert parse_config(["--max-calls", "40"]).max_calls == 40
