@@ -80,6 +80,7 @@ class InspectionServer:
             self.lifecycle,
             self.metrics,
             max_image_pixels=config.max_image_pixels,
+            max_message_bytes=config.max_message_bytes,
             decode_pool=self.decode_pool,
             record=self.recorder.record,
         )
@@ -105,6 +106,9 @@ class InspectionServer:
                 ("grpc.max_receive_message_length", transport_limit(self.config.max_message_bytes)),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
                 ("grpc.max_concurrent_streams", self.config.max_streams_per_connection),
+                # gRPC binds with SO_REUSEPORT by default: a second server on a taken port would start and
+                # share its connections with the first instead of failing.
+                ("grpc.so_reuseport", 0),
             ],
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)

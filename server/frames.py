@@ -30,7 +30,7 @@ from server.fair_executor import FairExecutor
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
-from server.message_size import OversizedFrame, check_frame_size
+from server.message_size import OversizedFrame, check_frame_size, check_response_size
 from server.metrics import UNKNOWN_PRODUCT, ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import frame_error, status_of
@@ -62,6 +62,7 @@ class FrameProcessor:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         max_image_pixels: int,
+        max_message_bytes: int,
         decode_pool: FairExecutor,
         record: Callable[..., None] = lambda *frame: None,
     ) -> None:
@@ -72,6 +73,7 @@ class FrameProcessor:
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._max_image_pixels = max_image_pixels
+        self._max_message_bytes = max_message_bytes
         self._pool = decode_pool
         self._record = record
 
@@ -167,6 +169,7 @@ class FrameProcessor:
         )
         if want_heatmap:
             response.heatmap.CopyFrom(heatmap_message(pending.heatmap, result, pending.frame))
+            check_response_size(response.ByteSize(), self._max_message_bytes)
         response.timings.CopyFrom(
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,

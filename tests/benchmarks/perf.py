@@ -6,7 +6,8 @@ RGB8), InspectStream throughput with 1 and 4 concurrent streams of JPEG frames a
 server's CPU per frame and its stages, peak server RSS, and (for one model) RSS growth over 10,000 frames and
 what idle streams cost. With --baseline, an earlier version's server is measured in the same rounds. Then
 products that learn, with EfficientNet-Lite0: AddImages against Teach, and the rebuild of 10 products after
-a model change while another product is inspected (perf_learn.py). Prints Markdown tables with the issues'
+a model change while another product is inspected (perf_learn.py); and 2048x1536 frames tiled at 512 against
+resized whole (perf_highres.py). Prints Markdown tables with the issues'
 targets checked, and writes them to bench-results/perf.md.
 """
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import onnxruntime
 
+from tests.benchmarks.perf_highres import highres_lines, measure_highres
 from tests.benchmarks.perf_learn import measure_learning
 from tests.benchmarks.perf_model_run import BenchSettings, measure_model
 from tests.benchmarks.perf_models import BENCH_MODELS, BenchModel
@@ -149,6 +151,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "Lite0, 10 products rebuilt while another is inspected); 0 = skip (default 4)",
     )
     parser.add_argument(
+        "--highres-seconds",
+        type=float,
+        default=30.0,
+        help="streaming per product for 2048x1536 frames, tiled at 512 and resized whole "
+        "(EfficientNet-Lite0), split over the rounds; 0 = skip (default 30)",
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -188,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         lite0, lite2 = (BenchModel(name).export(args.models_dir) for name in LEARN_MODELS)
         run = measure_learning(lite0, lite2, args.learn_rounds, log_dir, lambda text: print(text, flush=True))
         learning = ["", "Products that learn (EfficientNet-Lite0, issue 12):", *learn_lines(run)]
+    highres = []
+    if args.highres_seconds:
+        lite0 = BenchModel(LEARN_MODELS[0]).export(args.models_dir)
+        runs_highres = measure_highres(
+            lite0, args.rounds, args.highres_seconds, log_dir, lambda text: print(text, flush=True)
+        )
+        highres = ["", *highres_lines(runs_highres)]
     minutes = (time.perf_counter() - started) / 60
     server_flags = " ".join(settings.server_args) or "defaults"
     report = "\n".join(
@@ -210,6 +226,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "Targets:",
             *target_lines(runs),
             *learning,
+            *highres,
             "",
             NOTES,
             "",
