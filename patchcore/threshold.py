@@ -15,7 +15,7 @@ good parts in the field varying more than the teach images show. An operator tra
 with the product's threshold (UpdateProduct) or threshold_scale at teach time.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,8 +23,7 @@ from patchcore.knn import NearestNeighbours
 from patchcore.progress import ProgressCounter
 from patchcore.verdict import image_score
 
-QUERY_CHUNK = 16_384  # rows searched at a time (bounds the query copy and the neighbour lists)
-HELD_OUT_NEIGHBOURS = 32  # neighbours searched per patch for the nearest one its image's held-out bank holds
+QUERY_CHUNK = 16_384  # rows searched at a time (bounds the float32 copy of the queries)
 
 
 def threshold_from_scores(scores: list[float], threshold_scale: float) -> float:
@@ -81,50 +80,42 @@ def threshold_scores(
     searched = ProgressCounter(2 * len(rows), progress)
     distances, cells = _nearest(patches, bank_indices, rows, searched)
     substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
-    held_out = _held_out_distances(patches, owners, rows, bank_indices, substitutes, searched)
+    held_out = _held_out_distances(patches, owners, rows_by_image, bank_indices, substitutes, searched)
     offsets = np.cumsum([len(image_rows) for image_rows in rows_by_image])[:-1]
     return [image_score(image_distances, top_k) for image_distances in np.split(held_out, offsets)]
 
 
-def _search(
-    patches: np.ndarray, bank_rows: np.ndarray, query_rows: np.ndarray, count: int
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The count nearest of bank_rows to each of query_rows (all rows of patches), QUERY_CHUNK queries at a
-    time: per chunk, ([q, count] distances, [q, count] positions in bank_rows), nearest first."""
-    bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
-    for start in range(0, len(query_rows), QUERY_CHUNK):
-        yield bank.search(patches[query_rows[start : start + QUERY_CHUNK]].astype(np.float32), count)
-
-
 def _nearest(
-    patches: np.ndarray,
-    bank_rows: np.ndarray,
-    query_rows: np.ndarray,
-    searched: ProgressCounter | None = None,
+    patches: np.ndarray, bank_rows: np.ndarray, query_rows: np.ndarray, searched: ProgressCounter
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each of query_rows: the distance to the nearest of bank_rows and its position in bank_rows."""
+    """For each of query_rows (rows of patches): the distance to the nearest of bank_rows and its position
+    in bank_rows, searched QUERY_CHUNK queries at a time."""
+    bank = NearestNeighbours(patches[bank_rows].astype(np.float32))
     distances, positions = [], []
-    for found, neighbours in _search(patches, bank_rows, query_rows, 1):
+    for start in range(0, len(query_rows), QUERY_CHUNK):
+        found, neighbours = bank.search(
+            patches[query_rows[start : start + QUERY_CHUNK]].astype(np.float32), 1
+        )
         distances.append(found[:, 0])
         positions.append(neighbours[:, 0])
-        if searched is not None:
-            searched.advance(len(found))
+        searched.advance(len(found))
     return np.concatenate(distances), np.concatenate(positions)
 
 
 def _held_out_distances(
     patches: np.ndarray,
     owners: np.ndarray,
-    rows: np.ndarray,
+    rows_by_image: list[np.ndarray],
     bank_indices: np.ndarray,
     substitutes: np.ndarray,
     searched: ProgressCounter,
 ) -> np.ndarray:
-    """[Q] distance of each of rows to the nearest vector its image's held-out bank holds: the bank vectors
-    of the other images and the substitutes of its image's own.
+    """[Q] distance of each scored row (rows_by_image concatenated) to the nearest vector its image's
+    held-out bank holds: the bank vectors of the other images and the substitutes of its image's own.
 
-    One search of the bank and every substitute together, HELD_OUT_NEIGHBOURS deep; a row none of whose
-    neighbours its image may use is searched again against its image's held-out bank alone.
+    One exact search per image against its own held-out bank: the bank's size in vectors, so the work is
+    that of one search of every row against the bank (a shared deeper search of bank and substitutes
+    together costs several times more in neighbour selection).
     """
     replaced = substitutes >= 0
     entries = np.concatenate([bank_indices, substitutes[replaced]])
@@ -132,20 +123,8 @@ def _held_out_distances(
     # the image whose held-out bank an entry is special to: a bank vector is left out of its owner's, a
     # substitute is in the held-out bank of the image whose vector it replaces and in no other
     special_to = np.concatenate([owners[bank_indices], owners[bank_indices][replaced]])
-    row_images = owners[rows]
-    depth = min(HELD_OUT_NEIGHBOURS, len(entries))
-    distances = np.empty(len(rows), dtype=np.float32)
-    start = 0
-    for found, neighbours in _search(patches, entries, rows, depth):
-        chunk = slice(start, start + len(found))
-        usable = (special_to[neighbours] == row_images[chunk, None]) == is_substitute[neighbours]
-        first_usable = found[np.arange(len(found)), usable.argmax(axis=1)]
-        distances[chunk] = np.where(usable.any(axis=1), first_usable, np.nan)
-        start = chunk.stop
-        searched.advance(len(found))
-    unresolved = np.isnan(distances)
-    for image in np.unique(row_images[unresolved]):
-        again = unresolved & (row_images == image)
+    distances = []
+    for image, image_rows in enumerate(rows_by_image):
         held_out = (special_to == image) == is_substitute
-        distances[again] = _nearest(patches, entries[held_out], rows[again])[0]
-    return distances
+        distances.append(_nearest(patches, entries[held_out], image_rows, searched)[0])
+    return np.concatenate(distances)

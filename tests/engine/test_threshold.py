@@ -3,7 +3,6 @@ import inspect
 import numpy as np
 import pytest
 
-import patchcore.threshold
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE
 from patchcore.teach import teach
 from patchcore.threshold import threshold_from_scores, threshold_scores
@@ -67,9 +66,7 @@ def test_only_scored_patches_count_and_every_one_of_them_does():
     assert threshold_scores(patches, owners, scored, bank, top_k=3)[0] == pytest.approx(1 / 3, abs=1e-6)
 
 
-@pytest.mark.parametrize("depth", [1, 32])  # 1: every own-vector match is searched again on its own
-def test_a_vector_taken_out_is_replaced_by_the_nearest_patch_it_covered_of_another_image(depth, monkeypatch):
-    monkeypatch.setattr(patchcore.threshold, "HELD_OUT_NEIGHBOURS", depth)
+def test_a_vector_taken_out_is_replaced_by_the_nearest_patch_it_covered_of_another_image():
     near_axis_0 = np.array([1.0, 0.1, 0, 0, 0, 0, 0, 0], dtype=np.float32) / np.sqrt(1.01)
     # image 1's patch is close to image 0's and was left out of the bank because image 0's covers it
     images = [[axis(0)], [near_axis_0], [axis(2)]]
