@@ -18,6 +18,7 @@ from patchcore.store import ProductStore
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
+from server.fleet.fleet import Fleet, FleetStatus
 from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
@@ -52,8 +53,14 @@ class InspectionServer:
         self.lifecycle = Lifecycle(max_calls=config.grpc_threads)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
+        local = ProductStore(config.store)
+        self.fleet = (
+            Fleet(config.fleet_store, config.fleet_creds, config.fleet_bucket, local, self.metrics)
+            if config.fleet_store
+            else None
+        )
         self.registry = ProductRegistry(
-            ProductStore(config.store),
+            self.fleet.store if self.fleet else local,
             self.extractor,
             functools.partial(prepare_teach_files, max_pixels=config.max_image_pixels),
             self.rebuilds.add,
@@ -69,7 +76,16 @@ class InspectionServer:
             self.metrics,
             max_image_pixels=config.max_image_pixels,
         )
-        self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
+        self.service = InspectionService(
+            config,
+            self.extractor.info,
+            self.registry,
+            frames,
+            self.metrics,
+            self.fleet.status if self.fleet else FleetStatus,
+        )
+        if self.fleet:
+            self.fleet.follow(self.registry, self.service.count_products)
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         self.health = health.HealthServicer()
         self.grpc_server = self._build_grpc_server()
@@ -116,6 +132,8 @@ class InspectionServer:
         if self.config.metrics_port:
             self.metrics.serve(self.config.host, self.config.metrics_port)
         self.grpc_server.start()
+        if self.fleet:
+            self.fleet.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         info = self.extractor.info
@@ -131,6 +149,7 @@ class InspectionServer:
             load_seconds=round(self.load_seconds, 3),
             tokens=self.tokens.roles() if self.tokens else None,
             tls=tls_mode(self.config.tls_cert, self.config.tls_client_ca),
+            fleet=self.fleet.connection.url if self.fleet else None,
         )
         self.rebuilder.start()
 
@@ -141,6 +160,8 @@ class InspectionServer:
         remaining = self.lifecycle.drain(self.config.grace_seconds)
         self.grpc_server.stop(grace=0).wait()
         self.rebuilder.stop()
+        if self.fleet:
+            self.fleet.stop()
         self.batcher.close()
         self.registry.close()
         log_event("server_stopped", cancelled_calls=remaining)

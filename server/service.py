@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -16,6 +17,7 @@ from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
 from server.convert import kept_images, model_message, product_message, teach_options, updated_options
+from server.fleet.fleet import FleetStatus
 from server.frames import FrameProcessor, PendingFrame
 from server.logs import log_event
 from server.metrics import ServerMetrics
@@ -34,12 +36,14 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         registry: ProductRegistry,
         frames: FrameProcessor,
         metrics: ServerMetrics,
+        fleet_status: Callable[[], FleetStatus],
     ) -> None:
         self._config = config
         self._model = model
         self._registry = registry
         self._frames = frames
         self._metrics = metrics
+        self._fleet_status = fleet_status
 
     def Teach(self, request: pb.TeachRequest, context: grpc.ServicerContext) -> pb.Product:
         started = time.perf_counter()
@@ -171,6 +175,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_batch_size=self._config.max_batch,
             max_image_pixels=self._config.max_image_pixels,
             max_message_bytes=self._config.max_message_bytes,
+            fleet=pb.FleetInfo(**dataclasses.asdict(self._fleet_status())),
         )
 
     def _check_teach_set_size(self, count: int) -> None:
