@@ -218,8 +218,10 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
             parser.error(f"--{name.replace('_', '-')} must be 1 or more")
     if config.max_wait_ms < 0 or config.grace_seconds < 0:
         parser.error("--max-wait-ms and --grace-seconds must not be negative")
-    if config.fleet_store and urlsplit(config.fleet_store).scheme not in ("nats", "tls"):
-        parser.error(f"--fleet-store must be a nats:// or tls:// URL, got {config.fleet_store!r}")
+    fleet_url = urlsplit(config.fleet_store)
+    if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
+        # Not echoed: the URL may hold a password.
+        parser.error("--fleet-store must be a URL nats://HOST:PORT or tls://HOST:PORT")
     if not _BUCKET_NAME.fullmatch(config.fleet_bucket):
         parser.error(f"--fleet-bucket must be letters, digits, '-' and '_', got {config.fleet_bucket!r}")
     return config

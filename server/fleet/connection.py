@@ -67,6 +67,8 @@ class FleetConnection:
         self._kv: KeyValue | None = None
         self._objects: ObjectStore | None = None
         self._ready = False
+        self._closing = False
+        self._unreachable_logged = False
         self._on_connected: list[Callable[[], Awaitable[None]]] = []
         self._connecting = None
 
@@ -83,6 +85,7 @@ class FleetConnection:
         self._connecting = self._loop.spawn(self._connect())
 
     def close(self) -> None:
+        self._closing = True
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
         try:
@@ -134,19 +137,23 @@ class FleetConnection:
             log_event("fleet_buckets_unusable", level=logging.ERROR, url=self.url, error=str(error))
             return
         self._ready = True
+        self._unreachable_logged = False
         self._gauge.set(1)
         log_event("fleet_connected", url=self.url, bucket=self._bucket)
         for callback in self._on_connected:
             await callback()
 
     async def _disconnected(self) -> None:
-        if self._ready:
+        if self._ready and not self._closing:
             log_event("fleet_disconnected", level=logging.WARNING, url=self.url)
         self._ready = False
         self._gauge.set(0)
 
     async def _error(self, error: Exception) -> None:
-        log_event("fleet_connection_error", level=logging.DEBUG, url=self.url, error=str(error))
+        """Called at each failed attempt to (re)connect: the first is a warning, the next ones details."""
+        level = logging.DEBUG if self._unreachable_logged or self._closing else logging.WARNING
+        self._unreachable_logged = True
+        log_event("fleet_unreachable", level=level, url=self.url, error=str(error) or type(error).__name__)
 
     async def read(self, product_id: str) -> tuple[Manifest | None, int]:
         """The product's manifest and its revision; (None, revision to create it at) when it has none."""
