@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import grpc
+import numpy as np
 import pytest
 from fleet_support import (
     InspectingStream,
@@ -22,10 +23,12 @@ from fleet_support import (
     read_manifest,
     rpc_error,
 )
+from patchcore_client import InspectionClient
 from patchcore_client.local_nats import LocalNats
 from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import (
     inspect_request,
+    metric_value,
     start_server,
     stub_for,
     teach_request,
@@ -36,6 +39,7 @@ from tiny_model import write_tiny_model
 from patchcore.model import read_model_info
 
 PRODUCT = "bracket"
+FRAMES_METRIC = "patchcore_inference_count_total"
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +115,22 @@ def test_a_product_taught_on_one_server_is_served_by_the_other_and_changes_trave
     # still takes the new version as newer than its copy.
     assert b.stub.Teach(teach_request(PRODUCT, seed=2)).version == 3
     wait_for_log_event(a.server, "fleet_version_received", product=PRODUCT, version=3)
+
+
+def test_a_client_given_several_servers_spreads_its_calls_over_them(fleet):
+    a, b = fleet("a"), fleet("b")
+    a.stub.Teach(teach_request(PRODUCT, seed=1))
+    wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=1)
+    served_before = [metric_value(member.server, FRAMES_METRIC) for member in (a, b)]
+    target = f"ipv4:{a.server.target},{b.server.target}"
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    with InspectionClient(target, timeout=60) as client:
+        results = [client.inspect(PRODUCT, pixels) for _ in range(20)]
+    assert {result.product_version for result in results} == {1}
+    served = [metric_value(member.server, FRAMES_METRIC) for member in (a, b)]
+    frames_on_a, frames_on_b = (after - before for after, before in zip(served, served_before, strict=True))
+    assert frames_on_a + frames_on_b == 20
+    assert frames_on_a > 0 and frames_on_b > 0
 
 
 def test_with_the_store_down_inspection_goes_on_writes_are_unavailable_and_every_server_catches_up(
