@@ -63,7 +63,8 @@ def test_the_fleet_store_comes_from_a_flag_or_the_environment(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "flags", [["--fleet-store", "http://nats:4222"], ["--fleet-store", "nats:4222"], ["--fleet-bucket", "a.b"]]
+    "flags",
+    [["--fleet-store", "http://nats:4222"], ["--fleet-store", "nats:4222"], ["--fleet-bucket", "a.b"]],
 )
 def test_a_fleet_store_that_is_no_nats_url_or_bucket_name_is_refused(monkeypatch, capsys, flags):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")

@@ -44,8 +44,9 @@ class InspectionClient:
 
     target: "host:port"; several servers as "ipv4:host:port,host:port" or a DNS name ("dns:///line-7:50051")
     resolving to several addresses: calls are spread over them round robin, each call (a whole stream) on
-    one server, and a server that goes away is left out until it is back. timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes
-    of the CA that signed the server's certificate, to connect with TLS (None = plaintext).
+    one server, and a server that goes away is left out until it is back.
+    timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes of the CA that signed
+    the server's certificate, to connect with TLS (None = plaintext).
     client_certificate, client_key: PEM bytes of this client's certificate chain and private key, for a
     server that requires mutual TLS. token: sent as `authorization: Bearer <token>` when the server
     requires one. channel_order: how [H, W, 3] arrays are laid out, "rgb" or "bgr" (OpenCV).

