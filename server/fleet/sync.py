@@ -5,8 +5,8 @@ finish with the version they started with. A tombstone deletes the local copy.
 
 Which products to look at comes from a watch of the manifests and, because watchers miss changes in
 practice (a store restarted, a connection that broke), from a full pass over every product after each
-(re)connect and every RECONCILE_SECONDS. One worker looks at one product at a time, always reading its
-latest manifest, so a product changed twice while queued is fetched once.
+(re)connect and every RECONCILE_SECONDS, each with a new watch. One worker looks at one product at a
+time, always reading its latest manifest, so a product changed twice while queued is fetched once.
 
 A version that fails a check is refused (logged) and the served one stays; it is looked at again at the next
 pass and counts as pending meanwhile.
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 
 import nats.js.errors
+from nats.js.kv import KeyValue
 
 from patchcore.errors import InspectionError, ProductUnusable
 from patchcore.product_version import ProductVersion
@@ -61,10 +62,11 @@ class FleetSync:
         self._queued: set[str] = set()
         self._behind: dict[str, int] = {}  # product -> fleet version not served yet (queued, refused)
         self._refused: dict[str, int] = {}  # product -> version refused last (logged once)
-        self._watcher: object | None = None
+        self._watcher: KeyValue.KeyWatcher | None = None
+        self._watching: asyncio.Task | None = None
         self._tasks: list[asyncio.Task] = []
         self.last_sync_unix = 0.0
-        connection.on_connected(self._connected)
+        connection.on_connected(self._resync)
 
     @property
     def pending_products(self) -> int:
@@ -85,9 +87,9 @@ class FleetSync:
             task.cancel()
         await self._stop_watching()
 
-    async def _connected(self) -> None:
-        """After each (re)connect: a new watch (the old one may have died with the connection), then a full
-        pass."""
+    async def _resync(self) -> None:
+        """A new watch (the old one may have died with a connection, or silently: a leaf node's uplink that
+        broke and came back), then a full pass."""
         await self._stop_watching()
         try:
             watcher = await self._connection.watch()
@@ -95,16 +97,18 @@ class FleetSync:
             log_event("fleet_watch_failed", level=logging.WARNING, error=str(error))
         else:
             self._watcher = watcher
-            self._tasks.append(asyncio.create_task(self._watch(watcher)))
+            self._watching = asyncio.create_task(self._watch(watcher))
         await self._reconcile()
 
     async def _stop_watching(self) -> None:
         watcher, self._watcher = self._watcher, None
+        if self._watching is not None:
+            self._watching.cancel()
         if watcher is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*STORE_ERRORS):  # the watch of a broken connection cannot unsubscribe
                 await watcher.stop()
 
-    async def _watch(self, watcher: nats.js.kv.KeyValue.KeyWatcher) -> None:
+    async def _watch(self, watcher: KeyValue.KeyWatcher) -> None:
         async for entry in watcher:
             if entry is not None:  # None marks the end of the values current when the watch started
                 self._enqueue(key_product(entry.key))
@@ -113,7 +117,7 @@ class FleetSync:
         while True:
             await asyncio.sleep(RECONCILE_SECONDS)
             if self._connection.connected:
-                await self._reconcile()
+                await self._resync()
 
     async def _reconcile(self) -> None:
         """Queues every product the fleet or this server knows."""
