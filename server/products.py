@@ -145,10 +145,11 @@ class ProductRegistry:
                     f"cannot add images to product {product_id!r}: {error}; teach it again with all its good "
                     "images"
                 ) from error
+            version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
             view = current.teach_options.view(self._extractor.info.input_size)
             new_frames = self._prepare_files(images, view)
             bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
-            bank = dataclasses.replace(bank, version=self._store.next_version(product_id))
+            bank = dataclasses.replace(bank, version=version)
             return self._store_and_swap(ProductVersion.taught(bank, stored + images), current.version)
 
         return self._write(build)

@@ -129,6 +129,7 @@ class FleetSync:
         held = [entry.product_id for entry in self._registry.entries()]
         for product_id in sorted(set(fleet_products) | set(held)):
             self._enqueue(product_id)
+        self._note_if_in_sync()
 
     def _enqueue(self, product_id: str) -> None:
         if product_id not in self._queued:
@@ -145,8 +146,12 @@ class FleetSync:
                 log_event("fleet_sync_failed", level=logging.WARNING, product=product_id, error=str(error))
             except Exception:  # a bug must not end the worker: logged, and the next pass retries
                 log_event("fleet_sync_failed", level=logging.ERROR, exc_info=True, product=product_id)
-            if self._queue.empty() and self._connection.connected:
-                self.last_sync_unix = time.time()
+            self._note_if_in_sync()
+
+    def _note_if_in_sync(self) -> None:
+        """Every product queued has been compared with the store: the time is last_sync_unix."""
+        if self._queue.empty() and self._connection.connected:
+            self.last_sync_unix = time.time()
 
     async def _sync(self, product_id: str) -> None:
         manifest, _ = await self._connection.read(product_id)

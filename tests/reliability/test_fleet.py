@@ -92,11 +92,14 @@ def teach_at_once(members: tuple[Member, ...], seed: int) -> list[int]:
         return list(pool.map(teach, members, range(len(members))))
 
 
-def test_a_product_taught_on_one_server_is_served_by_the_other_and_changes_travel_back(fleet):
+def test_a_product_taught_on_one_server_is_served_by_the_other_and_changes_travel_back(fleet, nats_store):
     a, b = fleet("a"), fleet("b")
     assert a.stub.Teach(teach_request(PRODUCT, seed=1)).version == 1
     wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=1)
     assert b.stub.Inspect(inspect_request(PRODUCT)).product_version == 1
+    info = b.fleet_info()
+    assert (info.enabled, info.connected, info.url, info.pending_products) == (True, True, nats_store.url, 0)
+    assert info.last_sync_unix > 0
 
     assert update_threshold(b, 0.25).version == 2
     wait_for_log_event(a.server, "fleet_version_received", product=PRODUCT, version=2)
