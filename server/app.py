@@ -31,6 +31,8 @@ from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_exposed
+from server.web.page import OperatorPage, PageThread
+from server.web.recorder import FrameRecorder
 
 # Threads beyond the InspectionService cap (Lifecycle) so health checks and reflection are answered even when
 # every inspection thread is held by an open stream: an orchestrator must not see a busy server as dead.
@@ -69,12 +71,14 @@ class InspectionServer:
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
         )
+        self.recorder = FrameRecorder()  # the web page's recent frames
         frames = FrameProcessor(
             self.registry,
             self.batcher,
             self.lifecycle,
             self.metrics,
             max_image_pixels=config.max_image_pixels,
+            record=self.recorder.record,
         )
         self.service = InspectionService(
             config,
@@ -87,6 +91,8 @@ class InspectionServer:
         if self.fleet:
             self.fleet.follow(self.registry, self.service.count_products)
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
+        page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
+        self.page = PageThread(page) if page else None
         self.health = health.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started
@@ -134,6 +140,8 @@ class InspectionServer:
         self.grpc_server.start()
         if self.fleet:
             self.fleet.start()
+        if self.page:
+            self.page.start()
         for name in ("", SERVICE_NAME):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         info = self.extractor.info
@@ -141,6 +149,7 @@ class InspectionServer:
             "server_started",
             address=f"{self.config.host}:{self.config.port}",
             metrics_port=self.config.metrics_port or None,
+            web_port=self.config.web_port or None,
             model=str(self.config.model),
             backbone=info.backbone,
             fingerprint=info.fingerprint[:12],
@@ -156,6 +165,8 @@ class InspectionServer:
     def shutdown(self) -> None:
         """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
         self.health.enter_graceful_shutdown()
+        if self.page:
+            self.page.stop()
         log_event("server_draining", grace_seconds=self.config.grace_seconds)
         remaining = self.lifecycle.drain(self.config.grace_seconds)
         self.grpc_server.stop(grace=0).wait()

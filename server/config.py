@@ -24,6 +24,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 50051
     metrics_port: int = 8002
+    web_port: int = 0
     token: str = field(default="", repr=False)  # an admin token (kept for older setups; see auth.py)
     tokens_file: Path | None = None
     tls_cert: Path | None = None
@@ -111,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add(net, "--port", "gRPC port", int, d.port)
     _add(
         net, "--metrics-port", "Prometheus metrics port on the same host; 0 = no metrics", int, d.metrics_port
+    )
+    _add(
+        net,
+        "--web-port",
+        "operator's web page (products, live frames, threshold) on the same host, with the gRPC port's TLS "
+        "and tokens; 0 = no page",
+        int,
+        d.web_port,
     )
 
     security = parser.add_argument_group(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 
@@ -53,12 +54,16 @@ class FrameProcessor:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         max_image_pixels: int,
+        record: Callable[..., None] = lambda *frame: None,
     ) -> None:
+        """record(product_id, version, prepared, grids, verdict, image): told of every frame answered with a
+        score (the web page's recent frames, server/web/recorder.py)."""
         self._registry = registry
         self._batcher = batcher
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._max_image_pixels = max_image_pixels
+        self._record = record
 
     def submit(self, request: pb.InspectRequest) -> PendingFrame:
         pending = PendingFrame(request=request, received=time.perf_counter())
@@ -107,6 +112,8 @@ class FrameProcessor:
         request = pending.request
         want_heatmap = request.heatmap != pb.HEATMAP_FORMAT_NONE
         result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
+        version = pending.entry.bank.version
+        self._record(request.product_id, version, pending.prepared, output.grids, result, request.image)
         response = pb.InspectResponse(
             frame_id=request.frame_id,
             score=result.score,

@@ -1,4 +1,5 @@
-"""TLS for the gRPC port: a server certificate, optionally with client certificates required (mutual TLS).
+"""TLS for the gRPC port and the web page's: a server certificate, optionally with client certificates
+required (mutual TLS).
 
 Without a certificate the port is plaintext, which is fine on 127.0.0.1 (the default bind) but exposes frames
 and tokens on any other address; the server then logs a warning at start.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import ssl
 from pathlib import Path
 
 import grpc
@@ -44,6 +46,23 @@ def server_credentials(
     return grpc.ssl_server_credentials(
         [pair], root_certificates=_read(client_ca, "client CA bundle"), require_client_auth=True
     )
+
+
+def ssl_context(cert: Path | None, key: Path | None, client_ca: Path | None = None) -> ssl.SSLContext | None:
+    """The same TLS as server_credentials, for the web page's port; None for plaintext."""
+    if server_credentials(cert, key, client_ca) is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+        if client_ca is not None:
+            context.load_verify_locations(client_ca)
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(
+            f"the web page cannot use the TLS certificate, key or client CA: {error}"
+        ) from error
+    return context
 
 
 def tls_mode(cert: Path | None, client_ca: Path | None) -> str:

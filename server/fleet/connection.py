@@ -26,7 +26,7 @@ from prometheus_client import Gauge
 
 from patchcore.errors import StorageError
 from server.errors import FleetUnavailable
-from server.fleet.loop import EventLoopThread
+from server.event_loop import EventLoopThread
 from server.fleet.manifest import MAX_MANIFEST_BYTES, Manifest, key_product, product_key
 from server.logs import log_event
 

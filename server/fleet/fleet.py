@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchcore.store import ProductStore
+from server.event_loop import EventLoopThread
 from server.fleet.connection import FleetConnection
-from server.fleet.loop import EventLoopThread
 from server.fleet.store import FleetStore
 from server.fleet.sync import FleetSync
 from server.metrics import ServerMetrics
@@ -31,7 +31,7 @@ class Fleet:
     def __init__(
         self, url: str, creds: Path | None, bucket: str, local: ProductStore, metrics: ServerMetrics
     ) -> None:
-        self._loop = EventLoopThread()
+        self._loop = EventLoopThread("fleet")
         self._metrics = metrics
         self.connection = FleetConnection(url, creds, bucket, self._loop, metrics.fleet_connected)
         self.store = FleetStore(local, self.connection)

@@ -27,8 +27,8 @@ from nats.js.kv import KeyValue
 from patchcore.errors import InspectionError, ProductUnusable
 from patchcore.product_version import ProductVersion
 from patchcore.version_file import decode_version_file
+from server.event_loop import EventLoopThread
 from server.fleet.connection import STORE_ERRORS, FleetConnection
-from server.fleet.loop import EventLoopThread
 from server.fleet.manifest import Manifest, key_product
 from server.fleet.store import FleetStore
 from server.logs import log_event

@@ -41,6 +41,10 @@ NOTES = """Notes:
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
+- page open: for the model with the soak, the 4 streams run once more in each round with the operator's page
+  of the product open in a headless Chromium on the same machine (live: frames recorded, thumbnails drawn
+  and pushed twice a second, the histogram redrawn); the order of the two alternates between rounds, and
+  the ratio is taken within each round. The browser's own CPU is part of what it costs.
 - DINOv2-S runs with random-initialised weights (weights_source=random): speed only, its accuracy cannot be
   measured on this machine.
 - Products that learn: Teach of 8 JPEG frames and AddImages of one more to that product, one pair per round
@@ -101,6 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--soak-frames", type=int, default=10_000, help="frames for the memory run, 0 = skip (default 10000)"
     )
     parser.add_argument(
+        "--no-page",
+        dest="page",
+        action="store_false",
+        help="skip the 4 streams with the operator's page open in headless Chromium (EfficientNet-Lite0)",
+    )
+    parser.add_argument(
         "--learn-rounds",
         type=int,
         default=4,
@@ -126,6 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.stream_seconds,
         args.soak_frames,
         tuple(args.server_arg),
+        args.page,
     )
     models = [model for model in BENCH_MODELS if not args.only or args.only in model.label]
     log_dir = args.out.parent / "logs"

@@ -14,6 +14,7 @@ from patchcore.model import FeatureExtractor
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_models import BenchModel
+from tests.benchmarks.perf_page import PageViewer
 from tests.benchmarks.perf_process import ProcessMonitor
 from tests.benchmarks.perf_raw import RawThroughput, raw_throughput
 
@@ -32,6 +33,7 @@ class BenchSettings:
     stream_seconds: float = 15.0
     soak_frames: int = 10_000
     server_args: tuple[str, ...] = ()
+    page: bool = True  # 4 streams also with the operator's page open, for the models with a soak
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,16 @@ class SoakResult:
 
 
 @dataclass(frozen=True)
+class PageOpenRun:
+    """4 streams with the operator's page open: throughput, and the CPU seconds of the server and of the
+    browser meanwhile."""
+
+    stream4: StreamRun
+    server_cpu_seconds: float
+    browser_cpu_seconds: float
+
+
+@dataclass(frozen=True)
 class Round:
     """One pass of every throughput and latency measurement, raw and through the server, back to back."""
 
@@ -66,6 +78,7 @@ class Round:
     stream1: StreamRun
     stream4: StreamRun
     stream4_server_cpu_seconds: float
+    page_open: PageOpenRun | None  # the same 4 streams with the operator's page open and updating
 
     @property
     def best_stream_fps(self) -> float:
@@ -75,6 +88,11 @@ class Round:
     def stream_share(self) -> float:
         """Best stream throughput over raw batch-8 throughput of this round."""
         return self.best_stream_fps / self.raw_batch8.images_per_second
+
+    @property
+    def page_open_share(self) -> float:
+        """4-stream throughput with the page open over the same without it, in this round."""
+        return self.page_open.stream4.frames_per_second / self.stream4.frames_per_second
 
 
 def _median(values: list[float]) -> float:
@@ -123,6 +141,20 @@ class ModelRun:
         return _median([one.stream_share for one in self.rounds])
 
     @property
+    def page_open_share(self) -> float | None:
+        """Median over the rounds of 4-stream throughput with the page open over without; None if not run."""
+        if self.rounds[0].page_open is None:
+            return None
+        return _median([one.page_open_share for one in self.rounds])
+
+    def page_open_cpu_ms_per_frame(self) -> tuple[float, float]:
+        """(server, browser) CPU ms per frame over all 4-stream runs with the page open."""
+        runs = [one.page_open for one in self.rounds]
+        frames = sum(run.stream4.frames for run in runs)
+        server = sum(run.server_cpu_seconds for run in runs)
+        return server * 1000 / frames, sum(run.browser_cpu_seconds for run in runs) * 1000 / frames
+
+    @property
     def server_cpu_ms_per_frame(self) -> float:
         """Server process CPU per frame over all 4-stream runs."""
         cpu = sum(one.stream4_server_cpu_seconds for one in self.rounds)
@@ -146,7 +178,11 @@ def _one_round(
     images: dict[str, pb.Image],
     settings: BenchSettings,
     monitor: ProcessMonitor,
+    viewer: PageViewer | None,
+    page_first: bool,
 ) -> Round:
+    """viewer: measure the 4 streams also with the page open (first when page_first, so the order
+    alternates between rounds)."""
     share = 1.0 / settings.rounds
     monitor.wait_until_idle()
     raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
@@ -154,10 +190,26 @@ def _one_round(
     unary_ms = {name: unary_durations_ms(target, PRODUCT, image, calls) for name, image in images.items()}
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
+
+    def four_streams_page_open() -> PageOpenRun | None:
+        if viewer is None:
+            return None
+        monitor.wait_until_idle()
+        with viewer.watching():
+            server_before, browser_before = monitor.cpu_seconds(), viewer.cpu_seconds()
+            run = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
+            return PageOpenRun(
+                run, monitor.cpu_seconds() - server_before, viewer.cpu_seconds() - browser_before
+            )
+
+    page_open = four_streams_page_open() if page_first else None
     monitor.wait_until_idle()
     cpu_before = monitor.cpu_seconds()
     stream4 = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
-    return Round(raw1, raw8, unary_ms, stream1, stream4, monitor.cpu_seconds() - cpu_before)
+    cpu_seconds = monitor.cpu_seconds() - cpu_before
+    if not page_first:
+        page_open = four_streams_page_open()
+    return Round(raw1, raw8, unary_ms, stream1, stream4, cpu_seconds, page_open)
 
 
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:
@@ -173,15 +225,21 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     extractor = FeatureExtractor(path)
     with (
         tempfile.TemporaryDirectory() as store,
-        LocalServer(path, store, settings.server_args, log_path) as server,
+        LocalServer(path, store, settings.server_args, log_path, web=True) as server,
     ):
         monitor = ProcessMonitor(server.process.pid)
         say(f"{model.label}: Teach")
         teach_seconds = timed_teach(server.target, PRODUCT, teach_set)
+        with_page = model.soak and settings.page
+        viewer = PageViewer(f"{server.page_url}products/{PRODUCT}") if with_page else None
         rounds = []
         for number in range(1, settings.rounds + 1):
             say(f"{model.label}: round {number} of {settings.rounds}: raw, Inspect, InspectStream")
-            rounds.append(_one_round(extractor, server.target, images, settings, monitor))
+            rounds.append(
+                _one_round(extractor, server.target, images, settings, monitor, viewer, number % 2 == 0)
+            )
+        if viewer is not None:
+            viewer.close()
         soak = None
         if model.soak and settings.soak_frames:
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")

@@ -22,6 +22,7 @@ UNARY_OVERHEAD_MS = 10.0
 TEACH_SECONDS_TARGET = 3.0
 RSS_GROWTH_TARGET = 0.05
 DINOV2_MS_TARGET = 50.0
+PAGE_OPEN_TARGET = 0.90
 ADD_IMAGES_RATIO_TARGET = 1.5  # AddImages of 1 to an 8-image product against the Teach of 8
 REBUILD_P50_RATIO_TARGET = 2.0  # Inspect p50 during a rebuild against idle
 KIB = 1024
@@ -82,6 +83,16 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
                 f"(target <= {TEACH_SECONDS_TARGET:.0f} s): "
                 f"{_verdict(run.teach_seconds <= TEACH_SECONDS_TARGET)}; stream {stream_ms:.1f} ms/image "
                 f"(target < {DINOV2_MS_TARGET:.0f}): {_verdict(stream_ms < DINOV2_MS_TARGET)}"
+            )
+        if run.page_open_share is not None:
+            shares = ", ".join(f"{one.page_open_share:.0%}" for one in run.rounds)
+            met = run.page_open_share >= PAGE_OPEN_TARGET
+            server_ms, browser_ms = run.page_open_cpu_ms_per_frame()
+            lines.append(
+                f"- {name}: 4 streams with the operator's page open at {run.page_open_share:.1%} of the "
+                f"throughput without it (median of the rounds: {shares}; target >= {PAGE_OPEN_TARGET:.0%}): "
+                f"{_verdict(met)}; CPU ms per frame: server {run.server_cpu_ms_per_frame:.1f} without the "
+                f"page, {server_ms:.1f} with it, the browser {browser_ms:.1f}"
             )
         if run.soak is not None:
             soak = run.soak

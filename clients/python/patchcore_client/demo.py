@@ -1,5 +1,6 @@
 """`make demo`: export a model if there is none, start a server, teach a product from generated good parts,
-stream good and defective frames, print a line per frame, write heatmap overlays, stop the server.
+stream good and defective frames, print a line per frame, write heatmap overlays, keep streaming for a while
+so a person can watch the frames on the operator's page (its address is printed), stop the server.
 
 Uses only the client library and subprocesses (`python -m exporter`, `python -m server`); needs numpy and
 OpenCV for the generated parts.
@@ -8,10 +9,12 @@ OpenCV for the generated parts.
 from __future__ import annotations
 
 import argparse
+import itertools
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from patchcore_client.client import InspectionClient
@@ -23,6 +26,7 @@ TEACH_IMAGES = 8
 # so a handful of them underestimates the spread of good scores.
 THRESHOLD_SCALE = 1.5
 MODEL_PREFERENCE = ("dinov2_vits14_224.onnx", "efficientnet_lite0_224.onnx")
+WATCH_FRAMES_PER_SECOND = 4
 
 
 def find_or_export_model(models: Path) -> Path:
@@ -35,7 +39,7 @@ def find_or_export_model(models: Path) -> Path:
     return find_or_export_model(models)
 
 
-def run_demo(model: Path, out: Path, frame_count: int, seed: int) -> int:
+def run_demo(model: Path, out: Path, frame_count: int, seed: int, watch_seconds: float) -> int:
     import numpy as np
 
     from patchcore_client.synthetic import good_part, inspection_sequence
@@ -43,7 +47,7 @@ def run_demo(model: Path, out: Path, frame_count: int, seed: int) -> int:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     with tempfile.TemporaryDirectory(prefix="patchcore-demo-store-") as store:
-        server = LocalServer(model, store, log_path=out / "server.log").start()
+        server = LocalServer(model, store, log_path=out / "server.log", web=True).start()
         try:
             with InspectionClient(server.target) as client:
                 info = client.server_info()
@@ -52,6 +56,8 @@ def run_demo(model: Path, out: Path, frame_count: int, seed: int) -> int:
                     f"server {server.target}: model {model_info.backbone} {model_info.input_size}px "
                     f"(fingerprint {model_info.fingerprint[:12]}), log in {out / 'server.log'}"
                 )
+                page = f"{server.page_url}products/{PRODUCT}"
+                print(f"operator's page: {page}", flush=True)
                 product = client.teach(
                     PRODUCT, [good_part(rng) for _ in range(TEACH_IMAGES)], threshold_scale=THRESHOLD_SCALE
                 )
@@ -61,6 +67,7 @@ def run_demo(model: Path, out: Path, frame_count: int, seed: int) -> int:
                     f"({THRESHOLD_SCALE} x the highest leave-one-out score)"
                 )
                 correct = stream_frames(client, inspection_sequence(rng, frame_count, defect_every=3), out)
+                keep_streaming(client, inspection_sequence(rng, 24, defect_every=3), watch_seconds, page)
         finally:
             exit_code = server.stop()
     print(
@@ -94,6 +101,24 @@ def stream_frames(client: InspectionClient, frames: list, out: Path) -> int:
     return correct
 
 
+def keep_streaming(client: InspectionClient, frames: list, seconds: float, page: str) -> None:
+    """Streams `frames` again and again at WATCH_FRAMES_PER_SECOND for `seconds`, for a person at `page`."""
+    if seconds <= 0:
+        return
+    print(f"streaming for {seconds:.0f} s more: watch at {page} (--watch 0 skips this)", flush=True)
+    deadline = time.monotonic() + seconds
+
+    def paced() -> Iterator[tuple[int, object]]:
+        for frame_id in itertools.count():
+            if time.monotonic() >= deadline:
+                return
+            yield frame_id, frames[frame_id % len(frames)][0]
+            time.sleep(1 / WATCH_FRAMES_PER_SECOND)
+
+    answered = sum(1 for _ in client.inspect_stream(PRODUCT, paced()))
+    print(f"streamed {answered} more frames")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m patchcore_client.demo",
@@ -107,9 +132,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo-out"), help="folder for overlays and the log")
     parser.add_argument("--frames", type=int, default=24, help="frames to stream (every third is defective)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated parts")
+    parser.add_argument(
+        "--watch",
+        type=float,
+        default=30.0,
+        help="seconds to keep streaming afterwards, to watch on the operator's page; 0 = none",
+    )
     args = parser.parse_args(argv)
     model = args.model or find_or_export_model(args.models)
-    return run_demo(model, args.out, args.frames, args.seed)
+    return run_demo(model, args.out, args.frames, args.seed, args.watch)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ class LocalServer:
     Use as a context manager, or call start() and stop(). `extra_args` are further server flags.
     `credentials`: channel credentials to reach a server started with TLS. `env`: variables added to the
     server's environment. `module`: what `python -m` runs (a wrapper around `server`, e.g. in fault tests).
+    `web`: serve the operator's page too, on a free port (`page_url`).
     """
 
     def __init__(
@@ -52,6 +53,7 @@ class LocalServer:
         credentials: grpc.ChannelCredentials | None = None,
         env: Mapping[str, str] | None = None,
         module: str = "server",
+        web: bool = False,
     ) -> None:
         self.model = Path(model)
         self.store = Path(store)
@@ -62,11 +64,18 @@ class LocalServer:
         self.credentials = credentials
         self.env = dict(env or {})
         self.module = module
+        self.web = web
+        self.web_port = 0
         self.process: subprocess.Popen | None = None
 
     @property
     def target(self) -> str:
         return f"{HOST}:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        """The operator's page (http; https when the server was given TLS credentials)."""
+        return f"{'http' if self.credentials is None else 'https'}://{HOST}:{self.web_port}/"
 
     def __enter__(self) -> LocalServer:
         """Starts the server unless `start` already did (a second process would be left running)."""
@@ -80,6 +89,7 @@ class LocalServer:
         failure = ServerStartError("no attempt to start the server was made")
         for _ in range(attempts):
             self.port, self.metrics_port = free_port(), free_port()
+            self.web_port = free_port() if self.web else 0
             self.process = self._launch()
             try:
                 self._wait_until_answering(timeout)
@@ -113,6 +123,7 @@ class LocalServer:
             "--host", HOST,
             "--port", str(self.port),
             "--metrics-port", str(self.metrics_port),
+            "--web-port", str(self.web_port),
             *self.extra_args,
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:

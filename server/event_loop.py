@@ -1,6 +1,7 @@
-"""The fleet's asyncio event loop on a thread of its own, and the one way the rest of the server (threads)
-runs coroutines on it. nats-py is asyncio; keeping the loop handling here lets it later share a loop with an
-asyncio gRPC server."""
+"""An asyncio event loop on a thread of its own, and the one way the rest of the server (threads) runs
+coroutines on it: for the parts that are asyncio beside the threaded gRPC server (the fleet's NATS client,
+the operator's page). Keeping the loop handling here lets them later share a loop with an asyncio gRPC
+server."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ T = TypeVar("T")
 
 
 class EventLoopThread:
-    def __init__(self, name: str = "fleet-loop") -> None:
+    def __init__(self, name: str) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -29,9 +30,9 @@ class EventLoopThread:
         """Starts coroutine on the loop without waiting for it."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
-    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Runs coroutine on the loop and waits for its result; TimeoutError (the coroutine is cancelled)
-        after `timeout` seconds. Never call it from the loop's own thread."""
+        after `timeout` seconds (None: no limit). Never call it from the loop's own thread."""
         future = self.spawn(coroutine)
         try:
             return future.result(timeout)

@@ -1,0 +1,162 @@
+"""The page's HTTP routes. Every /api route first checks the token for the InspectionService method it
+amounts to (server/web/access.py); changes run that method itself (server/web/calls.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+from patchcore_edge.v1 import inspection_pb2 as pb
+
+from server.auth import TokenTable
+from server.web.access import require, role_of
+from server.web.calls import Refused, call
+from server.web.events import event_stream
+from server.web.feeds import OverviewFeed, ProductFeed, product_json, rendered_overlay
+from server.web.pictures import PICTURE_SIDE
+from server.web.recorder import FrameRecord, FrameRecorder
+
+STATIC = Path(__file__).parent / "static"
+PRODUCT_INTERVAL = 0.5  # seconds between a product page's updates
+OVERVIEW_INTERVAL = 1.0
+
+
+class PageHandlers:
+    def __init__(
+        self,
+        service: object,
+        recorder: FrameRecorder,
+        tokens: TokenTable,
+        started: float,
+        closing: asyncio.Event,
+    ) -> None:
+        self._service = service
+        self._recorder = recorder
+        self._tokens = tokens
+        self._started = started
+        self._closing = closing
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/", self.index),
+            web.get("/products/{product_id}", self.product_page),
+            web.static("/static", STATIC),
+            web.get("/api/session", self.session),
+            web.get("/api/events", self.overview_events),
+            web.get("/api/products/{product_id}/events", self.product_events),
+            web.get("/api/products/{product_id}/frames/{seq}/large.jpg", self.large_frame),
+            web.post("/api/products/{product_id}/threshold", self.set_threshold),
+            web.post("/api/products/{product_id}/teach", self.teach),
+            web.post("/api/products/{product_id}/frames/{seq}/good", self.good_part),
+        ]
+
+    async def index(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "index.html")
+
+    async def product_page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / "product.html")
+
+    async def session(self, request: web.Request) -> web.Response:
+        """The token's role, so the page knows whether to offer changes."""
+        require(request, self._tokens, "GetServerInfo")
+        return web.json_response({"role": role_of(request, self._tokens).name.lower()})
+
+    async def overview_events(self, request: web.Request) -> web.StreamResponse:
+        require(request, self._tokens, "ListProducts")
+        feed = OverviewFeed(self._service, self._recorder, self._started)
+        return await event_stream(request, feed.next_event, OVERVIEW_INTERVAL, self._closing)
+
+    async def product_events(self, request: web.Request) -> web.StreamResponse:
+        require(request, self._tokens, "GetProduct")
+        product_id = request.match_info["product_id"]
+        await call(self._service.GetProduct, pb.GetProductRequest(product_id=product_id))  # NOT_FOUND first
+        self._recorder.watch(product_id)
+        try:
+            feed = ProductFeed(self._service, self._recorder, product_id)
+            return await event_stream(request, feed.next_event, PRODUCT_INTERVAL, self._closing)
+        finally:
+            self._recorder.unwatch(product_id)
+
+    async def large_frame(self, request: web.Request) -> web.Response:
+        require(request, self._tokens, "GetProduct")
+        frame = self._frame(request)
+        jpeg = await asyncio.get_running_loop().run_in_executor(None, rendered_overlay, frame, PICTURE_SIDE)
+        return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def set_threshold(self, request: web.Request) -> web.Response:
+        """{"threshold": number, "expected_version": n (0 = any)} -> UpdateProduct of the threshold alone: a
+        new version."""
+        require(request, self._tokens, "UpdateProduct")
+        body = await _json_body(request)
+        update = pb.UpdateProductRequest(
+            product_id=request.match_info["product_id"],
+            options=pb.ProductOptions(threshold=_number(body, "threshold", float)),
+            update_fields=["threshold"],
+            expected_version=_number(body, "expected_version", int, default=0),
+        )
+        return web.json_response(product_json(await call(self._service.UpdateProduct, update)))
+
+    async def teach(self, request: web.Request) -> web.Response:
+        """Multipart files named "images" -> Teach: the product (new or not) built from these good images."""
+        require(request, self._tokens, "Teach")
+        form = await request.post()
+        images = [pb.Image(encoded=part.file.read()) for part in form.getall("images", []) if _is_file(part)]
+        teach = pb.TeachRequest(product_id=request.match_info["product_id"], images=images)
+        return web.json_response(product_json(await call(self._service.Teach, teach)))
+
+    async def good_part(self, request: web.Request) -> web.Response:
+        """A flagged frame is a good part: AddImages of its image. {"expected_version": n} (0 = any)."""
+        require(request, self._tokens, "AddImages")
+        frame = self._frame(request)
+        if frame.image is None:
+            raise Refused(
+                grpc.StatusCode.NOT_FOUND,
+                f"frame {frame.seq}'s image is no longer kept (flagged frames' images are kept while a page "
+                "is open, within a memory budget)",
+            )
+        expected_version = _number(await _json_body(request), "expected_version", int, default=0)
+        add = pb.AddImagesRequest(
+            product_id=request.match_info["product_id"],
+            images=[frame.image],
+            expected_version=expected_version,
+        )
+        return web.json_response(product_json(await call(self._service.AddImages, add)))
+
+    def _frame(self, request: web.Request) -> FrameRecord:
+        product_id, seq = request.match_info["product_id"], request.match_info["seq"]
+        frame = self._recorder.frame(product_id, int(seq)) if seq.isdigit() else None
+        if frame is None:
+            raise Refused(grpc.StatusCode.NOT_FOUND, f"frame {seq} of {product_id!r} is no longer kept")
+        return frame
+
+
+async def _json_body(request: web.Request) -> dict:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, "the request body must be a JSON object")
+    return body
+
+
+def _number(body: dict, key: str, kind: type, default: float | None = None) -> float:
+    """body[key] as a finite number >= 0 of `kind` (int: whole); Refused (INVALID_ARGUMENT) otherwise."""
+    value = body.get(key, default)
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (kind is int and not whole)
+    ):
+        raise Refused(grpc.StatusCode.INVALID_ARGUMENT, f"{key} must be a number, 0 or more")
+    return kind(value)
+
+
+def _is_file(part: object) -> bool:
+    return isinstance(part, web.FileField)

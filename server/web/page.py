@@ -1,0 +1,80 @@
+"""The operator's page as an aiohttp application on --web-port, started and stopped with the server.
+
+`OperatorPage.start`/`stop` are coroutines for whichever event loop hosts the page; `PageThread` gives it a
+loop of its own in a thread, beside the threaded gRPC server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+
+from aiohttp import web
+
+from server.auth import TokenTable
+from server.config import ServerConfig
+from server.event_loop import EventLoopThread
+from server.logs import log_event
+from server.tls import ssl_context
+from server.web.calls import refusals
+from server.web.handlers import PageHandlers
+from server.web.recorder import FrameRecorder
+
+SHUTDOWN_SECONDS = 5.0  # how long open pages' streams get to end when the server stops
+
+
+class OperatorPage:
+    def __init__(
+        self, config: ServerConfig, service: object, recorder: FrameRecorder, tokens: TokenTable
+    ) -> None:
+        self._host = config.host
+        self._port = config.web_port
+        self._ssl: ssl.SSLContext | None = ssl_context(config.tls_cert, config.tls_key, config.tls_client_ca)
+        self._max_upload_bytes = config.max_message_bytes
+        self._service = service
+        self._recorder = recorder
+        self._tokens = tokens
+        self._started = time.monotonic()
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{'https' if self._ssl else 'http'}://{self._host}:{self._port}/"
+
+    async def start(self) -> None:
+        """Listens on the web port; OSError when it cannot."""
+        self._closing = asyncio.Event()
+        handlers = PageHandlers(self._service, self._recorder, self._tokens, self._started, self._closing)
+        app = web.Application(middlewares=[refusals], client_max_size=self._max_upload_bytes)
+        app.add_routes(handlers.routes())
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl).start()
+        log_event("web_page_started", address=self.address)
+
+    async def stop(self) -> None:
+        """Ends the open pages' streams and stops listening."""
+        self._closing.set()
+        await self._runner.cleanup()
+
+
+class PageThread:
+    """Runs an OperatorPage on its own event loop in a daemon thread."""
+
+    def __init__(self, page: OperatorPage) -> None:
+        self.page = page
+        self._loop = EventLoopThread("web-page")
+
+    def start(self) -> None:
+        self._loop.start()
+        try:
+            self._loop.run(self.page.start())
+        except BaseException:
+            self._loop.stop()
+            raise
+
+    def stop(self) -> None:
+        self._loop.run(self.page.stop())
+        self._loop.stop()

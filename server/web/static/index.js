@@ -1,0 +1,67 @@
+// `/`: the server and its products, updated live.
+"use strict";
+
+function formatUptime(seconds) {
+  const minutes = Math.floor(seconds / 60);
+  const hours = Math.floor(minutes / 60);
+  const days = Math.floor(hours / 24);
+  if (days) return `${days} d ${hours % 24} h`;
+  if (hours) return `${hours} h ${minutes % 60} min`;
+  return `${minutes} min ${Math.floor(seconds % 60)} s`;
+}
+
+function cell(row, text) {
+  row.insertCell().textContent = text;
+}
+
+function showProducts(products) {
+  const body = document.querySelector("#products tbody");
+  body.replaceChildren();
+  for (const product of products) {
+    const row = body.insertRow();
+    row.className = "product";
+    row.dataset.id = product.id;
+    const link = document.createElement("a");
+    link.href = `/products/${encodeURIComponent(product.id)}`;
+    link.textContent = product.id;
+    row.insertCell().append(link);
+    cell(row, product.version);
+    cell(row, product.threshold.toFixed(4));
+    cell(row, product.bank_size);
+    cell(row, product.images);
+    cell(row, product.usable ? "yes" : "no");
+    cell(row, product.status || "ready");
+  }
+}
+
+function showServer(server) {
+  document.getElementById("server-model").textContent = `${server.backbone} ${server.input_size} px`;
+  document.getElementById("server-fingerprint").textContent = server.fingerprint.slice(0, 12);
+  document.getElementById("server-version").textContent = server.version;
+  document.getElementById("server-uptime").textContent = formatUptime(server.uptime_seconds);
+  document.getElementById("server-rate").textContent = server.frames_per_second.toFixed(1);
+}
+
+async function main() {
+  const role = await sessionRole();
+  document.body.classList.toggle("read-only", role !== "admin");
+  const status = document.getElementById("teach-status");
+  acceptImages(document.getElementById("teach-drop"), document.getElementById("teach-files"), async (files) => {
+    const productId = document.getElementById("new-product-id").value.trim();
+    if (!productId) {
+      status.textContent = "enter the new product's id first";
+      return;
+    }
+    await teachFrom(productId, files, status);
+  });
+  follow("/api/events", (event) => {
+    if (event.error) {
+      showConnection(event.error, false);
+      return;
+    }
+    showServer(event.server);
+    showProducts(event.products);
+  });
+}
+
+main();

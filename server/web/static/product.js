@@ -1,0 +1,160 @@
+// A product's page: its recent frames and scores, live; the threshold tried on them, then applied.
+"use strict";
+
+const FRAMES_SHOWN = 48;
+const SCORES_KEPT = 1000;
+const productId = decodeURIComponent(location.pathname.split("/")[2]);
+const productUrl = `/api/products/${encodeURIComponent(productId)}`;
+const state = { product: null, frames: [], scores: [], role: "none", streamError: null };
+
+const thresholdInput = document.getElementById("threshold");
+const message = document.getElementById("message");
+
+// The threshold being tried: the input's value when it is a number other than the product's threshold.
+function trialThreshold() {
+  const value = parseFloat(thresholdInput.value);
+  if (!Number.isFinite(value) || !state.product || value === state.product.threshold) return null;
+  return value;
+}
+
+function verdictAt(score, threshold) {
+  return score > threshold ? "anomalous" : "good";
+}
+
+function showProduct(product) {
+  const changed = !state.product || state.product.version !== product.version;
+  state.product = product;
+  document.getElementById("version").textContent = product.version;
+  document.getElementById("current-threshold").textContent = product.threshold.toFixed(4);
+  document.getElementById("bank-size").textContent = product.bank_size;
+  document.getElementById("images").textContent = product.images;
+  document.getElementById("status").textContent = product.usable ? "ready" : product.status;
+  if (changed && document.activeElement !== thresholdInput) thresholdInput.value = product.threshold;
+}
+
+function frameElement(frame) {
+  const element = document.createElement("figure");
+  element.className = `frame ${frame.anomalous ? "anomalous" : "good"}`;
+  element.dataset.seq = frame.seq;
+  element.dataset.score = frame.score;
+  const image = document.createElement("img");
+  image.src = frame.thumbnail;
+  image.alt = `frame ${frame.seq}`;
+  image.addEventListener("click", () => openLarge(frame));
+  const caption = document.createElement("figcaption");
+  caption.innerHTML = '<span class="score"></span> <span class="verdict"></span> <span class="trial"></span>';
+  caption.querySelector(".score").textContent = frame.score.toFixed(4);
+  caption.querySelector(".verdict").textContent = frame.anomalous ? "anomalous" : "good";
+  element.append(image, caption);
+  if (frame.anomalous && frame.good_part_kept) {
+    const button = document.createElement("button");
+    button.className = "good-part admin-only";
+    button.textContent = "This is a good part";
+    button.addEventListener("click", () => addGoodPart(frame, button));
+    element.append(button);
+  }
+  return element;
+}
+
+function markTrial() {
+  const trial = trialThreshold();
+  let flagged = 0;
+  for (const element of document.querySelectorAll("#frames .frame")) {
+    const mark = element.querySelector(".trial");
+    if (trial === null) {
+      delete element.dataset.trial;
+      mark.textContent = "";
+      continue;
+    }
+    const verdict = verdictAt(parseFloat(element.dataset.score), trial);
+    flagged += verdict === "anomalous";
+    element.dataset.trial = verdict;
+    mark.textContent = `at ${trial}: ${verdict}`;
+  }
+  document.getElementById("trial-summary").textContent = trial === null
+    ? ""
+    : `at ${trial}: ${flagged} of ${state.frames.length} recent frames flagged`;
+  histogram.update(state.scores, state.product ? state.product.threshold : 0, trial);
+}
+
+function addFrames(frames) {
+  const container = document.getElementById("frames");
+  for (const frame of frames) {
+    state.frames.unshift(frame);
+    container.prepend(frameElement(frame));
+  }
+  while (state.frames.length > FRAMES_SHOWN) {
+    state.frames.pop();
+    container.lastElementChild.remove();
+  }
+}
+
+async function openLarge(frame) {
+  const response = await api(`${productUrl}/frames/${frame.seq}/large.jpg`);
+  if (!response.ok) {
+    message.textContent = await errorText(response);
+    return;
+  }
+  const image = document.getElementById("large-image");
+  URL.revokeObjectURL(image.src);
+  image.src = URL.createObjectURL(await response.blob());
+  document.getElementById("large-caption").textContent =
+    `frame ${frame.seq}: score ${frame.score.toFixed(4)}, ${frame.anomalous ? "anomalous" : "good"} at ` +
+    `threshold ${frame.threshold.toFixed(4)} (version ${frame.version}), ${frame.regions} region(s)`;
+  document.getElementById("large").showModal();
+}
+
+async function applyThreshold() {
+  const threshold = parseFloat(thresholdInput.value);
+  try {
+    const product = await post(`${productUrl}/threshold`, { threshold, expected_version: state.product.version });
+    showProduct(product);
+    thresholdInput.value = product.threshold;
+    message.textContent = `threshold ${product.threshold} applied: version ${product.version}`;
+  } catch (error) {
+    message.textContent = `not applied: ${error.message}`;
+  }
+  markTrial();
+}
+
+async function addGoodPart(frame, button) {
+  button.disabled = true;
+  try {
+    const product = await post(`${productUrl}/frames/${frame.seq}/good`, {
+      expected_version: state.product.version,
+    });
+    showProduct(product);
+    message.textContent = `frame ${frame.seq} added as a good part: version ${product.version}`;
+  } catch (error) {
+    message.textContent = `not added: ${error.message}`;
+    button.disabled = false;
+  }
+}
+
+const histogram = new ScoreHistogram(document.getElementById("histogram"));
+
+async function main() {
+  document.getElementById("product-id").textContent = productId;
+  document.title = `${productId}: patchcore-edge`;
+  state.role = await sessionRole();
+  document.body.classList.toggle("read-only", state.role !== "admin");
+  document.getElementById("apply-threshold").addEventListener("click", applyThreshold);
+  thresholdInput.addEventListener("input", markTrial);
+  acceptImages(document.getElementById("teach-drop"), document.getElementById("teach-files"), (files) =>
+    teachFrom(productId, files, document.getElementById("teach-status")),
+  );
+  follow(`${productUrl}/events`, (event) => {
+    if (event.error) {
+      message.textContent = state.streamError = event.error;
+      showConnection("not live", false);
+      return;
+    }
+    if (message.textContent === state.streamError) message.textContent = "";
+    showProduct(event.product);
+    addFrames(event.frames);
+    state.scores = state.scores.concat(event.scores).slice(-SCORES_KEPT);
+    markTrial();
+  });
+}
+
+main();

@@ -1,0 +1,227 @@
+"""The operator's page in a real headless Chromium: what an operator sees and does, on the real server."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import cv2
+import pytest
+from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, INSPECT_TOKEN, good_parts, new_product
+from patchcore_client import InspectionClient
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as shown
+from selenium.webdriver.support.ui import WebDriverWait
+
+WAIT_SECONDS = 30
+BURSTS, BURST_FRAMES = 3, 4  # a stream of 12 frames, sent in bursts the page must show one after the other
+
+
+def wait(driver, condition, message: str = ""):
+    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+
+
+def product_url(server, product_id: str) -> str:
+    return f"{server.page_url}products/{product_id}"
+
+
+def shown_frames(driver) -> dict[int, object]:
+    """The page's .frame elements by frame number (seq)."""
+    frames = driver.find_elements(By.CSS_SELECTOR, "#frames .frame")
+    return {int(frame.get_attribute("data-seq")): frame for frame in frames}
+
+
+def stream_while_watched(driver, server, product_id: str, token: str | None = None) -> list:
+    """Streams BURSTS x BURST_FRAMES frames in one stream, each burst once the page shows the one before;
+    returns the stream's results (result i is the page's frame i + 1: nothing else inspects the product)."""
+    images = good_parts(BURSTS * BURST_FRAMES, seed=7)
+    bursts = [threading.Event() for _ in range(BURSTS)]
+    results: list = []
+
+    def frames():
+        for burst, go in enumerate(bursts):
+            go.wait(WAIT_SECONDS)
+            for index in range(burst * BURST_FRAMES, (burst + 1) * BURST_FRAMES):
+                yield index, images[index]
+
+    def run() -> None:
+        with InspectionClient(server.target, token=token) as client:
+            results.extend(client.inspect_stream(product_id, frames()))
+
+    streaming = threading.Thread(target=run)
+    streaming.start()
+    try:
+        for burst, go in enumerate(bursts):
+            go.set()
+            expected = (burst + 1) * BURST_FRAMES
+            wait(driver, lambda d, n=expected: len(shown_frames(d)) == n, f"the page shows {expected} frames")
+    finally:
+        for go in bursts:
+            go.set()
+        streaming.join()
+    return results
+
+
+def open_product_page(driver, server, product_id: str) -> None:
+    driver.get(product_url(server, product_id))
+    wait(driver, shown.text_to_be_present_in_element((By.ID, "connection"), "live"), "the page goes live")
+
+
+def test_product_list_shows_products_and_the_server(browser, open_server):
+    product_id = new_product(open_server)
+    with InspectionClient(open_server.target) as client:
+        product = client.get_product(product_id)
+        fingerprint = client.server_info().model.fingerprint
+    browser.get(open_server.page_url)
+    row = wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{product_id}"]')))
+    assert [cell.text for cell in row.find_elements(By.TAG_NAME, "td")] == [
+        product_id,
+        str(product.version),
+        f"{product.threshold:.4f}",
+        str(product.teach_stats.bank_size),
+        "8",
+        "yes",
+        "ready",
+    ]
+    broken = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{BROKEN_PRODUCT}"]')
+    cells = [cell.text for cell in broken.find_elements(By.TAG_NAME, "td")]
+    assert cells[5] == "no" and "v00000001.bank" in cells[6]
+    assert browser.find_element(By.ID, "server-model").text == "tiny_test 64 px"
+    assert browser.find_element(By.ID, "server-fingerprint").text == fingerprint[:12]
+    row.find_element(By.TAG_NAME, "a").click()
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "product-id"), product_id))
+
+
+def test_product_page_fills_with_frames_and_scores_while_a_stream_runs(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    results = stream_while_watched(browser, open_server, product_id)
+    frames = shown_frames(browser)
+    assert sorted(frames) == list(range(1, len(results) + 1))
+    for seq, frame in frames.items():
+        result = results[seq - 1]
+        assert frame.find_element(By.CSS_SELECTOR, ".score").text == f"{result.score:.4f}"
+        assert frame.find_element(By.CSS_SELECTOR, ".verdict").text == result.verdict
+        image = frame.find_element(By.TAG_NAME, "img")
+        assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
+    histogram = browser.find_element(By.ID, "histogram")
+    wait(browser, lambda d: histogram.get_attribute("data-count") == str(len(results)), "every score counted")
+    assert histogram.find_elements(By.TAG_NAME, "canvas")
+    assert float(histogram.get_attribute("data-threshold")) == pytest.approx(results[0].threshold)
+
+
+def test_a_click_opens_the_frame_large(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    stream_while_watched(browser, open_server, product_id)
+    shown_frames(browser)[1].find_element(By.TAG_NAME, "img").click()
+    large = wait(browser, shown.visibility_of_element_located((By.ID, "large-image")))
+    wait(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", large) == 256, "loaded")
+    assert "frame 1: score" in browser.find_element(By.ID, "large-caption").text
+
+
+def test_a_tried_threshold_marks_each_frame_and_applying_it_makes_a_new_version(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    results = stream_while_watched(browser, open_server, product_id)
+    scores = sorted(result.score for result in results)
+    trial = round((scores[5] + scores[6]) / 2, 6)  # 6 frames good, 6 anomalous at this value
+    field = browser.find_element(By.ID, "threshold")
+    field.clear()
+    field.send_keys(str(trial))
+
+    def marked_as_at_trial(driver) -> bool:
+        return all(
+            frame.get_attribute("data-trial") == ("anomalous" if results[seq - 1].score > trial else "good")
+            for seq, frame in shown_frames(driver).items()
+        )
+
+    wait(browser, marked_as_at_trial, "every frame marked with its verdict at the tried threshold")
+    assert browser.find_element(By.ID, "trial-summary").text == f"at {trial}: 6 of 12 recent frames flagged"
+    version = int(browser.find_element(By.ID, "version").text)
+    browser.find_element(By.ID, "apply-threshold").click()
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "version"), str(version + 1)), "new version")
+    with InspectionClient(open_server.target) as client:
+        product = client.get_product(product_id)
+    assert product.version == version + 1
+    assert product.threshold == pytest.approx(trial)
+
+
+def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_path: Path):
+    files = []
+    for index, rgb in enumerate(good_parts(8, seed=3)):
+        path = tmp_path / f"good_{index}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        files.append(str(path))
+    browser.get(open_server.page_url)
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"))
+    browser.find_element(By.ID, "new-product-id").send_keys("taught-on-page")
+    browser.find_element(By.ID, "teach-files").send_keys("\n".join(files))
+    status = (By.ID, "teach-status")
+    wait(browser, shown.text_to_be_present_in_element(status, "taught taught-on-page: version"))
+    wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-id="taught-on-page"]')))
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product("taught-on-page").teach_stats.image_count == 8
+
+
+def test_this_is_a_good_part_adds_the_flagged_frame_to_the_product(browser, open_server):
+    product_id = new_product(open_server)
+    with InspectionClient(open_server.target) as client:
+        client.update_product(product_id, threshold=0.0)  # every frame is flagged
+        before = client.get_product(product_id)
+    open_product_page(browser, open_server, product_id)
+    stream_while_watched(browser, open_server, product_id)
+    shown_frames(browser)[1].find_element(By.CSS_SELECTOR, ".good-part").click()
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), "frame 1 added as a good part"))
+    with InspectionClient(open_server.target) as client:
+        after = client.get_product(product_id)
+    assert after.version == before.version + 1
+    assert after.teach_stats.image_count == before.teach_stats.image_count + 1
+
+
+def _enter_token(driver, token: str) -> None:
+    form = wait(driver, shown.visibility_of_element_located((By.ID, "token-form")), "asked for a token")
+    form.find_element(By.ID, "token").send_keys(token)
+    form.find_element(By.ID, "token-submit").click()
+
+
+def _post_threshold_status(driver, product_id: str) -> int:
+    """The HTTP status of a threshold change sent from the page with the tab's token."""
+    return driver.execute_async_script(
+        """const done = arguments[arguments.length - 1];
+        fetch(`/api/products/${arguments[0]}/threshold`, {method: "POST", body: '{"threshold": 0.5}',
+              headers: {"Content-Type": "application/json", ...authHeaders()}})
+          .then((response) => done(response.status));""",
+        product_id,
+    )
+
+
+def test_with_tokens_the_page_asks_once_and_keeps_to_the_roles(browser, token_server):
+    product_id = new_product(token_server, token=ADMIN_TOKEN)
+    browser.get(token_server.page_url)
+    _enter_token(browser, "not-a-token")
+    _enter_token(browser, INSPECT_TOKEN)  # asked again: the first one was refused
+    wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{product_id}"]')))
+    assert not browser.find_element(By.ID, "teach-drop").is_displayed()  # inspect may not teach
+
+    open_product_page(browser, token_server, product_id)  # no second prompt in this tab
+    assert not browser.find_element(By.ID, "token-form").is_displayed()
+    stream_while_watched(browser, token_server, product_id, token=INSPECT_TOKEN)
+    assert not browser.find_element(By.ID, "apply-threshold").is_displayed()
+    assert _post_threshold_status(browser, product_id) == 403
+
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    _enter_token(browser, ADMIN_TOKEN)
+    wait(browser, shown.visibility_of_element_located((By.ID, "apply-threshold")))
+    version = int(wait(browser, lambda d: d.find_element(By.ID, "version").text))
+    field = browser.find_element(By.ID, "threshold")
+    field.clear()
+    field.send_keys("0.25")
+    browser.find_element(By.ID, "apply-threshold").click()
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "version"), str(version + 1)), "new version")
+    with InspectionClient(token_server.target, token=INSPECT_TOKEN) as client:
+        assert client.get_product(product_id).threshold == pytest.approx(0.25)
+    assert ADMIN_TOKEN not in browser.current_url and INSPECT_TOKEN not in browser.current_url
+    log = token_server.log()
+    assert ADMIN_TOKEN not in log and INSPECT_TOKEN not in log

@@ -1,0 +1,96 @@
+"""The page's HTTP API without a browser: every route against every kind of token, bad requests, and what
+must never reach the log."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, new_product
+from patchcore_client import InspectionClient
+
+
+def _request(url: str, token: str | None = None, body: bytes | None = None, stream: bool = False):
+    """(HTTP status, JSON body or None) of a GET (body None) or a JSON POST; `stream`: read no body."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, None if stream else json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def _threshold(value: object) -> bytes:
+    return json.dumps({"threshold": value}).encode()
+
+
+@pytest.mark.parametrize(
+    ("token", "read", "change"),
+    [(None, 401, 401), ("wrong", 401, 401), (INSPECT_TOKEN, 200, 403), (ADMIN_TOKEN, 200, 200)],
+)
+def test_reading_needs_the_inspect_role_and_changing_the_admin_role(token_server, token, read, change):
+    product_id = new_product(token_server, token=ADMIN_TOKEN)
+    api = f"{token_server.page_url}api"
+    assert _request(f"{api}/session", token)[0] == read
+    assert _request(f"{api}/events", token, stream=True)[0] == read
+    assert _request(f"{api}/products/{product_id}/events", token, stream=True)[0] == read
+    status, answer = _request(f"{api}/products/{product_id}/threshold", token, _threshold(0.3))
+    assert status == change
+    with InspectionClient(token_server.target, token=ADMIN_TOKEN) as client:
+        product = client.get_product(product_id)
+    assert (product.version, product.threshold == pytest.approx(0.3)) == (
+        (2, True) if change == 200 else (1, False)
+    )
+    if change != 200:
+        assert answer["code"] == ("UNAUTHENTICATED" if change == 401 else "PERMISSION_DENIED")
+
+
+def test_the_token_never_reaches_the_log(token_server):
+    product_id = new_product(token_server, token=ADMIN_TOKEN)
+    _request(f"{token_server.page_url}api/products/{product_id}/threshold", ADMIN_TOKEN, _threshold(0.2))
+    log = token_server.log()
+    assert "product_updated" in log
+    assert ADMIN_TOKEN not in log and INSPECT_TOKEN not in log
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (_threshold("high"), "INVALID_ARGUMENT"),
+        (_threshold(True), "INVALID_ARGUMENT"),
+        (_threshold(5.0), "INVALID_ARGUMENT"),  # UpdateProduct's own range check
+        (b"[0.1]", "INVALID_ARGUMENT"),
+        (b"not json", "INVALID_ARGUMENT"),
+    ],
+)
+def test_a_bad_threshold_is_refused_and_changes_nothing(open_server, body, code):
+    product_id = new_product(open_server)
+    status, answer = _request(f"{open_server.page_url}api/products/{product_id}/threshold", body=body)
+    assert (status, answer["code"]) == (400, code)
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+
+
+def test_unknown_products_and_frames_are_not_found(open_server):
+    api = f"{open_server.page_url}api/products"
+    assert _request(f"{api}/no-such-part/events", stream=True)[0] == 404
+    assert _request(f"{api}/no-such-part/threshold", body=_threshold(0.1))[0] == 404
+    product_id = new_product(open_server)
+    status, answer = _request(f"{api}/{product_id}/frames/99/large.jpg")
+    assert (status, answer["code"]) == (404, "NOT_FOUND")
+
+
+def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server):
+    product_id = new_product(open_server)
+    with InspectionClient(open_server.target) as client:
+        client.update_product(product_id, threshold=0.4)  # version 2, unseen by the page
+    url = f"{open_server.page_url}api/products/{product_id}/threshold"
+    status, answer = _request(url, body=json.dumps({"threshold": 0.3, "expected_version": 1}).encode())
+    assert (status, answer["code"]) == (409, "ABORTED")
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).threshold == pytest.approx(0.4)
