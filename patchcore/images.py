@@ -117,9 +117,11 @@ def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
 def decode_raw(
     pixels: bytes, width: int, height: int, fmt: PixelFormat, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:
-    """Interpret a tightly packed raw buffer as [H, W, 3] uint8 RGB.
+    """Interpret a tightly packed raw buffer as [H, W, 3] uint8 RGB (RGB8: a read-only view of `pixels`).
 
     InvalidInput on a zero size or when len(pixels) != width * height * channels; TooLarge over the cap.
+    OpenCV swaps and repeats the channels, many times faster than numpy's strided copies (README
+    "Performance").
     """
     _check_pixel_count(width, height, max_pixels)
     expected = width * height * fmt.channels
@@ -129,10 +131,10 @@ def decode_raw(
         )
     array = np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, fmt.channels)
     if fmt is PixelFormat.GRAY8:
-        return np.repeat(array, 3, axis=2)
+        return cv2.cvtColor(array, cv2.COLOR_GRAY2RGB)
     if fmt is PixelFormat.BGR8:
-        return np.ascontiguousarray(array[:, :, ::-1])
-    return array.copy()
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    return array
 
 
 CONTRAST_PERCENTILES = (1.0, 99.0)

@@ -4,12 +4,16 @@ Bank and queries are unit vectors, so the nearest bank vector is the one with th
 the cosine distance is 1 - that product. The index is exact (flat): with 8 good images a bank holds a few
 hundred to a few thousand vectors, where approximate indexes gain nothing and cost recall.
 
-Two settings make FAISS as fast as a plain BLAS product here (the figures: README "Performance"):
+Three settings make FAISS as fast as a plain BLAS product here (the figures: README "Performance"):
 - faiss-cpu bundles OpenBLAS 0.3.15, which does not recognise CPUs newer than about 2020 and falls back to
   its slow SSE3 "Prescott" kernels. OPENBLAS_CORETYPE is set from the CPU's flags before FAISS loads (unless
   already set).
 - FAISS 1.15 answers up to a few hundred queries with a slower per-pair loop instead of BLAS, so BLAS is
   used from BLAS_FROM_QUERIES queries (one frame has hundreds of patches).
+- FAISS's OpenBLAS parallelises with OpenMP, whose thread limit belongs to each calling thread: a limit set
+  on one thread (threadpoolctl) does not reach the server's batcher thread, where a second OpenMP thread
+  took part of each search and then spun. OMP_NUM_THREADS=1 is set before FAISS loads (unless already
+  set), so a search runs on the thread that asks for it.
 """
 
 import os
@@ -39,8 +43,9 @@ def openblas_core_type() -> str | None:
 
 if "OPENBLAS_CORETYPE" not in os.environ and (_core := openblas_core_type()):
     os.environ["OPENBLAS_CORETYPE"] = _core
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import faiss  # noqa: E402  (OpenBLAS reads OPENBLAS_CORETYPE when FAISS loads it)
+import faiss  # noqa: E402  (OpenBLAS and OpenMP read their variables when FAISS loads them)
 
 faiss.cvar.distance_compute_blas_threshold = BLAS_FROM_QUERIES
 

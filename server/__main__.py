@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import signal
 import sys
-import threading
 
 from patchcore.errors import InspectionError
 from server.app import InspectionServer
@@ -14,7 +15,7 @@ from server.logs import configure_logging, log_event
 from server.malloc_arenas import limit_malloc_arenas, release_free_memory
 from server.stderr_relay import route_stderr_through_relay
 
-TRIM_EVERY_WAKEUPS = 20  # 10 s
+TRIM_EVERY_SECONDS = 10.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_relay = route_stderr_through_relay() if config.log_json else None
     try:
         configure_logging(config.log_level, config.log_json)
-        return _serve(config)
+        return asyncio.run(serve(config))
     except Exception as error:  # logged as an event, not left to a plain-text traceback
         log_event("server_crashed", level=logging.CRITICAL, exc_info=error)
         return 1
@@ -32,30 +33,35 @@ def main(argv: list[str] | None = None) -> int:
             stop_relay()
 
 
-def _serve(config: ServerConfig) -> int:
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log_event("signal_received", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+async def serve(config: ServerConfig) -> int:
+    """Runs the server until SIGTERM or SIGINT, then drains it; the exit code."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _request_stop, signum, stop)
     try:
         server = InspectionServer(config)
-        server.start()
+        await server.start()
     except (InspectionError, OSError) as error:
         log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
         return 2
-    # Wake up regularly: the signal may land on a gRPC thread, and Python runs handlers only in the main
-    # thread, which a plain wait() would leave asleep.
-    wakeups = 0
-    while not stop.wait(timeout=0.5):
-        wakeups += 1
-        if wakeups % TRIM_EVERY_WAKEUPS == 0:
-            release_free_memory()
-    server.shutdown()
+    gc.freeze()
+    trimming = asyncio.create_task(_release_free_memory_regularly())
+    await stop.wait()
+    trimming.cancel()
+    await server.shutdown()
     return 0
+
+
+def _request_stop(signum: int, stop: asyncio.Event) -> None:
+    log_event("signal_received", signal=signal.Signals(signum).name)
+    stop.set()
+
+
+async def _release_free_memory_regularly() -> None:
+    while True:
+        await asyncio.sleep(TRIM_EVERY_SECONDS)
+        await asyncio.to_thread(release_free_memory)
 
 
 if __name__ == "__main__":

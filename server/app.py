@@ -1,14 +1,22 @@
-"""Builds the running server from its parts and takes it down again: start, drain, stop."""
+"""Builds the running server from its parts and takes it down again: start, drain, stop.
+
+The gRPC service runs on grpc.aio: every call is a coroutine on one event loop, which only reads, writes and
+waits. Decoding, preparing and verdicts run in a small decode pool, the model and the nearest-neighbour
+search in the batcher's worker thread, teaching and storing in threads of their own. A fleet's NATS client
+(server/fleet) shares the event loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 from patchcore_edge.v1 import inspection_pb2_grpc
 from threadpoolctl import threadpool_limits
@@ -18,6 +26,7 @@ from patchcore.store import ProductStore
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
+from server.fair_executor import FairExecutor
 from server.fleet.fleet import Fleet, FleetStatus
 from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
@@ -34,25 +43,25 @@ from server.tls import server_credentials, tls_mode, warn_if_exposed
 from server.web.page import OperatorPage, PageThread
 from server.web.recorder import FrameRecorder
 
-# Threads beyond the InspectionService cap (Lifecycle) so health checks and reflection are answered even when
-# every inspection thread is held by an open stream: an orchestrator must not see a busy server as dead.
-SPARE_THREADS_FOR_PROBES = 4
-
 
 class InspectionServer:
-    """Loads the model and every stored product, then serves InspectionService, health and reflection."""
+    """Loads the model and every stored product, then serves InspectionService, health and reflection.
+
+    Build it inside the running event loop (grpc.aio binds the server to it).
+    """
 
     def __init__(self, config: ServerConfig) -> None:
         started = time.perf_counter()
-        # BLAS and OpenMP pools (numpy, FAISS) and OpenCV run single-threaded: the request threads already
-        # decode frames in parallel beside ONNX Runtime's threads, and helper threads took the cores from them
-        # (README "Performance").
+        # BLAS and OpenMP pools (numpy, FAISS) and OpenCV run single-threaded: the decode pool already
+        # prepares frames in parallel beside ONNX Runtime's threads, and helper threads took the cores from
+        # them (README "Performance").
         threadpool_limits(limits=1)
         cv2.setNumThreads(1)
         self.config = config
         self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
         self.metrics = ServerMetrics()
-        self.lifecycle = Lifecycle(max_calls=config.grpc_threads)
+        self.lifecycle = Lifecycle(max_calls=config.max_calls)
+        self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
         local = ProductStore(config.store)
@@ -71,6 +80,7 @@ class InspectionServer:
         self.batcher = InferenceBatcher(
             self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
         )
+        self.decode_pool = FairExecutor(config.decode_threads or os.cpu_count() or 1, name="decode")
         self.recorder = FrameRecorder()  # the web page's recent frames
         frames = FrameProcessor(
             self.registry,
@@ -78,6 +88,8 @@ class InspectionServer:
             self.lifecycle,
             self.metrics,
             max_image_pixels=config.max_image_pixels,
+            max_message_bytes=config.max_message_bytes,
+            decode_pool=self.decode_pool,
             record=self.recorder.record,
         )
         self.service = InspectionService(
@@ -93,26 +105,27 @@ class InspectionServer:
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
         self.page = PageThread(page) if page else None
-        self.health = health.HealthServicer()
+        self.health = health_aio.HealthServicer()
         self.grpc_server = self._build_grpc_server()
         self.load_seconds = time.perf_counter() - started
 
-    def _build_grpc_server(self) -> grpc.Server:
-        interceptors: list[grpc.ServerInterceptor] = [
+    def _build_grpc_server(self) -> grpc.aio.Server:
+        interceptors: list[grpc.aio.ServerInterceptor] = [
             RequestBytesInterceptor(self.config.max_message_bytes),
             DrainInterceptor(self.lifecycle),
         ]
         if self.tokens:
             interceptors.insert(0, RoleInterceptor(self.tokens))
-        server = grpc.server(
-            ThreadPoolExecutor(
-                max_workers=self.config.grpc_threads + SPARE_THREADS_FOR_PROBES, thread_name_prefix="grpc"
-            ),
+        server = grpc.aio.server(
             interceptors=interceptors,
             options=[
                 # Above --max-message-bytes, so a stream answers an oversized frame (server/message_size.py).
                 ("grpc.max_receive_message_length", transport_limit(self.config.max_message_bytes)),
                 ("grpc.max_send_message_length", self.config.max_message_bytes),
+                ("grpc.max_concurrent_streams", self.config.max_streams_per_connection),
+                # gRPC binds with SO_REUSEPORT by default: a second server on a taken port would start and
+                # share its connections with the first instead of failing.
+                ("grpc.so_reuseport", 0),
             ],
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)
@@ -126,24 +139,29 @@ class InspectionServer:
         address = f"{self.config.host}:{self.config.port}"
         credentials = server_credentials(self.config.tls_cert, self.config.tls_key, self.config.tls_client_ca)
         warn_if_exposed(self.config.host, tls=credentials is not None)
-        bound = (
-            server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-        )
+        try:
+            bound = (
+                server.add_secure_port(address, credentials)
+                if credentials
+                else server.add_insecure_port(address)
+            )
+        except RuntimeError:  # grpc.aio raises where the synchronous server returned 0
+            bound = 0
         if bound == 0:
             raise OSError(f"cannot listen on {address}: the port is taken or the address is not local")
         return server
 
-    def start(self) -> None:
+    async def start(self) -> None:
         self.service.count_products()
         if self.config.metrics_port:
             self.metrics.serve(self.config.host, self.config.metrics_port)
-        self.grpc_server.start()
+        await self.grpc_server.start()
         if self.fleet:
             self.fleet.start()
         if self.page:
-            self.page.start()
+            await asyncio.to_thread(self.page.start)
         for name in ("", SERVICE_NAME):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         info = self.extractor.info
         log_event(
             "server_started",
@@ -158,21 +176,21 @@ class InspectionServer:
             load_seconds=round(self.load_seconds, 3),
             tokens=self.tokens.roles() if self.tokens else None,
             tls=tls_mode(self.config.tls_cert, self.config.tls_client_ca),
-            fleet=self.fleet.connection.url if self.fleet else None,
         )
         self.rebuilder.start()
 
-    def shutdown(self) -> None:
+    async def shutdown(self) -> None:
         """Drains, then stops: health NOT_SERVING, new calls UNAVAILABLE, calls in flight get the grace."""
-        self.health.enter_graceful_shutdown()
+        await self.health.enter_graceful_shutdown()
         if self.page:
-            self.page.stop()
+            await asyncio.to_thread(self.page.stop)
         log_event("server_draining", grace_seconds=self.config.grace_seconds)
-        remaining = self.lifecycle.drain(self.config.grace_seconds)
-        self.grpc_server.stop(grace=0).wait()
-        self.rebuilder.stop()
+        remaining = await self.lifecycle.drain(self.config.grace_seconds)
+        await self.grpc_server.stop(grace=0)
+        await asyncio.to_thread(self.rebuilder.stop)
         if self.fleet:
-            self.fleet.stop()
-        self.batcher.close()
-        self.registry.close()
+            await self.fleet.stop()
+        await asyncio.to_thread(self.batcher.close)
+        await asyncio.to_thread(self.decode_pool.shutdown)
+        await asyncio.to_thread(self.registry.close)
         log_event("server_stopped", cancelled_calls=remaining)

@@ -120,14 +120,14 @@ def bearer_token(metadata: tuple | None) -> str | None:
     return None
 
 
-class RoleInterceptor(grpc.ServerInterceptor):
+class RoleInterceptor(grpc.aio.ServerInterceptor):
     """Refuses InspectionService calls without a token of the role the method needs."""
 
     def __init__(self, tokens: TokenTable) -> None:
         self._tokens = tokens
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
         if handler is None or service != SERVICE_NAME:
             return handler

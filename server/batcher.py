@@ -1,19 +1,20 @@
 """Dynamic micro-batching: frames from every stream and unary call share one model execution.
 
-Request threads prepare their frames (patchcore.prepare), then `submit` them. One worker thread takes frames
-from the queue until they hold `max_batch` model inputs (a tiled frame brings all its tiles, so one frame
-may hold more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's score
-stage over them (one model run, one search per product), and resolves each frame's future with its
-patch-score grids. Turning grids into a verdict happens back in the request thread, in parallel with the
-next batch.
+Calls prepare their frames (patchcore.prepare), then `submit` them. One worker thread takes frames from the
+queue until they hold `max_batch` model inputs (a tiled frame brings all its tiles, so one frame may hold
+more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's score stage over
+them (one model run, one search per product), and resolves each frame's future with its patch-score grids.
+The queue hands frames out round-robin across calls (server/fair_queue.py), so a stream with a full window
+does not hold back the frames of the others. Turning grids into a verdict happens outside the worker, in
+parallel with the next batch.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
+from collections.abc import Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from patchcore.inspection import score
 from patchcore.model import FeatureExtractor
 from patchcore.scoring import Scorer
 from server.errors import ServerBusy, ShuttingDown
+from server.fair_queue import FairQueue, QueueClosed, QueueFull
 from server.logs import log_event
 from server.metrics import ServerMetrics
 
@@ -45,9 +47,6 @@ class _Job:
     future: Future
 
 
-_STOP = object()
-
-
 class InferenceBatcher:
     def __init__(
         self,
@@ -63,25 +62,35 @@ class InferenceBatcher:
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
-        self._closed = False
+        self._queue: FairQueue[_Job] = FairQueue(queue_size)
         self._worker = threading.Thread(target=self._run, name="inference-batcher", daemon=True)
         self._worker.start()
 
-    def submit(self, inputs: np.ndarray, scorer: Scorer) -> Future:
+    def submit(
+        self,
+        inputs: np.ndarray,
+        scorer: Scorer,
+        source: Hashable | None = None,
+        future: Future | None = None,
+    ) -> Future:
         """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for scoring with `scorer`; the future
-        gives a BatchOutput.
+        (`future`, or a new one) gives a BatchOutput; cancelling it drops the frame unscored. `source`: the
+        call the frame belongs to, whose frames take their turn with other calls' (None: the frame is a
+        call of its own).
 
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
-        if self._closed:
-            raise ShuttingDown("the server is shutting down; send the frame to another instance or retry")
-        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=Future())
+        future = Future() if future is None else future
+        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=future)
         try:
-            self._queue.put_nowait(job)
-        except queue.Full:
+            self._queue.put(object() if source is None else source, job)
+        except QueueClosed:
+            raise ShuttingDown(
+                "the server is shutting down; send the frame to another instance or retry"
+            ) from None
+        except QueueFull:
             raise ServerBusy(
-                f"the inference queue is full ({self._queue.maxsize} frames); frames arrive faster than the "
+                f"the inference queue is full ({self._queue.capacity} frames); frames arrive faster than the "
                 "model scores them - send fewer at once"
             ) from None
         self._metrics.pending_requests.inc()
@@ -89,24 +98,12 @@ class InferenceBatcher:
 
     def close(self) -> None:
         """Scores what is queued, then stops the worker."""
-        self._closed = True
-        self._queue.put(_STOP)
+        self._queue.close()
         self._worker.join()
 
     def _run(self) -> None:
         while (batch := self._collect()) is not None:
             self._execute(batch)
-        self._fail_leftovers()
-
-    def _fail_leftovers(self) -> None:
-        """Frames that slipped in behind the stop marker get ShuttingDown instead of waiting forever."""
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if job is not _STOP and self._claim(job):
-                job.future.set_exception(ShuttingDown("the server is shutting down"))
 
     def _claim(self, job: _Job) -> bool:
         """Marks the job's future as running; False when its caller already cancelled it (the frame is
@@ -116,38 +113,33 @@ class InferenceBatcher:
         self._metrics.pending_requests.dec()
         return False
 
-    def _next_job(self, deadline: float | None) -> _Job | object | None:
-        """The next live job or the stop marker; blocks when deadline is None, else None once it passes."""
+    def _next_job(self, deadline: float | None) -> _Job | None:
+        """The next live job; blocks when deadline is None, else None once it passes. QueueClosed when the
+        queue is closed and empty."""
         while True:
-            try:
-                if deadline is None:
-                    job = self._queue.get()
-                else:
-                    remaining = deadline - time.perf_counter()
-                    job = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
-            except queue.Empty:
-                return None
-            if job is _STOP or self._claim(job):
+            timeout = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            job = self._queue.get(timeout)
+            if job is None or self._claim(job):
                 return job
 
     def _collect(self) -> list[_Job] | None:
         """Jobs up to max_batch model inputs (at least one job): blocks for the first, then waits at most
         max_wait for the rest.
 
-        None when the stop marker came first; the jobs before it when it came later.
+        None once the queue is closed and empty.
         """
-        first = self._next_job(deadline=None)
-        if first is _STOP:
+        try:
+            batch = [self._next_job(deadline=None)]
+        except QueueClosed:
             return None
-        batch = [first]
-        inputs = len(first.inputs)
+        inputs = len(batch[0].inputs)
         deadline = time.perf_counter() + self._max_wait
         while inputs < self._max_batch:
-            job = self._next_job(deadline)
-            if job is None:
+            try:
+                job = self._next_job(deadline)
+            except QueueClosed:
                 break
-            if job is _STOP:
-                self._queue.put(_STOP)
+            if job is None:
                 break
             batch.append(job)
             inputs += len(job.inputs)

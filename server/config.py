@@ -40,7 +40,10 @@ class ServerConfig:
     max_wait_ms: float = 0.0  # batches form from frames that queued during the last model run
     queue_size: int = 256
     stream_window: int = 16
-    grpc_threads: int = 32
+    max_calls: int = 1024
+    max_streams_per_connection: int = 128
+    stream_idle_seconds: float = 0.0  # 0 = never
+    decode_threads: int = 0  # 0 = one per core
     intra_op_threads: int = 0
     grace_seconds: float = 10.0
     log_level: str = "info"
@@ -176,10 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add(
         perf,
-        "--grpc-threads",
-        "concurrent inspection calls (each open stream holds one); more get RESOURCE_EXHAUSTED",
+        "--decode-threads",
+        "threads that decode and prepare frames and turn scores into verdicts, beside the model's; "
+        "0 = one per core",
         int,
-        d.grpc_threads,
+        d.decode_threads,
     )
     _add(
         perf,
@@ -187,6 +191,42 @@ def build_parser() -> argparse.ArgumentParser:
         "ONNX Runtime threads per inference; 0 = one per core",
         int,
         d.intra_op_threads,
+    )
+
+    calls = parser.add_argument_group(
+        "calls and streams",
+        "An open stream costs memory for its window, not a thread: a server holds hundreds of mostly idle "
+        "camera streams. Health checks and reflection are answered whatever these limits.",
+    )
+    _add(
+        calls,
+        "--max-calls",
+        "InspectionService calls open at once (each open stream is one); more get RESOURCE_EXHAUSTED",
+        int,
+        d.max_calls,
+    )
+    calls.add_argument(
+        "--grpc-threads",
+        dest="max_calls",
+        type=int,
+        default=argparse.SUPPRESS,
+        help="replaced by --max-calls (streams no longer hold a thread each); still accepted as --max-calls "
+        "(PATCHCORE_GRPC_THREADS is not read: use PATCHCORE_MAX_CALLS)",
+    )
+    _add(
+        calls,
+        "--max-streams-per-connection",
+        "HTTP/2 streams one client connection may have open; a client asking for more waits for one to end",
+        int,
+        d.max_streams_per_connection,
+    )
+    _add(
+        calls,
+        "--stream-idle-seconds",
+        "a stream that sent no frame for this long, with none in flight, ends with DEADLINE_EXCEEDED; "
+        "0 = never (a stream then ends by its client's deadline or cancel)",
+        float,
+        d.stream_idle_seconds,
     )
 
     ops = parser.add_argument_group("operation")
@@ -221,12 +261,15 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         "max_batch",
         "queue_size",
         "stream_window",
-        "grpc_threads",
+        "max_calls",
+        "max_streams_per_connection",
     ):
         if getattr(config, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be 1 or more")
-    if config.max_wait_ms < 0 or config.grace_seconds < 0:
-        parser.error("--max-wait-ms and --grace-seconds must not be negative")
+    if min(config.max_wait_ms, config.grace_seconds, config.stream_idle_seconds, config.decode_threads) < 0:
+        parser.error(
+            "--max-wait-ms, --grace-seconds, --stream-idle-seconds and --decode-threads must not be negative"
+        )
     fleet_url = urlsplit(config.fleet_store)
     if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
         # Not echoed: the URL may hold a password.

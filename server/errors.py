@@ -7,12 +7,13 @@ class ShuttingDown(InspectionError):
     """The server is draining after SIGTERM and takes no new work."""
 
 
-class CallCancelled(InspectionError):
-    """The caller cancelled the call or its deadline passed before the frame was scored."""
+class StreamIdle(InspectionError):
+    """A stream sent no frame for --stream-idle-seconds and had none in flight."""
 
 
 class ServerBusy(InspectionError):
-    """The inference queue is full: frames arrive faster than the model scores them."""
+    """The inference queue is full (frames arrive faster than the model scores them), or --max-calls calls
+    are open."""
 
 
 class Unauthenticated(InspectionError):

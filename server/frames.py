@@ -1,32 +1,36 @@
 """One frame's way through the server, shared by Inspect and InspectStream.
 
-`submit` runs in the thread that read the request: look up the product, decode, prepare (the engine's first
-stage), queue for the batcher (which runs the score stage). `answer` waits for the batch, runs the verdict
-stage on the patch grids, and builds the response. Neither raises for a bad frame: the failure is kept and
-answered as the response's `error`, so a stream goes on; the unary call turns that error into its status.
+`submit` runs on the event loop: it looks up the product and hands the frame to the decode pool, which
+decodes and prepares it (the engine's first stage) and queues it for the batcher (the score stage, on the
+batcher's thread); when its batch is done, the decode pool runs the verdict stage and builds the response,
+and only then wakes the loop, once. `answer` awaits that response. The loop never touches pixels, so a slow
+frame does not hold up the other calls. Neither raises for a bad frame: the failure is answered as the
+response's `error`, so a stream goes on; the unary call turns that error into its status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 
 import grpc
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.prepare import PreparedFrame, prepare
+from patchcore.scoring import Scorer
 from patchcore.verdict import verdict
 from server.batcher import BatchOutput, InferenceBatcher
 from server.convert import check_heatmap_format, decode_image, region_message
-from server.errors import CallCancelled
+from server.fair_executor import FairExecutor
 from server.heatmaps import heatmap_message
 from server.lifecycle import Lifecycle
 from server.logs import log_event
-from server.message_size import check_frame_size
+from server.message_size import OversizedFrame, check_frame_size, check_response_size
 from server.metrics import UNKNOWN_PRODUCT, ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import frame_error, status_of
@@ -36,14 +40,18 @@ from server.status import frame_error, status_of
 class PendingFrame:
     """A frame between submit and answer."""
 
-    request: pb.InspectRequest
+    frame_id: int
+    product_id: str
     received: float  # perf_counter when the request was read
+    source: Hashable  # the call, for its turn in the decode pool and the batcher
+    answer: asyncio.Future  # resolves to the InspectResponse
+    heatmap: int = pb.HEATMAP_FORMAT_NONE
+    scored: Future = field(default_factory=Future)  # the batcher's BatchOutput; cancelled = dropped
     entry: ProductEntry | None = None  # the product version the frame is scored with
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
     prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
-    future: Future | None = None  # resolves to a BatchOutput
-    error: BaseException | None = None
+    image: pb.Image | None = None  # the frame as sent, for the web page's recent frames
 
 
 class FrameProcessor:
@@ -54,6 +62,8 @@ class FrameProcessor:
         lifecycle: Lifecycle,
         metrics: ServerMetrics,
         max_image_pixels: int,
+        max_message_bytes: int,
+        decode_pool: FairExecutor,
         record: Callable[..., None] = lambda *frame: None,
     ) -> None:
         """record(product_id, version, prepared, grids, verdict, image): told of every frame answered with a
@@ -63,67 +73,103 @@ class FrameProcessor:
         self._lifecycle = lifecycle
         self._metrics = metrics
         self._max_image_pixels = max_image_pixels
+        self._max_message_bytes = max_message_bytes
+        self._pool = decode_pool
         self._record = record
 
-    def submit(self, request: pb.InspectRequest) -> PendingFrame:
-        pending = PendingFrame(request=request, received=time.perf_counter())
+    def submit(
+        self, request: pb.InspectRequest | OversizedFrame, source: Hashable | None = None
+    ) -> PendingFrame:
+        """Starts the frame on its way (on the event loop). source: the call the frame belongs to (None: a
+        call of its own)."""
+        loop = asyncio.get_running_loop()
+        pending = PendingFrame(
+            frame_id=request.frame_id,
+            product_id=request.product_id,
+            received=time.perf_counter(),
+            source=object() if source is None else source,
+            answer=loop.create_future(),
+        )
         try:
             check_frame_size(request)
+            pending.heatmap = request.heatmap
+            pending.image = request.image
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
             scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            scaled = decode_image(request.image, self._max_image_pixels, scorer.view.shrink_for)
-            if request.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
-                full = scaled if scaled.is_full_size else decode_image(request.image, self._max_image_pixels)
-                pending.frame = full.rgb
-            pending.prepared = prepare(scaled, scorer.view)
-            pending.decode_seconds = time.perf_counter() - pending.received
-            pending.future = self._batcher.submit(pending.prepared.inputs, scorer)
+            self._pool.submit(pending.source, lambda: self._prepare(pending, scorer, loop))
         except Exception as error:
-            pending.error = error
+            pending.answer.set_result(self._failed(pending, error))
         return pending
 
-    def answer(self, pending: PendingFrame) -> pb.InspectResponse:
-        request = pending.request
-        if pending.error is None:
-            try:
-                response = self._score(pending, pending.future.result())
-            except CancelledError:
-                pending.error = CallCancelled("the call was cancelled before the frame was scored")
-            except Exception as error:
-                pending.error = error
-        if pending.error is not None:
-            return self._failed(pending)
-        product = request.product_id
-        self._metrics.request_success.labels(product).inc()
-        if response.anomalous:
-            self._metrics.anomalies.labels(product).inc()
-        self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
-        return response
+    async def answer(self, pending: PendingFrame) -> pb.InspectResponse:
+        """The frame's response; if the call ends while waiting, the frame is dropped."""
+        try:
+            return await pending.answer
+        except asyncio.CancelledError:
+            self.abandon(pending)
+            raise
 
     @staticmethod
     def abandon(pending: PendingFrame) -> None:
         """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
-        if pending.future is not None:
-            pending.future.cancel()
+        pending.scored.cancel()
 
-    def _score(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
-        request = pending.request
-        want_heatmap = request.heatmap != pb.HEATMAP_FORMAT_NONE
+    def _prepare(self, pending: PendingFrame, scorer: Scorer, loop: asyncio.AbstractEventLoop) -> None:
+        """Decode and prepare stage, then queued for the batcher (in the decode pool)."""
+        image = pending.image
+        try:
+            scaled = decode_image(image, self._max_image_pixels, scorer.view.shrink_for)
+            if pending.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
+                full = scaled if scaled.is_full_size else decode_image(image, self._max_image_pixels)
+                pending.frame = full.rgb
+            pending.prepared = prepare(scaled, scorer.view)
+            pending.decode_seconds = time.perf_counter() - pending.received
+            self._batcher.submit(pending.prepared.inputs, scorer, pending.source, pending.scored)
+        except Exception as error:
+            self._resolve(pending, self._failed(pending, error), loop)
+            return
+        pending.scored.add_done_callback(
+            lambda _: self._pool.submit(pending.source, lambda: self._judge(pending, loop))
+        )
+
+    def _judge(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
+        """Verdict stage and the response (in the decode pool), handed to the waiting call."""
+        if pending.scored.cancelled():
+            return  # nobody waits for it
+        try:
+            response = self._respond(pending, pending.scored.result())
+        except Exception as error:
+            response = self._failed(pending, error)
+        self._resolve(pending, response, loop)
+
+    @staticmethod
+    def _resolve(
+        pending: PendingFrame, response: pb.InspectResponse, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        def resolve() -> None:
+            if not pending.answer.done():
+                pending.answer.set_result(response)
+
+        loop.call_soon_threadsafe(resolve)
+
+    def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
+        want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
         result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         version = pending.entry.bank.version
-        self._record(request.product_id, version, pending.prepared, output.grids, result, request.image)
+        self._record(pending.product_id, version, pending.prepared, output.grids, result, pending.image)
         response = pb.InspectResponse(
-            frame_id=request.frame_id,
+            frame_id=pending.frame_id,
             score=result.score,
             anomalous=result.anomalous,
             threshold=result.threshold,
-            product_version=pending.entry.bank.version,
+            product_version=version,
             regions=[region_message(region) for region in result.regions],
         )
         if want_heatmap:
-            response.heatmap.CopyFrom(heatmap_message(request.heatmap, result, pending.frame))
+            response.heatmap.CopyFrom(heatmap_message(pending.heatmap, result, pending.frame))
+            check_response_size(response.ByteSize(), self._max_message_bytes)
         response.timings.CopyFrom(
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,
@@ -132,13 +178,17 @@ class FrameProcessor:
                 total_ms=(time.perf_counter() - pending.received) * 1e3,
             )
         )
+        product = pending.product_id
+        self._metrics.request_success.labels(product).inc()
+        if response.anomalous:
+            self._metrics.anomalies.labels(product).inc()
+        self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
         return response
 
-    def _failed(self, pending: PendingFrame) -> pb.InspectResponse:
-        error = pending.error
+    def _failed(self, pending: PendingFrame, error: BaseException) -> pb.InspectResponse:
         code, message = status_of(error)
         known = pending.entry is not None
-        product = pending.request.product_id if known else UNKNOWN_PRODUCT
+        product = pending.product_id if known else UNKNOWN_PRODUCT
         self._metrics.request_failure.labels(product, code.name).inc()
         internal = code == grpc.StatusCode.INTERNAL
         log_event(
@@ -146,8 +196,8 @@ class FrameProcessor:
             level=logging.ERROR if internal else logging.DEBUG,
             exc_info=error if internal else False,
             product=product,
-            frame_id=pending.request.frame_id,
+            frame_id=pending.frame_id,
             code=code.name,
             message=message,
         )
-        return pb.InspectResponse(frame_id=pending.request.frame_id, error=frame_error(error))
+        return pb.InspectResponse(frame_id=pending.frame_id, error=frame_error(error))

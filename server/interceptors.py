@@ -1,12 +1,13 @@
-"""Checks run before every InspectionService call: admission while draining (tokens: server/auth.py).
+"""Checks run before every InspectionService call: admission while draining and the --max-calls cap (tokens:
+server/auth.py).
 
-Health and reflection are not intercepted: probes must see NOT_SERVING while the server drains, and tools
-must list services without a token.
+Health and reflection are not intercepted: probes must see NOT_SERVING while the server drains, and answer
+however many calls are open; tools must list services without a token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -17,7 +18,8 @@ from server.status import abort
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InspectionService"].full_name
 
-Behavior = Callable[[Any, grpc.ServicerContext], Any]
+# A call's behaviour on grpc.aio: a coroutine function, or an async generator function for streamed responses.
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any] | AsyncIterator[Any]]
 Wrapper = Callable[[Behavior, bool], Behavior]  # (behaviour, streams_responses) -> new behaviour
 
 
@@ -47,14 +49,15 @@ def wrap_behavior(
     return handler
 
 
-class DrainInterceptor(grpc.ServerInterceptor):
-    """Counts InspectionService calls in flight and refuses new ones with UNAVAILABLE while draining."""
+class DrainInterceptor(grpc.aio.ServerInterceptor):
+    """Counts InspectionService calls in flight; refuses new ones with UNAVAILABLE while draining and with
+    RESOURCE_EXHAUSTED beyond --max-calls."""
 
     def __init__(self, lifecycle: Lifecycle) -> None:
         self._lifecycle = lifecycle
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or not _is_inspection_call(handler_call_details):
             return handler
         return wrap_behavior(handler, self._tracked)
@@ -62,23 +65,24 @@ class DrainInterceptor(grpc.ServerInterceptor):
     def _tracked(self, behavior: Behavior, streams_responses: bool) -> Behavior:
         lifecycle = self._lifecycle
 
-        def admit(context: grpc.ServicerContext) -> None:
+        async def admit(context: grpc.aio.ServicerContext) -> None:
             try:
                 lifecycle.admit()
             except Exception as error:
-                abort(context, error)
+                await abort(context, error)
 
-        def unary(request, context):
-            admit(context)
+        async def unary(request, context):
+            await admit(context)
             try:
-                return behavior(request, context)
+                return await behavior(request, context)
             finally:
                 lifecycle.release()
 
-        def streaming(request, context):
-            admit(context)
+        async def streaming(request, context):
+            await admit(context)
             try:
-                yield from behavior(request, context)
+                async for response in behavior(request, context):
+                    yield response
             finally:
                 lifecycle.release()
 
@@ -89,8 +93,8 @@ def refusing(error: Exception) -> Wrapper:
     """A Wrapper whose behaviour ends every call with the status for `error`."""
 
     def wrap(behavior: Behavior, streams_responses: bool) -> Behavior:
-        def refuse(request, context):
-            abort(context, error)
+        async def refuse(request, context):
+            await abort(context, error)
 
         return refuse
 

@@ -1,10 +1,14 @@
-"""Tracks InspectionService calls in flight: caps them so health checks always find a free thread, and lets
-SIGTERM drain (refuse new calls, let running ones finish within a grace)."""
+"""Tracks InspectionService calls in flight: caps them (--max-calls), and lets SIGTERM drain (refuse new
+calls, let running ones finish within a grace).
+
+`admit`, `release` and `drain` run on the server's event loop; `check_accepting` may be called from any
+thread.
+"""
 
 from __future__ import annotations
 
-import threading
-import time
+import asyncio
+import contextlib
 
 from server.errors import ServerBusy, ShuttingDown
 
@@ -13,10 +17,15 @@ SHUTTING_DOWN_MESSAGE = "the server is shutting down; send to another instance o
 
 class Lifecycle:
     def __init__(self, max_calls: int) -> None:
-        self._condition = threading.Condition()
         self._in_flight = 0
         self._max_calls = max_calls
         self._draining = False
+        self._all_done = asyncio.Event()
+        self._all_done.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
 
     def check_accepting(self) -> None:
         """Raises ShuttingDown once draining has begun."""
@@ -28,25 +37,23 @@ class Lifecycle:
 
         ShuttingDown while draining; ServerBusy when max_calls are in flight already (an open stream is one).
         """
-        with self._condition:
-            self.check_accepting()
-            if self._in_flight >= self._max_calls:
-                raise ServerBusy(
-                    f"the server already serves {self._max_calls} calls (open streams count); close a stream "
-                    "or raise --grpc-threads"
-                )
-            self._in_flight += 1
+        self.check_accepting()
+        if self._in_flight >= self._max_calls:
+            raise ServerBusy(
+                f"the server already serves {self._max_calls} calls, its --max-calls limit (open streams "
+                "count); close a stream, retry later or raise --max-calls"
+            )
+        self._in_flight += 1
+        self._all_done.clear()
 
     def release(self) -> None:
-        with self._condition:
-            self._in_flight -= 1
-            self._condition.notify_all()
+        self._in_flight -= 1
+        if not self._in_flight:
+            self._all_done.set()
 
-    def drain(self, grace_seconds: float) -> int:
+    async def drain(self, grace_seconds: float) -> int:
         """Refuses new calls, waits up to `grace_seconds` for the running ones; returns how many remain."""
-        deadline = time.monotonic() + grace_seconds
-        with self._condition:
-            self._draining = True
-            while self._in_flight and (remaining := deadline - time.monotonic()) > 0:
-                self._condition.wait(remaining)
-            return self._in_flight
+        self._draining = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._all_done.wait(), grace_seconds)
+        return self._in_flight

@@ -46,3 +46,13 @@ def check_frame_size(request: object) -> None:
     """Raises TooLarge when `request` stands for a frame over --max-message-bytes."""
     if isinstance(request, OversizedFrame):
         raise message_too_large(request.size, request.max_message_bytes)
+
+
+def check_response_size(size: int, max_message_bytes: int) -> None:
+    """TooLarge when an answer of `size` bytes would be over --max-message-bytes: grpcio would end the whole
+    call for it, so the frame gets this error instead."""
+    if size > max_message_bytes:
+        raise TooLarge(
+            f"the answer with its heatmap has {size:,} bytes; this server sends at most "
+            f"{max_message_bytes:,} (--max-message-bytes): ask for a PNG heatmap or none for such frames"
+        )

@@ -8,6 +8,7 @@
   patchcore_inference_queue_duration_us                    waiting for a batch
   patchcore_inference_compute_infer_duration_us            one batch: features + nearest neighbours
   patchcore_inference_pending_request_count                frames waiting for the model now
+  patchcore_open_calls                                     InspectionService calls open now (streams too)
   patchcore_anomalies_total{product}                       frames judged anomalous
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
@@ -84,6 +85,11 @@ class ServerMetrics:
         )
         self.pending_requests = Gauge(
             "patchcore_inference_pending_request_count", "Frames waiting for the model.", registry=r
+        )
+        self.open_calls = Gauge(
+            "patchcore_open_calls",
+            "InspectionService calls open now, open streams included (capped by --max-calls).",
+            registry=r,
         )
         self.anomalies = Counter("patchcore_anomalies", "Frames judged anomalous.", ["product"], registry=r)
         self.teach_duration_seconds = Histogram(

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,8 +53,10 @@ def _parser(
     return parse
 
 
-def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
-    for request in requests:
+async def _checked_stream(
+    requests: AsyncIterator[Any], context: grpc.aio.ServicerContext
+) -> AsyncIterator[Any]:
+    async for request in requests:
         if isinstance(request, RefusedRequest):
             code, message = status_of(request.error)
             context.set_code(code)
@@ -63,31 +65,37 @@ def _checked_stream(requests: Iterator[Any], context: grpc.ServicerContext) -> I
         yield request
 
 
-def _checked(behavior: Behavior, request_streaming: bool) -> Behavior:
-    if request_streaming:
-        return lambda requests, context: behavior(_checked_stream(requests, context), context)
-
-    def unary(request, context):
+def _checked(behavior: Behavior, request_streaming: bool, streams_responses: bool) -> Behavior:
+    async def unary(request, context):
         if isinstance(request, RefusedRequest):
-            abort(context, request.error)
-        return behavior(request, context)
+            await abort(context, request.error)
+        return await behavior(request, context)
 
-    return unary
+    async def stream_in(requests, context):
+        return await behavior(_checked_stream(requests, context), context)
+
+    async def stream_in_out(requests, context):
+        async for response in behavior(_checked_stream(requests, context), context):
+            yield response
+
+    if not request_streaming:
+        return unary
+    return stream_in_out if streams_responses else stream_in
 
 
-class RequestBytesInterceptor(grpc.ServerInterceptor):
+class RequestBytesInterceptor(grpc.aio.ServerInterceptor):
     """Applies to InspectionService, whose stream reader ends quietly on a grpc.RpcError from its requests."""
 
     def __init__(self, max_message_bytes: int) -> None:
         self._max_message_bytes = max_message_bytes
 
-    def intercept_service(self, continuation, handler_call_details):
-        handler = continuation(handler_call_details)
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
         if handler is None or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
             return handler
         streaming = handler.request_streaming
         return wrap_behavior(
             handler,
-            lambda behavior, _streams_responses: _checked(behavior, streaming),
+            lambda behavior, streams_responses: _checked(behavior, streaming, streams_responses),
             request_deserializer=_parser(handler.request_deserializer, self._max_message_bytes, streaming),
         )

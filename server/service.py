@@ -1,12 +1,12 @@
-"""The InspectionService servicer: request handling only; the work is done by frames.py and products.py."""
+"""The InspectionService servicer on grpc.aio: request handling only; the work is done by frames.py,
+stream.py and products.py. Work that blocks (teaching, storing) runs in a thread, never on the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -17,15 +17,15 @@ from patchcore.model import ModelInfo
 from server import __version__
 from server.config import ServerConfig
 from server.convert import kept_images, model_message, product_message, teach_options, updated_options
+from server.errors import StreamIdle
 from server.fleet.fleet import FleetStatus
-from server.frames import FrameProcessor, PendingFrame
+from server.frames import FrameProcessor
 from server.logs import log_event
 from server.metrics import ServerMetrics
 from server.products import ProductEntry, ProductRegistry
 from server.status import abort, code_from_number
+from server.stream import answer_stream
 from server.teach_frames import prepare_teach_images
-
-_END_OF_STREAM = object()
 
 
 class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
@@ -45,38 +45,36 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self._metrics = metrics
         self._fleet_status = fleet_status
 
-    def Teach(self, request: pb.TeachRequest, context: grpc.ServicerContext) -> pb.Product:
+    async def Teach(self, request: pb.TeachRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
         try:
-            if not request.images:
-                raise InvalidInput("the teach set is empty: send at least one image of a good part")
-            self._check_teach_set_size(len(request.images))
-            options = teach_options(request.options)
-            view = options.view(self._model.input_size)
-            frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
-            kept = kept_images(request.images, self._config.max_image_pixels)
-            entry = self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
+            entry = await asyncio.to_thread(self._teach, request)
         except Exception as error:
             log_event(
                 "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
             )
-            abort(context, error)
+            await abort(context, error)
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
         self.count_products()
         _log_new_version("product_taught", entry, seconds)
         return product_message(entry)
 
-    def AddImages(self, request: pb.AddImagesRequest, context: grpc.ServicerContext) -> pb.Product:
+    def _teach(self, request: pb.TeachRequest) -> ProductEntry:
+        """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread)."""
+        if not request.images:
+            raise InvalidInput("the teach set is empty: send at least one image of a good part")
+        self._check_teach_set_size(len(request.images))
+        options = teach_options(request.options)
+        view = options.view(self._model.input_size)
+        frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
+        kept = kept_images(request.images, self._config.max_image_pixels)
+        return self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
+
+    async def AddImages(self, request: pb.AddImagesRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
         try:
-            current = self._registry.get(request.product_id)
-            if not request.images:
-                raise InvalidInput("no images to add: send at least one image of a good part")
-            stored_count = current.bank.stats.image_count if current.bank else 0
-            self._check_teach_set_size(stored_count + len(request.images))
-            kept = kept_images(request.images, self._config.max_image_pixels)
-            entry = self._registry.add_images(request.product_id, kept, request.expected_version)
+            entry = await asyncio.to_thread(self._add_images, request)
         except Exception as error:
             log_event(
                 "add_images_failed",
@@ -84,70 +82,82 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 image_count=len(request.images),
                 error=str(error),
             )
-            abort(context, error)
+            await abort(context, error)
         self.count_products()
-        _log_new_version("product_images_added", entry, time.perf_counter() - started, added=len(kept))
+        elapsed = time.perf_counter() - started
+        _log_new_version("product_images_added", entry, elapsed, added=len(request.images))
         return product_message(entry)
 
-    def Inspect(self, request: pb.InspectRequest, context: grpc.ServicerContext) -> pb.InspectResponse:
-        pending = self._frames.submit(request)
-        context.add_callback(lambda: self._frames.abandon(pending))  # runs when the call ends, however
-        response = self._frames.answer(pending)
+    def _add_images(self, request: pb.AddImagesRequest) -> ProductEntry:
+        """Checks the images and the product's new image count, then rebuilds and stores it (in a thread)."""
+        current = self._registry.get(request.product_id)
+        if not request.images:
+            raise InvalidInput("no images to add: send at least one image of a good part")
+        stored_count = current.bank.stats.image_count if current.bank else 0
+        self._check_teach_set_size(stored_count + len(request.images))
+        kept = kept_images(request.images, self._config.max_image_pixels)
+        return self._registry.add_images(request.product_id, kept, request.expected_version)
+
+    async def Inspect(
+        self, request: pb.InspectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.InspectResponse:
+        response = await self._frames.answer(self._frames.submit(request))
         if response.HasField("error"):
-            context.abort(code_from_number(response.error.code), response.error.message)
+            await context.abort(code_from_number(response.error.code), response.error.message)
         return response
 
-    def InspectStream(
-        self, request_iterator: Iterator[pb.InspectRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.InspectResponse]:
-        """Answers frames in order while a reader thread decodes and queues the next ones.
-
-        At most `stream_window` frames are between reading and answering; beyond that the reader stops
-        reading, and gRPC flow control holds the client back.
-        """
-        in_flight: queue.Queue = queue.Queue(maxsize=self._config.stream_window)
-        reader = threading.Thread(
-            target=self._read_stream, args=(request_iterator, in_flight, context), daemon=True
-        )
-        reader.start()
-        started, answered, failed = time.perf_counter(), 0, 0
+    async def InspectStream(
+        self, request_iterator: AsyncIterator[pb.InspectRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.InspectResponse]:
+        """Answers frames in order while the next ones are read and prepared (server/stream.py)."""
+        started, answered, failed, cancelled = time.perf_counter(), 0, 0, False
+        config = self._config
         try:
-            while (pending := _get_while_active(in_flight, context)) is not _END_OF_STREAM:
-                response = self._frames.answer(pending)
+            async for response in answer_stream(
+                request_iterator, self._frames, config.stream_window, config.stream_idle_seconds
+            ):
                 answered += 1
                 failed += response.HasField("error")
                 yield response
+        except StreamIdle as error:
+            await abort(context, error)
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
-            if not context.is_active():
-                self._abandon_queued(in_flight)
             log_event(
                 "stream_ended",
                 frames=answered,
                 failed_frames=failed,
                 seconds=round(time.perf_counter() - started, 3),
-                cancelled=not context.is_active(),
+                cancelled=cancelled,
             )
 
-    def GetProduct(self, request: pb.GetProductRequest, context: grpc.ServicerContext) -> pb.Product:
+    async def GetProduct(
+        self, request: pb.GetProductRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Product:
         try:
             return product_message(self._registry.get(request.product_id))
         except Exception as error:
-            abort(context, error)
+            await abort(context, error)
 
-    def ListProducts(
-        self, request: pb.ListProductsRequest, context: grpc.ServicerContext
+    async def ListProducts(
+        self, request: pb.ListProductsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListProductsResponse:
         return pb.ListProductsResponse(products=[product_message(e) for e in self._registry.entries()])
 
-    def UpdateProduct(self, request: pb.UpdateProductRequest, context: grpc.ServicerContext) -> pb.Product:
+    async def UpdateProduct(
+        self, request: pb.UpdateProductRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Product:
         try:
-            entry = self._registry.update(
+            entry = await asyncio.to_thread(
+                self._registry.update,
                 request.product_id,
                 lambda current: updated_options(current, request),
                 request.expected_version,
             )
         except Exception as error:
-            abort(context, error)
+            await abort(context, error)
         log_event(
             "product_updated",
             product=entry.product_id,
@@ -156,18 +166,22 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         )
         return product_message(entry)
 
-    def DeleteProduct(
-        self, request: pb.DeleteProductRequest, context: grpc.ServicerContext
+    async def DeleteProduct(
+        self, request: pb.DeleteProductRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteProductResponse:
         try:
-            version = self._registry.delete(request.product_id, request.expected_version)
+            version = await asyncio.to_thread(
+                self._registry.delete, request.product_id, request.expected_version
+            )
         except Exception as error:
-            abort(context, error)
+            await abort(context, error)
         self.count_products()
         log_event("product_deleted", product=request.product_id, version=version)
         return pb.DeleteProductResponse(product_id=request.product_id, deleted_version=version)
 
-    def GetServerInfo(self, request: pb.GetServerInfoRequest, context: grpc.ServicerContext) -> pb.ServerInfo:
+    async def GetServerInfo(
+        self, request: pb.GetServerInfoRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ServerInfo:
         return pb.ServerInfo(
             version=__version__,
             model=model_message(self._model),
@@ -193,34 +207,6 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self._metrics.products.labels("true").set(usable)
         self._metrics.products.labels("false").set(len(entries) - usable)
 
-    def _abandon_queued(self, in_flight: queue.Queue) -> None:
-        """A cancelled stream's frames that were read but not answered are not scored any more."""
-        while True:
-            try:
-                pending = in_flight.get_nowait()
-            except queue.Empty:
-                return
-            if pending is not _END_OF_STREAM:
-                self._frames.abandon(pending)
-
-    def _read_stream(
-        self,
-        request_iterator: Iterator[pb.InspectRequest],
-        in_flight: queue.Queue,
-        context: grpc.ServicerContext,
-    ) -> None:
-        """Reader thread of one stream: submits each frame and queues it for answering, in order."""
-        try:
-            for request in request_iterator:
-                pending = self._frames.submit(request)
-                if not _put_while_active(in_flight, pending, context):
-                    self._frames.abandon(pending)
-                    return
-        except grpc.RpcError:
-            pass  # the client cancelled or the connection broke; the call is over
-        finally:
-            _put_while_active(in_flight, _END_OF_STREAM, context)
-
 
 def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:
     bank = entry.bank
@@ -233,27 +219,3 @@ def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: 
         seconds=round(seconds, 3),
         **fields,
     )
-
-
-def _get_while_active(in_flight: queue.Queue, context: grpc.ServicerContext) -> PendingFrame | object:
-    """The next queued item; _END_OF_STREAM once the call has ended (a cancelled client), so the response
-    loop never waits forever for a reader that gave up."""
-    while context.is_active():
-        try:
-            return in_flight.get(timeout=0.5)
-        except queue.Empty:
-            continue
-    return _END_OF_STREAM
-
-
-def _put_while_active(
-    in_flight: queue.Queue, item: PendingFrame | object, context: grpc.ServicerContext
-) -> bool:
-    """Puts `item`, waiting while the window is full; False when the call ended before there was room."""
-    while context.is_active():
-        try:
-            in_flight.put(item, timeout=0.5)
-            return True
-        except queue.Full:
-            continue
-    return False

@@ -23,7 +23,7 @@ from patchcore.errors import (
     TooLarge,
     VersionConflict,
 )
-from server.errors import CallCancelled, PermissionDenied, ServerBusy, ShuttingDown, Unauthenticated
+from server.errors import PermissionDenied, ServerBusy, ShuttingDown, StreamIdle, Unauthenticated
 
 _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
@@ -32,7 +32,7 @@ _CODE_BY_ERROR: dict[type[InspectionError], grpc.StatusCode] = {
     TooLarge: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ServerBusy: grpc.StatusCode.RESOURCE_EXHAUSTED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
-    CallCancelled: grpc.StatusCode.CANCELLED,
+    StreamIdle: grpc.StatusCode.DEADLINE_EXCEEDED,
     StorageError: grpc.StatusCode.UNAVAILABLE,
     VersionConflict: grpc.StatusCode.ABORTED,
     ModelError: grpc.StatusCode.INTERNAL,
@@ -63,7 +63,7 @@ def code_from_number(number: int) -> grpc.StatusCode:
     return next(code for code in grpc.StatusCode if code.value[0] == number)
 
 
-def abort(context: grpc.ServicerContext, error: BaseException) -> None:
+async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
     """Ends the call with the status for `error`. Raises, as context.abort does."""
     code, message = status_of(error)
-    context.abort(code, message)
+    await context.abort(code, message)

@@ -1,14 +1,16 @@
 """One server's connection to its fleet's NATS server: the Key-Value bucket of product manifests and the
 Object Store of version files (both named by --fleet-bucket), reconnecting forever.
 
-Server threads call the store through call(), which fails at once with FleetUnavailable while the
-connection is down, and after a timeout when the store stops answering: a write never waits for the store to
-come back.
+The NATS client runs on the server's own event loop beside the gRPC calls: it only reads, writes and waits.
+The product registry writes from worker threads (teaching is CPU work), and they reach the store through
+call(), which fails at once with FleetUnavailable while the connection is down, and after a timeout when the
+store stops answering: a write never waits for the store to come back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,7 +28,6 @@ from prometheus_client import Gauge
 
 from patchcore.errors import StorageError
 from server.errors import FleetUnavailable
-from server.event_loop import EventLoopThread
 from server.fleet.manifest import MAX_MANIFEST_BYTES, Manifest, key_product, product_key
 from server.logs import log_event
 
@@ -54,14 +55,12 @@ def url_without_credentials(url: str) -> str:
 class FleetConnection:
     """on_connected coroutines run after each connect and reconnect, once the buckets are open."""
 
-    def __init__(
-        self, url: str, creds: Path | None, bucket: str, loop: EventLoopThread, connected_gauge: Gauge
-    ) -> None:
+    def __init__(self, url: str, creds: Path | None, bucket: str, connected_gauge: Gauge) -> None:
         self.url = url_without_credentials(url)
         self._full_url = url
         self._creds = creds
         self._bucket = bucket
-        self._loop = loop
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._gauge = connected_gauge
         self._client = nats.NATS()
         self._kv: KeyValue | None = None
@@ -70,7 +69,7 @@ class FleetConnection:
         self._closing = False
         self._unreachable_logged = False
         self._on_connected: list[Callable[[], Awaitable[None]]] = []
-        self._connecting = None
+        self._connecting: asyncio.Task | None = None
 
     @property
     def connected(self) -> bool:
@@ -80,17 +79,19 @@ class FleetConnection:
         self._on_connected.append(callback)
 
     def start(self) -> None:
-        """Connects in the background; until then (and whenever the store is away) calls are unavailable."""
+        """Connects in the background on the running event loop; until then (and whenever the store is away)
+        calls are unavailable."""
         log_event("fleet_connecting", url=self.url, bucket=self._bucket)
-        self._connecting = self._loop.spawn(self._connect())
+        self._loop = asyncio.get_running_loop()
+        self._connecting = asyncio.create_task(self._connect())
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self._closing = True
-        if self._connecting is not None and not self._connecting.done():
+        if self._connecting is not None:
             self._connecting.cancel()
         try:
-            self._loop.run(self._client.close(), CALL_TIMEOUT_SECONDS)
-        except (*STORE_ERRORS, asyncio.CancelledError) as error:
+            await asyncio.wait_for(self._client.close(), CALL_TIMEOUT_SECONDS)
+        except STORE_ERRORS as error:
             log_event("fleet_close_failed", level=logging.WARNING, error=str(error))
 
     def unavailable(self, reason: object) -> FleetUnavailable:
@@ -102,12 +103,16 @@ class FleetConnection:
     def call(
         self, function: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT_SECONDS
     ) -> T:
-        """function(*args) run on the fleet's loop, from a server thread; FleetUnavailable when the store is
-        away or does not answer within timeout."""
+        """function(*args) awaited on the event loop, from a worker thread (never the loop's own: it would
+        wait for itself); FleetUnavailable when the store is away or does not answer within timeout."""
         if not self.connected:
             raise self.unavailable("not connected")
+        future = asyncio.run_coroutine_threadsafe(function(*args), self._loop)
         try:
-            return self._loop.run(function(*args), timeout)
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise self.unavailable(f"no answer within {timeout:g} s") from None
         except STORE_ERRORS as error:
             raise self.unavailable(str(error) or type(error).__name__) from error
 

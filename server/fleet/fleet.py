@@ -1,5 +1,5 @@
 """The fleet parts of one server, put together: built before the product registry (which writes through the
-fleet's store), following it once it exists, started with the server and stopped with it."""
+fleet's store), following it once it exists, started on the server's event loop and stopped with it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchcore.store import ProductStore
-from server.event_loop import EventLoopThread
 from server.fleet.connection import FleetConnection
 from server.fleet.store import FleetStore
 from server.fleet.sync import FleetSync
@@ -31,9 +30,8 @@ class Fleet:
     def __init__(
         self, url: str, creds: Path | None, bucket: str, local: ProductStore, metrics: ServerMetrics
     ) -> None:
-        self._loop = EventLoopThread("fleet")
         self._metrics = metrics
-        self.connection = FleetConnection(url, creds, bucket, self._loop, metrics.fleet_connected)
+        self.connection = FleetConnection(url, creds, bucket, metrics.fleet_connected)
         self.store = FleetStore(local, self.connection)
         self._sync: FleetSync | None = None
 
@@ -42,10 +40,10 @@ class Fleet:
         self._sync = FleetSync(self.connection, self.store, registry, self._metrics, on_change)
 
     def start(self) -> None:
-        """Starts syncing and connecting, without waiting for the store: the server serves its folder."""
-        self._loop.start()
+        """Starts syncing and connecting on the running event loop, without waiting for the store: the server
+        serves its folder."""
         if self._sync is not None:
-            self._sync.start(self._loop)
+            self._sync.start()
         self.connection.start()
 
     def status(self) -> FleetStatus:
@@ -58,8 +56,7 @@ class Fleet:
             pending_products=sync.pending_products if sync else 0,
         )
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
         if self._sync is not None:
-            self._sync.stop(self._loop)
-        self.connection.close()
-        self._loop.stop()
+            await self._sync.stop()
+        await self.connection.close()

@@ -27,7 +27,6 @@ from nats.js.kv import KeyValue
 from patchcore.errors import InspectionError, ProductUnusable
 from patchcore.product_version import ProductVersion
 from patchcore.version_file import decode_version_file
-from server.event_loop import EventLoopThread
 from server.fleet.connection import STORE_ERRORS, FleetConnection
 from server.fleet.manifest import Manifest, key_product
 from server.fleet.store import FleetStore
@@ -72,19 +71,14 @@ class FleetSync:
     def pending_products(self) -> int:
         return len(self._behind)
 
-    def start(self, loop: EventLoopThread) -> None:
-        loop.spawn(self._start())
-
-    def stop(self, loop: EventLoopThread) -> None:
-        with contextlib.suppress(TimeoutError):
-            loop.run(self._stop(), timeout=5.0)
-
-    async def _start(self) -> None:
+    def start(self) -> None:
+        """Starts the worker and the periodic pass on the running event loop."""
         self._tasks = [asyncio.create_task(self._work()), asyncio.create_task(self._reconcile_every())]
 
-    async def _stop(self) -> None:
+    async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stop_watching()
 
     async def _resync(self) -> None:

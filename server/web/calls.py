@@ -4,7 +4,6 @@ over gRPC. A refusal keeps its gRPC status; `refusals` turns it into the HTTP an
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn
 
@@ -33,16 +32,16 @@ class Refused(Exception):
 
 
 class _InProcessContext:
-    """The part of grpc.ServicerContext the unary methods use: abort."""
+    """The part of grpc.aio.ServicerContext the unary methods use: abort."""
 
-    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+    async def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
         raise Refused(code, details)
 
 
-async def call(method: Callable[[Any, Any], Any], request: Any) -> Any:
-    """method(request, context) on a worker thread (it may wait for the product writer); Refused when the
-    method aborts the call."""
-    return await asyncio.get_running_loop().run_in_executor(None, method, request, _InProcessContext())
+async def call(method: Callable[[Any, Any], Awaitable[Any]], request: Any) -> Any:
+    """await method(request, context) on this event loop (the service's methods wait for the product writer
+    in a thread of their own); Refused when the method aborts the call."""
+    return await method(request, _InProcessContext())
 
 
 @web.middleware

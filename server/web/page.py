@@ -1,20 +1,20 @@
 """The operator's page as an aiohttp application on --web-port, started and stopped with the server.
 
 `OperatorPage.start`/`stop` are coroutines for whichever event loop hosts the page; `PageThread` gives it a
-loop of its own in a thread, beside the threaded gRPC server.
+loop of its own in a thread, beside the gRPC server's, so the page's pictures never hold up a gRPC call.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import threading
 import time
 
 from aiohttp import web
 
 from server.auth import TokenTable
 from server.config import ServerConfig
-from server.event_loop import EventLoopThread
 from server.logs import log_event
 from server.tls import ssl_context
 from server.web.calls import refusals
@@ -65,16 +65,22 @@ class PageThread:
 
     def __init__(self, page: OperatorPage) -> None:
         self.page = page
-        self._loop = EventLoopThread("web-page")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="web-page", daemon=True)
 
     def start(self) -> None:
-        self._loop.start()
+        self._thread.start()
         try:
-            self._loop.run(self.page.start())
+            asyncio.run_coroutine_threadsafe(self.page.start(), self._loop).result()
         except BaseException:
-            self._loop.stop()
+            self._end_loop()
             raise
 
     def stop(self) -> None:
-        self._loop.run(self.page.stop())
-        self._loop.stop()
+        asyncio.run_coroutine_threadsafe(self.page.stop(), self._loop).result()
+        self._end_loop()
+
+    def _end_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()

@@ -2,10 +2,13 @@
 
 For each exported backbone at 224: raw ONNX Runtime throughput at batch 1 and 8, then a real server on the
 same model, driven by the Python client: Teach of 8 images, Inspect latency on a 640x480 frame (JPEG and raw
-RGB8), InspectStream throughput with 1 and 4 concurrent streams, peak server RSS, and (for one model) RSS
-growth over 10,000 frames. Then products that learn, with EfficientNet-Lite0: AddImages against Teach, and
-the rebuild of 10 products after a model change while another product is inspected (perf_learn.py). Prints
-one Markdown table and the issues' targets checked, and writes them to bench-results/perf.md.
+RGB8), InspectStream throughput with 1 and 4 concurrent streams of JPEG frames and 2 of raw frames, the
+server's CPU per frame and its stages, peak server RSS, and (for one model) RSS growth over 10,000 frames and
+what idle streams cost. With --baseline, an earlier version's server is measured in the same rounds. Then
+products that learn, with EfficientNet-Lite0: AddImages against Teach, and the rebuild of 10 products after
+a model change while another product is inspected (perf_learn.py); and 2048x1536 frames tiled at 512 against
+resized whole (perf_highres.py). Prints Markdown tables with the issues'
+targets checked, and writes them to bench-results/perf.md.
 """
 
 from __future__ import annotations
@@ -14,16 +17,24 @@ import argparse
 import datetime
 import os
 import platform
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import onnxruntime
 
+from tests.benchmarks.perf_highres import highres_lines, measure_highres
 from tests.benchmarks.perf_learn import measure_learning
 from tests.benchmarks.perf_model_run import BenchSettings, measure_model
 from tests.benchmarks.perf_models import BENCH_MODELS, BenchModel
-from tests.benchmarks.perf_report import learn_lines, markdown_table, target_lines
+from tests.benchmarks.perf_report import (
+    baseline_table,
+    learn_lines,
+    markdown_table,
+    stages_table,
+    target_lines,
+)
 
 NOTES = """Notes:
 - Rounds: raw, Inspect and stream measurements alternate (--rounds, default 3), because the speed of this
@@ -37,6 +48,16 @@ NOTES = """Notes:
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
   and "stream ms/img" use the better of x1 and x4 in each round. server CPU ms/img: CPU time of the whole
   server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
+  raw x2: 2 streams of the frame as raw RGB8 pixels; "raw x2 / raw b8" is the median of the rounds' ratios.
+- Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw b8 CPU
+  ms/img), overhead = the difference (median of the rounds' own differences); then each stage timed alone
+  in this process, single-threaded as in the server (protobuf: parse the request and take its pixels, build
+  and serialize the answer; search: a batch of 8, per frame); "rest" = server - model - the stages: gRPC's
+  transport, the event loop, thread hand-offs, Python glue (and, as a CPU-time difference, any noise).
+- Idle streams: a server of its own, taught only, holds 1,000 InspectStream calls that send nothing (8
+  connections); the RSS they add; then Inspect p50 (20 calls) alone and beside 256 idle streams, 3 rounds.
+- Baseline (third table, with --baseline): the same stream runs against the earlier version's server in
+  every round, right after this one's.
 - Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
@@ -105,6 +126,18 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--soak-frames", type=int, default=10_000, help="frames for the memory run, 0 = skip (default 10000)"
     )
     parser.add_argument(
+        "--idle-streams",
+        type=int,
+        default=1000,
+        help="idle streams whose memory is measured, for EfficientNet-Lite0; 0 = skip (default 1000)",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an earlier version (e.g. `git worktree add /tmp/before main`; one that takes "
+        "--web-port), whose server is measured in the same rounds for comparison (Python 3.11+)",
+    )
+    parser.add_argument(
         "--no-page",
         dest="page",
         action="store_false",
@@ -118,6 +151,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "Lite0, 10 products rebuilt while another is inspected); 0 = skip (default 4)",
     )
     parser.add_argument(
+        "--highres-seconds",
+        type=float,
+        default=30.0,
+        help="streaming per product for 2048x1536 frames, tiled at 512 and resized whole "
+        "(EfficientNet-Lite0), split over the rounds; 0 = skip (default 30)",
+    )
+    parser.add_argument(
         "--server-arg",
         action="append",
         default=[],
@@ -129,6 +169,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.baseline is not None and sys.version_info < (3, 11):
+        raise SystemExit("--baseline needs Python 3.11+ (PYTHONSAFEPATH keeps this tree's server out)")
     settings = BenchSettings(
         args.rounds,
         args.raw_seconds,
@@ -137,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.soak_frames,
         tuple(args.server_arg),
         args.page,
+        args.idle_streams,
+        args.baseline,
     )
     models = [model for model in BENCH_MODELS if not args.only or args.only in model.label]
     log_dir = args.out.parent / "logs"
@@ -153,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         lite0, lite2 = (BenchModel(name).export(args.models_dir) for name in LEARN_MODELS)
         run = measure_learning(lite0, lite2, args.learn_rounds, log_dir, lambda text: print(text, flush=True))
         learning = ["", "Products that learn (EfficientNet-Lite0, issue 12):", *learn_lines(run)]
+    highres = []
+    if args.highres_seconds:
+        lite0 = BenchModel(LEARN_MODELS[0]).export(args.models_dir)
+        runs_highres = measure_highres(
+            lite0, args.rounds, args.highres_seconds, log_dir, lambda text: print(text, flush=True)
+        )
+        highres = ["", *highres_lines(runs_highres)]
     minutes = (time.perf_counter() - started) / 60
     server_flags = " ".join(settings.server_args) or "defaults"
     report = "\n".join(
@@ -163,9 +214,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             "",
             markdown_table(runs),
             "",
+            "Server CPU per raw 640x480 frame and its stages, ms:",
+            "",
+            stages_table(runs),
+            "",
+            *(
+                [f"This server vs the baseline ({args.baseline}), same rounds:", "", baseline_table(runs), ""]
+                if args.baseline
+                else []
+            ),
             "Targets:",
             *target_lines(runs),
             *learning,
+            *highres,
             "",
             NOTES,
             "",

@@ -23,11 +23,11 @@ class StreamRun:
         return self.frames / self.seconds
 
 
-def timed_teach(target: str, product_id: str, images: list[pb.Image]) -> float:
+def timed_teach(target: str, product_id: str, images: list[pb.Image], tile_size: int = 0) -> float:
     """Seconds one Teach call takes, round trip."""
     with InspectionClient(target) as client:
         started = time.perf_counter()
-        client.teach(product_id, images)
+        client.teach(product_id, images, tile_size=tile_size)
         return time.perf_counter() - started
 
 

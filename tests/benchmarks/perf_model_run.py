@@ -1,8 +1,11 @@
-"""Everything `make bench` measures for one model: raw throughput and a real server on it, alternating."""
+"""Everything `make bench` measures for one model: raw throughput and a real server on it (and an earlier
+version's server, when given), alternating."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +16,9 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore.model import FeatureExtractor
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
+from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
 from tests.benchmarks.perf_models import BenchModel
+from tests.benchmarks.perf_overhead import StageCosts, stage_costs
 from tests.benchmarks.perf_page import PageViewer
 from tests.benchmarks.perf_process import ProcessMonitor
 from tests.benchmarks.perf_raw import RawThroughput, raw_throughput
@@ -34,6 +39,8 @@ class BenchSettings:
     soak_frames: int = 10_000
     server_args: tuple[str, ...] = ()
     page: bool = True  # 4 streams also with the operator's page open, for the models with a soak
+    idle_streams: int = 1000
+    baseline: Path | None = None  # a checkout of an earlier version whose server is measured beside this one
 
 
 @dataclass(frozen=True)
@@ -69,30 +76,56 @@ class PageOpenRun:
 
 
 @dataclass(frozen=True)
-class Round:
-    """One pass of every throughput and latency measurement, raw and through the server, back to back."""
+class ServerRound:
+    """One server's calls in one round: unary latency, InspectStream throughput and the server's CPU."""
 
-    raw_batch1: RawThroughput
-    raw_batch8: RawThroughput
     unary_ms: dict[str, list[float]]  # round-trip ms of each Inspect call, by image format "jpeg" / "raw"
     stream1: StreamRun
     stream4: StreamRun
     stream4_server_cpu_seconds: float
-    page_open: PageOpenRun | None  # the same 4 streams with the operator's page open and updating
+    raw2: StreamRun  # 2 streams of raw RGB8 frames
+    raw2_server_cpu_seconds: float
 
     @property
     def best_stream_fps(self) -> float:
         return max(self.stream1.frames_per_second, self.stream4.frames_per_second)
 
+
+@dataclass(frozen=True)
+class Round:
+    """One pass of every throughput and latency measurement, raw and through the server(s), back to back."""
+
+    raw_batch1: RawThroughput
+    raw_batch8: RawThroughput
+    server: ServerRound
+    baseline: ServerRound | None
+    page_open: PageOpenRun | None  # this server's 4 streams again, with the operator's page open and updating
+
     @property
     def stream_share(self) -> float:
-        """Best stream throughput over raw batch-8 throughput of this round."""
-        return self.best_stream_fps / self.raw_batch8.images_per_second
+        """Best JPEG stream throughput over raw batch-8 throughput of this round."""
+        return self.server.best_stream_fps / self.raw_batch8.images_per_second
 
     @property
     def page_open_share(self) -> float:
         """4-stream throughput with the page open over the same without it, in this round."""
-        return self.page_open.stream4.frames_per_second / self.stream4.frames_per_second
+        return self.page_open.stream4.frames_per_second / self.server.stream4.frames_per_second
+
+    @property
+    def raw2_share(self) -> float:
+        """Throughput of 2 streams of raw frames over raw batch-8 throughput of this round."""
+        return self.server.raw2.frames_per_second / self.raw_batch8.images_per_second
+
+    @property
+    def overhead_cpu_ms(self) -> float:
+        """Server CPU per raw frame (2 streams) beyond the model's CPU per image (raw batch 8)."""
+        return _cpu_ms_per_frame(self.server.raw2_server_cpu_seconds, self.server.raw2) - (
+            self.raw_batch8.cpu_ms_per_image
+        )
+
+
+def _cpu_ms_per_frame(cpu_seconds: float, run: StreamRun) -> float:
+    return cpu_seconds * 1000 / run.frames
 
 
 def _median(values: list[float]) -> float:
@@ -108,6 +141,8 @@ class ModelRun:
     teach_seconds: float
     peak_rss_mib: float
     soak: SoakResult | None
+    stages: StageCosts
+    idle: IdleStreamsResult | None
 
     def raw_images_per_second(self, batch: int) -> float:
         return _median([self._raw(one, batch).images_per_second for one in self.rounds])
@@ -124,21 +159,31 @@ class ModelRun:
 
     def unary_ms(self, image_format: str) -> tuple[float, float]:
         """(p50, p99) of every Inspect call of all rounds, image_format "jpeg" or "raw"."""
-        durations = [ms for one in self.rounds for ms in one.unary_ms[image_format]]
+        durations = [ms for one in self.rounds for ms in one.server.unary_ms[image_format]]
         p50, p99 = np.percentile(durations, [50, 99])
         return float(p50), float(p99)
 
-    def stream_fps(self, streams: int) -> float:
-        runs = [one.stream1 if streams == 1 else one.stream4 for one in self.rounds]
+    def stream_fps(self, streams: int, baseline: bool = False) -> float:
+        """JPEG frames/s over all rounds with 1 or 4 streams; raw frames with 2."""
+        servers = [one.baseline if baseline else one.server for one in self.rounds]
+        runs = [{1: server.stream1, 4: server.stream4, 2: server.raw2}[streams] for server in servers]
         return sum(run.frames for run in runs) / sum(run.seconds for run in runs)
 
     @property
     def best_stream_fps(self) -> float:
-        return _median([one.best_stream_fps for one in self.rounds])
+        return _median([one.server.best_stream_fps for one in self.rounds])
 
     @property
     def stream_share(self) -> float:
         return _median([one.stream_share for one in self.rounds])
+
+    @property
+    def raw2_share(self) -> float:
+        return _median([one.raw2_share for one in self.rounds])
+
+    @property
+    def overhead_cpu_ms(self) -> float:
+        return _median([one.overhead_cpu_ms for one in self.rounds])
 
     @property
     def page_open_share(self) -> float | None:
@@ -154,11 +199,14 @@ class ModelRun:
         server = sum(run.server_cpu_seconds for run in runs)
         return server * 1000 / frames, sum(run.browser_cpu_seconds for run in runs) * 1000 / frames
 
-    @property
-    def server_cpu_ms_per_frame(self) -> float:
-        """Server process CPU per frame over all 4-stream runs."""
-        cpu = sum(one.stream4_server_cpu_seconds for one in self.rounds)
-        return cpu * 1000 / sum(one.stream4.frames for one in self.rounds)
+    def server_cpu_ms_per_frame(self, streams: int = 4, baseline: bool = False) -> float:
+        """Server process CPU per frame over all runs with 4 JPEG or 2 raw streams."""
+        servers = [one.baseline if baseline else one.server for one in self.rounds]
+        if streams == 4:
+            cpu, runs = [s.stream4_server_cpu_seconds for s in servers], [s.stream4 for s in servers]
+        else:
+            cpu, runs = [s.raw2_server_cpu_seconds for s in servers], [s.raw2 for s in servers]
+        return sum(cpu) * 1000 / sum(run.frames for run in runs)
 
 
 def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) -> SoakResult:
@@ -172,44 +220,109 @@ def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) ->
     return SoakResult(window * len(peaks), tuple(peaks))
 
 
-def _one_round(
-    extractor: FeatureExtractor,
-    target: str,
-    images: dict[str, pb.Image],
-    settings: BenchSettings,
-    monitor: ProcessMonitor,
-    viewer: PageViewer | None,
-    page_first: bool,
-) -> Round:
-    """viewer: measure the 4 streams also with the page open (first when page_first, so the order
-    alternates between rounds)."""
+def _server_round(
+    target: str, images: Mapping[str, pb.Image], settings: BenchSettings, monitor: ProcessMonitor
+) -> ServerRound:
     share = 1.0 / settings.rounds
-    monitor.wait_until_idle()
-    raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
     calls = max(1, round(settings.unary_calls * share))
     unary_ms = {name: unary_durations_ms(target, PRODUCT, image, calls) for name, image in images.items()}
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
-
-    def four_streams_page_open() -> PageOpenRun | None:
-        if viewer is None:
-            return None
-        monitor.wait_until_idle()
-        with viewer.watching():
-            server_before, browser_before = monitor.cpu_seconds(), viewer.cpu_seconds()
-            run = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
-            return PageOpenRun(
-                run, monitor.cpu_seconds() - server_before, viewer.cpu_seconds() - browser_before
-            )
-
-    page_open = four_streams_page_open() if page_first else None
     monitor.wait_until_idle()
     cpu_before = monitor.cpu_seconds()
     stream4 = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
-    cpu_seconds = monitor.cpu_seconds() - cpu_before
-    if not page_first:
-        page_open = four_streams_page_open()
-    return Round(raw1, raw8, unary_ms, stream1, stream4, cpu_seconds, page_open)
+    stream4_cpu = monitor.cpu_seconds() - cpu_before
+    monitor.wait_until_idle()
+    cpu_before = monitor.cpu_seconds()
+    raw2 = stream_frames(target, PRODUCT, images["raw"], streams=2, seconds=seconds)
+    return ServerRound(unary_ms, stream1, stream4, stream4_cpu, raw2, monitor.cpu_seconds() - cpu_before)
+
+
+@dataclass(frozen=True)
+class _Served:
+    target: str
+    monitor: ProcessMonitor
+
+
+def _page_open_run(
+    target: str, image: pb.Image, settings: BenchSettings, monitor: ProcessMonitor, viewer: PageViewer
+) -> PageOpenRun:
+    monitor.wait_until_idle()
+    with viewer.watching():
+        server_before, browser_before = monitor.cpu_seconds(), viewer.cpu_seconds()
+        run = stream_frames(
+            target, PRODUCT, image, streams=4, seconds=settings.stream_seconds / settings.rounds
+        )
+        return PageOpenRun(run, monitor.cpu_seconds() - server_before, viewer.cpu_seconds() - browser_before)
+
+
+def _one_round(
+    extractor: FeatureExtractor,
+    served: _Served,
+    baseline: _Served | None,
+    images: Mapping[str, pb.Image],
+    settings: BenchSettings,
+    viewer: PageViewer | None,
+    page_first: bool,
+) -> Round:
+    """viewer: measure the 4 streams also with the page open (before this server's calls when page_first,
+    after them otherwise, so the order alternates between rounds)."""
+    served.monitor.wait_until_idle()
+    share = 1.0 / settings.rounds
+    raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
+
+    def page_open() -> PageOpenRun | None:
+        return (
+            None
+            if viewer is None
+            else _page_open_run(served.target, images["jpeg"], settings, served.monitor, viewer)
+        )
+
+    opened_first = page_open() if page_first else None
+    server = _server_round(served.target, images, settings, served.monitor)
+    opened = opened_first if page_first else page_open()
+    if baseline is None:
+        return Round(raw1, raw8, server, None, opened)
+    baseline.monitor.wait_until_idle()
+    return Round(
+        raw1, raw8, server, _server_round(baseline.target, images, settings, baseline.monitor), opened
+    )
+
+
+@contextlib.contextmanager
+def _maybe_baseline(
+    path: Path, store: str, settings: BenchSettings, log_dir: Path
+) -> Iterator[LocalServer | None]:
+    """The earlier version's server on the same model when settings.baseline names a checkout of it.
+
+    PYTHONPATH puts the checkout's server/ and patchcore/ first, and PYTHONSAFEPATH (Python 3.11+) keeps
+    this working directory's off sys.path.
+    """
+    if settings.baseline is None:
+        yield None
+        return
+    env = {"PYTHONPATH": str(settings.baseline.resolve()), "PYTHONSAFEPATH": "1"}
+    log_path = log_dir / f"baseline-{path.stem}.log"
+    with LocalServer(path.resolve(), store, settings.server_args, log_path, env=env) as server:
+        yield server
+
+
+def _idle_streams(
+    path: Path, teach_set: list[pb.Image], image: pb.Image, settings: BenchSettings, log_dir: Path
+) -> IdleStreamsResult:
+    """On a server of its own that has only been taught, so that its heap holds nothing freed by frames."""
+    with (
+        tempfile.TemporaryDirectory() as store,
+        LocalServer(path, store, settings.server_args, log_dir / f"idle-{path.stem}.log") as server,
+    ):
+        timed_teach(server.target, PRODUCT, teach_set)
+        monitor = ProcessMonitor(server.process.pid)
+        request = pb.InspectRequest(product_id=PRODUCT, image=image)
+        result = measure_idle_streams(
+            server.target, server.metrics_port, monitor, request, settings.idle_streams
+        )
+        monitor.stop()
+    return result
 
 
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:
@@ -221,23 +334,34 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     frame = good_frame(seed=0)
     images = {"jpeg": encoded_image(frame), "raw": raw_image(frame)}
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
-    log_path = log_dir / f"server-{path.stem}.log"
     extractor = FeatureExtractor(path)
+    idle = None
+    if model.idle_streams and settings.idle_streams:
+        say(f"{model.label}: {settings.idle_streams} idle streams")
+        idle = _idle_streams(path, teach_set, images["raw"], settings, log_dir)
+    say(f"{model.label}: server stages")
+    stages = stage_costs(extractor, images["raw"], teach_set)
     with (
         tempfile.TemporaryDirectory() as store,
-        LocalServer(path, store, settings.server_args, log_path, web=True) as server,
+        tempfile.TemporaryDirectory() as baseline_store,
+        LocalServer(
+            path, store, settings.server_args, log_dir / f"server-{path.stem}.log", web=True
+        ) as server,
+        _maybe_baseline(path, baseline_store, settings, log_dir) as baseline_server,
     ):
         monitor = ProcessMonitor(server.process.pid)
+        served = _Served(server.target, monitor)
+        baseline = None
+        if baseline_server is not None:
+            baseline = _Served(baseline_server.target, ProcessMonitor(baseline_server.process.pid))
+            timed_teach(baseline.target, PRODUCT, teach_set)
         say(f"{model.label}: Teach")
         teach_seconds = timed_teach(server.target, PRODUCT, teach_set)
-        with_page = model.soak and settings.page
-        viewer = PageViewer(f"{server.page_url}products/{PRODUCT}") if with_page else None
+        viewer = PageViewer(f"{server.page_url}products/{PRODUCT}") if model.soak and settings.page else None
         rounds = []
         for number in range(1, settings.rounds + 1):
             say(f"{model.label}: round {number} of {settings.rounds}: raw, Inspect, InspectStream")
-            rounds.append(
-                _one_round(extractor, server.target, images, settings, monitor, viewer, number % 2 == 0)
-            )
+            rounds.append(_one_round(extractor, served, baseline, images, settings, viewer, number % 2 == 0))
         if viewer is not None:
             viewer.close()
         soak = None
@@ -245,4 +369,6 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")
             soak = _soak(server.target, images["jpeg"], monitor, settings.soak_frames)
         monitor.stop()
-    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak)
+        if baseline is not None:
+            baseline.monitor.stop()
+    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak, stages, idle)

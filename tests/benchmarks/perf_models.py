@@ -23,6 +23,7 @@ class BenchModel:
     size: int = BENCH_SIZE
     random_weights: bool = False
     soak: bool = False  # the 10,000-frame memory run happens for this model only
+    idle_streams: bool = False  # and the idle-streams run (memory and latency beside them)
 
     @property
     def label(self) -> str:
@@ -39,6 +40,6 @@ BENCH_MODELS = (
     BenchModel("dinov2_vits14", random_weights=True),
     BenchModel("dinov2_vits14", quantize="int8", random_weights=True),
     BenchModel("dinov2_vits14", quantize="int8", size=168, random_weights=True),
-    BenchModel("efficientnet_lite0", soak=True),
+    BenchModel("efficientnet_lite0", soak=True, idle_streams=True),
     BenchModel("efficientnet_lite2"),
 )

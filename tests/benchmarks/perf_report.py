@@ -7,17 +7,29 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tests.benchmarks.perf_idle import LATENCY_STREAMS, IdleStreamsResult
 from tests.benchmarks.perf_learn import REBUILT_PRODUCTS, LearnRun
 from tests.benchmarks.perf_model_run import ModelRun
+from tests.benchmarks.perf_process import MIB
 
 HEADER = (
     "| model, input px | raw b1 img/s (ms) | raw b8 img/s | raw b8 CPU ms/img | Inspect JPEG p50/p99 ms "
     "| Inspect raw p50/p99 ms | stream x1 img/s | stream x4 img/s | stream / raw b8 | stream ms/img "
-    "| server CPU ms/img x4 | Teach 8 s | peak RSS MiB | RSS growth |"
+    "| server CPU ms/img x4 | raw x2 img/s | raw x2 / raw b8 | Teach 8 s | peak RSS MiB | RSS growth |"
 )
-RULE = "|---" * 14 + "|"
+STAGES_HEADER = (
+    "| model, input px | server CPU ms/frame | model (raw b8) | overhead | protobuf | decode | prepare "
+    "| search | verdict | rest: gRPC, event loop, threads |"
+)
+BASELINE_HEADER = (
+    "| model, input px | stream x4 img/s | raw x2 img/s | server CPU ms/img x4 | server CPU ms/img raw x2 |"
+)
 
 STREAM_SHARE_TARGET = 0.90
+RAW2_SHARE_TARGETS = {"efficientnet_lite0": 0.80, "dinov2_vits14": 0.90}  # fp32 at 224
+OVERHEAD_CPU_MS_TARGET = 2.0
+IDLE_STREAMS_MB_TARGET = 100.0
+IDLE_LATENCY_RATIO_TARGET = 2.0
 UNARY_OVERHEAD_MS = 10.0
 TEACH_SECONDS_TARGET = 3.0
 RSS_GROWTH_TARGET = 0.05
@@ -43,7 +55,9 @@ def _row(run: ModelRun) -> str:
         f"{run.stream_fps(4):.1f}",
         f"{run.stream_share:.0%}",
         f"{1000 / run.best_stream_fps:.1f}",
-        f"{run.server_cpu_ms_per_frame:.1f}",
+        f"{run.server_cpu_ms_per_frame():.1f}",
+        f"{run.stream_fps(2):.1f}",
+        f"{run.raw2_share:.0%}",
         f"{run.teach_seconds:.2f}",
         f"{run.peak_rss_mib:.0f}",
         growth,
@@ -51,12 +65,94 @@ def _row(run: ModelRun) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _stages_row(run: ModelRun) -> str:
+    stages = run.stages
+    server = run.server_cpu_ms_per_frame(streams=2)
+    model = run.raw_cpu_ms_per_image(8)
+    cells = (
+        run.model.label,
+        f"{server:.2f}",
+        f"{model:.2f}",
+        f"{run.overhead_cpu_ms:.2f}",
+        f"{stages.protobuf:.2f}",
+        f"{stages.decode:.2f}",
+        f"{stages.prepare:.2f}",
+        f"{stages.search:.2f}",
+        f"{stages.verdict:.2f}",
+        f"{server - model - stages.total:.2f}",
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def _baseline_row(run: ModelRun) -> str:
+    def pair(this: float, before: float, digits: int = 1) -> str:
+        return f"{this:.{digits}f} vs {before:.{digits}f} ({this / before - 1:+.0%})"
+
+    cells = (
+        run.model.label,
+        pair(run.stream_fps(4), run.stream_fps(4, baseline=True)),
+        pair(run.stream_fps(2), run.stream_fps(2, baseline=True)),
+        pair(run.server_cpu_ms_per_frame(4), run.server_cpu_ms_per_frame(4, baseline=True), 2),
+        pair(run.server_cpu_ms_per_frame(2), run.server_cpu_ms_per_frame(2, baseline=True), 2),
+    )
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: str, rows: list[str]) -> str:
+    return "\n".join([header, "|---" * (header.count("|") - 1) + "|", *rows])
+
+
 def markdown_table(runs: Sequence[ModelRun]) -> str:
-    return "\n".join([HEADER, RULE, *(_row(run) for run in runs)])
+    return _table(HEADER, [_row(run) for run in runs])
+
+
+def stages_table(runs: Sequence[ModelRun]) -> str:
+    """Per raw frame (2 streams): the server's CPU, the model's, and the stages of the rest."""
+    return _table(STAGES_HEADER, [_stages_row(run) for run in runs])
+
+
+def baseline_table(runs: Sequence[ModelRun]) -> str:
+    """This server against the baseline's, measured in the same rounds ("this vs baseline (change)")."""
+    return _table(BASELINE_HEADER, [_baseline_row(run) for run in runs if run.rounds[0].baseline])
 
 
 def _verdict(met: bool) -> str:
     return "met" if met else "MISSED"
+
+
+def _raw_frame_lines(run: ModelRun) -> list[str]:
+    """The raw-frame stream share (for the models with a target) and the server's overhead per frame."""
+    lines = []
+    target = RAW2_SHARE_TARGETS.get(run.model.backbone)
+    if target is not None and run.model.quantize is None:
+        shares = ", ".join(f"{one.raw2_share:.0%}" for one in run.rounds)
+        lines.append(
+            f"- {run.model.label}: 2 streams of raw 640x480 frames {run.raw2_share:.1%} of raw batch-8 "
+            f"throughput (rounds: {shares}; target >= {target:.0%}): {_verdict(run.raw2_share >= target)}"
+        )
+    overheads = ", ".join(f"{one.overhead_cpu_ms:.1f}" for one in run.rounds)
+    met = run.overhead_cpu_ms <= OVERHEAD_CPU_MS_TARGET
+    lines.append(
+        f"- {run.model.label}: server overhead {run.overhead_cpu_ms:.1f} CPU ms per raw frame (rounds: "
+        f"{overheads}; target <= {OVERHEAD_CPU_MS_TARGET:.0f}): {_verdict(met)}"
+    )
+    return lines
+
+
+def _idle_line(name: str, idle: IdleStreamsResult) -> str:
+    added_mb = (idle.rss_with_streams_mib - idle.rss_before_mib) * MIB / 1e6
+    rounds = ", ".join(
+        f"{beside:.1f}/{alone:.1f}"
+        for beside, alone in zip(idle.beside_idle_streams_ms, idle.idle_server_ms, strict=True)
+    )
+    return (
+        f"- {name}: {idle.streams:,} idle streams add {added_mb:.0f} MB of RSS "
+        f"({idle.kib_per_stream:.0f} KiB per stream; target < {IDLE_STREAMS_MB_TARGET:.0f} MB): "
+        f"{_verdict(added_mb < IDLE_STREAMS_MB_TARGET)}; "
+        f"Inspect p50 beside {LATENCY_STREAMS} idle streams {idle.latency_ratio:.2f}x alone (ms beside/alone "
+        f"per round: {rounds}; target <= {IDLE_LATENCY_RATIO_TARGET:.0f}x): "
+        f"{_verdict(idle.latency_ratio <= IDLE_LATENCY_RATIO_TARGET)}"
+    )
 
 
 def target_lines(runs: Sequence[ModelRun]) -> list[str]:
@@ -84,6 +180,9 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
                 f"{_verdict(run.teach_seconds <= TEACH_SECONDS_TARGET)}; stream {stream_ms:.1f} ms/image "
                 f"(target < {DINOV2_MS_TARGET:.0f}): {_verdict(stream_ms < DINOV2_MS_TARGET)}"
             )
+        lines += _raw_frame_lines(run)
+        if run.idle is not None:
+            lines.append(_idle_line(name, run.idle))
         if run.page_open_share is not None:
             shares = ", ".join(f"{one.page_open_share:.0%}" for one in run.rounds)
             met = run.page_open_share >= PAGE_OPEN_TARGET
@@ -91,7 +190,7 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
             lines.append(
                 f"- {name}: 4 streams with the operator's page open at {run.page_open_share:.1%} of the "
                 f"throughput without it (median of the rounds: {shares}; target >= {PAGE_OPEN_TARGET:.0%}): "
-                f"{_verdict(met)}; CPU ms per frame: server {run.server_cpu_ms_per_frame:.1f} without the "
+                f"{_verdict(met)}; CPU ms per frame: server {run.server_cpu_ms_per_frame():.1f} without the "
                 f"page, {server_ms:.1f} with it, the browser {browser_ms:.1f}"
             )
         if run.soak is not None:

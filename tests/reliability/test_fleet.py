@@ -154,6 +154,10 @@ def test_with_the_store_down_inspection_goes_on_writes_are_unavailable_and_every
         a_files = sorted(path.name for path in (tmp_path / "a" / "store" / PRODUCT).iterdir())
         for call, request in (
             (a.stub.Teach, teach_request(PRODUCT, seed=3)),
+            (
+                a.stub.AddImages,
+                pb.AddImagesRequest(product_id=PRODUCT, images=teach_request(PRODUCT, seed=5).images),
+            ),
             (a.stub.UpdateProduct, pb.UpdateProductRequest(product_id=PRODUCT, options={"threshold": 0.5})),
             (a.stub.DeleteProduct, pb.DeleteProductRequest(product_id=PRODUCT)),
         ):

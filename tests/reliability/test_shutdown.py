@@ -144,27 +144,27 @@ def within_retries(attempt, times: int = 50, pause: float = 0.2) -> bool:
 
 
 def answered_then_cancelled(stub, frame_id: int) -> bool:
-    """Opens a stream, gets one frame answered, cancels; False when the server had no thread free."""
+    """Opens a stream, gets one frame answered, cancels; False when the server had --max-calls open."""
     requests: queue.Queue = queue.Queue()
     call = stub.InspectStream(iter(requests.get, None), timeout=60)
     requests.put(inspect_request(PRODUCT, frame_id=frame_id))
     try:
         answered = next(call).frame_id == frame_id
     except grpc.RpcError as error:
-        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # all 4 threads busy: try again shortly
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # 4 calls still open: try again shortly
         answered = False
     call.cancel()
     requests.put(None)
     return answered
 
 
-def test_cancelled_streams_free_their_threads(tiny_model, tmp_path):
-    """With 4 gRPC threads, 20 cancelled streams that each kept a thread would leave none for new calls.
+def test_cancelled_streams_free_their_calls(tiny_model, tmp_path):
+    """With --max-calls 4, 20 cancelled streams that each stayed open would leave no room for new calls.
 
-    A cancelled stream's thread is freed within its poll interval, so an attempt may briefly find all four
-    busy; one that never frees them makes the retries run out.
+    A cancelled stream is released as the server notices the cancel, so an attempt may briefly find all four
+    open; one that never releases them makes the retries run out.
     """
-    server = taught_server(tiny_model, tmp_path, "--grpc-threads", "4")
+    server = taught_server(tiny_model, tmp_path, "--max-calls", "4")
     with grpc.insecure_channel(server.target) as channel:
         stub = stub_for(channel)
         for frame_id in range(20):

@@ -11,7 +11,7 @@ import pytest
 from certificates import CertificateAuthority
 from patchcore_client import InspectionClient
 from patchcore_client.cli import main as client_cli
-from reliability_support import start_server
+from reliability_support import start_server, wait_for_log_event
 
 from server.tls import is_loopback, warn_if_exposed
 
@@ -68,7 +68,7 @@ def server_info_code(target: str, **client_options) -> grpc.StatusCode:
 
 def test_tls_client_trusting_the_ca_is_served(tls_server, pki):
     assert server_info_code(tls_server.target, root_certificates=pki["ca"].cert_pem) == grpc.StatusCode.OK
-    assert "tls=server" in tls_server.log().replace('"tls": "server"', "tls=server")
+    wait_for_log_event(tls_server, "server_started", tls="server")
 
 
 def test_tls_refuses_plaintext_and_untrusted_certificates(tls_server, pki):

@@ -18,6 +18,7 @@ class FakeExtractor:
 
     def __init__(self, gate: threading.Event | None = None, fail: bool = False) -> None:
         self.batch_sizes: list[int] = []
+        self.batches: list[list[int]] = []  # the first pixel of each image, batch by batch
         self.entered = threading.Event()  # set once a batch is being extracted
         self._gate = gate
         self._fail = fail
@@ -29,6 +30,7 @@ class FakeExtractor:
         if self._fail:
             raise ModelError("model broke")
         self.batch_sizes.append(len(images))
+        self.batches.append([int(value) for value in images[:, 0, 0, 0]])
         features = np.zeros((len(images), GRID * GRID, 1), np.float32)
         features[:, :, 0] = images[:, 0, 0, 0, None]
         return features
@@ -138,3 +140,22 @@ def test_frames_whose_caller_cancelled_are_dropped_unscored():
     assert [output.grids[0, 0, 0] for output in kept] == [0, 1, 6]
     assert sum(extractor.batch_sizes) == 3
     assert metrics.pending_requests._value.get() == 0
+
+
+def test_calls_take_turns_so_a_backlog_does_not_hold_back_another_calls_frames():
+    gate = threading.Event()
+    extractor = FakeExtractor(gate)
+    batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=2)
+    scorer = FakeScorer(0.0)
+    first = batcher.submit(image(0), scorer)
+    extractor.entered.wait(10)  # the worker holds frame 0 at the gate while the others queue
+    futures = [batcher.submit(image(value), scorer, source="camera-1") for value in range(10, 16)]
+    futures += [batcher.submit(image(value), scorer, source="camera-2") for value in (20, 21)]
+    futures.append(batcher.submit(image(30), scorer))  # a unary call: a source of its own
+    gate.set()
+    for future in [first, *futures]:
+        future.result(timeout=10)
+    batcher.close()
+
+    # camera-1's six frames were queued first, yet camera-2's and the unary call's come in turn with them
+    assert extractor.batches == [[0], [10, 20], [30, 11], [21, 12], [13, 14], [15]]

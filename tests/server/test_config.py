@@ -71,3 +71,9 @@ def test_a_fleet_store_that_is_no_nats_url_or_bucket_name_is_refused(monkeypatch
     with pytest.raises(SystemExit):
         parse_config(flags)
     assert flags[0] in capsys.readouterr().err
+
+
+def test_grpc_threads_is_still_accepted_as_max_calls(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    assert parse_config(["--grpc-threads", "12"]).max_calls == 12
+    assert parse_config(["--max-calls", "40"]).max_calls == 40

@@ -3,6 +3,7 @@ transport ends the call."""
 
 import queue
 
+import cv2
 import grpc
 import numpy as np
 import pytest
@@ -67,3 +68,22 @@ def test_a_frame_over_twice_the_limit_ends_the_stream(stub, taught, good):
 
     assert ended.value.code() == RESOURCE_EXHAUSTED
     assert stub.Inspect(frame(4, good)).frame_id == 4
+
+
+def test_an_answer_over_the_limit_is_the_frames_own_error_and_the_stream_goes_on(stub, taught, good):
+    width, height = 1200, 1000  # a FLOAT32 heatmap of 4.8 MB, over the 4 MiB limit
+    part = cv2.resize(good_part(np.random.default_rng(31)), (width, height))
+    pixels = cv2.cvtColor(part, cv2.COLOR_RGB2GRAY).tobytes()
+    large = pb.Image(raw=pb.RawImage(width=width, height=height, format=pb.PIXEL_FORMAT_GRAY8, pixels=pixels))
+    requests = [
+        pb.InspectRequest(product_id=PRODUCT, frame_id=1, image=large, heatmap=pb.HEATMAP_FORMAT_FLOAT32),
+        pb.InspectRequest(product_id=PRODUCT, frame_id=2, image=large, heatmap=pb.HEATMAP_FORMAT_PNG),
+        frame(3, good),
+    ]
+
+    responses = list(stub.InspectStream(iter(requests)))
+
+    assert [r.frame_id for r in responses] == [1, 2, 3]
+    assert [r.error.code for r in responses] == [RESOURCE_EXHAUSTED.value[0], 0, 0]
+    assert "heatmap" in responses[0].error.message and "4,194,304" in responses[0].error.message
+    assert (responses[1].heatmap.width, responses[1].heatmap.height) == (width, height)

@@ -12,7 +12,7 @@ from patchcore.errors import (
     StorageError,
     TooLarge,
 )
-from server.errors import CallCancelled, ServerBusy, ShuttingDown
+from server.errors import ServerBusy, ShuttingDown, StreamIdle
 from server.status import INTERNAL_MESSAGE, code_from_number, frame_error, status_of
 
 
@@ -26,7 +26,7 @@ from server.status import INTERNAL_MESSAGE, code_from_number, frame_error, statu
         (ServerBusy("x"), grpc.StatusCode.RESOURCE_EXHAUSTED),
         (ShuttingDown("x"), grpc.StatusCode.UNAVAILABLE),
         (StorageError("x"), grpc.StatusCode.UNAVAILABLE),
-        (CallCancelled("x"), grpc.StatusCode.CANCELLED),
+        (StreamIdle("x"), grpc.StatusCode.DEADLINE_EXCEEDED),
     ],
 )
 def test_engine_and_server_errors_keep_their_message(error, code):

@@ -150,8 +150,9 @@ class InspectionServiceServicer:
         `error` RESOURCE_EXHAUSTED, and the stream goes on. A request over twice max_message_bytes is refused by
         the transport before the server reads it: the whole call ends with status RESOURCE_EXHAUSTED. Responses
         the server sent before arrive; frames sent before it that were not answered yet, the oversized frame
-        and every later one get no response: treat a frame without a response as not inspected. A response over
-        max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) ends the call the same way.
+        and every later one get no response: treat a frame without a response as not inspected. An answer that
+        would be over max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) is not sent: the frame
+        gets `error` RESOURCE_EXHAUSTED instead, and the stream goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
