@@ -13,7 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -101,7 +101,10 @@ class FleetConnection:
         )
 
     def call(
-        self, function: Callable[..., Awaitable[T]], *args: Any, timeout: float = CALL_TIMEOUT_SECONDS
+        self,
+        function: Callable[..., Coroutine[Any, Any, T]],
+        *args: Any,
+        timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> T:
         """function(*args) awaited on the event loop, from a worker thread (never the loop's own: it would
         wait for itself); FleetUnavailable when the store is away or does not answer within timeout."""
