@@ -274,6 +274,10 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
     if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
         # Not echoed: the URL may hold a password.
         parser.error("--fleet-store must be a URL nats://HOST:PORT or tls://HOST:PORT")
+    if config.fleet_creds and not config.fleet_store:
+        parser.error("--fleet-creds needs --fleet-store")
+    if config.fleet_creds and not config.fleet_creds.is_file():
+        parser.error(f"--fleet-creds {config.fleet_creds}: no such file")
     if not _BUCKET_NAME.fullmatch(config.fleet_bucket):
         parser.error(f"--fleet-bucket must be letters, digits, '-' and '_', got {config.fleet_bucket!r}")
     return config

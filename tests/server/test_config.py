@@ -51,15 +51,34 @@ def test_a_server_is_on_its_own_unless_given_a_fleet_store(monkeypatch):
     assert (config.fleet_store, config.fleet_creds, config.fleet_bucket) == ("", None, "patchcore")
 
 
-def test_the_fleet_store_comes_from_a_flag_or_the_environment(monkeypatch):
+def test_the_fleet_store_comes_from_a_flag_or_the_environment(monkeypatch, tmp_path):
+    creds = tmp_path / "site.creds"
+    creds.write_text("credentials")
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     monkeypatch.setenv("PATCHCORE_FLEET_STORE", "tls://nats.plant:4222")
-    config = parse_config(["--fleet-creds", "site.creds", "--fleet-bucket", "line-7"])
-    assert (config.fleet_store, str(config.fleet_creds), config.fleet_bucket) == (
+    config = parse_config(["--fleet-creds", str(creds), "--fleet-bucket", "line-7"])
+    assert (config.fleet_store, config.fleet_creds, config.fleet_bucket) == (
         "tls://nats.plant:4222",
-        "site.creds",
+        creds,
         "line-7",
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--fleet-store", "nats://nats:4222", "--fleet-creds", "missing.creds"],
+            "missing.creds: no such file",
+        ),
+        (["--fleet-creds", "missing.creds"], "--fleet-creds needs --fleet-store"),
+    ],
+)
+def test_fleet_credentials_must_be_a_file_and_need_a_store(monkeypatch, capsys, flags, message):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    with pytest.raises(SystemExit):
+        parse_config(flags)
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
