@@ -22,7 +22,7 @@ PRODUCT ?=
 export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZE)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(FORCE),--force)
 
-.PHONY: install export proto bank serve demo bundle test lint bench bench-accuracy clean
+.PHONY: install export proto bank serve demo fleet-demo bundle test lint bench bench-accuracy clean
 
 install: $(INSTALLED)
 
@@ -54,6 +54,11 @@ serve: install
 # Exports a model if there is none, then teaches generated parts and streams frames through a local server.
 demo: install
 	$(PY) -m patchcore_client.demo --models models --out demo-out
+
+# A nats-server on a temp dir and two servers sharing it: teach on one, stream to both, versions, frames/s and
+# the sync latency between them. make fleet-demo [MODEL=models/file.onnx]
+fleet-demo: install
+	$(PY) -m patchcore_client.fleet_demo $(if $(MODEL),--model $(MODEL))
 
 # Regenerates the Python stubs (stubs/python/patchcore_edge) from protos/; C++ and C# generate at build time.
 proto: install

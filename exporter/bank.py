@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
@@ -21,10 +22,18 @@ from patchcore.store import ProductStore
 from patchcore.teach import teach
 from patchcore.teach_images import TeachImages
 
+REPORTED_SCORES = 16  # more held-out scores than this are summarised in the report
+STAGE_BARS = {  # teach stage -> (bar label, unit)
+    "extract": ("extracting features", "input"),
+    "coreset": ("choosing the memory bank", "pick"),
+    "threshold": ("scoring for the threshold", "patch"),
+}
+
 DESCRIPTION = """\
 Teach a product from a folder of good images (8 is the reference case; no defect images) and store it
 as a new version in a product store the server reads. Images are JPEG/PNG/BMP/TIFF files directly in the
-folder; the threshold is set from leave-one-out scores of these images."""
+folder; the threshold is set from held-out scores of these images (each scored against the memory bank
+without the vectors it contributed)."""
 EPILOG = """\
 example:
   python -m exporter.bank --model models/efficientnet_lite0_224.onnx --images good/widget \\
@@ -63,7 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threshold-scale",
         type=float,
         default=DEFAULT_THRESHOLD_SCALE,
-        help="threshold = scale x highest leave-one-out score (default %(default)s)",
+        help="threshold = scale x highest held-out score (default %(default)s)",
     )
     parser.add_argument(
         "--top-k",
@@ -125,16 +134,38 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
     files = list_image_files(args.images)
     frames = prepare_teach_set(tqdm(files, desc="reading", unit="image"), read_image_file, view)
     store = ProductStore(args.store)
-    with tqdm(desc="teaching", unit="step") as bar:
-
-        def advance(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
-        bank = teach(extractor, frames, args.product, options, store.next_version(args.product), advance)
+    with StageBars() as bars:
+        bank = teach(extractor, frames, args.product, options, store.next_version(args.product), bars.advance)
     version = ProductVersion.taught(bank, TeachImages(tuple(path.read_bytes() for path in files)))
     store.save(version)
     return version.bank, store.version_path(bank.product_id, bank.version)
+
+
+class StageBars:
+    """One progress bar per teach stage, opened when the stage first reports and closed when the next
+    one starts (or the with-block ends)."""
+
+    def __init__(self) -> None:
+        self._stage: str | None = None
+        self._bar: tqdm | None = None
+
+    def advance(self, stage: str, done: int, total: int) -> None:
+        if stage != self._stage:
+            self.close()
+            label, unit = STAGE_BARS[stage]
+            self._stage, self._bar = stage, tqdm(desc=label, total=total, unit=unit)
+        self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+    def __enter__(self) -> "StageBars":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def report(bank: MemoryBank, path: Path) -> str:
@@ -142,11 +173,14 @@ def report(bank: MemoryBank, path: Path) -> str:
     timings = ", ".join(
         f"{name.removesuffix('_seconds')} {seconds:.2f} s" for name, seconds in stats.timings.items()
     )
-    loo = ", ".join(f"{score:.4f}" for score in stats.leave_one_out_scores)
+    scores = stats.leave_one_out_scores
+    held_out = ", ".join(f"{score:.4f}" for score in scores)
+    if len(scores) > REPORTED_SCORES:
+        held_out = f"highest {max(scores):.4f}, median {float(np.median(scores)):.4f} of {len(scores)}"
     return (
         f"product {bank.product_id} version {bank.version} -> {path}\n"
         f"images {stats.image_count}, patches {stats.patch_count}, bank size {stats.bank_size}\n"
-        f"threshold {bank.options.threshold:.4f} (leave-one-out scores: {loo})\n"
+        f"threshold {bank.options.threshold:.4f} (held-out scores: {held_out})\n"
         f"teach {stats.teach_seconds:.2f} s ({timings})"
     )
 

@@ -33,7 +33,7 @@ FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<8sIQ")  # magic, format version, header length
 _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
-# Multiplies the highest leave-one-out score to give the default threshold (see patchcore/threshold.py).
+# Multiplies the highest held-out score to give the default threshold (see patchcore/threshold.py).
 DEFAULT_THRESHOLD_SCALE = 1.1
 MAX_LINE_VIEWS = 32
 
@@ -59,8 +59,9 @@ class ProductOptions:
 class TeachOptions:
     """How a product is taught.
 
-    The memory bank keeps coreset_ratio x the training images' patch count. Augmented views are not counted:
-    they widen the choice of patches, not the bank, so inference cost stays the same.
+    The memory bank keeps coreset_ratio x the training images' patch count, counting at most 16 images
+    (patchcore.coreset.bank_size). Augmented views and images past 16 are not counted: they widen the choice
+    of patches, not the bank, so inference cost stays the same.
     """
 
     coreset_ratio: float = 0.1
@@ -95,7 +96,7 @@ class TeachStats:
     patch_count: int  # training patches before the coreset (augmented views included)
     bank_size: int
     teach_seconds: float
-    leave_one_out_scores: list[float]
+    leave_one_out_scores: list[float]  # per-image held-out scores the threshold comes from (threshold.py)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per teach stage
 
 

@@ -62,7 +62,12 @@ class NearestNeighbours:
 
     def distances(self, queries: np.ndarray) -> np.ndarray:
         """queries: [N, D] float32 unit vectors -> [N] float32 distance to the nearest bank vector."""
+        return self.search(queries, 1)[0][:, 0]
+
+    def search(self, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """queries: [N, D] unit vectors -> the count nearest bank vectors of each, nearest first:
+        ([N, count] float32 distances, [N, count] int64 their rows in the bank)."""
         if queries.ndim != 2 or queries.shape[1] != self.dim:
             raise ValueError(f"queries must be [N, {self.dim}], got shape {queries.shape}")
-        similarities, _ = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), 1)
-        return np.maximum(1.0 - similarities[:, 0], 0.0)
+        similarities, rows = self._index.search(np.ascontiguousarray(queries, dtype=np.float32), count)
+        return np.maximum(1.0 - similarities, 0.0), rows

@@ -31,7 +31,11 @@ class ProductVersion:
 
 class VersionStore(Protocol):
     """Where product versions live. save() writes a version whole or not at all (kill -9 at any moment
-    leaves the previous version or the new one complete); the current version is the highest complete one."""
+    leaves the previous version or the new one complete); the current version is the highest complete one.
+
+    A change derived from a version (new options, more images, a rebuild) names it as its base: it is stored
+    only if the product is still at that version (VersionConflict otherwise, nothing stored).
+    """
 
     def product_ids(self) -> list[str]: ...
 
@@ -43,8 +47,16 @@ class VersionStore(Protocol):
 
     def load_images(self, bank: MemoryBank) -> TeachImages: ...
 
-    def save(self, version: ProductVersion) -> None: ...
+    def save(self, version: ProductVersion, base_version: int = 0) -> MemoryBank:
+        """Stores version unless the product moved on from base_version (0 = whatever is stored); returns the
+        bank as stored: a store shared by several servers numbers it above a version stored meanwhile."""
+        ...
 
-    def delete(self, product_id: str) -> int: ...
+    def save_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> MemoryBank:
+        """Stores `rebuilt`, built for another model from the images of version `source`, unless the product
+        moved on from source; returns the bank as stored."""
+        ...
+
+    def delete(self, product_id: str, expected_version: int = 0) -> int: ...
 
     def remove_temporaries(self) -> None: ...

@@ -12,6 +12,7 @@ and is removed by remove_temporaries() at start. After a save, versions older th
 pruned (bank first, then the images no remaining bank names), so an operator can still go back one step.
 """
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -131,14 +132,15 @@ class ProductStore:
         except ProductUnusable as error:
             raise ProductUnusable(f"its teach images file {path} is unusable: {error}") from error
 
-    def save(self, version: ProductVersion) -> None:
+    def save(self, version: ProductVersion, base_version: int = 0) -> MemoryBank:
         """Write a new version whole - its images (unless stored already), then its bank - and prune.
 
-        The version must be newer than every stored one (VersionConflict otherwise: another writer was
-        first); StorageError when the disk refuses.
+        The version must be newer than every stored one, and the product at base_version unless that is 0
+        (VersionConflict otherwise: another writer was first); StorageError when the disk refuses.
         """
         bank = version.bank
         versions = self._versions(bank.product_id)
+        self._check_base(bank.product_id, versions, base_version)
         if versions and bank.version <= versions[-1]:
             raise VersionConflict(
                 f"product {bank.product_id!r} version {bank.version} is not newer than the stored "
@@ -157,13 +159,42 @@ class ProductStore:
             except OSError as error:
                 raise _storage_error(f"remove old version {old} of {bank.product_id!r}", error) from error
         self._remove_unnamed_images(self._product_dir(bank.product_id))
+        return bank
 
-    def delete(self, product_id: str) -> int:
-        """Remove every version of product_id; returns the version that was current (ProductNotFound).
+    def save_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> MemoryBank:
+        """Stores `rebuilt` (taught again from source's images) as the next version, sharing source's images
+        file; source stays as the previous version, for a start with the old model."""
+        bank = dataclasses.replace(
+            rebuilt,
+            version=self.next_version(source.product_id),
+            teach_images_sha256=source.teach_images_sha256,
+        )
+        return self.save(ProductVersion(bank), base_version=source.version)
+
+    def replace_current(self, bank: MemoryBank) -> None:
+        """Writes bank over the product's current version, which must be bank.version (VersionConflict
+        otherwise): a rebuild for this server's model that keeps the version number it has in a fleet."""
+        self._check_base(bank.product_id, self._versions(bank.product_id), bank.version)
+        save_bank(bank, self.version_path(bank.product_id, bank.version))
+
+    @staticmethod
+    def _check_base(product_id: str, versions: list[int], base_version: int) -> None:
+        """VersionConflict unless base_version is 0 or the highest of versions."""
+        current = versions[-1] if versions else 0
+        if base_version and current != base_version:
+            raise VersionConflict(
+                f"product {product_id!r} is at version {current}, not at version {base_version} this change "
+                "was made from; nothing was changed"
+            )
+
+    def delete(self, product_id: str, expected_version: int = 0) -> int:
+        """Remove every version of product_id; returns the version that was current (ProductNotFound;
+        VersionConflict unless it is expected_version or that is 0).
 
         The directory is renamed away first, so a concurrent reader sees the whole product or none of it.
         """
         version = self.current_version(product_id)
+        self._check_base(product_id, [version], expected_version)
         doomed = self.root / f"{_DELETING_PREFIX}{product_id}-{uuid.uuid4().hex}"
         try:
             self._product_dir(product_id).rename(doomed)

@@ -1,4 +1,4 @@
-"""Teach a product from a handful of good frames: features -> coreset memory bank + threshold.
+"""Teach a product from good frames: features -> coreset memory bank + threshold from held-out scores.
 
 The frames are prepared with the same `prepare` as inspected frames, so a product sees teach and line frames
 alike. The server's Teach call and the offline builder (exporter/bank.py) both run this function, so a
@@ -16,43 +16,38 @@ import numpy as np
 
 from patchcore.augment import dihedral_views, line_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.coreset import coreset_size, greedy_coreset
+from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.errors import InvalidInput
 from patchcore.images import ScaledImage
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import PreparedFrame, prepare_teach_set
 from patchcore.store import ProductStore
-from patchcore.threshold import leave_one_out_scores, threshold_from_scores
+from patchcore.threshold import threshold_from_scores, threshold_scores
 
 EXTRACT_BATCH_SIZE = 8
-MIN_IMAGES = 2  # leave-one-out needs one image to score and at least one to build the bank from
+MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
-Progress = Callable[[int, int], None]  # (done, total) work units: model inputs extracted, images scored
+Progress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
+TEACH_STAGES = ("extract", "coreset", "threshold")  # counting model inputs, bank rows picked, patches scored
 
 
 @dataclass(frozen=True)
 class TeachFeatures:
-    """Every patch extracted from the teach frames. patches: [N, D] float32 unit vectors (augmented views
-    included); owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for
-    patches of the frames as they are (not augmented), the ones a threshold estimate scores."""
+    """Every patch extracted from the teach frames. patches: [N, D] float16 unit vectors, augmented views
+    included (half the memory of float32, for the same banks and thresholds: README, "Many images");
+    owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for patches
+    of the frames as they are (not augmented), the ones a threshold estimate scores."""
 
     patches: np.ndarray
     owners: np.ndarray
     scored: np.ndarray
 
 
-class _Progress:
-    """Counts finished work units for a callback."""
-
-    def __init__(self, total: int, callback: Progress | None) -> None:
-        self.done = 0
-        self.total = total
-        self._callback = callback
-
-    def advance(self, units: int) -> None:
-        self.done += units
-        if self._callback is not None:
-            self._callback(self.done, self.total)
+def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    """progress as the (done, total) callback of one stage."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
 
 
 @contextmanager
@@ -79,21 +74,37 @@ def _views(inputs: np.ndarray, options: TeachOptions, rng: np.random.Generator) 
 
 
 def _extract(
-    extractor: FeatureExtractor, frames: Sequence[PreparedFrame], options: TeachOptions, progress: _Progress
+    extractor: FeatureExtractor,
+    frames: Sequence[PreparedFrame],
+    options: TeachOptions,
+    progress: Callable[[int, int], None] | None,
 ) -> TeachFeatures:
+    """Features of every model input of frames (augmented views included); progress(done, total) in model
+    inputs after each batch."""
+    views_per_input = (8 if options.augment_rotations else 1) + options.line_views
+    total = sum(len(frame.inputs) for frame in frames) * views_per_input
     patches, owners, scored = [], [], []
     rng = np.random.default_rng(options.seed)
+    extracted = 0
     for owner, frame in enumerate(frames):
         views = _views(frame.inputs, options, rng)
         for start in range(0, len(views), EXTRACT_BATCH_SIZE):
             batch = views[start : start + EXTRACT_BATCH_SIZE]
             features = extractor.extract(batch)  # [b, P, D]
-            patches.append(features.reshape(-1, features.shape[-1]))
+            patches.append(features.reshape(-1, features.shape[-1]).astype(np.float16))
             owners.append(np.full(features.shape[0] * features.shape[1], owner))
             is_original = np.arange(start, start + len(batch)) < len(frame.inputs)
             scored.append(np.repeat(is_original, features.shape[1]))
-            progress.advance(len(batch))
+            extracted += len(batch)
+            if progress is not None:
+                progress(extracted, total)
     return TeachFeatures(np.concatenate(patches), np.concatenate(owners), np.concatenate(scored))
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    """rows: [M, D] float16 -> [M, D] float32 unit vectors (float16 rounding leaves norms off 1 by ~1e-3)."""
+    vectors = rows.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def teach(
@@ -106,8 +117,8 @@ def teach(
 ) -> MemoryBank:
     """Build the memory bank of product_id from good frames, each prepared with options.view(model size).
 
-    progress(done, total) is called as model inputs are extracted and teach frames scored for the
-    threshold. InvalidInput if fewer than MIN_IMAGES frames are given or the product id is invalid.
+    progress(stage, done, total) is called as each of TEACH_STAGES advances. InvalidInput if fewer than
+    MIN_IMAGES frames are given or the product id is invalid.
     """
     ProductStore.validate_product_id(product_id)
     if len(frames) < MIN_IMAGES:
@@ -116,24 +127,22 @@ def teach(
         )
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    views_per_input = (8 if options.augment_rotations else 1) + options.line_views
-    inputs = sum(len(frame.inputs) for frame in frames)
-    tracker = _Progress(total=inputs * views_per_input + len(frames), callback=progress)
 
     with _timed(timings, "extract_seconds"):
-        features = _extract(extractor, frames, options, tracker)
+        features = _extract(extractor, frames, options, _stage(progress, "extract"))
     with _timed(timings, "coreset_seconds"):
-        count = coreset_size(int(features.scored.sum()), options.coreset_ratio)
-        indices = greedy_coreset(features.patches, count, seed=options.seed)
+        count = bank_size(int(features.scored.sum()), len(frames), options.coreset_ratio)
+        indices = greedy_coreset(
+            features.patches, count, seed=options.seed, progress=_stage(progress, "coreset")
+        )
     with _timed(timings, "threshold_seconds"):
-        scores = leave_one_out_scores(
+        scores = threshold_scores(
             features.patches,
             features.owners,
             features.scored,
-            options.coreset_ratio,
+            indices,
             options.top_k,
-            options.seed,
-            tracker.advance,
+            _stage(progress, "threshold"),
         )
 
     stats = TeachStats(
@@ -148,7 +157,7 @@ def teach(
         product_id=product_id,
         version=version,
         model_fingerprint=extractor.info.fingerprint,
-        vectors=np.ascontiguousarray(features.patches[indices]),
+        vectors=_unit_rows(features.patches[indices]),
         options=ProductOptions(
             threshold=threshold_from_scores(scores, options.threshold_scale), top_k=options.top_k
         ),

@@ -2,7 +2,8 @@
 
 The gRPC service runs on grpc.aio: every call is a coroutine on one event loop, which only reads, writes and
 waits. Decoding, preparing and verdicts run in a small decode pool, the model and the nearest-neighbour
-search in the batcher's worker thread, teaching and storing in threads of their own.
+search in the batcher's worker thread, teaching and storing in threads of their own. A fleet's NATS client
+(server/fleet) shares the event loop.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
 from server.fair_executor import FairExecutor
+from server.fleet.fleet import Fleet, FleetStatus
 from server.frames import FrameProcessor
 from server.interceptors import SERVICE_NAME, DrainInterceptor
 from server.lifecycle import Lifecycle
@@ -62,8 +64,14 @@ class InspectionServer:
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
         self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
+        local = ProductStore(config.store)
+        self.fleet = (
+            Fleet(config.fleet_store, config.fleet_creds, config.fleet_bucket, local, self.metrics)
+            if config.fleet_store
+            else None
+        )
         self.registry = ProductRegistry(
-            ProductStore(config.store),
+            self.fleet.store if self.fleet else local,
             self.extractor,
             functools.partial(prepare_teach_files, max_pixels=config.max_image_pixels),
             self.rebuilds.add,
@@ -84,7 +92,16 @@ class InspectionServer:
             decode_pool=self.decode_pool,
             record=self.recorder.record,
         )
-        self.service = InspectionService(config, self.extractor.info, self.registry, frames, self.metrics)
+        self.service = InspectionService(
+            config,
+            self.extractor.info,
+            self.registry,
+            frames,
+            self.metrics,
+            self.fleet.status if self.fleet else FleetStatus,
+        )
+        if self.fleet:
+            self.fleet.follow(self.registry, self.service.count_products)
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
         page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
         self.page = PageThread(page) if page else None
@@ -139,6 +156,8 @@ class InspectionServer:
         if self.config.metrics_port:
             self.metrics.serve(self.config.host, self.config.metrics_port)
         await self.grpc_server.start()
+        if self.fleet:
+            self.fleet.start()
         if self.page:
             await asyncio.to_thread(self.page.start)
         for name in ("", SERVICE_NAME):
@@ -169,6 +188,8 @@ class InspectionServer:
         remaining = await self.lifecycle.drain(self.config.grace_seconds)
         await self.grpc_server.stop(grace=0)
         await asyncio.to_thread(self.rebuilder.stop)
+        if self.fleet:
+            await self.fleet.stop()
         await asyncio.to_thread(self.batcher.close)
         await asyncio.to_thread(self.decode_pool.shutdown)
         await asyncio.to_thread(self.registry.close)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
+_BUCKET_NAME = re.compile(r"[a-zA-Z0-9_-]+")  # JetStream bucket names
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,9 @@ class ServerConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
+    fleet_store: str = ""  # nats:// or tls:// URL of the fleet's NATS server; "" = this server on its own
+    fleet_creds: Path | None = None
+    fleet_bucket: str = "patchcore"
     max_message_bytes: int = 64 * MIB
     max_image_pixels: int = 50_000_000
     max_teach_images: int = 256
@@ -85,7 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and products")
     model_required = _env("MODEL", None) is None
     _add(model, "--model", "ONNX model exported by `make export`", Path, required=model_required)
-    _add(model, "--store", "product store directory, one folder per product", Path, Path("store"))
+    _add(
+        model,
+        "--store",
+        "product store directory, one folder per product (with --fleet-store: this server's copy)",
+        Path,
+        Path("store"),
+    )
+
+    fleet = parser.add_argument_group(
+        "fleet",
+        "Servers given the same --fleet-store serve the same products: a product taught, changed or deleted "
+        "on one is stored in the fleet's NATS JetStream and reaches the others within seconds. While the "
+        "store is unreachable a server goes on inspecting from its --store folder, and Teach, AddImages, "
+        "UpdateProduct and DeleteProduct get UNAVAILABLE.",
+    )
+    _add(fleet, "--fleet-store", "NATS server of the fleet, nats://HOST:PORT or tls://HOST:PORT", str, "")
+    _add(fleet, "--fleet-creds", "NATS credentials file (user JWT and NKey seed) for the fleet store", Path)
+    _add(fleet, "--fleet-bucket", "the fleet's Key-Value bucket and Object Store", str, d.fleet_bucket)
 
     net = parser.add_argument_group("network")
     _add(net, "--host", "address to bind", str, d.host)
@@ -247,4 +270,14 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         parser.error(
             "--max-wait-ms, --grace-seconds, --stream-idle-seconds and --decode-threads must not be negative"
         )
+    fleet_url = urlsplit(config.fleet_store)
+    if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
+        # Not echoed: the URL may hold a password.
+        parser.error("--fleet-store must be a URL nats://HOST:PORT or tls://HOST:PORT")
+    if config.fleet_creds and not config.fleet_store:
+        parser.error("--fleet-creds needs --fleet-store")
+    if config.fleet_creds and not config.fleet_creds.is_file():
+        parser.error(f"--fleet-creds {config.fleet_creds}: no such file")
+    if not _BUCKET_NAME.fullmatch(config.fleet_bucket):
+        parser.error(f"--fleet-bucket must be letters, digits, '-' and '_', got {config.fleet_bucket!r}")
     return config

@@ -1,6 +1,6 @@
 """Errors the server itself raises, beside the engine's (patchcore/errors.py); status.py maps both."""
 
-from patchcore.errors import InspectionError
+from patchcore.errors import InspectionError, StorageError
 
 
 class ShuttingDown(InspectionError):
@@ -26,3 +26,7 @@ class PermissionDenied(InspectionError):
 
 class ConfigError(InspectionError):
     """A setting or a file it names (certificate, tokens file) cannot be used; the server does not start."""
+
+
+class FleetUnavailable(StorageError):
+    """The fleet's product store (NATS) is unreachable: changes are refused, inspection goes on."""

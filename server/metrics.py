@@ -13,6 +13,8 @@
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
   patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
+  patchcore_fleet_connected                                1 while connected to the fleet's store
+  patchcore_fleet_sync_lag_seconds                         stored on a server -> served here (last version)
 
 Every metric lives in the server's own registry, so several servers in one process (tests) do not clash.
 """
@@ -100,6 +102,17 @@ class ServerMetrics:
         self.rebuilds_pending = Gauge(
             "patchcore_rebuilds_pending",
             "Products built with another model waiting for or in a rebuild for the loaded model.",
+            registry=r,
+        )
+        self.fleet_connected = Gauge(
+            "patchcore_fleet_connected",
+            "1 while the server is connected to its fleet's product store, else 0.",
+            registry=r,
+        )
+        self.fleet_sync_lag_seconds = Gauge(
+            "patchcore_fleet_sync_lag_seconds",
+            "Seconds from a version being stored by a server of the fleet to this server serving it, for the "
+            "last version received (the two servers' clocks).",
             registry=r,
         )
 

@@ -127,7 +127,7 @@ class ProductRegistry:
             self._check_expected(product_id, expected_version)
             version = self._store.next_version(product_id)
             bank = teach(self._extractor, frames, product_id, options, version=version)
-            return self._store_and_swap(ProductVersion.taught(bank, images))
+            return self._store_and_swap(ProductVersion.taught(bank, images), base_version=expected_version)
 
         return self._write(build)
 
@@ -145,11 +145,12 @@ class ProductRegistry:
                     f"cannot add images to product {product_id!r}: {error}; teach it again with all its good "
                     "images"
                 ) from error
+            version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
             view = current.teach_options.view(self._extractor.info.input_size)
             new_frames = self._prepare_files(images, view)
             bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
-            bank = dataclasses.replace(bank, version=self._store.next_version(product_id))
-            return self._store_and_swap(ProductVersion.taught(bank, stored + images))
+            bank = dataclasses.replace(bank, version=version)
+            return self._store_and_swap(ProductVersion.taught(bank, stored + images), current.version)
 
         return self._write(build)
 
@@ -170,7 +171,7 @@ class ProductRegistry:
                 options=change(bank.options),
                 created_unix=int(time.time()),
             )
-            return self._store_and_swap(ProductVersion(new_bank))
+            return self._store_and_swap(ProductVersion(new_bank), bank.version)
 
         return self._write(apply)
 
@@ -180,7 +181,7 @@ class ProductRegistry:
         def remove() -> int:
             self.get(product_id)
             self._check_expected(product_id, expected_version)
-            deleted_version = self._store.delete(product_id)
+            deleted_version = self._store.delete(product_id, expected_version)
             with self._lock:
                 del self._entries[product_id]
             return deleted_version
@@ -209,15 +210,44 @@ class ProductRegistry:
         version; VersionConflict when the product changed since `source` (nothing is stored)."""
 
         def store() -> ProductEntry:
-            self._check_expected(source.product_id, source.version)
-            bank = dataclasses.replace(
-                rebuilt,
-                version=self._store.next_version(source.product_id),
-                teach_images_sha256=source.teach_images_sha256,
-            )
-            return self._store_and_swap(ProductVersion(bank))
+            return self._swap(self._store.save_rebuilt(source, rebuilt))
 
         return self._write(store)
+
+    def receive(
+        self, version: ProductVersion, save: Callable[[ProductVersion], object]
+    ) -> ProductEntry | None:
+        """Stores with `save` and swaps in a version another server stored, unless this server holds it or a
+        newer one already (None then). Frames in flight finish with the version they started with."""
+
+        def store() -> ProductEntry | None:
+            if self.held_version(version.bank.product_id) >= version.bank.version:
+                return None
+            save(version)
+            return self._swap(version.bank)
+
+        return self._write(store)
+
+    def receive_delete(self, product_id: str, version: int, delete: Callable[[str], object]) -> bool:
+        """Deletes with `delete` a product another server deleted at `version`, unless this server does not
+        hold it or holds a newer version (False then)."""
+
+        def remove() -> bool:
+            held = self.held_version(product_id)
+            if held == 0 or held > version:
+                return False
+            delete(product_id)
+            with self._lock:
+                self._entries.pop(product_id, None)
+            return True
+
+        return self._write(remove)
+
+    def held_version(self, product_id: str) -> int:
+        """The version of product_id this server holds; 0 when none (or its bank is unreadable)."""
+        with self._lock:
+            entry = self._entries.get(product_id)
+        return entry.bank.version if entry is not None and entry.bank is not None else 0
 
     def rebuild_failed(self, source: MemoryBank, reason: str) -> None:
         """The product, if still at `source`'s version, says why it could not be rebuilt for the model."""
@@ -260,9 +290,11 @@ class ProductRegistry:
                 "changed meanwhile, and nothing was changed; read it again and retry"
             )
 
-    def _store_and_swap(self, version: ProductVersion) -> ProductEntry:
-        entry = self._entry_for(version.bank)
-        self._store.save(version)
+    def _store_and_swap(self, version: ProductVersion, base_version: int) -> ProductEntry:
+        return self._swap(self._store.save(version, base_version))
+
+    def _swap(self, bank: MemoryBank) -> ProductEntry:
+        entry = self._entry_for(bank)
         with self._lock:
             self._entries[entry.product_id] = entry
         self._queue_if_stale(entry)

@@ -4,8 +4,9 @@ stream.py and products.py. Work that blocks (teaching, storing) runs in a thread
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -17,6 +18,7 @@ from server import __version__
 from server.config import ServerConfig
 from server.convert import kept_images, model_message, product_message, teach_options, updated_options
 from server.errors import StreamIdle
+from server.fleet.fleet import FleetStatus
 from server.frames import FrameProcessor
 from server.logs import log_event
 from server.metrics import ServerMetrics
@@ -34,12 +36,14 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         registry: ProductRegistry,
         frames: FrameProcessor,
         metrics: ServerMetrics,
+        fleet_status: Callable[[], FleetStatus],
     ) -> None:
         self._config = config
         self._model = model
         self._registry = registry
         self._frames = frames
         self._metrics = metrics
+        self._fleet_status = fleet_status
 
     async def Teach(self, request: pb.TeachRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
@@ -185,6 +189,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_batch_size=self._config.max_batch,
             max_image_pixels=self._config.max_image_pixels,
             max_message_bytes=self._config.max_message_bytes,
+            fleet=pb.FleetInfo(**dataclasses.asdict(self._fleet_status())),
         )
 
     def _check_teach_set_size(self, count: int) -> None:

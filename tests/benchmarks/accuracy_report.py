@@ -12,7 +12,7 @@ from tests.benchmarks.accuracy_evaluate import ProductRun, SeedOutcome
 
 @dataclass(frozen=True)
 class ThresholdRule:
-    """An alternative to the bank's threshold, computed from the seed's leave-one-out scores only."""
+    """An alternative to the bank's threshold, computed from the seed's held-out scores only."""
 
     name: str
     threshold_of: Callable[[SeedOutcome], float]

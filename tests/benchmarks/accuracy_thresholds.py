@@ -1,5 +1,5 @@
-"""Alternative threshold rules, each from the 8 leave-one-out scores of good images only (never defects),
-compared with the engine's default (max of the leave-one-out scores x threshold_scale, scale 1.1)."""
+"""Alternative threshold rules, each from the 8 held-out scores of good images only (never defects),
+compared with the engine's default (max of the held-out scores x threshold_scale)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def _scaled_max(scale: float) -> ThresholdRule:
     def threshold_of(seed: SeedOutcome) -> float:
         return scale * max(seed.leave_one_out_scores)
 
-    return ThresholdRule(f"{scale:g} x max LOO", threshold_of)
+    return ThresholdRule(f"{scale:g} x max held-out", threshold_of)
 
 
 def _mean_plus_std(count: float) -> ThresholdRule:
@@ -23,7 +23,7 @@ def _mean_plus_std(count: float) -> ThresholdRule:
         scores = np.asarray(seed.leave_one_out_scores)
         return float(scores.mean() + count * scores.std(ddof=1))
 
-    return ThresholdRule(f"LOO mean + {count:g} std", threshold_of)
+    return ThresholdRule(f"held-out mean + {count:g} std", threshold_of)
 
 
 RULES = (_scaled_max(1.0), _scaled_max(1.25), _scaled_max(1.5), _mean_plus_std(2.0), _mean_plus_std(3.0))

@@ -51,7 +51,7 @@ def coreset_table(extractor: FeatureExtractor, frames: np.ndarray) -> str:
     augmented = augmented.reshape(-1, extractor.info.dim)
     lines = [
         f"Greedy coreset and teach ({extractor.info.backbone} {size}, {len(frames)} elpv frames; "
-        "teach = extraction + coreset + 8 leave-one-out coresets for the threshold):",
+        "teach = extraction + coreset + held-out scores for the threshold):",
         "",
         "| what | patches | kept | seconds |",
         "|---|---|---|---|",

@@ -58,7 +58,7 @@ NOTES = """Notes:
   connections); the RSS they add; then Inspect p50 (20 calls) alone and beside 256 idle streams, 3 rounds.
 - Baseline (third table, with --baseline): the same stream runs against the earlier version's server in
   every round, right after this one's.
-- Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, leave-one-out threshold).
+- Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, held-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.

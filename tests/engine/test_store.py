@@ -203,3 +203,37 @@ def test_saving_images_whose_stored_copy_is_damaged_writes_them_again(store, mak
     path.write_bytes(b"damaged")
     store.save(ProductVersion.taught(make_bank("widget", version=2), images))
     assert store.load_images(store.load("widget")).files == images.files
+
+
+def test_a_change_made_from_a_version_is_stored_only_while_the_product_is_at_it(store, make_bank):
+    save(store, make_bank("widget", version=1))
+    save(store, make_bank("widget", version=2))
+    with pytest.raises(VersionConflict, match="at version 2, not at version 1"):
+        store.save(ProductVersion(make_bank("widget", version=3)), base_version=1)
+    assert store.current_version("widget") == 2
+    assert store.save(ProductVersion(make_bank("widget", version=3)), base_version=2).version == 3
+
+
+def test_a_delete_expecting_another_version_deletes_nothing(store, make_bank):
+    save(store, make_bank("widget", version=1))
+    with pytest.raises(VersionConflict):
+        store.delete("widget", expected_version=2)
+    assert store.delete("widget", expected_version=1) == 1
+
+
+def test_a_rebuild_is_the_next_version_sharing_its_sources_images(store, make_bank):
+    source = store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a")))
+    rebuilt = store.save_rebuilt(source, make_bank("widget", version=0))
+    assert (rebuilt.version, rebuilt.teach_images_sha256) == (2, source.teach_images_sha256)
+    assert store.load_images(store.load("widget")).files == (b"image file a",)
+    with pytest.raises(VersionConflict):  # the product moved on from source meanwhile
+        store.save_rebuilt(source, make_bank("widget", version=0))
+
+
+def test_replacing_the_current_version_keeps_its_number(store, make_bank):
+    save(store, make_bank("widget", version=1))
+    save(store, make_bank("widget", version=2))
+    store.replace_current(make_bank("widget", version=2, rows=7))
+    assert store.load("widget").vectors.shape[0] == 7
+    with pytest.raises(VersionConflict):
+        store.replace_current(make_bank("widget", version=1))

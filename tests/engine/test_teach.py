@@ -73,17 +73,32 @@ def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extr
     assert bank.teach_options.augment_rotations
 
 
-def test_progress_counts_up_to_the_total(brick_crops, tiny_extractor):
+def test_progress_reports_every_stage_up_to_its_total(brick_crops, tiny_extractor):
     calls = []
     teach_images(
         tiny_extractor,
         brick_crops[:3],
         "brick",
         TeachOptions(line_views=0),
-        progress=lambda done, total: calls.append(done),
+        progress=lambda stage, done, total: calls.append((stage, done, total)),
     )
-    # 3 images extracted one after the other, then 3 leave-one-out scores
-    assert calls == [1, 2, 3, 4, 5, 6]
+    # 3 images extracted one after the other; 20 bank vectors picked (10% of 3 x 64 patches); the 3 x 64
+    # patches searched twice for the threshold: all at once, then image by image
+    assert calls == [
+        *(("extract", done, 3) for done in (1, 2, 3)),
+        ("coreset", 20, 20),
+        *(("threshold", done, 384) for done in (192, 256, 320, 384)),
+    ]
+
+
+def test_the_bank_stops_growing_past_16_images(brick, tiny_extractor):
+    crops = [
+        brick[top : top + 64, left : left + 64] for top in range(0, 448, 112) for left in range(0, 448, 90)
+    ]
+    bank = teach_images(tiny_extractor, crops, "brick", TeachOptions(line_views=0))
+    assert (bank.stats.image_count, bank.stats.patch_count) == (20, 20 * 64)
+    assert bank.stats.bank_size == 103  # 10% of 16 images' 64 patches
+    assert len(bank.stats.leave_one_out_scores) == 20
 
 
 @pytest.mark.parametrize(("count", "product_id"), [(0, "brick"), (1, "brick"), (2, "Bad/Id")])

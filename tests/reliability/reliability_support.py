@@ -92,16 +92,25 @@ def wait_until_usable(stub, product_ids: set[str], timeout: float = 120.0) -> di
         time.sleep(0.05)
 
 
-def wait_for_log_event(server: LocalServer, event: str, timeout: float = 120.0, **fields: object) -> dict:
-    """The first JSON log line of `server` with this event name and these field values."""
+def log_events(server: LocalServer, event: str, **fields: object) -> list[dict]:
+    """The JSON log lines of `server` with this event name and these field values, in order."""
+    entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    return [
+        entry
+        for entry in entries
+        if entry["event"] == event and all(entry.get(key) == value for key, value in fields.items())
+    ]
+
+
+def wait_for_log_event(
+    server: LocalServer, event: str, timeout: float = 120.0, nth: int = 1, **fields: object
+) -> dict:
+    """The nth JSON log line of `server` with this event name and these field values."""
     deadline = time.monotonic() + timeout
-    while True:
-        entries = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
-        for entry in entries:
-            if entry["event"] == event and all(entry.get(key) == value for key, value in fields.items()):
-                return entry
-        assert time.monotonic() < deadline, f"no {event} {fields} logged within {timeout:.0f} s"
+    while len(found := log_events(server, event, **fields)) < nth:
+        assert time.monotonic() < deadline, f"no {event} {fields} (#{nth}) logged within {timeout:.0f} s"
         time.sleep(0.05)
+    return found[nth - 1]
 
 
 def metric_value(server: LocalServer, name: str) -> float:

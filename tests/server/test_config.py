@@ -45,6 +45,53 @@ def test_help_names_every_setting_with_its_variable_and_default():
     assert "(default: 127.0.0.1)" in text
 
 
+def test_a_server_is_on_its_own_unless_given_a_fleet_store(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    config = parse_config([])
+    assert (config.fleet_store, config.fleet_creds, config.fleet_bucket) == ("", None, "patchcore")
+
+
+def test_the_fleet_store_comes_from_a_flag_or_the_environment(monkeypatch, tmp_path):
+    creds = tmp_path / "site.creds"
+    creds.write_text("credentials")
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setenv("PATCHCORE_FLEET_STORE", "tls://nats.plant:4222")
+    config = parse_config(["--fleet-creds", str(creds), "--fleet-bucket", "line-7"])
+    assert (config.fleet_store, config.fleet_creds, config.fleet_bucket) == (
+        "tls://nats.plant:4222",
+        creds,
+        "line-7",
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--fleet-store", "nats://nats:4222", "--fleet-creds", "missing.creds"],
+            "missing.creds: no such file",
+        ),
+        (["--fleet-creds", "missing.creds"], "--fleet-creds needs --fleet-store"),
+    ],
+)
+def test_fleet_credentials_must_be_a_file_and_need_a_store(monkeypatch, capsys, flags, message):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    with pytest.raises(SystemExit):
+        parse_config(flags)
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [["--fleet-store", "http://nats:4222"], ["--fleet-store", "nats:4222"], ["--fleet-bucket", "a.b"]],
+)
+def test_a_fleet_store_that_is_no_nats_url_or_bucket_name_is_refused(monkeypatch, capsys, flags):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    with pytest.raises(SystemExit):
+        parse_config(flags)
+    assert flags[0] in capsys.readouterr().err
+
+
 def test_grpc_threads_is_still_accepted_as_max_calls(monkeypatch):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     assert parse_config(["--grpc-threads", "12"]).max_calls == 12

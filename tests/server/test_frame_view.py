@@ -84,19 +84,19 @@ def test_a_teach_image_without_the_roi_fails_the_teach_naming_it(stub, surfaces)
 
 @pytest.fixture(scope="module")
 def wide_surfaces() -> list[np.ndarray]:
-    """Three 768 x 512 surfaces to teach with and one to inspect."""
+    """Eight 768 x 512 surfaces to teach with (a product's usual teach set) and one to inspect."""
     rng = np.random.default_rng(12)
-    return [machined_surface(rng, 512, 768) for _ in range(4)]
+    return [machined_surface(rng, 512, 768) for _ in range(9)]
 
 
 def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_surfaces):
-    teach(stub, "whole-frame", wide_surfaces[:3])
-    tiled = teach(stub, "tiled", wide_surfaces[:3], tile_size=256)
+    teach(stub, "whole-frame", wide_surfaces[:8])
+    tiled = teach(stub, "tiled", wide_surfaces[:8], tile_size=256)
     assert tiled.teach_options.tile_size == 256
     pit = (512, 170)
-    frame = with_pit(wide_surfaces[3], pit, 3)
+    frame = with_pit(wide_surfaces[8], pit, 3)
 
-    assert not inspect(stub, "tiled", wide_surfaces[3]).anomalous
+    assert not inspect(stub, "tiled", wide_surfaces[8]).anomalous
     assert not inspect(stub, "whole-frame", frame).anomalous
     found = inspect(stub, "tiled", frame, pb.HEATMAP_FORMAT_FLOAT32)
     assert found.anomalous

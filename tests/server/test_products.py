@@ -102,3 +102,4 @@ def test_server_info_describes_the_model_and_limits(stub):
     assert info.max_image_pixels == 50_000_000
     assert info.max_message_bytes == MAX_MESSAGE_BYTES
     assert info.version
+    assert not info.fleet.enabled and not info.fleet.connected and info.fleet.url == ""

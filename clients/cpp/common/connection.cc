@@ -34,6 +34,8 @@ void Connection::prepare(grpc::ClientContext& context) const {
 Connection connect(const CommandLine& command_line, std::uint64_t default_deadline_ms) {
   grpc::ChannelArguments arguments;
   arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
+  // Over every address the target names: ipv4:host:port,host:port or a DNS name with several addresses.
+  arguments.SetLoadBalancingPolicyName("round_robin");
   const auto channel = grpc::CreateCustomChannel(command_line.value_or(kTargetFlag, kDefaultTarget),
                                                  grpc::InsecureChannelCredentials(), arguments);
   Connection connection;
@@ -51,7 +53,8 @@ std::vector<std::string> with_connection_flags(std::vector<std::string> flags) {
 std::string connection_flags_help(const std::string& deadline_scope, std::uint64_t default_deadline_ms) {
   const std::string deadline_default =
       default_deadline_ms == 0 ? "0 = none" : std::to_string(default_deadline_ms) + "; 0 = none";
-  return std::string("  --target       server address (default ") + kDefaultTarget + ")\n" +
+  return std::string("  --target       server address (default ") + kDefaultTarget + "); several servers of a\n" +
+         "                 fleet: ipv4:HOST:PORT,HOST:PORT or a DNS name, calls spread round robin\n" +
          "  --deadline-ms  time for " + deadline_scope + " in milliseconds (default " + deadline_default + ")\n" +
          "  --token        for a server started with --token (default $" + kTokenVariable + ")\n";
 }

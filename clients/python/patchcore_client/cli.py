@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--target", default=os.environ.get("PATCHCORE_TARGET", DEFAULT_TARGET),
-        help="server address host:port [PATCHCORE_TARGET]",
+        help="server address host:port; several servers of a fleet: ipv4:host:port,host:port or a DNS name "
+        "(dns:///name:port), calls spread round robin [PATCHCORE_TARGET]",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=None, help="seconds per call; none by default")
     parser.add_argument(

@@ -40,10 +40,13 @@ def _heatmap_format(heatmap: str | int) -> int:
 
 
 class InspectionClient:
-    """A connection to one patchcore-edge server.
+    """A connection to a patchcore-edge server, or to several serving the same products (a fleet).
 
-    target: "host:port". timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes
-    of the CA that signed the server's certificate, to connect with TLS (None = plaintext).
+    target: "host:port"; several servers as "ipv4:host:port,host:port" or a DNS name ("dns:///line-7:50051")
+    resolving to several addresses: calls are spread over them round robin, each call (a whole stream) on
+    one server, and a server that goes away is left out until it is back.
+    timeout: seconds per unary call (None = no deadline). root_certificates: PEM bytes of the CA that signed
+    the server's certificate, to connect with TLS (None = plaintext).
     client_certificate, client_key: PEM bytes of this client's certificate chain and private key, for a
     server that requires mutual TLS. token: sent as `authorization: Bearer <token>` when the server
     requires one. channel_order: how [H, W, 3] arrays are laid out, "rgb" or "bgr" (OpenCV).
@@ -64,6 +67,7 @@ class InspectionClient:
         options = [
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.lb_policy_name", "round_robin"),  # over every address the target names
         ]
         if (client_certificate is None) != (client_key is None):
             raise ValueError("give both client_certificate and client_key, or neither")

@@ -22,7 +22,7 @@ from patchcore_client.local_server import LocalServer
 
 PRODUCT = "demo-flange"
 TEACH_IMAGES = 8
-# A margin over the highest leave-one-out score, wider than the server's default: generated parts vary little,
+# A margin over the highest held-out score, wider than the server's default: generated parts vary little,
 # so a handful of them underestimates the spread of good scores.
 THRESHOLD_SCALE = 1.5
 MODEL_PREFERENCE = ("dinov2_vits14_224.onnx", "efficientnet_lite0_224.onnx")
@@ -64,7 +64,7 @@ def run_demo(model: Path, out: Path, frame_count: int, seed: int, watch_seconds:
                 print(
                     f"taught {PRODUCT} from {TEACH_IMAGES} good images in "
                     f"{product.teach_stats.teach_seconds:.1f} s: threshold {product.threshold:.4f} "
-                    f"({THRESHOLD_SCALE} x the highest leave-one-out score)"
+                    f"({THRESHOLD_SCALE} x the highest held-out score)"
                 )
                 correct = stream_frames(client, inspection_sequence(rng, frame_count, defect_every=3), out)
                 keep_streaming(client, inspection_sequence(rng, 24, defect_every=3), watch_seconds, page)

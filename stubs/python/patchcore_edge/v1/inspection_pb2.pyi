@@ -307,17 +307,33 @@ class ModelInfo(_message.Message):
     def __init__(self, backbone: _Optional[str] = ..., input_size: _Optional[int] = ..., grid_height: _Optional[int] = ..., grid_width: _Optional[int] = ..., feature_dim: _Optional[int] = ..., fingerprint: _Optional[str] = ..., weights_sha256: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ServerInfo(_message.Message):
-    __slots__ = ("version", "model", "product_count", "max_batch_size", "max_image_pixels", "max_message_bytes")
+    __slots__ = ("version", "model", "product_count", "max_batch_size", "max_image_pixels", "max_message_bytes", "fleet")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_COUNT_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_IMAGE_PIXELS_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    FLEET_FIELD_NUMBER: _ClassVar[int]
     version: str
     model: ModelInfo
     product_count: int
     max_batch_size: int
     max_image_pixels: int
     max_message_bytes: int
-    def __init__(self, version: _Optional[str] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., product_count: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    fleet: FleetInfo
+    def __init__(self, version: _Optional[str] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., product_count: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_image_pixels: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., fleet: _Optional[_Union[FleetInfo, _Mapping]] = ...) -> None: ...
+
+class FleetInfo(_message.Message):
+    __slots__ = ("enabled", "connected", "url", "last_sync_unix", "pending_products")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    LAST_SYNC_UNIX_FIELD_NUMBER: _ClassVar[int]
+    PENDING_PRODUCTS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    connected: bool
+    url: str
+    last_sync_unix: int
+    pending_products: int
+    def __init__(self, enabled: _Optional[bool] = ..., connected: _Optional[bool] = ..., url: _Optional[str] = ..., last_sync_unix: _Optional[int] = ..., pending_products: _Optional[int] = ...) -> None: ...
