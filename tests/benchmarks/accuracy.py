@@ -1,18 +1,12 @@
 """Accuracy benchmark: `make bench-accuracy` (or `python -m tests.benchmarks.accuracy --help`).
 
 Teaches each product with 8 good images, exactly as the server's Teach does, and scores held-out good and
-<<<<<<< HEAD
 defective frames as Inspect does. Sections (--sections): "elpv" = the elpv solar cells (mono, poly: real
 defects, image AUROC) and three scikit-image textures with planted defects (exact masks: pixel AUROC) for
 every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
 frames, both with the reference model and beside a plain PatchCore reference. Prints one Markdown table per
-section and writes them, with the coreset timings, to bench-results/accuracy.md.
-=======
-defective frames as Inspect does. Products: the elpv solar cells (mono, poly: real defects, image AUROC) and
-three scikit-image textures with planted defects (exact masks: pixel AUROC). Prints one Markdown table and
-writes it, with the coreset timings and the teach scaling table (tests/benchmarks/teach_scaling.py), to
-bench-results/accuracy.md.
->>>>>>> main
+section and writes them, with the coreset timings and the teach scaling table
+(tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
 
 from __future__ import annotations
@@ -47,13 +41,10 @@ from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
-<<<<<<< HEAD
 from tests.benchmarks.line_evaluate import HIGHRES_SET, LINE_SET, ROI_SET, LineSet, run_line_set
 from tests.benchmarks.line_surfaces import SURFACES
 from tests.benchmarks.plain_patchcore import plain_extractor
-=======
 from tests.benchmarks.teach_scaling import scaling_table
->>>>>>> main
 from tests.benchmarks.textures import TEXTURES
 
 SECTIONS = ("elpv", "line", "highres", "roi")
@@ -220,13 +211,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     seeds = list(range(args.seeds))
     tables: dict[str, list[Row]] = {}
     timings = ""
-<<<<<<< HEAD
     if "elpv" in args.sections:
         products = load_elpv_products()
         models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
         if REFERENCE_MODEL in models:
-            reference = export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-            timings = coreset_table(FeatureExtractor(reference), products[0].good[:8])
+            reference = FeatureExtractor(
+                export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
+            )
+            timings = coreset_table(reference, products[0].good[:8])
+            if not args.quick:
+                cached = CachedFeatureExtractor(reference, args.feature_cache)
+                good = np.concatenate([product.good for product in products])
+                timings += "\n\n" + scaling_table(reference, cached, good)
         tables[ELPV_TITLE] = []
         for model in models:
             configs = (PLAIN,) if args.quick else configs_for(model)
@@ -242,23 +238,6 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_report(args.out, tables, timings, len(seeds), started, done=False)
     write_report(args.out, tables, timings, len(seeds), started, done=True)
     print(f"\n{markdown_tables(tables)}\n\n{timings}\n\nwritten to {args.out}")
-=======
-    if REFERENCE_MODEL in models:
-        reference = FeatureExtractor(
-            export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-        )
-        timings = coreset_table(reference, products[0].good[:8])
-        if not args.quick:
-            cached = CachedFeatureExtractor(reference, args.feature_cache)
-            good = np.concatenate([product.good for product in products])
-            timings += "\n\n" + scaling_table(reference, cached, good)
-    rows: list[Row] = []
-    for model in models:
-        configs = (PLAIN,) if args.quick else configs_for(model)
-        rows += run_model(model, configs, products, seeds, args.models, args.feature_cache)
-        write_report(args.out, rows, timings, len(seeds), started, done=model == models[-1])
-    print(f"\n{markdown_table(rows)}\n\n{timings}\n\nwritten to {args.out}")
->>>>>>> main
 
 
 if __name__ == "__main__":
