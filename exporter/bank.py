@@ -92,6 +92,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="cover the frame (or ROI) with tiles of this many pixels, each one model input, for "
         "high-resolution frames with small defects (default 0 = the whole frame as one input)",
     )
+    parser.add_argument(
+        "--line-views",
+        type=int,
+        default=defaults.line_views,
+        help="also learn this many views of each image shifted, turned, lit and JPEG-compressed as a line "
+        "varies them (default %(default)s; 0 = off)",
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="coreset seed (default %(default)s)")
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (default 0 = one per core)"
@@ -120,6 +127,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
         seed=args.seed,
         roi=args.roi,
         tile_size=args.tile_size,
+        line_views=args.line_views,
     )
     extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
     view = options.view(extractor.info.input_size)

@@ -40,9 +40,10 @@ def model_path(out_dir: Path, backbone: str, size: int, quantize: str | None = N
     return out_dir / f"{backbone}_{size}{suffix}.onnx"
 
 
-def _reusable(target: Path, weights_file: Path | None, random_init: bool = False) -> bool:
-    """An existing model is reused unless it was made from other weights than asked for: another weights
-    file than the one given, or random weights for a real model and the other way round."""
+def _reusable(target: Path, spec: BackboneSpec, weights_file: Path | None, random_init: bool = False) -> bool:
+    """An existing model is reused unless it was made from other weights than asked for (another weights
+    file than the one given, or random weights for a real model and the other way round: an error) or by
+    an older graph of the backbone (exported again, so it gets the new graph and fingerprint)."""
     if not target.exists():
         return False
     metadata = read_metadata(target)
@@ -54,6 +55,14 @@ def _reusable(target: Path, weights_file: Path | None, random_init: bool = False
             f"{target} exists but was exported from other weights ({metadata.get('weights_source')}); "
             "pass --force to replace it"
         )
+    if metadata.get("exporter_version") != spec.graph_version:
+        log.info(
+            "%s was exported with graph version %s, the exporter's is %s: exporting it again",
+            target,
+            metadata.get("exporter_version"),
+            spec.graph_version,
+        )
+        return False
     log.info("Reusing %s (same backbone and size; pass --force to export again)", target)
     return True
 
@@ -82,7 +91,15 @@ def _export_fp32(
         progress.update()
         step("write")
         metadata = model_metadata(
-            spec.name, weights.source, weights.sha256, size, grid, spec.dim, "none", parity
+            spec.name,
+            weights.source,
+            weights.sha256,
+            size,
+            grid,
+            spec.dim,
+            "none",
+            parity,
+            spec.graph_version,
         )
         attach_metadata(model, metadata)
         write_atomically(model.SerializeToString(), target)
@@ -118,7 +135,7 @@ def export_model(
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise InvalidInput(f"Unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     target = model_path(Path(out_dir), backbone, size)
-    if force or not _reusable(target, weights, random_init):
+    if force or not _reusable(target, spec, weights, random_init):
         try:
             _export_fp32(spec, size, target, weights, random_init)
         except WeightsUnavailable as error:
@@ -129,6 +146,6 @@ def export_model(
     if quantize is None:
         return target
     quantized = model_path(Path(out_dir), backbone, size, quantize)
-    if force or not _reusable(quantized, None, random_init):
+    if force or not _reusable(quantized, spec, None, random_init):
         quantize_int8(target, quantized)
     return quantized

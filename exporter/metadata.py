@@ -9,8 +9,6 @@ from google.protobuf.message import DecodeError
 
 from patchcore.errors import ModelError
 
-# Bump when the graph changes for the same backbone, weights and size (features of older files differ).
-EXPORTER_VERSION = "1"
 # weights_source of a model exported from random-initialised weights: speed measurements only, never served.
 RANDOM_SOURCE = "random"
 FINGERPRINT_FIELDS = (
@@ -38,8 +36,10 @@ def model_metadata(
     dim: int,
     quantization: str,
     parity_max_abs: float,
+    graph_version: str,
 ) -> dict[str, str]:
-    """All metadata_props of one model file (grid is square: grid x grid patches)."""
+    """All metadata_props of one model file (grid is square: grid x grid patches). graph_version: the
+    backbone's graph version (exporter.backbones.BackboneSpec), kept as "exporter_version"."""
     metadata = {
         "backbone": backbone,
         "weights_source": weights_source,
@@ -47,7 +47,7 @@ def model_metadata(
         "input_size": str(size),
         "grid": f"{grid}x{grid}",
         "dim": str(dim),
-        "exporter_version": EXPORTER_VERSION,
+        "exporter_version": graph_version,
         "quantization": quantization,
         "parity_max_abs": f"{parity_max_abs:.3g}",
     }

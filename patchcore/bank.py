@@ -35,6 +35,7 @@ _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
 # Multiplies the highest held-out score to give the default threshold (see patchcore/threshold.py).
 DEFAULT_THRESHOLD_SCALE = 1.1
+MAX_LINE_VIEWS = 32
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TeachOptions:
 
     coreset_ratio: float = 0.1
     augment_rotations: bool = False  # add 90/180/270 rotations and flips of each image (rotation-free parts)
+    line_views: int = 4  # extra views of each image as the line varies it (patchcore.augment.line_views)
     contrast_stretch: bool = False  # stretch each frame's contrast before the model (patchcore.images)
     threshold_scale: float = DEFAULT_THRESHOLD_SCALE
     top_k: int = 1
@@ -80,6 +82,8 @@ class TeachOptions:
         if self.top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
         check_tile_size(self.tile_size)
+        if not 0 <= self.line_views <= MAX_LINE_VIEWS:
+            raise InvalidInput(f"line_views must be in 0..{MAX_LINE_VIEWS}, got {self.line_views}")
 
     def view(self, input_size: int) -> FrameView:
         """What a model with input_size inputs sees of a frame of this product."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchcore.augment import dihedral_views
+from patchcore.augment import dihedral_views, line_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.errors import InvalidInput
@@ -58,13 +58,19 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
     timings[name] = time.perf_counter() - start
 
 
-def _views(inputs: np.ndarray, augment_rotations: bool) -> np.ndarray:
-    """inputs: [T, S, S, 3] -> [V * T, S, S, 3], the inputs as they are first (V = 8 dihedral views when
-    augmenting, else 1)."""
-    if not augment_rotations:
-        return inputs
-    per_input = [dihedral_views(image) for image in inputs]  # T lists of 8
-    return np.stack([views[view] for view in range(8) for views in per_input])
+def _views(inputs: np.ndarray, options: TeachOptions, rng: np.random.Generator) -> np.ndarray:
+    """inputs: [T, S, S, 3] -> [V * T, S, S, 3]: the inputs as they are first, then their other 7 dihedral
+    views when augmenting rotations, then options.line_views line views of each
+    (V = 1 or 8, + line_views)."""
+    groups = [inputs]
+    if options.augment_rotations:
+        per_input = [dihedral_views(image) for image in inputs]  # T lists of 8
+        groups.append(np.stack([views[view] for view in range(1, 8) for views in per_input]))
+    if options.line_views:
+        groups.append(
+            np.stack([view for image in inputs for view in line_views(image, options.line_views, rng)])
+        )
+    return np.concatenate(groups)
 
 
 def _extract(
@@ -75,12 +81,13 @@ def _extract(
 ) -> TeachFeatures:
     """Features of every model input of frames (augmented views included); progress(done, total) in model
     inputs after each batch."""
-    views_per_input = 8 if options.augment_rotations else 1
+    views_per_input = (8 if options.augment_rotations else 1) + options.line_views
     total = sum(len(frame.inputs) for frame in frames) * views_per_input
     patches, owners, scored = [], [], []
+    rng = np.random.default_rng(options.seed)
     extracted = 0
     for owner, frame in enumerate(frames):
-        views = _views(frame.inputs, options.augment_rotations)
+        views = _views(frame.inputs, options, rng)
         for start in range(0, len(views), EXTRACT_BATCH_SIZE):
             batch = views[start : start + EXTRACT_BATCH_SIZE]
             features = extractor.extract(batch)  # [b, P, D]

@@ -67,7 +67,8 @@ def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
 
 
 def teach_options(message: pb.TeachOptions) -> TeachOptions:
-    """The engine's TeachOptions: the engine defaults, overridden by every field set (non-zero) in `message`.
+    """The engine's TeachOptions: the engine defaults, overridden by every field set (non-zero) in `message`
+    and by line_views when present (0 turns the line views off).
 
     The engine validates the values (InvalidInput).
     """
@@ -80,6 +81,8 @@ def teach_options(message: pb.TeachOptions) -> TeachOptions:
         "tile_size": message.tile_size,
     }
     options = dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
+    if message.HasField("line_views"):
+        options = dataclasses.replace(options, line_views=message.line_views)
     if message.HasField("roi"):
         roi = message.roi
         options = dataclasses.replace(options, roi=Rect(roi.x, roi.y, roi.width, roi.height))
@@ -94,6 +97,7 @@ def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
         top_k=options.top_k,
         contrast_stretch=options.contrast_stretch,
         tile_size=options.tile_size,
+        line_views=options.line_views,
     )
     if options.roi is not None:
         message.roi.CopyFrom(pb.Rect(**dataclasses.asdict(options.roi)))

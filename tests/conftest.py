@@ -10,5 +10,5 @@ from exporter.export import export_model
 
 @pytest.fixture(scope="session")
 def lite0_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """efficientnet_lite0 at 224 x 224 with its real weights: grid 28x28, dim 152."""
+    """efficientnet_lite0 at 224 x 224 with its real weights: grid 28x28, dim 153."""
     return export_model("efficientnet_lite0", 224, tmp_path_factory.mktemp("models"))

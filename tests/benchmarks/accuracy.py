@@ -1,10 +1,12 @@
 """Accuracy benchmark: `make bench-accuracy` (or `python -m tests.benchmarks.accuracy --help`).
 
 Teaches each product with 8 good images, exactly as the server's Teach does, and scores held-out good and
-defective frames as Inspect does. Products: the elpv solar cells (mono, poly: real defects, image AUROC) and
-three scikit-image textures with planted defects (exact masks: pixel AUROC). Prints one Markdown table and
-writes it, with the coreset timings and the teach scaling table (tests/benchmarks/teach_scaling.py), to
-bench-results/accuracy.md.
+defective frames as Inspect does. Sections (--sections): "elpv" = the elpv solar cells (mono, poly: real
+defects, image AUROC) and three scikit-image textures with planted defects (exact masks: pixel AUROC) for
+every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
+frames, both with the reference model and beside a plain PatchCore reference. Prints one Markdown table per
+section and writes them, with the coreset timings and the teach scaling table
+(tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
 
 from __future__ import annotations
@@ -39,9 +41,17 @@ from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
+from tests.benchmarks.line_evaluate import HIGHRES_SET, LINE_SET, ROI_SET, LineSet, run_line_set
+from tests.benchmarks.line_surfaces import SURFACES
+from tests.benchmarks.plain_patchcore import plain_extractor
 from tests.benchmarks.teach_scaling import scaling_table
 from tests.benchmarks.textures import TEXTURES
 
+SECTIONS = ("elpv", "line", "highres", "roi")
+ELPV_TITLE = "elpv solar cells and textures with planted defects"
+LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
+HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
+ROI_TITLE = "Line-variation set, a part in a region of interest of 640x480 frames"
 NOTES = """Notes:
 - Protocol: per seed, 8 random good images teach the product (teach() -> MemoryBank -> Scorer, as the server
   runs them); every other good image and every defective image of that product is tested. Image AUROC is the
@@ -83,6 +93,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quick", action="store_true", help="reference model, plain configuration only (smoke run)"
+    )
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(SECTIONS),
+        help="which tables to run (default all): elpv = elpv cells and textures for every model, "
+        "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest",
+    )
+    parser.add_argument(
+        "--line-surfaces",
+        nargs="+",
+        choices=list(SURFACES),
+        default=list(SURFACES),
+        metavar="SURFACE",
+        help=f"surfaces of the line sections (default all: {', '.join(SURFACES)})",
     )
     return parser.parse_args(argv)
 
@@ -150,10 +176,20 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load:.1f}"
 
 
+def run_line_section(
+    line_set: LineSet, surfaces: Sequence[str], seeds: Sequence[int], models_dir: Path
+) -> list[Row]:
+    """The reference model's configurations of one line set, and the plain PatchCore reference where the set
+    has it."""
+    extractor = FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, models_dir))
+    plain = plain_extractor() if line_set.with_plain else None
+    return run_line_set(line_set, extractor, plain, surfaces, seeds)
+
+
 def write_report(
-    path: Path, rows: Sequence[Row], timings: str, seeds: int, started: float, done: bool
+    path: Path, tables: dict[str, list[Row]], timings: str, seeds: int, started: float, done: bool
 ) -> None:
-    """The table, notes and timings as Markdown; rewritten after each model so a cut run still reports."""
+    """The tables, notes and timings as Markdown; rewritten after each part so a cut run still reports."""
     minutes = (time.perf_counter() - started) / 60
     status = "" if done else " PARTIAL (run still going or cut short)"
     header = (
@@ -162,31 +198,46 @@ def write_report(
         "Command: `make bench-accuracy`"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{header}\n\n{markdown_table(rows)}\n\n{NOTES}\n\n{timings}\n")
+    path.write_text(f"{header}\n\n{markdown_tables(tables)}\n\n{NOTES}\n\n{timings}\n")
+
+
+def markdown_tables(tables: dict[str, list[Row]]) -> str:
+    return "\n\n".join(f"### {title}\n\n{markdown_table(rows)}" for title, rows in tables.items() if rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
-    products = load_elpv_products()
     seeds = list(range(args.seeds))
-    models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
+    tables: dict[str, list[Row]] = {}
     timings = ""
-    if REFERENCE_MODEL in models:
-        reference = FeatureExtractor(
-            export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-        )
-        timings = coreset_table(reference, products[0].good[:8])
-        if not args.quick:
-            cached = CachedFeatureExtractor(reference, args.feature_cache)
-            good = np.concatenate([product.good for product in products])
-            timings += "\n\n" + scaling_table(reference, cached, good)
-    rows: list[Row] = []
-    for model in models:
-        configs = (PLAIN,) if args.quick else configs_for(model)
-        rows += run_model(model, configs, products, seeds, args.models, args.feature_cache)
-        write_report(args.out, rows, timings, len(seeds), started, done=model == models[-1])
-    print(f"\n{markdown_table(rows)}\n\n{timings}\n\nwritten to {args.out}")
+    if "elpv" in args.sections:
+        products = load_elpv_products()
+        models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
+        if REFERENCE_MODEL in models:
+            reference = FeatureExtractor(
+                export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
+            )
+            timings = coreset_table(reference, products[0].good[:8])
+            if not args.quick:
+                cached = CachedFeatureExtractor(reference, args.feature_cache)
+                good = np.concatenate([product.good for product in products])
+                timings += "\n\n" + scaling_table(reference, cached, good)
+        tables[ELPV_TITLE] = []
+        for model in models:
+            configs = (PLAIN,) if args.quick else configs_for(model)
+            tables[ELPV_TITLE] += run_model(model, configs, products, seeds, args.models, args.feature_cache)
+            write_report(args.out, tables, timings, len(seeds), started, done=False)
+    for section, title, line_set in (
+        ("line", LINE_TITLE, LINE_SET),
+        ("highres", HIGHRES_TITLE, HIGHRES_SET),
+        ("roi", ROI_TITLE, ROI_SET),
+    ):
+        if section in args.sections:
+            tables[title] = run_line_section(line_set, args.line_surfaces, seeds, args.models)
+            write_report(args.out, tables, timings, len(seeds), started, done=False)
+    write_report(args.out, tables, timings, len(seeds), started, done=True)
+    print(f"\n{markdown_tables(tables)}\n\n{timings}\n\nwritten to {args.out}")
 
 
 if __name__ == "__main__":

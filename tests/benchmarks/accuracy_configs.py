@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from patchcore.bank import TeachOptions
+from patchcore.geometry import Rect
 
 
 @dataclass(frozen=True)
@@ -26,22 +27,29 @@ class ModelChoice:
 
 @dataclass(frozen=True)
 class TeachConfig:
-    """A named set of teach options; `options()` builds the engine's TeachOptions for one seed."""
+    """A named set of teach options, the engine's defaults where not given; `options()` builds the engine's
+    TeachOptions for one seed."""
 
     name: str
-    coreset_ratio: float = 0.1
-    augment_rotations: bool = False
-    top_k: int = 1
+    coreset_ratio: float = TeachOptions.coreset_ratio
+    augment_rotations: bool = TeachOptions.augment_rotations
+    top_k: int = TeachOptions.top_k
     with_textures: bool = False
-    contrast_stretch: bool = False
+    contrast_stretch: bool = TeachOptions.contrast_stretch
+    line_views: int = TeachOptions.line_views
+    tile_size: int = TeachOptions.tile_size
+    roi: Rect | None = None
 
     def options(self, seed: int) -> TeachOptions:
         return TeachOptions(
             coreset_ratio=self.coreset_ratio,
             augment_rotations=self.augment_rotations,
+            line_views=self.line_views,
             contrast_stretch=self.contrast_stretch,
             top_k=self.top_k,
             seed=seed,
+            roi=self.roi,
+            tile_size=self.tile_size,
         )
 
 
@@ -53,6 +61,7 @@ ABLATIONS = (
     TeachConfig("per-frame contrast stretch", contrast_stretch=True),
 )
 STRETCH = ABLATIONS[-1]
+DEFAULTS = TeachConfig("engine defaults")
 
 REFERENCE_MODEL = ModelChoice("efficientnet_lite0", 224)
 MODELS = (

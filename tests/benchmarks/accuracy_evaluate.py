@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from patchcore.bank import MemoryBank
 from tests.benchmarks.accuracy_configs import ModelChoice, TeachConfig
-from tests.benchmarks.accuracy_protocol import score_frames, teach_product
+from tests.benchmarks.accuracy_protocol import FrameScores, score_frames, teach_product
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, split_teach_test
 from tests.benchmarks.metrics import auroc, operating_point, pixel_auroc
@@ -82,6 +83,34 @@ def run_elpv_seed(
     )
 
 
+@dataclass(frozen=True)
+class Taught:
+    """What a test needs of a taught product besides its scores."""
+
+    threshold: float
+    leave_one_out_scores: tuple[float, ...]
+    bank_size: int
+
+    @classmethod
+    def of(cls, bank: MemoryBank) -> Taught:
+        return cls(bank.options.threshold, tuple(bank.stats.leave_one_out_scores), bank.vectors.shape[0])
+
+
+def masked_outcome(frames: FrameScores, masks: np.ndarray, taught: Taught) -> SeedOutcome:
+    """Image AUROC of scored frames, and pixel AUROC when they have heatmaps, against their defect masks
+    [N, H, W] bool (a frame is defective when its mask has a pixel set)."""
+    defective = masks.any(axis=(1, 2))
+    return SeedOutcome(
+        image_auroc=auroc(frames.scores[~defective], frames.scores[defective]),
+        pixel_auroc=None if frames.heatmaps is None else pixel_auroc(frames.heatmaps, masks),
+        threshold=taught.threshold,
+        leave_one_out_scores=taught.leave_one_out_scores,
+        good_scores=frames.scores[~defective],
+        defect_scores=frames.scores[defective],
+        bank_size=taught.bank_size,
+    )
+
+
 def run_texture_seed(
     extractor: CachedFeatureExtractor, name: str, config: TeachConfig, seed: int
 ) -> SeedOutcome:
@@ -89,13 +118,4 @@ def run_texture_seed(
     product = make_texture_product(name, seed)
     bank = teach_product(extractor, product.teach, config.options(seed), f"texture-{name}")
     frames = score_frames(extractor, bank, product.test, want_heatmaps=True)
-    defective = product.test_is_defective
-    return SeedOutcome(
-        image_auroc=auroc(frames.scores[~defective], frames.scores[defective]),
-        pixel_auroc=pixel_auroc(frames.heatmaps, product.masks),
-        threshold=bank.options.threshold,
-        leave_one_out_scores=tuple(bank.stats.leave_one_out_scores),
-        good_scores=frames.scores[~defective],
-        defect_scores=frames.scores[defective],
-        bank_size=bank.vectors.shape[0],
-    )
+    return masked_outcome(frames, product.masks, Taught.of(bank))

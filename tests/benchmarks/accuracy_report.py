@@ -41,6 +41,11 @@ def _spread(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std():.3f} [{values.min():.3f}-{values.max():.3f}]"
 
 
+def _measured(value: float, decimals: int) -> str:
+    """A timing cell: "-" where the row has no such measurement."""
+    return "-" if np.isnan(value) else f"{value:.{decimals}f}"
+
+
 def _per_seed_mean(row: Row, metric: str) -> np.ndarray:
     """The metric averaged over the row's products for each seed: [seeds]."""
     per_run = [getattr(run, metric)() for run in row.runs]
@@ -65,8 +70,8 @@ def format_row(row: Row) -> str:
         f"{pixel.mean():.3f}" if pixel.size else "-",
         f"{false_alarm:.1f}",
         f"{miss:.1f}",
-        f"{np.mean([run.teach_seconds for run in row.runs]):.2f}",
-        f"{np.mean([run.ms_per_image for run in row.runs]):.1f}",
+        _measured(np.mean([run.teach_seconds for run in row.runs]), 2),
+        _measured(np.mean([run.ms_per_image for run in row.runs]), 1),
     )
     return "| " + " | ".join(cells) + " |"
 

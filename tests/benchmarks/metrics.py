@@ -5,22 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 
 def auroc(normal_scores: np.ndarray, anomalous_scores: np.ndarray) -> float:
     """Area under the ROC curve = P(anomalous score > normal score), ties counted half.
 
-    Rank-based (Mann-Whitney U): exact, O(n log n), works for millions of pixel scores.
+    The Mann-Whitney U statistic, counted exactly: the normal scores are sorted once and each anomalous score
+    is placed among them by binary search. O((N + M) log N); a pooled pixel AUROC over millions of pixels
+    takes a fraction of a second (a full rank transform of both sets took seconds).
     normal_scores: [N] and anomalous_scores: [M], any float dtype.
     """
-    normal = np.asarray(normal_scores, dtype=np.float64).ravel()
+    normal = np.sort(np.asarray(normal_scores, dtype=np.float64).ravel())
     anomalous = np.asarray(anomalous_scores, dtype=np.float64).ravel()
     if normal.size == 0 or anomalous.size == 0:
         raise ValueError("AUROC needs at least one normal and one anomalous score")
-    ranks = rankdata(np.concatenate([normal, anomalous]))
-    anomalous_rank_sum = ranks[normal.size :].sum()
-    u_statistic = anomalous_rank_sum - anomalous.size * (anomalous.size + 1) / 2.0
+    below = np.searchsorted(normal, anomalous, side="left")
+    tied = np.searchsorted(normal, anomalous, side="right") - below
+    u_statistic = below.sum(dtype=np.float64) + 0.5 * tied.sum(dtype=np.float64)
     return float(u_statistic / (normal.size * anomalous.size))
 
 

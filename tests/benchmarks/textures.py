@@ -31,11 +31,6 @@ class TextureProduct:
     test: np.ndarray
     masks: np.ndarray
 
-    @property
-    def test_is_defective(self) -> np.ndarray:
-        """[N] bool."""
-        return self.masks.any(axis=(1, 2))
-
 
 def make_texture_product(name: str, seed: int) -> TextureProduct:
     """8 teach crops, 20 good test crops and 10 defective crops of each defect kind, reproducible by seed."""

@@ -30,7 +30,7 @@ def gravel_crops() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def gravel_bank(lite0, gravel_crops):
-    return teach_images(lite0, gravel_crops[:8], "gravel", TeachOptions())
+    return teach_images(lite0, gravel_crops[:8], "gravel", TeachOptions(line_views=0))
 
 
 def test_training_crops_score_below_every_held_out_crop(lite0, gravel_bank, gravel_crops, frame_scorer):
@@ -48,7 +48,10 @@ def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero
     darker = (gravel_crops[1].astype(np.float32) * 0.5 + 40).astype(np.uint8)
     plain, stretched = (
         teach_images(
-            lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0, contrast_stretch=stretch)
+            lite0,
+            gravel_crops[:3],
+            "gravel",
+            TeachOptions(coreset_ratio=1.0, contrast_stretch=stretch, line_views=0),
         )
         for stretch in (False, True)
     )
@@ -57,7 +60,7 @@ def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero
 
 
 def test_a_full_bank_scores_a_training_frame_at_zero(lite0, gravel_crops, frame_scorer):
-    bank = teach_images(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0))
+    bank = teach_images(lite0, gravel_crops[:3], "gravel", TeachOptions(coreset_ratio=1.0, line_views=0))
     assert frame_scorer(lite0, bank)(gravel_crops[1]).score == pytest.approx(0.0, abs=1e-4)
 
 

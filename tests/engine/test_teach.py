@@ -59,13 +59,15 @@ def test_raw_and_encoded_frames_of_the_same_pixels_score_the_same(
 
 
 def test_teaching_is_deterministic(brick_bank, brick_crops, tiny_extractor):
-    again = teach_images(tiny_extractor, brick_crops[:8], "brick", TeachOptions())
+    again = teach_images(tiny_extractor, brick_crops[:8], "brick", TeachOptions(line_views=0))
     np.testing.assert_array_equal(again.vectors, brick_bank.vectors)
     assert again.options == brick_bank.options
 
 
 def test_augmentation_adds_the_rotated_and_mirrored_views(brick_crops, tiny_extractor):
-    bank = teach_images(tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True))
+    bank = teach_images(
+        tiny_extractor, brick_crops[:2], "brick", TeachOptions(augment_rotations=True, line_views=0)
+    )
     assert bank.stats.patch_count == 2 * 8 * 64
     assert bank.stats.bank_size == 13  # 10% of the 2 x 64 patches of the images themselves
     assert bank.teach_options.augment_rotations
@@ -77,7 +79,7 @@ def test_progress_reports_every_stage_up_to_its_total(brick_crops, tiny_extracto
         tiny_extractor,
         brick_crops[:3],
         "brick",
-        TeachOptions(),
+        TeachOptions(line_views=0),
         progress=lambda stage, done, total: calls.append((stage, done, total)),
     )
     # 3 images extracted one after the other; 20 bank vectors picked (10% of 3 x 64 patches); the 3 x 64
@@ -93,7 +95,7 @@ def test_the_bank_stops_growing_past_16_images(brick, tiny_extractor):
     crops = [
         brick[top : top + 64, left : left + 64] for top in range(0, 448, 112) for left in range(0, 448, 90)
     ]
-    bank = teach_images(tiny_extractor, crops, "brick", TeachOptions())
+    bank = teach_images(tiny_extractor, crops, "brick", TeachOptions(line_views=0))
     assert (bank.stats.image_count, bank.stats.patch_count) == (20, 20 * 64)
     assert bank.stats.bank_size == 103  # 10% of 16 images' 64 patches
     assert len(bank.stats.leave_one_out_scores) == 20

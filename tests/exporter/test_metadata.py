@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from exporter import metadata
 from exporter.metadata import model_metadata
 
 MODEL = {
@@ -16,6 +15,7 @@ MODEL = {
     "dim": 384,
     "quantization": "none",
     "parity_max_abs": 5e-7,
+    "graph_version": "1",
 }
 
 
@@ -31,17 +31,11 @@ def test_is_64_hex_digits_and_the_same_for_the_same_model():
 @pytest.mark.parametrize(
     "change",
     [{"backbone": "efficientnet_lite0"}, {"weights_sha256": "cd" * 32}, {"size": 448}, {"grid": 32},
-     {"dim": 768}, {"quantization": "int8"}],
+     {"dim": 768}, {"quantization": "int8"}, {"graph_version": "2"}],
     ids=lambda change: next(iter(change)),
 )  # fmt: skip
 def test_changes_with_everything_that_changes_the_features(change):
     assert fingerprint_of(**change) != fingerprint_of()
-
-
-def test_changes_with_the_exporter_version(monkeypatch):
-    before = fingerprint_of()
-    monkeypatch.setattr(metadata, "EXPORTER_VERSION", "2")
-    assert fingerprint_of() != before
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,7 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         top_k=args.top_k,
         roi=args.roi,
         tile_size=args.tile_size,
+        line_views=args.line_views,
     )
     stats = product.teach_stats
     print(
@@ -193,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile-size", type=int, default=0,
         help="cover each frame (or ROI) with tiles of N pixels, each one model input: high-resolution frames "
         "with small defects; 0 = the whole frame as one input",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--line-views", type=int, default=None, metavar="N",
+        help="also learn N views of each image shifted, turned, lit and JPEG-compressed as a line varies "
+        "them (default: the server's; 0 = off)",
     )  # fmt: skip
     teach_parser.set_defaults(run=teach)
 

@@ -110,14 +110,16 @@ class InspectionClient:
         top_k: int = 0,
         roi: tuple[int, int, int, int] | None = None,
         tile_size: int = 0,
+        line_views: int | None = None,
         expected_version: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
 
         roi: (x, y, width, height) in frame pixels, the region of interest every frame of the product is
         cropped to (None = the whole frame). tile_size: cover the frame (or ROI) with tiles of this many
-        pixels, each one model input, for high-resolution frames with small defects (0 = no tiling). Options
-        left at 0 take the server's defaults.
+        pixels, each one model input, for high-resolution frames with small defects (0 = no tiling).
+        line_views: extra views of each image as a line varies it, learnt as good (None = the server's
+        default, 0 = off). Options left at 0 take the server's defaults.
         """
         options = pb.TeachOptions(
             coreset_ratio=coreset_ratio,
@@ -127,6 +129,8 @@ class InspectionClient:
             top_k=top_k,
             tile_size=tile_size,
         )
+        if line_views is not None:
+            options.line_views = line_views
         if roi is not None:
             x, y, width, height = roi
             options.roi.CopyFrom(pb.Rect(x=x, y=y, width=width, height=height))
