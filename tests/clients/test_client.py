@@ -98,14 +98,15 @@ def test_server_info_names_the_model(client):
 
 
 def test_contrast_stretch_taught_over_grpc_is_applied_to_inspected_frames(client):
-    """A taught part at lower gain and a raised offset scores near zero only when the product stretches."""
+    """A taught part at lower gain and a raised offset scores near zero only when the product stretches
+    (no line views: the bank then holds every patch of the taught parts)."""
     rng = np.random.default_rng(38)
     parts = [good_part(rng) for _ in range(3)]
     darker = (parts[1].astype(np.float32) * 0.5 + 40).astype(np.uint8)
     scores = {}
     for stretch in (False, True):
         product_id = f"exposure-{str(stretch).lower()}"
-        client.teach(product_id, parts, coreset_ratio=1.0, contrast_stretch=stretch)
+        client.teach(product_id, parts, coreset_ratio=1.0, contrast_stretch=stretch, line_views=0)
         scores[stretch] = client.inspect(product_id, darker).score
         client.delete_product(product_id)
     assert scores[True] < 0.01

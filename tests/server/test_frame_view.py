@@ -91,10 +91,10 @@ def wide_surfaces() -> list[np.ndarray]:
 
 def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_surfaces):
     teach(stub, "whole-frame", wide_surfaces[:8])
-    tiled = teach(stub, "tiled", wide_surfaces[:8], tile_size=256)
-    assert tiled.teach_options.tile_size == 256
+    tiled = teach(stub, "tiled", wide_surfaces[:8], tile_size=128)
+    assert tiled.teach_options.tile_size == 128
     pit = (512, 170)
-    frame = with_pit(wide_surfaces[8], pit, 3)
+    frame = with_pit(wide_surfaces[8], pit, 2)
 
     assert not inspect(stub, "tiled", wide_surfaces[8]).anomalous
     assert not inspect(stub, "whole-frame", frame).anomalous
