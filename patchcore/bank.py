@@ -184,8 +184,10 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
 
 
 def _teach_options(fields: dict) -> TeachOptions:
+    """A file written before line views existed was taught without them: it keeps 0 (what an AddImages or a
+    rebuild of it then uses), not today's default."""
     roi = fields.get("roi")
-    return TeachOptions(**{**fields, "roi": Rect(**roi) if roi else None})
+    return TeachOptions(**{"line_views": 0, **fields, "roi": Rect(**roi) if roi else None})
 
 
 def load_bank(path: str | Path) -> MemoryBank:

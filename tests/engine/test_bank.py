@@ -136,4 +136,9 @@ def test_a_bank_written_before_teach_images_were_kept_still_loads(tmp_path):
 
     bank = load_bank(tmp_path / "v.bank")
     assert (bank.product_id, bank.version, bank.teach_images_sha256) == ("old", 4, "")
+    assert (bank.teach_options.line_views, bank.teach_options.tile_size, bank.teach_options.roi) == (
+        0,
+        0,
+        None,
+    )
     np.testing.assert_array_equal(bank.vectors, [[1, 0], [0, 1]])
