@@ -26,6 +26,16 @@ def encoded(rgb: np.ndarray) -> pb.Image:
     return pb.Image(encoded=png.tobytes())
 
 
+def teach_frames(stub, product_id: str, frames: list[np.ndarray], **options) -> pb.Product:
+    """Teach product_id from frames (sent as PNG) with a 5% coreset and the given TeachOptions fields."""
+    request = pb.TeachRequest(
+        product_id=product_id,
+        images=[encoded(frame) for frame in frames],
+        options=pb.TeachOptions(coreset_ratio=0.05, **options),
+    )
+    return stub.Teach(request)
+
+
 def teach_request(product_id: str, seed: int, count: int = 8) -> pb.TeachRequest:
     rng = np.random.default_rng(seed)
     images = [encoded(good_part(rng)) for _ in range(count)]

@@ -4,19 +4,10 @@ import numpy as np
 import pytest
 from grpc import RpcError, StatusCode
 from patchcore_edge.v1 import inspection_pb2 as pb
-from server_helpers import encoded, machined_surface, with_pit
+from server_helpers import encoded, machined_surface, teach_frames, with_pit
 
 ROI = pb.Rect(x=0, y=0, width=320, height=480)  # the left half of a 640 x 480 frame
 PIT_IN_ROI, PIT_OUTSIDE = (160, 240), (480, 240)
-
-
-def teach(stub, product_id: str, frames: list[np.ndarray], **options) -> pb.Product:
-    request = pb.TeachRequest(
-        product_id=product_id,
-        images=[encoded(frame) for frame in frames],
-        options=pb.TeachOptions(coreset_ratio=0.05, **options),
-    )
-    return stub.Teach(request)
 
 
 def inspect(stub, product_id: str, frame: np.ndarray, heatmap: int = pb.HEATMAP_FORMAT_NONE):
@@ -32,7 +23,7 @@ def surfaces() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def roi_product(stub, surfaces) -> pb.Product:
-    return teach(stub, "with-roi", surfaces[:4], roi=ROI)
+    return teach_frames(stub, "with-roi", surfaces[:4], roi=ROI)
 
 
 def test_the_product_shows_its_roi(stub, roi_product):
@@ -74,7 +65,7 @@ def test_a_frame_without_the_roi_gets_an_in_stream_error_and_the_stream_goes_on(
 def test_a_teach_image_without_the_roi_fails_the_teach_naming_it(stub, surfaces):
     frames = [surfaces[0], surfaces[1][:300, :300], surfaces[2]]
     with pytest.raises(RpcError) as failure:
-        teach(stub, "roi-too-big", frames, roi=ROI)
+        teach_frames(stub, "roi-too-big", frames, roi=ROI)
     assert failure.value.code() == StatusCode.INVALID_ARGUMENT
     assert "teach image 2" in failure.value.details() and "300x300" in failure.value.details()
     with pytest.raises(RpcError) as missing:
@@ -90,8 +81,8 @@ def wide_surfaces() -> list[np.ndarray]:
 
 
 def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_surfaces):
-    teach(stub, "whole-frame", wide_surfaces[:8])
-    tiled = teach(stub, "tiled", wide_surfaces[:8], tile_size=128)
+    teach_frames(stub, "whole-frame", wide_surfaces[:8])
+    tiled = teach_frames(stub, "tiled", wide_surfaces[:8], tile_size=128)
     assert tiled.teach_options.tile_size == 128
     pit = (512, 170)
     frame = with_pit(wide_surfaces[8], pit, 2)
@@ -108,13 +99,13 @@ def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_
 @pytest.mark.parametrize("tile_size", [16, 9000])
 def test_a_tile_size_out_of_range_is_invalid(stub, wide_surfaces, tile_size):
     with pytest.raises(RpcError) as failure:
-        teach(stub, "bad-tiles", wide_surfaces[:2], tile_size=tile_size)
+        teach_frames(stub, "bad-tiles", wide_surfaces[:2], tile_size=tile_size)
     assert failure.value.code() == StatusCode.INVALID_ARGUMENT
     assert "tile_size" in failure.value.details()
 
 
 def test_too_many_tiles_are_refused_with_the_count(stub, wide_surfaces):
     with pytest.raises(RpcError) as failure:
-        teach(stub, "tiny-tiles", wide_surfaces[:2], tile_size=32)
+        teach_frames(stub, "tiny-tiles", wide_surfaces[:2], tile_size=32)
     assert failure.value.code() == StatusCode.RESOURCE_EXHAUSTED
     assert "384 tiles" in failure.value.details()

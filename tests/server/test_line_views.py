@@ -4,8 +4,7 @@ image to the patches the coreset chooses from, without growing the bank."""
 import numpy as np
 import pytest
 from grpc import RpcError, StatusCode
-from patchcore_edge.v1 import inspection_pb2 as pb
-from server_helpers import encoded, machined_surface
+from server_helpers import machined_surface, teach_frames
 
 PATCHES_PER_INPUT = 28 * 28  # efficientnet_lite0 at 224
 DEFAULT_LINE_VIEWS = 4
@@ -17,18 +16,9 @@ def surfaces() -> list[np.ndarray]:
     return [machined_surface(rng, 240, 320) for _ in range(3)]
 
 
-def teach(stub, product_id: str, frames: list[np.ndarray], **options) -> pb.Product:
-    request = pb.TeachRequest(
-        product_id=product_id,
-        images=[encoded(frame) for frame in frames],
-        options=pb.TeachOptions(coreset_ratio=0.05, **options),
-    )
-    return stub.Teach(request)
-
-
 def test_unset_takes_the_default_and_zero_turns_them_off(stub, surfaces):
-    default = teach(stub, "views-default", surfaces)
-    off = teach(stub, "views-off", surfaces, line_views=0)
+    default = teach_frames(stub, "views-default", surfaces)
+    off = teach_frames(stub, "views-off", surfaces, line_views=0)
 
     assert default.teach_options.line_views == DEFAULT_LINE_VIEWS
     assert default.teach_stats.patch_count == 3 * (1 + DEFAULT_LINE_VIEWS) * PATCHES_PER_INPUT
@@ -37,8 +27,8 @@ def test_unset_takes_the_default_and_zero_turns_them_off(stub, surfaces):
 
 
 def test_views_widen_the_choice_but_not_the_bank(stub, surfaces):
-    off = teach(stub, "views-none", surfaces, line_views=0)
-    two = teach(stub, "views-two", surfaces, line_views=2)
+    off = teach_frames(stub, "views-none", surfaces, line_views=0)
+    two = teach_frames(stub, "views-two", surfaces, line_views=2)
 
     assert two.teach_options.line_views == 2
     assert two.teach_stats.patch_count == 3 * 3 * PATCHES_PER_INPUT
@@ -47,6 +37,6 @@ def test_views_widen_the_choice_but_not_the_bank(stub, surfaces):
 
 def test_more_than_32_views_are_invalid(stub, surfaces):
     with pytest.raises(RpcError) as failure:
-        teach(stub, "views-many", surfaces[:2], line_views=33)
+        teach_frames(stub, "views-many", surfaces[:2], line_views=33)
     assert failure.value.code() == StatusCode.INVALID_ARGUMENT
     assert "line_views" in failure.value.details()
