@@ -83,22 +83,27 @@ def _extract(
     inputs after each batch."""
     views_per_input = (8 if options.augment_rotations else 1) + options.line_views
     total = sum(len(frame.inputs) for frame in frames) * views_per_input
-    patches, owners, scored = [], [], []
+    per_input = extractor.info.patch_count
+    # Filled in place, batch by batch: collecting the batches and concatenating them would hold every
+    # patch twice at the end (hundreds of MB for a teach of 256 images with line views).
+    patches = np.empty((total * per_input, extractor.info.dim), dtype=np.float16)
+    owners = np.empty(total * per_input, dtype=np.int32)
+    scored = np.empty(total * per_input, dtype=bool)
     rng = np.random.default_rng(options.seed)
     extracted = 0
     for owner, frame in enumerate(frames):
         views = _views(frame.inputs, options, rng)
         for start in range(0, len(views), EXTRACT_BATCH_SIZE):
             batch = views[start : start + EXTRACT_BATCH_SIZE]
-            features = extractor.extract(batch)  # [b, P, D]
-            patches.append(features.reshape(-1, features.shape[-1]).astype(np.float16))
-            owners.append(np.full(features.shape[0] * features.shape[1], owner))
+            rows = slice(extracted * per_input, (extracted + len(batch)) * per_input)
+            patches[rows] = extractor.extract(batch).reshape(-1, patches.shape[1])  # [b * P, D]
+            owners[rows] = owner
             is_original = np.arange(start, start + len(batch)) < len(frame.inputs)
-            scored.append(np.repeat(is_original, features.shape[1]))
+            scored[rows] = np.repeat(is_original, per_input)
             extracted += len(batch)
             if progress is not None:
                 progress(extracted, total)
-    return TeachFeatures(np.concatenate(patches), np.concatenate(owners), np.concatenate(scored))
+    return TeachFeatures(patches, owners, scored)
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:
