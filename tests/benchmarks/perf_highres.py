@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from patchcore_client.local_server import LocalServer
+from patchcore_client.synthetic import machined_surface
 
 from tests.benchmarks.perf_calls import stream_frames, timed_teach
 from tests.benchmarks.perf_frames import encoded_image
@@ -41,23 +41,12 @@ class HighresRun:
         )
 
 
-def surface_frame(seed: int) -> np.ndarray:
-    """[1536, 2048, 3] uint8: a grey surface with fine grain and slow shading, like a machined part."""
-    rng = np.random.default_rng(seed)
-    height, width = FRAME_SIZE
-    fine = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 1.5)
-    shading = cv2.GaussianBlur(rng.standard_normal((height // 8, width // 8)).astype(np.float32), (0, 0), 3)
-    shading = cv2.resize(shading, (width, height), interpolation=cv2.INTER_CUBIC)
-    grey = 128 + 8 * fine / fine.std() + 10 * shading / shading.std()
-    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
-
-
 def measure_highres(
     model: Path, rounds: int, stream_seconds: float, log_dir: Path, say: Callable[[str], None]
 ) -> list[HighresRun]:
     """Both products on one server; `stream_seconds` of streaming per product, split over `rounds`."""
-    teach_set = [encoded_image(surface_frame(seed)) for seed in range(TEACH_IMAGES)]
-    frame = encoded_image(surface_frame(TEACH_IMAGES))
+    teach_set = [encoded_image(_surface(seed)) for seed in range(TEACH_IMAGES)]
+    frame = encoded_image(_surface(TEACH_IMAGES))
     with (
         tempfile.TemporaryDirectory() as store,
         LocalServer(model, Path(store), log_path=log_dir / "highres.log") as server,
@@ -82,6 +71,10 @@ def measure_highres(
             say(f"high-resolution frames: round {round_index + 1} of {rounds}")
         monitor.stop()
     return [HighresRun(view, teach_seconds[view], fps[view], cpu[view]) for view in VIEWS]
+
+
+def _surface(seed: int) -> np.ndarray:
+    return machined_surface(np.random.default_rng(seed), *FRAME_SIZE)
 
 
 def _product(view: str) -> str:

@@ -64,14 +64,6 @@ def write_unusable_products(store: Path, dim: int) -> None:
     (broken / "v00000001.bank").write_bytes(b"this is not a memory bank")
 
 
-def machined_surface(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """[height, width, 3] uint8: a grey surface with fine grain and slow shading, like machined metal."""
-    fine = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 1.5)
-    shading = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 12)
-    grey = 128 + 8 * fine / fine.std() + 10 * shading / shading.std()
-    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
-
-
 def with_pit(frame: np.ndarray, centre: tuple[int, int], radius: int) -> np.ndarray:
     """A copy of frame with a black pit of `radius` pixels at centre (x, y)."""
     pitted = frame.copy()

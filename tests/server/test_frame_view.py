@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 from grpc import RpcError, StatusCode
+from patchcore_client.synthetic import machined_surface
 from patchcore_edge.v1 import inspection_pb2 as pb
-from server_helpers import encoded, machined_surface, teach_frames, with_pit
+from server_helpers import encoded, teach_frames, with_pit
 
 ROI = pb.Rect(x=0, y=0, width=320, height=480)  # the left half of a 640 x 480 frame
 PIT_IN_ROI, PIT_OUTSIDE = (160, 240), (480, 240)

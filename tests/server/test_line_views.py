@@ -4,7 +4,8 @@ image to the patches the coreset chooses from, without growing the bank."""
 import numpy as np
 import pytest
 from grpc import RpcError, StatusCode
-from server_helpers import machined_surface, teach_frames
+from patchcore_client.synthetic import machined_surface
+from server_helpers import teach_frames
 
 PATCHES_PER_INPUT = 28 * 28  # efficientnet_lite0 at 224
 DEFAULT_LINE_VIEWS = 4

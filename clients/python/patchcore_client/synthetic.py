@@ -1,4 +1,5 @@
-"""Procedurally drawn parts for the demo and test rigs: a machined flange on a conveyor background.
+"""Procedurally drawn parts for the demo and test rigs: a machined flange on a conveyor background, and a
+plain machined surface.
 
 Good parts look alike (small jitter in position, lighting and sensor noise); defective ones carry one planted
 scratch or spot on the flange. Needs numpy and OpenCV.
@@ -34,6 +35,16 @@ def good_part(rng: np.random.Generator, size: int = 256) -> np.ndarray:
     lighting = rng.uniform(0.96, 1.04)
     noise = rng.normal(0.0, 2.5, image.shape)
     return np.clip(image * lighting + noise, 0, 255).astype(np.uint8)
+
+
+def machined_surface(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """[height, width, 3] uint8: a grey surface with fine grain and slow shading, like machined metal."""
+    import cv2
+
+    fine = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 1.5)
+    shading = cv2.GaussianBlur(rng.standard_normal((height, width)).astype(np.float32), (0, 0), 12)
+    grey = 128 + 8 * fine / fine.std() + 10 * shading / shading.std()
+    return np.repeat(np.clip(grey, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
 
 
 def defective_part(rng: np.random.Generator, kind: str, size: int = 256) -> np.ndarray:
