@@ -4,11 +4,12 @@ embeddings [B, h*w, dim] out. Everything the server must not know about (normali
 
 The EfficientNet-Lite graph was chosen by measurement (README "Accuracy", the choices table): the stride-16
 map is brought onto the stride-8 grid before the 3x3 averaging (averaging it at its own grid first mixed
-48-pixel windows into every patch); the averaging counts the zero border as plain PatchCore does; each
-layer is divided by its median patch length, so both weigh the same; and instead of an L2 normalisation,
-which drops how strongly a patch activates (the cause of most of the gap to plain PatchCore), the patch is
-lifted onto the unit sphere by an inverse stereographic projection: unit vectors as the contract asks, whose
-cosine distance stays close to a scaled Euclidean distance.
+48-pixel windows into every patch); the stride-4 map, 3x3-averaged at its own grid and 2x2-averaged onto
+the stride-8 grid, adds detail of a few pixels that the deeper maps dilute; the averaging counts the zero
+border as plain PatchCore does; each layer is divided by its median patch length, so all weigh the same;
+and instead of an L2 normalisation, which drops how strongly a patch activates (the cause of most of the
+gap to plain PatchCore), the patch is lifted onto the unit sphere by an inverse stereographic projection:
+unit vectors as the contract asks, whose cosine distance stays close to a scaled Euclidean distance.
 """
 
 import math
@@ -40,10 +41,10 @@ class BackboneSpec:
     # Goes into the fingerprint: bump it when the module gives other features for the same weights and size,
     # so banks taught with the older graph are never scored with the new one.
     graph_version: str
-    # EfficientNet-Lite only: median patch length of the stride-8 and stride-16 maps after the averaging,
-    # over 8 scikit-image photos and textures (astronaut, coffee, chelsea, rocket, brick, grass, gravel,
-    # camera) at 224.
-    layer_norms: tuple[float, float] = (1.0, 1.0)
+    # EfficientNet-Lite only: median patch length of the stride-4, stride-8 and stride-16 maps as they enter
+    # the concatenation, over 8 scikit-image photos and textures (astronaut, coffee, chelsea, rocket, brick,
+    # grass, gravel, camera) at 224.
+    layer_norms: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -57,18 +58,18 @@ BACKBONES: dict[str, BackboneSpec] = {
             "efficientnet_lite",
             "tf_efficientnet_lite0",
             stride=8,
-            dim=40 + 112 + 1,
-            graph_version="3",
-            layer_norms=(28.9, 47.3),
+            dim=24 + 40 + 112 + 1,
+            graph_version="4",
+            layer_norms=(25.4, 28.9, 47.3),
         ),
         BackboneSpec(
             "efficientnet_lite2",
             "efficientnet_lite",
             "tf_efficientnet_lite2",
             stride=8,
-            dim=48 + 120 + 1,
-            graph_version="3",
-            layer_norms=(37.4, 54.7),
+            dim=24 + 48 + 120 + 1,
+            graph_version="4",
+            layer_norms=(32.4, 37.4, 54.7),
         ),
     )
 }
@@ -119,31 +120,38 @@ class DinoV2PatchFeatures(nn.Module):
 
 
 class EfficientNetLitePatchFeatures(nn.Module):
-    """EfficientNet-Lite features at stride 8 and 16: the stride-16 map is upsampled bilinearly to the
-    stride-8 grid, each map is 3x3-averaged on that grid (zero border counted) and divided by its median
-    patch length (layer_norms), and the concatenation x is lifted onto the unit sphere as x / (2 sqrt 2):
-    one dimension more than the channels. A typical patch has |x| = 1 before the lift.
+    """EfficientNet-Lite features at strides 4, 8 and 16 on the stride-8 grid: the stride-4 map is
+    3x3-averaged and then 2x2-averaged, the stride-16 map upsampled bilinearly and then 3x3-averaged like the
+    stride-8 map (zero border counted); each is divided by its median patch length (layer_norms), and the
+    concatenation x is lifted onto the unit sphere as x / (2 sqrt 3): one dimension more than the channels.
+    A typical patch has |x| = 1 before the lift.
     net: a timm tf_efficientnet_lite* classifier (its later blocks and head are not part of the graph)."""
 
-    def __init__(self, net: nn.Module, layer_norms: tuple[float, float]) -> None:
+    def __init__(self, net: nn.Module, layer_norms: tuple[float, float, float]) -> None:
         super().__init__()
         last_block = {info["reduction"]: int(info["module"].split(".")[1]) for info in net.feature_info}
         self.normalise = ImageNormalisation(SYMMETRIC_MEAN, SYMMETRIC_STD)
         self.stem = nn.Sequential(net.conv_stem, net.bn1)
-        self.to_stride8 = net.blocks[: last_block[8] + 1]
+        self.to_stride4 = net.blocks[: last_block[4] + 1]
+        self.to_stride8 = net.blocks[last_block[4] + 1 : last_block[8] + 1]
         self.to_stride16 = net.blocks[last_block[8] + 1 : last_block[16] + 1]
         self.layer_norms = layer_norms
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        stride8 = self.to_stride8(self.stem(self.normalise(images)))
+        stride4 = self.to_stride4(self.stem(self.normalise(images)))
+        stride8 = self.to_stride8(stride4)
         stride16 = self.to_stride16(stride8)
+        fine = F.avg_pool2d(_averaged(stride4), kernel_size=2)
         coarse = F.interpolate(stride16, size=stride8.shape[-2:], mode="bilinear", align_corners=False)
-        layers = [
-            F.avg_pool2d(layer, kernel_size=3, stride=1, padding=1) / norm
-            for layer, norm in zip((stride8, coarse), self.layer_norms, strict=True)
-        ]
+        maps = (fine, _averaged(stride8), _averaged(coarse))
+        layers = [layer / norm for layer, norm in zip(maps, self.layer_norms, strict=True)]
         patches = torch.cat(layers, dim=1).flatten(2).transpose(1, 2)
-        return lifted_onto_sphere(patches / (2.0 * math.sqrt(2.0)))
+        return lifted_onto_sphere(patches / (2.0 * math.sqrt(len(layers))))
+
+
+def _averaged(feature_map: torch.Tensor) -> torch.Tensor:
+    """3x3 mean of each patch's neighbourhood, the zero border counted."""
+    return F.avg_pool2d(feature_map, kernel_size=3, stride=1, padding=1)
 
 
 def lifted_onto_sphere(points: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,14 @@ from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
-from tests.benchmarks.line_evaluate import HIGHRES_SET, LINE_SET, ROI_SET, LineSet, run_line_set
+from tests.benchmarks.line_evaluate import (
+    HIGHRES_CROPS_SET,
+    HIGHRES_SET,
+    LINE_SET,
+    ROI_SET,
+    LineSet,
+    run_line_set,
+)
 from tests.benchmarks.line_surfaces import SURFACES
 from tests.benchmarks.plain_patchcore import plain_extractor
 from tests.benchmarks.teach_scaling import scaling_table
@@ -51,6 +58,7 @@ SECTIONS = ("elpv", "line", "highres", "roi")
 ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
+HIGHRES_CROPS_TITLE = "The same defects on 640x480 crops of those frames"
 ROI_TITLE = "Line-variation set, a part in a region of interest of 640x480 frames"
 NOTES = """Notes:
 - Protocol: per seed, 8 random good images teach the product (teach() -> MemoryBank -> Scorer, as the server
@@ -231,6 +239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     for section, title, line_set in (
         ("line", LINE_TITLE, LINE_SET),
         ("highres", HIGHRES_TITLE, HIGHRES_SET),
+        ("highres", HIGHRES_CROPS_TITLE, HIGHRES_CROPS_SET),
         ("roi", ROI_TITLE, ROI_SET),
     ):
         if section in args.sections:

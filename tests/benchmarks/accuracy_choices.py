@@ -71,6 +71,9 @@ FINE_MAGNITUDE = FeatureVariant(
 FINE_MAGNITUDE_PADDED = replace(
     FINE_MAGNITUDE, name="fine, magnitude kept, padding counted", padding_counted=True
 )
+STRIDE4_MAX = replace(FINE_MAGNITUDE_PADDED, name="+ stride 4, 2x2 max", strides=(4, 8, 16))
+STRIDE4_AVG = replace(STRIDE4_MAX, name="+ stride 4, 2x2 average, own median", stride4_pool="avg")
+STRIDE4_AVG_HALF = replace(STRIDE4_AVG, name="+ stride 4 at half weight, 2x2 average", stride4_weight=0.5)
 CHOICES = {
     choice.name: choice
     for choice in (
@@ -88,6 +91,10 @@ CHOICES = {
         Choice("after upsampling, magnitude kept, padding counted", FINE_MAGNITUDE_PADDED),
         Choice("magnitude kept, padding counted, 4 line views", FINE_MAGNITUDE_PADDED, _views(4)),
         Choice("magnitude kept, padding counted, 8 line views", FINE_MAGNITUDE_PADDED, _views(8)),
+        Choice("+ stride-4 layer, 2x2 max, 4 line views", STRIDE4_MAX, _views(4)),
+        Choice("+ stride-4 layer, 2x2 average, 4 line views", STRIDE4_AVG, _views(4)),
+        Choice("+ stride-4 layer, 2x2 average, no line views", STRIDE4_AVG, _views(0)),
+        Choice("+ stride-4 layer at half weight, 2x2 average, 4 line views", STRIDE4_AVG_HALF, _views(4)),
         Choice(
             "after upsampling, unit layers, 8 line views: pose only",
             FINE_UNIT,

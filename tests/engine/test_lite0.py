@@ -38,7 +38,7 @@ def test_training_crops_score_below_every_held_out_crop(lite0, gravel_bank, grav
     training = [score_frame(crop).score for crop in gravel_crops[:8]]
     held_out = [score_frame(crop).score for crop in gravel_crops[8:]]
     assert max(training) < min(held_out)
-    assert max(training) < 0.6 * gravel_bank.options.threshold
+    assert max(training) < 0.75 * gravel_bank.options.threshold
 
 
 def test_contrast_stretch_scores_a_training_frame_under_other_exposure_near_zero(

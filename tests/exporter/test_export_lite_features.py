@@ -14,7 +14,7 @@ from patchcore.model import FeatureExtractor
 
 LITE0 = BACKBONES["efficientnet_lite0"]
 # Mean nearest-patch cosine similarity must be this much higher for the same scene than for another one.
-# Measured with graph version 3: ~0.20 with the real weights, ~0.02 with random ones.
+# Measured with graph version 4: ~0.20 with the real weights, ~0.02 with random ones.
 MIN_SIMILARITY_GAP = 0.1
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,9 @@ def test_random_weights_fail_the_same_check(photos):
     assert similarity_gap(features) < MIN_SIMILARITY_GAP
 
 
-STRIDE8_CHANNELS = 40  # EfficientNet-Lite0's stride-8 stage; the next 112 channels come from stride 16
+# EfficientNet-Lite0's stages in the order of the patch vector: stride 4, stride 8, stride 16.
+STRIDE4_CHANNELS = 24
+STRIDE8_CHANNELS = 40
 STRIDE16_CHANNELS = 112
 
 
@@ -75,29 +77,46 @@ def test_patches_that_differ_only_in_strength_stay_apart():
 
 
 class OneActiveCell(torch.nn.Module):
-    """Stands in for the stride-16 stage: a [B, 112, 14, 14] map, zero but for one cell."""
+    """Stands in for a stage: a [B, channels, side, side] map, zero but for one cell."""
 
-    def __init__(self, row: int, col: int) -> None:
+    def __init__(self, channels: int, side: int, row: int, col: int) -> None:
         super().__init__()
-        self.row, self.col = row, col
+        self.channels, self.side, self.row, self.col = channels, side, row, col
 
-    def forward(self, stride8: torch.Tensor) -> torch.Tensor:
-        cells = torch.zeros(stride8.shape[0], STRIDE16_CHANNELS, 14, 14)
+    def forward(self, earlier_stage: torch.Tensor) -> torch.Tensor:
+        cells = torch.zeros(earlier_stage.shape[0], self.channels, self.side, self.side)
         cells[:, :, self.row, self.col] = 1.0
         return cells
 
 
-def test_the_stride16_map_is_averaged_on_the_stride8_grid():
+def rows_reached(module: torch.nn.Module, first_channel: int, channels: int) -> tuple[int, int]:
+    """The first and last row of the 28x28 patch grid (column 14) where these channels are not zero for a
+    black image."""
+    with torch.no_grad():
+        features = module(torch.zeros((1, 224, 224, 3), dtype=torch.uint8)).numpy()
+    layer = np.linalg.norm(features[0, :, first_channel : first_channel + channels], axis=-1).reshape(28, 28)
+    reached = np.flatnonzero(layer[:, 14] > 1e-6)
+    return int(reached.min()), int(reached.max())
+
+
+@pytest.fixture
+def random_lite0() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
+
+
+def test_the_stride16_map_is_averaged_on_the_stride8_grid(random_lite0):
     """One active stride-16 cell (row 7) reaches the stride-8 rows its bilinear upsampling touches (13..16)
     and one more on each side from the 3x3 averaging there: rows 12..17. Averaging 3x3 stride-16 cells
     before upsampling (48-pixel windows) would reach rows 11..18."""
-    torch.manual_seed(0)
-    module = build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
-    module.to_stride16 = OneActiveCell(row=7, col=7)
-    with torch.no_grad():
-        features = module(torch.zeros((1, 224, 224, 3), dtype=torch.uint8)).numpy()
+    random_lite0.to_stride16 = OneActiveCell(STRIDE16_CHANNELS, 14, row=7, col=7)
 
-    stride16 = features[0, :, STRIDE8_CHANNELS : STRIDE8_CHANNELS + STRIDE16_CHANNELS]
-    coarse = np.linalg.norm(stride16, axis=-1).reshape(28, 28)
-    reached = np.flatnonzero(coarse[:, 14] > 1e-6)
-    assert (reached.min(), reached.max()) == (12, 17)
+    assert rows_reached(random_lite0, STRIDE4_CHANNELS + STRIDE8_CHANNELS, STRIDE16_CHANNELS) == (12, 17)
+
+
+def test_the_stride4_map_is_averaged_at_its_own_grid_and_then_onto_the_stride8_grid(random_lite0):
+    """One active stride-4 cell (row 29 of 56) spreads over rows 28..30 by the 3x3 averaging, and the 2x2
+    averaging puts those into stride-8 rows 14 and 15 (rows 28-29 and 30-31 of the stride-4 grid)."""
+    random_lite0.to_stride4 = OneActiveCell(STRIDE4_CHANNELS, 56, row=29, col=29)
+
+    assert rows_reached(random_lite0, 0, STRIDE4_CHANNELS) == (14, 15)
