@@ -9,6 +9,7 @@ import cv2
 import pytest
 from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
 from selenium.webdriver.support.ui import WebDriverWait
@@ -19,6 +20,26 @@ BURSTS, BURST_FRAMES = 3, 4  # a stream of 12 frames, sent in bursts the page mu
 
 def wait(driver, condition, message: str = ""):
     return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+
+
+def row_cells(driver, product_id: str) -> list[str]:
+    """The cell texts of a product's row in the list, read in one script call: the page redraws the list
+    when products change, so an element found a moment earlier can be gone."""
+    script = (
+        "const row = document.querySelector(`tr[data-id='${arguments[0]}']`);"
+        "return row ? Array.from(row.cells, cell => cell.innerText.trim()) : null;"
+    )
+    return wait(driver, lambda d: d.execute_script(script, product_id), f"the row of {product_id}")
+
+
+def open_from_list(driver, product_id: str) -> None:
+    """Clicks the product's link in the list, finding it again if the list was redrawn meanwhile."""
+
+    def click(d) -> bool:
+        d.find_element(By.CSS_SELECTOR, f'tr[data-id="{product_id}"] a').click()
+        return True
+
+    WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=(StaleElementReferenceException,)).until(click)
 
 
 def product_url(server, product_id: str) -> str:
@@ -73,8 +94,7 @@ def test_product_list_shows_products_and_the_server(browser, open_server):
         product = client.get_product(product_id)
         fingerprint = client.server_info().model.fingerprint
     browser.get(open_server.page_url)
-    row = wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{product_id}"]')))
-    assert [cell.text for cell in row.find_elements(By.TAG_NAME, "td")] == [
+    assert row_cells(browser, product_id) == [
         product_id,
         str(product.version),
         f"{product.threshold:.4f}",
@@ -83,12 +103,11 @@ def test_product_list_shows_products_and_the_server(browser, open_server):
         "yes",
         "ready",
     ]
-    broken = browser.find_element(By.CSS_SELECTOR, f'tr[data-id="{BROKEN_PRODUCT}"]')
-    cells = [cell.text for cell in broken.find_elements(By.TAG_NAME, "td")]
-    assert cells[5] == "no" and "v00000001.bank" in cells[6]
+    broken = row_cells(browser, BROKEN_PRODUCT)
+    assert broken[5] == "no" and "v00000001.bank" in broken[6]
     assert browser.find_element(By.ID, "server-model").text == "tiny_test 64 px"
     assert browser.find_element(By.ID, "server-fingerprint").text == fingerprint[:12]
-    row.find_element(By.TAG_NAME, "a").click()
+    open_from_list(browser, product_id)
     wait(browser, shown.text_to_be_present_in_element((By.ID, "product-id"), product_id))
 
 
