@@ -45,11 +45,15 @@ def test_real_weights_match_crops_of_one_scene(lite0_model, photos):
     assert similarity_gap(FeatureExtractor(lite0_model).extract(photos)) > MIN_SIMILARITY_GAP
 
 
-def test_random_weights_fail_the_same_check(photos):
+@pytest.fixture
+def random_lite0() -> torch.nn.Module:
     torch.manual_seed(0)
-    module = build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
+    return build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
+
+
+def test_random_weights_fail_the_same_check(photos, random_lite0):
     with torch.no_grad():
-        features = module(torch.from_numpy(photos)).numpy()
+        features = random_lite0(torch.from_numpy(photos)).numpy()
 
     assert similarity_gap(features) < MIN_SIMILARITY_GAP
 
@@ -97,12 +101,6 @@ def rows_reached(module: torch.nn.Module, first_channel: int, channels: int) -> 
     layer = np.linalg.norm(features[0, :, first_channel : first_channel + channels], axis=-1).reshape(28, 28)
     reached = np.flatnonzero(layer[:, 14] > 1e-6)
     return int(reached.min()), int(reached.max())
-
-
-@pytest.fixture
-def random_lite0() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_patch_features(LITE0, timm.create_model(LITE0.timm_name).state_dict(), 224)
 
 
 def test_the_stride16_map_is_averaged_on_the_stride8_grid(random_lite0):
