@@ -147,7 +147,7 @@ def make_highres_crops_product(surface: str, seed: int) -> LineProduct:
 
 def _crop_corner(rng: np.random.Generator, mask: np.ndarray | None) -> tuple[int, int]:
     """Top-left corner of a CROP_SIZE window in a HIGHRES_SIZE frame: anywhere, or so that the mask's
-    centre lies at least 60 pixels inside the window."""
+    centre lies at least 60 pixels inside the window (or as far inside as the frame's edge allows)."""
     height, width = CROP_SIZE
     if mask is None:
         return int(rng.integers(0, HIGHRES_SIZE[0] - height)), int(rng.integers(0, HIGHRES_SIZE[1] - width))
