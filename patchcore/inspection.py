@@ -1,8 +1,10 @@
-"""The one path from a frame to a verdict: prepare -> score -> verdict.
+"""The one path from a frame to a verdict: prepare -> score -> verdict, where score is extract (the model)
+then search (the nearest bank vector of every patch).
 
-The server runs the three stages on different threads (prepare where the request is read, score in the
-batcher for the frames of all calls at once, verdict back in the request's thread); the offline tools,
-tests and benchmarks call `inspect`, which runs them in a row. Nothing else turns a frame into a verdict.
+The server runs the stages on different threads: prepare where the request is read, extract in the batcher
+for the frames of all calls at once, search and verdict back in the request's thread, so that the batcher
+starts the next model run while the last batch's frames are searched. The offline tools, tests and
+benchmarks call `inspect` or `score`, which run them in a row. Nothing else turns a frame into a verdict.
 """
 
 from __future__ import annotations
@@ -18,26 +20,23 @@ from patchcore.scoring import Scorer
 from patchcore.verdict import Verdict, verdict
 
 
-def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]) -> list[np.ndarray]:
-    """jobs: (inputs [T_i, S, S, 3] uint8, scorer) per frame -> patch scores [T_i, h, w] per frame.
+def extract(extractor: FeatureExtractor, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Model inputs [T_i, S, S, 3] uint8 per frame -> features [T_i, h*w, D] per frame, from one model run
+    for the inputs of every frame."""
+    features = extractor.extract(np.concatenate(inputs))
+    return np.split(features, np.cumsum([len(frame) for frame in inputs])[:-1])
 
-    One model run for the inputs of every frame, one nearest-neighbour search per product among them.
-    """
-    sizes = [len(inputs) for inputs, _ in jobs]
-    starts = np.cumsum([0, *sizes[:-1]])
-    features = extractor.extract(np.concatenate([inputs for inputs, _ in jobs]))  # [sum T_i, h*w, D]
-    frames_by_scorer: dict[int, list[int]] = {}
-    for index, (_, scorer) in enumerate(jobs):
-        frames_by_scorer.setdefault(id(scorer), []).append(index)
-    grids: list[np.ndarray] = [np.empty(0)] * len(jobs)
-    for indices in frames_by_scorer.values():
-        rows = np.concatenate([np.arange(starts[i], starts[i] + sizes[i]) for i in indices])
-        scores = jobs[indices[0]][1].patch_scores(features if len(indices) == len(jobs) else features[rows])
-        for index, frame_scores in zip(
-            indices, np.split(scores, np.cumsum([sizes[i] for i in indices])[:-1]), strict=True
-        ):
-            grids[index] = frame_scores
-    return grids
+
+def search(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """One frame's features [T, h*w, D] -> its patch scores [T, h, w] against the product's bank."""
+    return scorer.patch_scores(features)
+
+
+def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]) -> list[np.ndarray]:
+    """jobs: (inputs [T_i, S, S, 3] uint8, scorer) per frame -> patch scores [T_i, h, w] per frame: one model
+    run for all, then each frame's search."""
+    features = extract(extractor, [inputs for inputs, _ in jobs])
+    return [search(scorer, frame) for (_, scorer), frame in zip(jobs, features, strict=True)]
 
 
 def inspect(

@@ -1,8 +1,8 @@
 """Builds the running server from its parts and takes it down again: start, drain, stop.
 
 The gRPC service runs on grpc.aio: every call is a coroutine on one event loop, which only reads, writes and
-waits. Decoding, preparing and verdicts run in a small decode pool, the model and the nearest-neighbour
-search in the batcher's worker thread, teaching and storing in threads of their own. A fleet's NATS client
+waits. Decoding, preparing, the nearest-neighbour search and verdicts run in a small decode pool, the model
+in the batcher's worker thread, teaching and storing in threads of their own. A fleet's NATS client
 (server/fleet) shares the event loop.
 """
 

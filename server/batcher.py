@@ -2,11 +2,11 @@
 
 Calls prepare their frames (patchcore.prepare), then `submit` them. One worker thread takes frames from the
 queue until they hold `max_batch` model inputs (a tiled frame brings all its tiles, so one frame may hold
-more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's score stage over
-them (one model run, one search per product), and resolves each frame's future with its patch-score grids.
-The queue hands frames out round-robin across calls (server/fair_queue.py), so a stream with a full window
-does not hold back the frames of the others. Turning grids into a verdict happens outside the worker, in
-parallel with the next batch.
+more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's extract stage over
+them (one model run), and resolves each frame's future with its features. The queue hands frames out
+round-robin across calls (server/fair_queue.py), so a stream with a full window does not hold back the
+frames of the others. The search and the verdict happen outside the worker (server/frames.py), in parallel
+with the next model run: the worker is the one thread every frame passes through, so it does nothing else.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from patchcore.inspection import score
+from patchcore.inspection import extract
 from patchcore.model import FeatureExtractor
-from patchcore.scoring import Scorer
 from server.errors import ServerBusy, ShuttingDown
 from server.fair_queue import FairQueue, QueueClosed, QueueFull
 from server.logs import log_event
@@ -33,16 +32,15 @@ from server.metrics import ServerMetrics
 class BatchOutput:
     """What the model made of one frame."""
 
-    grids: np.ndarray  # [T, h, w] float32 patch anomaly scores, one grid per model input of the frame
+    features: np.ndarray  # [T, h*w, D] float32, one row of patch features per model input of the frame
     queue_seconds: float
-    inference_seconds: float  # the whole batch the frame was part of
+    inference_seconds: float  # the model run of the whole batch the frame was part of
     batch_size: int
 
 
 @dataclass(frozen=True)
 class _Job:
     inputs: np.ndarray  # [T, S, S, 3] uint8 RGB, the frame's model inputs
-    scorer: Scorer
     enqueued: float
     future: Future
 
@@ -69,19 +67,18 @@ class InferenceBatcher:
     def submit(
         self,
         inputs: np.ndarray,
-        scorer: Scorer,
         source: Hashable | None = None,
         future: Future | None = None,
     ) -> Future:
-        """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for scoring with `scorer`; the future
-        (`future`, or a new one) gives a BatchOutput; cancelling it drops the frame unscored. `source`: the
-        call the frame belongs to, whose frames take their turn with other calls' (None: the frame is a
-        call of its own).
+        """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for the model; the future (`future`, or
+        a new one) gives a BatchOutput; cancelling it drops the frame before the model. `source`: the call
+        the frame belongs to, whose frames take their turn with other calls' (None: the frame is a call of
+        its own).
 
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
         future = Future() if future is None else future
-        job = _Job(inputs=inputs, scorer=scorer, enqueued=time.perf_counter(), future=future)
+        job = _Job(inputs=inputs, enqueued=time.perf_counter(), future=future)
         try:
             self._queue.put(object() if source is None else source, job)
         except QueueClosed:
@@ -149,7 +146,7 @@ class InferenceBatcher:
         started = time.perf_counter()
         self._metrics.pending_requests.dec(len(batch))
         try:
-            grids = score(self._extractor, [(job.inputs, job.scorer) for job in batch])
+            features = extract(self._extractor, [job.inputs for job in batch])
         except Exception as error:  # every frame of the batch gets the error; the worker goes on
             log_event("batch_failed", level=logging.ERROR, exc_info=True, batch_size=len(batch))
             for job in batch:
@@ -159,7 +156,7 @@ class InferenceBatcher:
         self._metrics.exec_count.inc()
         self._metrics.inference_count.inc(len(batch))
         self._metrics.compute_infer_duration_us.observe(inference_seconds * 1e6)
-        for job, grid in zip(batch, grids, strict=True):
+        for job, frame in zip(batch, features, strict=True):
             queue_seconds = started - job.enqueued
             self._metrics.queue_duration_us.observe(queue_seconds * 1e6)
-            job.future.set_result(BatchOutput(grid, queue_seconds, inference_seconds, len(batch)))
+            job.future.set_result(BatchOutput(frame, queue_seconds, inference_seconds, len(batch)))

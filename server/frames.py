@@ -1,11 +1,11 @@
 """One frame's way through the server, shared by Inspect and InspectStream.
 
 `submit` runs on the event loop: it looks up the product and hands the frame to the decode pool, which
-decodes and prepares it (the engine's first stage) and queues it for the batcher (the score stage, on the
-batcher's thread); when its batch is done, the decode pool runs the verdict stage and builds the response,
-and only then wakes the loop, once. `answer` awaits that response. The loop never touches pixels, so a slow
-frame does not hold up the other calls. Neither raises for a bad frame: the failure is answered as the
-response's `error`, so a stream goes on; the unary call turns that error into its status.
+decodes and prepares it (the engine's first stage) and queues it for the batcher (the model run, on the
+batcher's thread); when its batch is done, the decode pool runs the search and the verdict and builds the
+response, and only then wakes the loop, once. `answer` awaits that response. The loop never touches pixels,
+so a slow frame does not hold up the other calls. Neither raises for a bad frame: the failure is answered as
+the response's `error`, so a stream goes on; the unary call turns that error into its status.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import grpc
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 
+from patchcore.inspection import search
 from patchcore.prepare import PreparedFrame, prepare
 from patchcore.scoring import Scorer
 from patchcore.verdict import verdict
@@ -48,6 +49,7 @@ class PendingFrame:
     heatmap: int = pb.HEATMAP_FORMAT_NONE
     scored: Future = field(default_factory=Future)  # the batcher's BatchOutput; cancelled = dropped
     entry: ProductEntry | None = None  # the product version the frame is scored with
+    scorer: Scorer | None = None  # entry's
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
     prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
@@ -96,9 +98,9 @@ class FrameProcessor:
             pending.image = request.image
             self._lifecycle.check_accepting()
             pending.entry = self._registry.get(request.product_id)
-            scorer = pending.entry.require_scorer()
+            pending.scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
-            self._pool.submit(pending.source, lambda: self._prepare(pending, scorer, loop))
+            self._pool.submit(pending.source, lambda: self._prepare(pending, loop))
         except Exception as error:
             pending.answer.set_result(self._failed(pending, error))
         return pending
@@ -116,9 +118,9 @@ class FrameProcessor:
         """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
         pending.scored.cancel()
 
-    def _prepare(self, pending: PendingFrame, scorer: Scorer, loop: asyncio.AbstractEventLoop) -> None:
+    def _prepare(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
         """Decode and prepare stage, then queued for the batcher (in the decode pool)."""
-        image = pending.image
+        image, scorer = pending.image, pending.scorer
         try:
             scaled = decode_image(image, self._max_image_pixels, scorer.view.shrink_for)
             if pending.heatmap == pb.HEATMAP_FORMAT_PNG:  # the overlay is drawn on the full-size frame
@@ -126,7 +128,7 @@ class FrameProcessor:
                 pending.frame = full.rgb
             pending.prepared = prepare(scaled, scorer.view)
             pending.decode_seconds = time.perf_counter() - pending.received
-            self._batcher.submit(pending.prepared.inputs, scorer, pending.source, pending.scored)
+            self._batcher.submit(pending.prepared.inputs, pending.source, pending.scored)
         except Exception as error:
             self._resolve(pending, self._failed(pending, error), loop)
             return
@@ -135,7 +137,7 @@ class FrameProcessor:
         )
 
     def _judge(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
-        """Verdict stage and the response (in the decode pool), handed to the waiting call."""
+        """Search and verdict stages and the response (in the decode pool), handed to the waiting call."""
         if pending.scored.cancelled():
             return  # nobody waits for it
         try:
@@ -156,9 +158,12 @@ class FrameProcessor:
 
     def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
-        result = verdict(output.grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
+        searched = time.perf_counter()
+        grids = search(pending.scorer, output.features)
+        search_seconds = time.perf_counter() - searched
+        result = verdict(grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         version = pending.entry.bank.version
-        self._record(pending.product_id, version, pending.prepared, output.grids, result, pending.image)
+        self._record(pending.product_id, version, pending.prepared, grids, result, pending.image)
         response = pb.InspectResponse(
             frame_id=pending.frame_id,
             score=result.score,
@@ -174,7 +179,7 @@ class FrameProcessor:
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,
                 queue_ms=output.queue_seconds * 1e3,
-                inference_ms=output.inference_seconds * 1e3,
+                inference_ms=(output.inference_seconds + search_seconds) * 1e3,  # the proto: model and search
                 total_ms=(time.perf_counter() - pending.received) * 1e3,
             )
         )

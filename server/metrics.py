@@ -79,7 +79,7 @@ class ServerMetrics:
         )
         self.compute_infer_duration_us = Histogram(
             "patchcore_inference_compute_infer_duration_us",
-            "Time of one batch: feature extraction and nearest-neighbour search, microseconds.",
+            "Time of one batch's model run (feature extraction), microseconds.",
             buckets=_MICROSECOND_BUCKETS,
             registry=r,
         )

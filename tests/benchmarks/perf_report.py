@@ -22,7 +22,8 @@ STAGES_HEADER = (
     "| search | verdict | rest: gRPC, event loop, threads |"
 )
 BASELINE_HEADER = (
-    "| model, input px | stream x4 img/s | raw x2 img/s | server CPU ms/img x4 | server CPU ms/img raw x2 |"
+    "| model, input px | stream x4 img/s | raw x2 img/s | raw x2 this / baseline, rounds | "
+    "server CPU ms/img x4 | server CPU ms/img raw x2 |"
 )
 
 STREAM_SHARE_TARGET = 0.90
@@ -88,10 +89,12 @@ def _baseline_row(run: ModelRun) -> str:
     def pair(this: float, before: float, digits: int = 1) -> str:
         return f"{this:.{digits}f} vs {before:.{digits}f} ({this / before - 1:+.0%})"
 
+    ratios = [one.server.raw2.frames_per_second / one.baseline.raw2.frames_per_second for one in run.rounds]
     cells = (
         run.model.label,
         pair(run.stream_fps(4), run.stream_fps(4, baseline=True)),
         pair(run.stream_fps(2), run.stream_fps(2, baseline=True)),
+        ", ".join(f"{ratio:.2f}" for ratio in ratios),
         pair(run.server_cpu_ms_per_frame(4), run.server_cpu_ms_per_frame(4, baseline=True), 2),
         pair(run.server_cpu_ms_per_frame(2), run.server_cpu_ms_per_frame(2, baseline=True), 2),
     )

@@ -1,4 +1,4 @@
-"""Micro-batching with a fake model: batch sizes, routing of results, a full queue, a failing model."""
+"""Micro-batching with a fake model: batch sizes, routing of features, a full queue, a failing model."""
 
 import threading
 
@@ -36,14 +36,6 @@ class FakeExtractor:
         return features
 
 
-class FakeScorer:
-    def __init__(self, offset: float) -> None:
-        self.offset = offset
-
-    def patch_scores(self, features: np.ndarray) -> np.ndarray:
-        return features[:, :, 0].reshape(-1, GRID, GRID) + self.offset
-
-
 def image(value: int, tiles: int = 1) -> np.ndarray:
     """A frame's model inputs: `tiles` inputs whose first pixels are value, value + 1, ..."""
     inputs = np.zeros((tiles, 4, 4, 3), np.uint8)
@@ -51,40 +43,39 @@ def image(value: int, tiles: int = 1) -> np.ndarray:
     return inputs
 
 
-def test_each_frame_gets_its_own_result_from_its_own_product():
+def test_each_frame_gets_its_own_features():
     gate = threading.Event()
     extractor = FakeExtractor(gate)
     batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=4, max_wait_ms=50)
-    scorers = [FakeScorer(0.0), FakeScorer(1000.0)]
-    futures = [batcher.submit(image(i), scorers[i % 2]) for i in range(10)]
+    futures = [batcher.submit(image(i)) for i in range(10)]
     gate.set()
-    grids = [future.result(timeout=10).grids[0] for future in futures]
+    features = [future.result(timeout=10).features for future in futures]
     batcher.close()
 
-    assert [grid[0, 0] for grid in grids] == [i + 1000.0 * (i % 2) for i in range(10)]
+    assert [frame.shape for frame in features] == [(1, GRID * GRID, 1)] * 10
+    assert [frame[0, 0, 0] for frame in features] == list(range(10))
     assert max(extractor.batch_sizes) <= 4 and sum(extractor.batch_sizes) == 10
     assert len(extractor.batch_sizes) < 10  # frames that waited were batched together
 
 
-def test_a_tiled_frame_brings_all_its_inputs_into_one_batch_and_gets_a_grid_each():
+def test_a_tiled_frame_brings_all_its_inputs_into_one_batch_and_gets_features_for_each():
     gate = threading.Event()
     extractor = FakeExtractor(gate)
     batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=4, max_wait_ms=50)
-    scorer = FakeScorer(0.0)
-    first = batcher.submit(image(0), scorer)
+    first = batcher.submit(image(0))
     extractor.entered.wait(10)  # frame 0 runs alone while the others queue
-    tiled = [batcher.submit(image(10 * frame, tiles=3), scorer) for frame in (1, 2, 3)]
-    large = batcher.submit(image(100, tiles=6), scorer)
+    tiled = [batcher.submit(image(10 * frame, tiles=3)) for frame in (1, 2, 3)]
+    large = batcher.submit(image(100, tiles=6))
     gate.set()
     outputs = [future.result(timeout=10) for future in [first, *tiled, large]]
     batcher.close()
 
-    assert [list(output.grids[:, 0, 0]) for output in outputs[1:4]] == [
+    assert [list(output.features[:, 0, 0]) for output in outputs[1:4]] == [
         [10, 11, 12],
         [20, 21, 22],
         [30, 31, 32],
     ]
-    assert list(outputs[4].grids[:, 0, 0]) == [100, 101, 102, 103, 104, 105]
+    assert list(outputs[4].features[:, 0, 0]) == [100, 101, 102, 103, 104, 105]
     # frames join a batch while it holds fewer than max_batch inputs; a frame's inputs are never split
     assert extractor.batch_sizes == [1, 6, 9]
 
@@ -93,13 +84,12 @@ def test_a_full_queue_refuses_with_server_busy():
     gate = threading.Event()
     extractor = FakeExtractor(gate)
     batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=1, queue_size=2)
-    scorer = FakeScorer(0.0)
-    first = batcher.submit(image(0), scorer)
+    first = batcher.submit(image(0))
     extractor.entered.wait(10)  # the worker holds frame 0 at the gate; the queue is empty again
-    batcher.submit(image(1), scorer)
-    batcher.submit(image(2), scorer)
+    batcher.submit(image(1))
+    batcher.submit(image(2))
     with pytest.raises(ServerBusy):
-        batcher.submit(image(3), scorer)
+        batcher.submit(image(3))
     gate.set()
     first.result(timeout=10)
     batcher.close()
@@ -107,11 +97,11 @@ def test_a_full_queue_refuses_with_server_busy():
 
 def test_a_model_error_fails_every_frame_of_the_batch_and_the_worker_goes_on():
     batcher = InferenceBatcher(FakeExtractor(fail=True), ServerMetrics(), max_batch=8)
-    future = batcher.submit(image(0), FakeScorer(0.0))
+    future = batcher.submit(image(0))
     with pytest.raises(ModelError):
         future.result(timeout=10)
     with pytest.raises(ModelError):
-        batcher.submit(image(1), FakeScorer(0.0)).result(timeout=10)
+        batcher.submit(image(1)).result(timeout=10)
     batcher.close()
 
 
@@ -119,7 +109,7 @@ def test_a_closed_batcher_refuses_with_shutting_down():
     batcher = InferenceBatcher(FakeExtractor(), ServerMetrics())
     batcher.close()
     with pytest.raises(ShuttingDown):
-        batcher.submit(image(0), FakeScorer(0.0))
+        batcher.submit(image(0))
 
 
 def test_frames_whose_caller_cancelled_are_dropped_unscored():
@@ -127,17 +117,16 @@ def test_frames_whose_caller_cancelled_are_dropped_unscored():
     extractor = FakeExtractor(gate)
     metrics = ServerMetrics()
     batcher = InferenceBatcher(extractor, metrics, max_batch=8, max_wait_ms=0)
-    scorer = FakeScorer(0.0)
-    first = batcher.submit(image(0), scorer)
+    first = batcher.submit(image(0))
     extractor.entered.wait(10)  # the worker holds frame 0 at the gate while the others queue
-    queued = [batcher.submit(image(value), scorer) for value in range(1, 7)]
+    queued = [batcher.submit(image(value)) for value in range(1, 7)]
     for future in queued[1:5]:
         assert future.cancel()
     gate.set()
     kept = [first.result(timeout=10), queued[0].result(timeout=10), queued[5].result(timeout=10)]
     batcher.close()
 
-    assert [output.grids[0, 0, 0] for output in kept] == [0, 1, 6]
+    assert [output.features[0, 0, 0] for output in kept] == [0, 1, 6]
     assert sum(extractor.batch_sizes) == 3
     assert metrics.pending_requests._value.get() == 0
 
@@ -146,12 +135,11 @@ def test_calls_take_turns_so_a_backlog_does_not_hold_back_another_calls_frames()
     gate = threading.Event()
     extractor = FakeExtractor(gate)
     batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=2)
-    scorer = FakeScorer(0.0)
-    first = batcher.submit(image(0), scorer)
+    first = batcher.submit(image(0))
     extractor.entered.wait(10)  # the worker holds frame 0 at the gate while the others queue
-    futures = [batcher.submit(image(value), scorer, source="camera-1") for value in range(10, 16)]
-    futures += [batcher.submit(image(value), scorer, source="camera-2") for value in (20, 21)]
-    futures.append(batcher.submit(image(30), scorer))  # a unary call: a source of its own
+    futures = [batcher.submit(image(value), source="camera-1") for value in range(10, 16)]
+    futures += [batcher.submit(image(value), source="camera-2") for value in (20, 21)]
+    futures.append(batcher.submit(image(30)))  # a unary call: a source of its own
     gate.set()
     for future in [first, *futures]:
         future.result(timeout=10)
