@@ -62,7 +62,7 @@ class InspectionServer:
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
-        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.intra_op_threads)
+        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.threads_per_model_run())
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
         local = ProductStore(config.store)
         self.fleet = (
@@ -78,7 +78,12 @@ class InspectionServer:
         )
         self.registry.load_all()
         self.batcher = InferenceBatcher(
-            self.extractor, self.metrics, config.max_batch, config.max_wait_ms, config.queue_size
+            self.extractor,
+            self.metrics,
+            config.max_batch,
+            config.max_wait_ms,
+            config.queue_size,
+            workers=config.model_workers,
         )
         self.decode_pool = FairExecutor(config.decode_threads or os.cpu_count() or 1, name="decode")
         self.recorder = FrameRecorder()  # the web page's recent frames

@@ -1,12 +1,16 @@
 """Dynamic micro-batching: frames from every stream and unary call share one model execution.
 
-Calls prepare their frames (patchcore.prepare), then `submit` them. One worker thread takes frames from the
+Calls prepare their frames (patchcore.prepare), then `submit` them. A worker thread takes frames from the
 queue until they hold `max_batch` model inputs (a tiled frame brings all its tiles, so one frame may hold
 more) - waiting at most `max_wait_ms` for more once it holds the first - runs the engine's extract stage over
 them (one model run), and resolves each frame's future with its features. The queue hands frames out
 round-robin across calls (server/fair_queue.py), so a stream with a full window does not hold back the
-frames of the others. The search and the verdict happen outside the worker (server/frames.py), in parallel
-with the next model run: the worker is the one thread every frame passes through, so it does nothing else.
+frames of the others. The search and the verdict happen outside the workers (server/frames.py), in parallel
+with the next model run: the workers are the threads every frame passes through, so they do nothing else.
+
+`workers` model runs may go at once, on one ONNX Runtime session (its run() is thread-safe). One run alone
+leaves cores idle where an operator does not parallelise (small layers, the graph's serial parts); a second
+run fills them, while a lone frame still gets every intra-op thread (README "Performance").
 """
 
 from __future__ import annotations
@@ -53,16 +57,21 @@ class InferenceBatcher:
         max_batch: int = 8,
         max_wait_ms: float = 0.0,
         queue_size: int = 256,
+        workers: int = 1,
     ) -> None:
-        if max_batch < 1 or queue_size < 1 or max_wait_ms < 0:
-            raise ValueError("max_batch and queue_size must be 1 or more, max_wait_ms not negative")
+        if min(max_batch, queue_size, workers) < 1 or max_wait_ms < 0:
+            raise ValueError("max_batch, queue_size and workers must be 1 or more, max_wait_ms not negative")
         self._extractor = extractor
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._queue: FairQueue[_Job] = FairQueue(queue_size)
-        self._worker = threading.Thread(target=self._run, name="inference-batcher", daemon=True)
-        self._worker.start()
+        self._workers = [
+            threading.Thread(target=self._run, name=f"inference-batcher-{index}", daemon=True)
+            for index in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
 
     def submit(
         self,
@@ -94,9 +103,10 @@ class InferenceBatcher:
         return job.future
 
     def close(self) -> None:
-        """Scores what is queued, then stops the worker."""
+        """Runs the model over what is queued, then stops the workers."""
         self._queue.close()
-        self._worker.join()
+        for worker in self._workers:
+            worker.join()
 
     def _run(self) -> None:
         while (batch := self._collect()) is not None:

@@ -45,9 +45,15 @@ class ServerConfig:
     stream_idle_seconds: float = 0.0  # 0 = never
     decode_threads: int = 0  # 0 = one per core
     intra_op_threads: int = 0
+    model_workers: int = 2
     grace_seconds: float = 10.0
     log_level: str = "info"
     log_json: bool = True
+
+    def threads_per_model_run(self) -> int:
+        """ONNX Runtime's intra-op threads for each model run: as set, else the cores shared among the model
+        workers."""
+        return self.intra_op_threads or max(1, (os.cpu_count() or 1) // self.model_workers)
 
 
 def _env(name: str, default: object, parse: Callable[[str], object] = str) -> object:
@@ -188,9 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add(
         perf,
         "--intra-op-threads",
-        "ONNX Runtime threads per inference; 0 = one per core",
+        "ONNX Runtime threads per model run; 0 = the cores shared among the model workers",
         int,
         d.intra_op_threads,
+    )
+    _add(
+        perf,
+        "--model-workers",
+        "model runs (batches) at once, each on a thread of its own: a second run uses the cores the first "
+        "leaves idle; 1 = one batch at a time",
+        int,
+        d.model_workers,
     )
 
     calls = parser.add_argument_group(
@@ -259,6 +273,7 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
         "max_image_pixels",
         "max_teach_images",
         "max_batch",
+        "model_workers",
         "queue_size",
         "stream_window",
         "max_calls",

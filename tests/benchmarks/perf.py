@@ -40,9 +40,11 @@ NOTES = """Notes:
 - Rounds: raw, Inspect and stream measurements alternate (--rounds, default 3), because the speed of this
   machine changes by up to 2x from minute to minute with other tenants of its host. Throughputs are over all
   rounds; "stream / raw b8" is the median of the rounds' own ratios.
-- raw: FeatureExtractor.extract in a loop (the server's own ONNX Runtime session settings), no server.
-  b1 (ms) = median wall time of one batch-1 call. CPU ms/img = process CPU time per image at batch 8: it
-  stays meaningful when other work shares the cores, wall-clock numbers do not.
+- raw: FeatureExtractor.extract in a loop with the server's own ONNX Runtime settings (threads per model
+  run, from the server's flags), no server. b8 runs as many loops at once as the server has model workers
+  (--model-workers), so it is the most the model gives the way the server runs it; b1 (ms) = median wall
+  time of one lone batch-1 call. CPU ms/img = process CPU time per image at batch 8: it stays meaningful
+  when other work shares the cores, wall-clock numbers do not.
 - Inspect: sequential unary calls from the Python client, 640x480 frame, no heatmap; JPEG encoded once
   up front, raw = RGB8 pixels. Round trip as the client sees it.
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"

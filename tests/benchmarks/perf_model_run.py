@@ -14,6 +14,7 @@ from patchcore_client.local_server import LocalServer
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.model import FeatureExtractor
+from server.config import parse_config
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
@@ -258,6 +259,7 @@ def _page_open_run(
 
 def _one_round(
     extractor: FeatureExtractor,
+    model_workers: int,
     served: _Served,
     baseline: _Served | None,
     images: Mapping[str, pb.Image],
@@ -266,10 +268,12 @@ def _one_round(
     page_first: bool,
 ) -> Round:
     """viewer: measure the 4 streams also with the page open (before this server's calls when page_first,
-    after them otherwise, so the order alternates between rounds)."""
+    after them otherwise, so the order alternates between rounds). Raw batch 8 runs model_workers loops at
+    once, as the server does; raw batch 1 is one lone call at a time."""
     served.monitor.wait_until_idle()
-    share = 1.0 / settings.rounds
-    raw1, raw8 = (raw_throughput(extractor, batch, settings.raw_seconds * share) for batch in (1, 8))
+    seconds = settings.raw_seconds / settings.rounds
+    raw1 = raw_throughput(extractor, 1, seconds)
+    raw8 = raw_throughput(extractor, 8, seconds, runs=model_workers)
 
     def page_open() -> PageOpenRun | None:
         return (
@@ -334,7 +338,8 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     frame = good_frame(seed=0)
     images = {"jpeg": encoded_image(frame), "raw": raw_image(frame)}
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
-    extractor = FeatureExtractor(path)
+    server_config = parse_config(["--model", str(path), "--store", "unused", *settings.server_args])
+    extractor = FeatureExtractor(path, intra_op_threads=server_config.threads_per_model_run())
     idle = None
     if model.idle_streams and settings.idle_streams:
         say(f"{model.label}: {settings.idle_streams} idle streams")
@@ -361,7 +366,18 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
         rounds = []
         for number in range(1, settings.rounds + 1):
             say(f"{model.label}: round {number} of {settings.rounds}: raw, Inspect, InspectStream")
-            rounds.append(_one_round(extractor, served, baseline, images, settings, viewer, number % 2 == 0))
+            rounds.append(
+                _one_round(
+                    extractor,
+                    server_config.model_workers,
+                    served,
+                    baseline,
+                    images,
+                    settings,
+                    viewer,
+                    number % 2 == 0,
+                )
+            )
         if viewer is not None:
             viewer.close()
         soak = None

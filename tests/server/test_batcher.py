@@ -147,3 +147,36 @@ def test_calls_take_turns_so_a_backlog_does_not_hold_back_another_calls_frames()
 
     # camera-1's six frames were queued first, yet camera-2's and the unary call's come in turn with them
     assert extractor.batches == [[0], [10, 20], [30, 11], [21, 12], [13, 14], [15]]
+
+
+class RendezvousExtractor(FakeExtractor):
+    """A model run that returns only once `runs` runs are inside it at the same time (BrokenBarrierError
+    after 10 s otherwise)."""
+
+    def __init__(self, runs: int) -> None:
+        super().__init__()
+        self._barrier = threading.Barrier(runs, timeout=10)
+
+    def extract(self, images: np.ndarray) -> np.ndarray:
+        self._barrier.wait()
+        return super().extract(images)
+
+
+def test_model_workers_run_batches_at_once():
+    batcher = InferenceBatcher(RendezvousExtractor(runs=2), ServerMetrics(), max_batch=1, workers=2)
+    futures = [batcher.submit(image(value)) for value in (3, 4)]
+    features = [future.result(timeout=20).features[0, 0, 0] for future in futures]
+    batcher.close()
+
+    assert features == [3, 4]
+
+
+def test_close_stops_every_worker_after_the_queued_frames():
+    gate = threading.Event()
+    extractor = FakeExtractor(gate)
+    batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=1, workers=3)
+    futures = [batcher.submit(image(value)) for value in range(5)]
+    gate.set()
+    batcher.close()
+
+    assert [future.result(timeout=0).features[0, 0, 0] for future in futures] == list(range(5))

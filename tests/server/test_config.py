@@ -29,11 +29,29 @@ def test_model_is_required(monkeypatch, capsys):
     assert "--model" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("flag", ["--max-batch", "--queue-size", "--stream-window", "--max-image-pixels"])
+@pytest.mark.parametrize(
+    "flag", ["--max-batch", "--queue-size", "--stream-window", "--max-image-pixels", "--model-workers"]
+)
 def test_limits_below_one_are_refused(monkeypatch, flag):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     with pytest.raises(SystemExit):
         parse_config([flag, "0"])
+
+
+@pytest.mark.parametrize(
+    ("cores", "flags", "threads"),
+    [
+        (8, [], 4),  # 2 model workers by default share the cores
+        (2, [], 1),
+        (1, [], 1),
+        (8, ["--model-workers", "1"], 8),
+        (8, ["--intra-op-threads", "3"], 3),
+    ],
+)
+def test_threads_per_model_run(monkeypatch, cores, flags, threads):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert parse_config(flags).threads_per_model_run() == threads
 
 
 def test_help_names_every_setting_with_its_variable_and_default():
