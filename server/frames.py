@@ -49,7 +49,7 @@ class PendingFrame:
     heatmap: int = pb.HEATMAP_FORMAT_NONE
     scored: Future = field(default_factory=Future)  # the batcher's BatchOutput; cancelled = dropped
     entry: ProductEntry | None = None  # the product version the frame is scored with
-    scorer: Scorer | None = None  # entry's
+    scorer: Scorer | None = None  # entry's, looked up once when the frame is read
     frame: np.ndarray | None = None  # [H, W, 3] uint8 RGB, kept only when a PNG heatmap is asked for
     prepared: PreparedFrame | None = None
     decode_seconds: float = 0.0
