@@ -45,7 +45,7 @@ class ServerConfig:
     stream_idle_seconds: float = 0.0  # 0 = never
     decode_threads: int = 0  # 0 = one per core
     intra_op_threads: int = 0
-    model_workers: int = 2
+    model_workers: int = 1
     grace_seconds: float = 10.0
     log_level: str = "info"
     log_json: bool = True
@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
         perf,
         "--model-workers",
         "model runs (batches) at once, each on a thread of its own: a second run uses the cores the first "
-        "leaves idle; 1 = one batch at a time",
+        "leaves idle (more frames/s; a lone frame is slower, and the operator's page may list a stream's "
+        "frames out of order)",
         int,
         d.model_workers,
     )

@@ -41,11 +41,11 @@ def test_limits_below_one_are_refused(monkeypatch, flag):
 @pytest.mark.parametrize(
     ("cores", "flags", "threads"),
     [
-        (8, [], 4),  # 2 model workers by default share the cores
-        (2, [], 1),
-        (1, [], 1),
-        (8, ["--model-workers", "1"], 8),
-        (8, ["--intra-op-threads", "3"], 3),
+        (8, [], 8),  # one model worker by default, on every core
+        (2, ["--model-workers", "2"], 1),  # model workers share the cores
+        (1, ["--model-workers", "2"], 1),
+        (8, ["--model-workers", "2"], 4),
+        (8, ["--model-workers", "2", "--intra-op-threads", "3"], 3),
     ],
 )
 def test_threads_per_model_run(monkeypatch, cores, flags, threads):
