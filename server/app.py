@@ -2,7 +2,7 @@
 
 The gRPC service runs on grpc.aio: every call is a coroutine on one event loop, which only reads, writes and
 waits. Decoding, preparing, the nearest-neighbour search and verdicts run in a small decode pool, the model
-in the batcher's worker thread, teaching and storing in threads of their own. A fleet's NATS client
+in the batcher's worker threads, teaching and storing in threads of their own. A fleet's NATS client
 (server/fleet) shares the event loop.
 """
 

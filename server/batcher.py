@@ -10,7 +10,8 @@ with the next model run: the workers are the threads every frame passes through,
 
 `workers` model runs may go at once, on one ONNX Runtime session (its run() is thread-safe). One run alone
 leaves cores idle where an operator does not parallelise (small layers, the graph's serial parts); a second
-run fills them, while a lone frame still gets every intra-op thread (README "Performance").
+run fills them, but each run then has only its share of the cores' intra-op threads, so a lone frame is
+slower (README "Performance").
 """
 
 from __future__ import annotations
