@@ -11,7 +11,8 @@ with the next model run: the workers are the threads every frame passes through,
 `workers` model runs may go at once, on one ONNX Runtime session (its run() is thread-safe). One run alone
 leaves cores idle where an operator does not parallelise (small layers, the graph's serial parts); a second
 run fills them, but each run then has only its share of the cores' intra-op threads, so a lone frame is
-slower (README "Performance").
+slower (README "Performance"). Each call's frames are released in the order they were submitted
+(server/in_order.py), whichever run finishes first.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import time
 from collections.abc import Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -29,6 +31,7 @@ from patchcore.inspection import extract
 from patchcore.model import FeatureExtractor
 from server.errors import ServerBusy, ShuttingDown
 from server.fair_queue import FairQueue, QueueClosed, QueueFull
+from server.in_order import InOrderRelease
 from server.logs import log_event
 from server.metrics import ServerMetrics
 
@@ -48,6 +51,8 @@ class _Job:
     inputs: np.ndarray  # [T, S, S, 3] uint8 RGB, the frame's model inputs
     enqueued: float
     future: Future
+    source: Hashable
+    ticket: int  # the frame's place among its source's frames
 
 
 class InferenceBatcher:
@@ -67,6 +72,7 @@ class InferenceBatcher:
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
         self._queue: FairQueue[_Job] = FairQueue(queue_size)
+        self._in_order = InOrderRelease()
         self._workers = [
             threading.Thread(target=self._run, name=f"inference-batcher-{index}", daemon=True)
             for index in range(workers)
@@ -88,9 +94,11 @@ class InferenceBatcher:
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
         future = Future() if future is None else future
-        job = _Job(inputs=inputs, enqueued=time.perf_counter(), future=future)
+        source = object() if source is None else source
         try:
-            self._queue.put(object() if source is None else source, job)
+            with self._in_order.ticket(source) as ticket:
+                job = _Job(inputs, time.perf_counter(), future, source, ticket)
+                self._queue.put(source, job)
         except QueueClosed:
             raise ShuttingDown(
                 "the server is shutting down; send the frame to another instance or retry"
@@ -119,6 +127,7 @@ class InferenceBatcher:
         if job.future.set_running_or_notify_cancel():
             return True
         self._metrics.pending_requests.dec()
+        self._in_order.finish(job.source, job.ticket, lambda: None)
         return False
 
     def _next_job(self, deadline: float | None) -> _Job | None:
@@ -161,7 +170,7 @@ class InferenceBatcher:
         except Exception as error:  # every frame of the batch gets the error; the worker goes on
             log_event("batch_failed", level=logging.ERROR, exc_info=True, batch_size=len(batch))
             for job in batch:
-                job.future.set_exception(error)
+                self._in_order.finish(job.source, job.ticket, partial(job.future.set_exception, error))
             return
         inference_seconds = time.perf_counter() - started
         self._metrics.exec_count.inc()
@@ -170,4 +179,5 @@ class InferenceBatcher:
         for job, frame in zip(batch, features, strict=True):
             queue_seconds = started - job.enqueued
             self._metrics.queue_duration_us.observe(queue_seconds * 1e6)
-            job.future.set_result(BatchOutput(frame, queue_seconds, inference_seconds, len(batch)))
+            output = BatchOutput(frame, queue_seconds, inference_seconds, len(batch))
+            self._in_order.finish(job.source, job.ticket, partial(job.future.set_result, output))

@@ -180,3 +180,50 @@ def test_close_stops_every_worker_after_the_queued_frames():
     batcher.close()
 
     assert [future.result(timeout=0).features[0, 0, 0] for future in futures] == list(range(5))
+
+
+class HeldExtractor(FakeExtractor):
+    """A model run that holds the frames whose first pixel is in `held` until `release` is set."""
+
+    def __init__(self, held: set[int]) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self._held = held
+
+    def extract(self, images: np.ndarray) -> np.ndarray:
+        if int(images[0, 0, 0, 0]) in self._held:
+            self.entered.set()
+            self.release.wait(10)
+        return super().extract(images)
+
+
+def test_a_calls_frames_are_released_in_the_order_they_came_whichever_run_ends_first():
+    extractor = HeldExtractor(held={0})
+    batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=1, workers=2)
+    released: list[int] = []
+    first = batcher.submit(image(0), source="camera")
+    extractor.entered.wait(10)  # one worker holds frame 0 in the model
+    second = batcher.submit(image(1), source="camera")
+    other = batcher.submit(image(2), source="another call")
+    for value, future in enumerate((first, second, other)):
+        future.add_done_callback(lambda _, value=value: released.append(value))
+    other.result(timeout=10)  # the free worker ran frame 1, then the other call's frame
+
+    assert not second.done()  # its run is over, but the call's frame 0 is not out yet
+    extractor.release.set()
+    assert [future.result(timeout=10).features[0, 0, 0] for future in (first, second)] == [0, 1]
+    batcher.close()
+    assert released == [2, 0, 1]
+
+
+def test_a_cancelled_frame_does_not_hold_back_the_calls_later_frames():
+    extractor = HeldExtractor(held={0})
+    batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=1)
+    first = batcher.submit(image(0), source="camera")
+    extractor.entered.wait(10)
+    dropped, last = (batcher.submit(image(value), source="camera") for value in (1, 2))
+    assert dropped.cancel()
+    extractor.release.set()
+
+    assert [future.result(timeout=10).features[0, 0, 0] for future in (first, last)] == [0, 2]
+    batcher.close()
