@@ -62,7 +62,12 @@ class InspectionServer:
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
-        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.threads_per_model_run())
+        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads())
+        beside = (
+            FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads_beside())
+            if config.model_workers > 1
+            else None
+        )
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
         local = ProductStore(config.store)
         self.fleet = (
@@ -84,6 +89,7 @@ class InspectionServer:
             config.max_wait_ms,
             config.queue_size,
             workers=config.model_workers,
+            beside=beside,
         )
         self.decode_pool = FairExecutor(config.decode_threads or os.cpu_count() or 1, name="decode")
         self.recorder = FrameRecorder()  # the web page's recent frames

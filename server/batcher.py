@@ -8,11 +8,13 @@ round-robin across calls (server/fair_queue.py), so a stream with a full window 
 frames of the others. The search and the verdict happen outside the workers (server/frames.py), in parallel
 with the next model run: the workers are the threads every frame passes through, so they do nothing else.
 
-`workers` model runs may go at once, on one ONNX Runtime session (its run() is thread-safe). One run alone
-leaves cores idle where an operator does not parallelise (small layers, the graph's serial parts); a second
-run fills them, but each run then has only its share of the cores' intra-op threads, so a lone frame is
-slower (README "Performance"). Each call's frames are released in the order they were submitted
-(server/in_order.py), whichever run finishes first.
+`workers` model runs may go at once (ONNX Runtime's run() is thread-safe). One run alone leaves cores idle
+where an operator does not parallelise (small layers, the graph's serial parts); a second run fills them.
+A run that starts while no other is in flight uses `extractor`, on every intra-op thread, so a lone frame is
+as fast as with one worker; a run that starts beside another uses `beside`, the same model in a session
+with a share of the threads, so the runs do not fight over one thread pool (README "Performance"). Each
+call's frames are released in the order they were submitted (server/in_order.py), whichever run finishes
+first.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 
@@ -64,10 +67,15 @@ class InferenceBatcher:
         max_wait_ms: float = 0.0,
         queue_size: int = 256,
         workers: int = 1,
+        beside: FeatureExtractor | None = None,
     ) -> None:
+        """beside: the model for runs that start while another is in flight (default: extractor)."""
         if min(max_batch, queue_size, workers) < 1 or max_wait_ms < 0:
             raise ValueError("max_batch, queue_size and workers must be 1 or more, max_wait_ms not negative")
         self._extractor = extractor
+        self._beside = extractor if beside is None else beside
+        self._runs_lock = threading.Lock()
+        self._runs = 0  # model runs in flight
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_wait = max_wait_ms / 1000.0
@@ -162,11 +170,24 @@ class InferenceBatcher:
             inputs += len(job.inputs)
         return batch
 
+    @contextmanager
+    def _model_run(self) -> Iterator[FeatureExtractor]:
+        """The extractor for a run starting now: the full one when no other run is in flight."""
+        with self._runs_lock:
+            self._runs += 1
+            alone = self._runs == 1
+        try:
+            yield self._extractor if alone else self._beside
+        finally:
+            with self._runs_lock:
+                self._runs -= 1
+
     def _execute(self, batch: list[_Job]) -> None:
         started = time.perf_counter()
         self._metrics.pending_requests.dec(len(batch))
         try:
-            features = extract(self._extractor, [job.inputs for job in batch])
+            with self._model_run() as extractor:
+                features = extract(extractor, [job.inputs for job in batch])
         except Exception as error:  # every frame of the batch gets the error; the worker goes on
             log_event("batch_failed", level=logging.ERROR, exc_info=True, batch_size=len(batch))
             for job in batch:

@@ -45,15 +45,20 @@ class ServerConfig:
     stream_idle_seconds: float = 0.0  # 0 = never
     decode_threads: int = 0  # 0 = one per core
     intra_op_threads: int = 0
-    model_workers: int = 1
+    model_workers: int = 2
     grace_seconds: float = 10.0
     log_level: str = "info"
     log_json: bool = True
 
-    def threads_per_model_run(self) -> int:
-        """ONNX Runtime's intra-op threads for each model run: as set, else the cores shared among the model
-        workers."""
-        return self.intra_op_threads or max(1, (os.cpu_count() or 1) // self.model_workers)
+    def onnx_threads(self) -> int:
+        """ONNX Runtime's intra-op threads for a model run that has the cores to itself: as set, else one
+        per core."""
+        return self.intra_op_threads or os.cpu_count() or 1
+
+    def onnx_threads_beside(self) -> int:
+        """Intra-op threads for a model run that starts while another is in flight: a model worker's share
+        of onnx_threads()."""
+        return max(1, self.onnx_threads() // self.model_workers)
 
 
 def _env(name: str, default: object, parse: Callable[[str], object] = str) -> object:
@@ -194,16 +199,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add(
         perf,
         "--intra-op-threads",
-        "ONNX Runtime threads per model run; 0 = the cores shared among the model workers",
+        "ONNX Runtime's intra-op threads of a model run alone; runs beside others get their worker's share; "
+        "0 = one per core",
         int,
         d.intra_op_threads,
     )
     _add(
         perf,
         "--model-workers",
-        "model runs (batches) at once, each on a thread of its own: a second run uses the cores the first "
-        "leaves idle (more frames/s; a lone frame is slower, and the operator's page may list a stream's "
-        "frames out of order)",
+        "model runs (batches) at once: a second run keeps busy the cores the first leaves idle (more "
+        "frames/s under load); a run alone gets every intra-op thread, runs side by side a share each",
         int,
         d.model_workers,
     )

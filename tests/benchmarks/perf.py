@@ -40,19 +40,21 @@ NOTES = """Notes:
 - Rounds: raw, Inspect and stream measurements alternate (--rounds, default 3), because the speed of this
   machine changes by up to 2x from minute to minute with other tenants of its host. Throughputs are over all
   rounds; "stream / raw b8" is the median of the rounds' own ratios.
-- raw: FeatureExtractor.extract in a loop with the server's own ONNX Runtime settings (threads per model
-  run, from the server's flags), no server. b8 runs as many loops at once as the server has model workers
-  (--model-workers), so it is the most the model gives the way the server runs it; b1 (ms) = median wall
-  time of one lone batch-1 call. CPU ms/img = process CPU time per image at batch 8: it stays meaningful
-  when other work shares the cores, wall-clock numbers do not.
+- raw: FeatureExtractor.extract in a loop with the server's own ONNX Runtime settings (intra-op threads,
+  from the server's flags), no server. b8 = one loop of batch 8, raw ONNX Runtime throughput (the issues'
+  reference); b8 xW = as many loops at once as the server has model workers (--model-workers), each on a
+  worker's share of the threads, the most the model gives the way the server runs it under load; b1 (ms) =
+  median wall time of one lone batch-1 call. CPU ms/img = process CPU time per image at batch 8: it stays
+  meaningful when other work shares the cores, wall-clock numbers do not.
 - Inspect: sequential unary calls from the Python client, 640x480 frame, no heatmap; JPEG encoded once
   up front, raw = RGB8 pixels. Round trip as the client sees it.
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
   and "stream ms/img" use the better of x1 and x4 in each round. server CPU ms/img: CPU time of the whole
   server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
-  raw x2: 2 streams of the frame as raw RGB8 pixels; "raw x2 / raw b8" is the median of the rounds' ratios.
-- Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw b8 CPU
-  ms/img), overhead = the difference (median of the rounds' own differences); then each stage timed alone
+  raw x2: 2 streams of the frame as raw RGB8 pixels; "raw x2 / raw b8" and "raw x2 / raw b8 xW" are the
+  medians of the rounds' ratios.
+- Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw b8 xW
+  CPU ms/img), overhead = the difference (median of the rounds' own differences); then each stage timed alone
   in this process, single-threaded as in the server (protobuf: parse the request and take its pixels, build
   and serialize the answer; search: a batch of 8, per frame); "rest" = server - model - the stages: gRPC's
   transport, the event loop, thread hand-offs, Python glue (and, as a CPU-time difference, any noise).

@@ -97,7 +97,8 @@ class Round:
     """One pass of every throughput and latency measurement, raw and through the server(s), back to back."""
 
     raw_batch1: RawThroughput
-    raw_batch8: RawThroughput
+    raw_batch8: RawThroughput  # one loop: raw ONNX Runtime batch-8 throughput, the issues' reference
+    raw_batch8_workers: RawThroughput  # as many loops at once as the server has model workers
     server: ServerRound
     baseline: ServerRound | None
     page_open: PageOpenRun | None  # this server's 4 streams again, with the operator's page open and updating
@@ -114,14 +115,21 @@ class Round:
 
     @property
     def raw2_share(self) -> float:
-        """Throughput of 2 streams of raw frames over raw batch-8 throughput of this round."""
+        """Throughput of 2 streams of raw frames over raw batch-8 throughput (one loop) of this round."""
         return self.server.raw2.frames_per_second / self.raw_batch8.images_per_second
 
     @property
+    def raw2_share_of_workers(self) -> float:
+        """The same over batch 8 in as many loops as the server's model workers: the most the model gives
+        the way the server runs it."""
+        return self.server.raw2.frames_per_second / self.raw_batch8_workers.images_per_second
+
+    @property
     def overhead_cpu_ms(self) -> float:
-        """Server CPU per raw frame (2 streams) beyond the model's CPU per image (raw batch 8)."""
+        """Server CPU per raw frame (2 streams) beyond the model's CPU per image, run as the server runs it
+        (batch 8, as many loops as model workers)."""
         return _cpu_ms_per_frame(self.server.raw2_server_cpu_seconds, self.server.raw2) - (
-            self.raw_batch8.cpu_ms_per_image
+            self.raw_batch8_workers.cpu_ms_per_image
         )
 
 
@@ -145,18 +153,21 @@ class ModelRun:
     stages: StageCosts
     idle: IdleStreamsResult | None
 
-    def raw_images_per_second(self, batch: int) -> float:
-        return _median([self._raw(one, batch).images_per_second for one in self.rounds])
+    def raw_images_per_second(self, batch: int, workers: bool = False) -> float:
+        """workers: batch 8 in as many loops as the server's model workers."""
+        return _median([self._raw(one, batch, workers).images_per_second for one in self.rounds])
 
     def raw_batch_ms(self, batch: int) -> float:
-        return _median([self._raw(one, batch).batch_ms_median for one in self.rounds])
+        return _median([self._raw(one, batch, False).batch_ms_median for one in self.rounds])
 
-    def raw_cpu_ms_per_image(self, batch: int) -> float:
-        return _median([self._raw(one, batch).cpu_ms_per_image for one in self.rounds])
+    def raw_cpu_ms_per_image(self, batch: int, workers: bool = False) -> float:
+        return _median([self._raw(one, batch, workers).cpu_ms_per_image for one in self.rounds])
 
     @staticmethod
-    def _raw(one: Round, batch: int) -> RawThroughput:
-        return one.raw_batch1 if batch == 1 else one.raw_batch8
+    def _raw(one: Round, batch: int, workers: bool) -> RawThroughput:
+        if batch == 1:
+            return one.raw_batch1
+        return one.raw_batch8_workers if workers else one.raw_batch8
 
     def unary_ms(self, image_format: str) -> tuple[float, float]:
         """(p50, p99) of every Inspect call of all rounds, image_format "jpeg" or "raw"."""
@@ -181,6 +192,10 @@ class ModelRun:
     @property
     def raw2_share(self) -> float:
         return _median([one.raw2_share for one in self.rounds])
+
+    @property
+    def raw2_share_of_workers(self) -> float:
+        return _median([one.raw2_share_of_workers for one in self.rounds])
 
     @property
     def overhead_cpu_ms(self) -> float:
@@ -259,6 +274,7 @@ def _page_open_run(
 
 def _one_round(
     extractor: FeatureExtractor,
+    beside: FeatureExtractor,
     model_workers: int,
     served: _Served,
     baseline: _Served | None,
@@ -268,12 +284,14 @@ def _one_round(
     page_first: bool,
 ) -> Round:
     """viewer: measure the 4 streams also with the page open (before this server's calls when page_first,
-    after them otherwise, so the order alternates between rounds). Raw batch 8 runs model_workers loops at
-    once, as the server does; raw batch 1 is one lone call at a time."""
+    after them otherwise, so the order alternates between rounds). Raw batch 8 runs once as one loop on
+    extractor, then (with more than one model worker) as model_workers loops at once on beside, as the
+    server runs the model under load; raw batch 1 is one lone call at a time."""
     served.monitor.wait_until_idle()
     seconds = settings.raw_seconds / settings.rounds
     raw1 = raw_throughput(extractor, 1, seconds)
-    raw8 = raw_throughput(extractor, 8, seconds, runs=model_workers)
+    raw8 = raw_throughput(extractor, 8, seconds)
+    raw8_workers = raw8 if model_workers == 1 else raw_throughput(beside, 8, seconds, runs=model_workers)
 
     def page_open() -> PageOpenRun | None:
         return (
@@ -286,10 +304,15 @@ def _one_round(
     server = _server_round(served.target, images, settings, served.monitor)
     opened = opened_first if page_first else page_open()
     if baseline is None:
-        return Round(raw1, raw8, server, None, opened)
+        return Round(raw1, raw8, raw8_workers, server, None, opened)
     baseline.monitor.wait_until_idle()
     return Round(
-        raw1, raw8, server, _server_round(baseline.target, images, settings, baseline.monitor), opened
+        raw1,
+        raw8,
+        raw8_workers,
+        server,
+        _server_round(baseline.target, images, settings, baseline.monitor),
+        opened,
     )
 
 
@@ -339,7 +362,8 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     images = {"jpeg": encoded_image(frame), "raw": raw_image(frame)}
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
     server_config = parse_config(["--model", str(path), "--store", "unused", *settings.server_args])
-    extractor = FeatureExtractor(path, intra_op_threads=server_config.threads_per_model_run())
+    extractor = FeatureExtractor(path, intra_op_threads=server_config.onnx_threads())
+    beside = FeatureExtractor(path, intra_op_threads=server_config.onnx_threads_beside())
     idle = None
     if model.idle_streams and settings.idle_streams:
         say(f"{model.label}: {settings.idle_streams} idle streams")
@@ -369,6 +393,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             rounds.append(
                 _one_round(
                     extractor,
+                    beside,
                     server_config.model_workers,
                     served,
                     baseline,

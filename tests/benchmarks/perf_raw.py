@@ -1,5 +1,5 @@
 """Raw model throughput: FeatureExtractor.extract in a loop, no server, no scoring - the ceiling the server is
-measured against. `runs` loops go at once on the one session, as the server's model workers do."""
+measured against. `runs` loops may go at once, as the server's model workers do."""
 
 from __future__ import annotations
 

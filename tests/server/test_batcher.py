@@ -227,3 +227,19 @@ def test_a_cancelled_frame_does_not_hold_back_the_calls_later_frames():
 
     assert [future.result(timeout=10).features[0, 0, 0] for future in (first, last)] == [0, 2]
     batcher.close()
+
+
+def test_a_run_alone_uses_the_full_model_and_a_run_beside_another_the_shared_one():
+    full = HeldExtractor(held={0})
+    beside = FakeExtractor()
+    batcher = InferenceBatcher(full, ServerMetrics(), max_batch=1, workers=2, beside=beside)
+    first = batcher.submit(image(0))
+    full.entered.wait(10)  # frame 0's run is in flight
+    assert batcher.submit(image(1)).result(timeout=10).features[0, 0, 0] == 1
+    full.release.set()
+    first.result(timeout=10)
+    batcher.submit(image(2)).result(timeout=10)  # nothing else in flight now
+    batcher.close()
+
+    assert beside.batches == [[1]]
+    assert full.batches == [[0], [2]]

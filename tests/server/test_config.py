@@ -41,17 +41,30 @@ def test_limits_below_one_are_refused(monkeypatch, flag):
 @pytest.mark.parametrize(
     ("cores", "flags", "threads"),
     [
-        (8, [], 8),  # one model worker by default, on every core
-        (2, ["--model-workers", "2"], 1),  # model workers share the cores
-        (1, ["--model-workers", "2"], 1),
-        (8, ["--model-workers", "2"], 4),
-        (8, ["--model-workers", "2", "--intra-op-threads", "3"], 3),
+        (8, [], 8),  # a run alone: a thread per core, whatever the model workers
+        (2, ["--model-workers", "3"], 2),
+        (8, ["--intra-op-threads", "3"], 3),
     ],
 )
-def test_threads_per_model_run(monkeypatch, cores, flags, threads):
+def test_onnx_threads(monkeypatch, cores, flags, threads):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     monkeypatch.setattr("os.cpu_count", lambda: cores)
-    assert parse_config(flags).threads_per_model_run() == threads
+    assert parse_config(flags).onnx_threads() == threads
+
+
+@pytest.mark.parametrize(
+    ("cores", "flags", "threads"),
+    [
+        (2, [], 1),  # two model workers by default: a run beside the other gets one of two cores
+        (8, ["--model-workers", "3"], 2),
+        (2, ["--model-workers", "3"], 1),  # never none
+        (8, ["--intra-op-threads", "4"], 2),
+    ],
+)
+def test_onnx_threads_beside(monkeypatch, cores, flags, threads):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert parse_config(flags).onnx_threads_beside() == threads
 
 
 def test_help_names_every_setting_with_its_variable_and_default():
