@@ -36,7 +36,7 @@ class ServerConfig:
     max_message_bytes: int = 64 * MIB
     max_image_pixels: int = 50_000_000
     max_teach_images: int = 256
-    max_batch: int = 8
+    max_batch: int = 4
     max_wait_ms: float = 0.0  # batches form from frames that queued during the last model run
     queue_size: int = 256
     stream_window: int = 16

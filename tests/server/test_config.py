@@ -9,17 +9,17 @@ def test_defaults(monkeypatch):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     config = parse_config([])
     assert (config.host, config.port, config.max_message_bytes) == ("127.0.0.1", 50051, 64 * 1024 * 1024)
-    assert (config.max_image_pixels, config.max_batch, config.max_wait_ms) == (50_000_000, 8, 0.0)
+    assert (config.max_image_pixels, config.max_batch, config.max_wait_ms) == (50_000_000, 4, 0.0)
 
 
 def test_environment_sets_and_flags_override(monkeypatch):
     monkeypatch.setenv("PATCHCORE_MODEL", "from-env.onnx")
     monkeypatch.setenv("PATCHCORE_PORT", "6000")
-    monkeypatch.setenv("PATCHCORE_MAX_BATCH", "4")
+    monkeypatch.setenv("PATCHCORE_MAX_BATCH", "6")
     monkeypatch.setenv("PATCHCORE_LOG_JSON", "false")
     config = parse_config(["--port", "7000"])
     assert str(config.model) == "from-env.onnx"
-    assert (config.port, config.max_batch, config.log_json) == (7000, 4, False)
+    assert (config.port, config.max_batch, config.log_json) == (7000, 6, False)
 
 
 def test_model_is_required(monkeypatch, capsys):
