@@ -363,7 +363,11 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
     server_config = parse_config(["--model", str(path), "--store", "unused", *settings.server_args])
     extractor = FeatureExtractor(path, intra_op_threads=server_config.onnx_threads())
-    beside = FeatureExtractor(path, intra_op_threads=server_config.onnx_threads_beside())
+    beside = (
+        FeatureExtractor(path, intra_op_threads=server_config.onnx_threads_beside())
+        if server_config.model_workers > 1
+        else extractor
+    )
     idle = None
     if model.idle_streams and settings.idle_streams:
         say(f"{model.label}: {settings.idle_streams} idle streams")
