@@ -21,7 +21,6 @@ from grpc_reflection.v1alpha import reflection
 from patchcore_edge.v1 import inspection_pb2_grpc
 from threadpoolctl import threadpool_limits
 
-from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
@@ -34,6 +33,7 @@ from server.lifecycle import Lifecycle
 from server.logs import log_event
 from server.message_size import transport_limit
 from server.metrics import ServerMetrics
+from server.model_sessions import open_model
 from server.products import ProductRegistry
 from server.rebuild import Rebuilder, RebuildQueue
 from server.request_bytes import RequestBytesInterceptor
@@ -62,12 +62,7 @@ class InspectionServer:
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
-        self.extractor = FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads())
-        beside = (
-            FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads_beside())
-            if config.model_workers > 1
-            else None
-        )
+        self.extractor, beside = open_model(config)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
         local = ProductStore(config.store)
         self.fleet = (

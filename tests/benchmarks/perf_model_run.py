@@ -15,6 +15,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.model import FeatureExtractor
 from server.config import parse_config
+from server.model_sessions import open_model
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
@@ -362,12 +363,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
     images = {"jpeg": encoded_image(frame), "raw": raw_image(frame)}
     teach_set = [encoded_image(good_frame(seed)) for seed in range(1, TEACH_IMAGES + 1)]
     server_config = parse_config(["--model", str(path), "--store", "unused", *settings.server_args])
-    extractor = FeatureExtractor(path, intra_op_threads=server_config.onnx_threads())
-    beside = (
-        FeatureExtractor(path, intra_op_threads=server_config.onnx_threads_beside())
-        if server_config.model_workers > 1
-        else extractor
-    )
+    extractor, beside = open_model(server_config)
     idle = None
     if model.idle_streams and settings.idle_streams:
         say(f"{model.label}: {settings.idle_streams} idle streams")
@@ -397,7 +393,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             rounds.append(
                 _one_round(
                     extractor,
-                    beside,
+                    beside or extractor,
                     server_config.model_workers,
                     served,
                     baseline,

@@ -1,0 +1,15 @@
+"""The model's ONNX Runtime sessions as the server's flags ask for them (server/batcher.py says why two)."""
+
+from __future__ import annotations
+
+from patchcore.model import FeatureExtractor
+from server.config import ServerConfig
+
+
+def open_model(config: ServerConfig) -> tuple[FeatureExtractor, FeatureExtractor | None]:
+    """(the session for a model run alone, a second one for runs that start beside another), the second None
+    when there are no model runs side by side or they would get as many threads as a run alone."""
+    alone = FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads())
+    if config.model_workers == 1 or config.onnx_threads_beside() == config.onnx_threads():
+        return alone, None
+    return alone, FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads_beside())
