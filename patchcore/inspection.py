@@ -1,5 +1,5 @@
 """The one path from a frame to a verdict: prepare -> score -> verdict, where score is extract (the model)
-then search (the nearest bank vector of every patch).
+then search (the nearest bank vector of the patches the verdict needs: patchcore/scoring.py).
 
 The server runs the stages on different threads: prepare where the request is read, extract in the batcher
 for the frames of all calls at once, search and verdict back in the request's thread, so that the batcher
@@ -16,7 +16,7 @@ import numpy as np
 from patchcore.images import ScaledImage
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import prepare
-from patchcore.scoring import Scorer
+from patchcore.scoring import PatchScores, Scorer
 from patchcore.verdict import Verdict, verdict
 
 
@@ -27,14 +27,15 @@ def extract(extractor: FeatureExtractor, inputs: Sequence[np.ndarray]) -> list[n
     return np.split(features, np.cumsum([len(frame) for frame in inputs])[:-1])
 
 
-def search(scorer: Scorer, features: np.ndarray) -> np.ndarray:
-    """One frame's features [T, h*w, D] -> its patch scores [T, h, w] against the product's bank."""
-    return scorer.patch_scores(features)
+def search(scorer: Scorer, features: np.ndarray) -> PatchScores:
+    """One frame's features [T, h*w, D] -> its patch scores against the product's bank, searched as far as
+    the verdict asks (patchcore/scoring.py)."""
+    return scorer.frame_scores(features)
 
 
-def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]) -> list[np.ndarray]:
-    """jobs: (inputs [T_i, S, S, 3] uint8, scorer) per frame -> patch scores [T_i, h, w] per frame: one model
-    run for all, then each frame's search."""
+def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]) -> list[PatchScores]:
+    """jobs: (inputs [T_i, S, S, 3] uint8, scorer) per frame -> the patch scores of each frame: one model run
+    for all, then each frame's search."""
     features = extract(extractor, [inputs for inputs, _ in jobs])
     return [search(scorer, frame) for (_, scorer), frame in zip(jobs, features, strict=True)]
 
@@ -44,5 +45,5 @@ def inspect(
 ) -> Verdict:
     """One frame, decoded, against one product."""
     prepared = prepare(image, scorer.view)
-    (grids,) = score(extractor, [(prepared.inputs, scorer)])
-    return verdict(grids, prepared.plan, scorer.bank.options, want_heatmap)
+    (scores,) = score(extractor, [(prepared.inputs, scorer)])
+    return verdict(scores, prepared.plan, scorer.bank.options, want_heatmap)

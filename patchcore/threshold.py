@@ -21,7 +21,7 @@ import numpy as np
 
 from patchcore.knn import NearestNeighbours
 from patchcore.progress import ProgressCounter
-from patchcore.verdict import image_score
+from patchcore.scoring import image_score
 
 QUERY_CHUNK = 16_384  # rows searched at a time (bounds the float32 copy of the queries)
 

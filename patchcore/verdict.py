@@ -1,4 +1,4 @@
-"""Verdict: a frame's patch-score grids + its geometry + the product's options -> score, verdict, heatmap and
+"""Verdict: a frame's patch scores + its geometry + the product's options -> score, verdict, heatmap and
 defect regions."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from patchcore.bank import ProductOptions
 from patchcore.geometry import FramePlan
 from patchcore.heatmap import frame_heatmap
 from patchcore.regions import Region, find_regions
+from patchcore.scoring import PatchScores
 
 
 @dataclass(frozen=True)
@@ -22,24 +23,17 @@ class Verdict:
     regions: list[Region]  # in frame pixels, at least min_region_area each; empty unless anomalous
 
 
-def image_score(patch_scores: np.ndarray, top_k: int) -> float:
-    """patch_scores: any shape -> the max (top_k = 1, plain PatchCore) or the mean of the top_k highest."""
-    flat = patch_scores.ravel()
-    if top_k <= 1:
-        return float(flat.max())
-    top_k = min(top_k, flat.size)
-    return float(np.partition(flat, flat.size - top_k)[-top_k:].mean())
+def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_heatmap: bool) -> Verdict:
+    """scores: the patch scores of the frame's T model inputs (all its tiles) -> the frame's Verdict.
 
-
-def verdict(grids: np.ndarray, plan: FramePlan, options: ProductOptions, want_heatmap: bool) -> Verdict:
-    """grids: [T, h, w] patch scores of the frame's T model inputs (all its tiles) -> the frame's Verdict.
-
-    The image score is taken over every patch of every tile. The frame-sized heatmap is computed only when
-    asked for or when the frame is anomalous (its regions come from it).
+    The image score is taken over every patch of every tile. The frame-sized heatmap, and with it every
+    patch's score, is computed only when asked for or when the frame is anomalous (its regions come from it).
     """
-    score = image_score(grids, options.top_k)
+    if want_heatmap:
+        scores.grids()  # searched in full anyway: the image score comes from them
+    score = scores.image_score(options.top_k)
     anomalous = score > options.threshold
-    heatmap = frame_heatmap(grids, plan) if want_heatmap or anomalous else None
+    heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap or anomalous else None
     regions = _regions(heatmap, score, options) if anomalous else []
     return Verdict(
         score=score,

@@ -68,7 +68,7 @@ class FrameProcessor:
         decode_pool: FairExecutor,
         record: Callable[..., None] = lambda *frame: None,
     ) -> None:
-        """record(product_id, version, prepared, grids, verdict, image): told of every frame answered with a
+        """record(product_id, version, prepared, scores, verdict, image): told of every frame answered with a
         score (the web page's recent frames, server/web/recorder.py)."""
         self._registry = registry
         self._batcher = batcher
@@ -158,12 +158,10 @@ class FrameProcessor:
 
     def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
-        searched = time.perf_counter()
-        grids = search(pending.scorer, output.features)
-        search_seconds = time.perf_counter() - searched
-        result = verdict(grids, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
+        scores = search(pending.scorer, output.features)
+        result = verdict(scores, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         version = pending.entry.bank.version
-        self._record(pending.product_id, version, pending.prepared, grids, result, pending.image)
+        self._record(pending.product_id, version, pending.prepared, scores, result, pending.image)
         response = pb.InspectResponse(
             frame_id=pending.frame_id,
             score=result.score,
@@ -179,7 +177,7 @@ class FrameProcessor:
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,
                 queue_ms=output.queue_seconds * 1e3,
-                inference_ms=(output.inference_seconds + search_seconds) * 1e3,  # the proto: model and search
+                inference_ms=(output.inference_seconds + scores.search_seconds) * 1e3,  # model and search
                 total_ms=(time.perf_counter() - pending.received) * 1e3,
             )
         )

@@ -20,6 +20,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.geometry import FramePlan
 from patchcore.prepare import PreparedFrame
+from patchcore.scoring import PatchScores
 from patchcore.verdict import Verdict
 from server.web.pictures import roi_picture
 
@@ -89,7 +90,7 @@ class FrameRecorder:
         product_id: str,
         version: int,
         prepared: PreparedFrame,
-        grids: np.ndarray,
+        scores: PatchScores,
         result: Verdict,
         image: pb.Image,
     ) -> None:
@@ -111,7 +112,7 @@ class FrameRecorder:
             threshold=result.threshold,
             regions=result.regions,
             plan=prepared.plan,
-            grids=grids,
+            grids=scores.grids(),
             picture=roi_picture(prepared),
             image=image if result.anomalous else None,
         )

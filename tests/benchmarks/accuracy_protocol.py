@@ -53,9 +53,9 @@ def score_frames(
         prepared = prepared_frames(
             frames[start : start + SCORE_BATCH], bank.teach_options, scorer.model.input_size
         )
-        grids = score(extractor, [(frame.inputs, scorer) for frame in prepared])
-        for frame, frame_grids in zip(prepared, grids, strict=True):
-            result = verdict(frame_grids, frame.plan, bank.options, want_heatmaps)
+        patch_scores = score(extractor, [(frame.inputs, scorer) for frame in prepared])
+        for frame, frame_scores in zip(prepared, patch_scores, strict=True):
+            result = verdict(frame_scores, frame.plan, bank.options, want_heatmaps)
             scores.append(result.score)
             heatmaps.append(result.heatmap)
     return FrameScores(

@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from patchcore.bank import TeachOptions
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import prepare
-from patchcore.scoring import Scorer
+from patchcore.scoring import PatchScores, Scorer
 from patchcore.teach import teach
 from patchcore.verdict import verdict
 from server.convert import decode_image
@@ -34,7 +34,7 @@ class StageCosts:
     protobuf: float  # parse the request, take its pixels, build and serialize the response
     decode: float  # raw pixels -> RGB frame
     prepare: float  # the frame -> the model input
-    search: float  # nearest bank vector of every patch (a batch of 8, per frame)
+    search: float  # a good frame's image score: its bound, then the patches it leaves (per frame of 8)
     verdict: float  # patch scores -> score, verdict
 
     @property
@@ -53,6 +53,13 @@ def cpu_ms(stage: Callable[[], object]) -> float:
     return (time.process_time() - cpu_started) * 1000 / calls
 
 
+def search_frames(scorer: Scorer, features: np.ndarray) -> None:
+    """The search of each frame of features [B, h*w, D] as the server runs it for a frame answered without
+    a heatmap."""
+    for frame in features:
+        scorer.frame_scores(frame[None]).image_score(scorer.bank.options.top_k)
+
+
 def stage_costs(extractor: FeatureExtractor, image: pb.Image, teach_set: list[pb.Image]) -> StageCosts:
     """The stages for `image` (a raw frame) against a product taught from `teach_set`, as the server
     runs them."""
@@ -65,7 +72,7 @@ def stage_costs(extractor: FeatureExtractor, image: pb.Image, teach_set: list[pb
     scaled = decode_image(image, MAX_PIXELS, view.shrink_for)
     prepared = prepare(scaled, view)
     features = extractor.extract(np.repeat(prepared.inputs, SEARCH_BATCH, axis=0))
-    grids = scorer.patch_scores(features[:1])
+    searched = PatchScores.known(scorer.patch_scores(features[:1]))
 
     def protobuf() -> bytes:
         pb.InspectRequest.FromString(request).image.raw.pixels  # noqa: B018  (the copy the server makes)
@@ -81,8 +88,8 @@ def stage_costs(extractor: FeatureExtractor, image: pb.Image, teach_set: list[pb
                 protobuf=cpu_ms(protobuf),
                 decode=cpu_ms(lambda: decode_image(image, MAX_PIXELS, view.shrink_for)),
                 prepare=cpu_ms(lambda: prepare(scaled, view)),
-                search=cpu_ms(lambda: scorer.patch_scores(features)) / SEARCH_BATCH,
-                verdict=cpu_ms(lambda: verdict(grids, prepared.plan, bank.options, want_heatmap=False)),
+                search=cpu_ms(lambda: search_frames(scorer, features)) / SEARCH_BATCH,
+                verdict=cpu_ms(lambda: verdict(searched, prepared.plan, bank.options, want_heatmap=False)),
             )
     finally:
         cv2.setNumThreads(opencv_threads)

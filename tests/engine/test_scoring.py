@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from patchcore.bank import TeachOptions
 from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.inspection import extract, score, search
+from patchcore.knn import NearestNeighbours
 from patchcore.model import read_model_info
 from patchcore.scoring import Scorer
 from patchcore.teach import teach_images
@@ -45,10 +48,62 @@ def test_one_model_run_scores_frames_of_several_products_each_against_its_own_ba
     inputs = [crop[:size, :size] for crop in brick_crops[8:]]
     jobs = [(np.stack(inputs), brick), (inputs[0][None], inverted), (inputs[1][None], brick)]
 
-    grids = score(tiny_extractor, jobs)
+    grids = [scores.grids() for scores in score(tiny_extractor, jobs)]
 
     assert [grid.shape for grid in grids] == [(2, 8, 8), (1, 8, 8), (1, 8, 8)]
     for (frame_inputs, scorer), grid in zip(jobs, grids, strict=True):
         (features,) = extract(tiny_extractor, [frame_inputs])
-        np.testing.assert_allclose(grid, search(scorer, features), atol=1e-6)
+        np.testing.assert_allclose(grid, search(scorer, features).grids(), atol=1e-6)
     assert grids[1].mean() > grids[0][0].mean()  # the inverted product does not know the brick
+
+
+def _unit_rows(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture()
+def wide_scorer(brick_bank, tiny_extractor):
+    """A scorer over a bank of 600 random unit vectors in the tiny model's space (it has an 8 x 8 grid)."""
+    rng = np.random.default_rng(7)
+    bank = replace(brick_bank, vectors=_unit_rows(rng.standard_normal((600, brick_bank.vectors.shape[1]))))
+    return Scorer(bank, tiny_extractor.info)
+
+
+def _brute_force_scores(scorer: Scorer, features: np.ndarray) -> np.ndarray:
+    """Every patch's cosine distance to its nearest bank vector, by a plain matrix product."""
+    patches = features.reshape(-1, features.shape[-1])
+    return np.sort(1.0 - (patches @ scorer.bank.vectors.T).max(axis=1))[::-1]
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 64, 1000])
+def test_the_image_score_from_the_bounded_search_is_the_exact_one(wide_scorer, top_k):
+    rng = np.random.default_rng(top_k)
+    near_bank = wide_scorer.bank.vectors[rng.integers(0, 600, (12, 64))]  # 12 tiles of patches near the bank
+    features = _unit_rows(near_bank + 0.05 * rng.standard_normal(near_bank.shape))
+    features[5, 17] = _unit_rows(rng.standard_normal(near_bank.shape[-1]))  # one patch far from all of it
+    exact = _brute_force_scores(wide_scorer, features)
+
+    score = wide_scorer.frame_scores(features).image_score(top_k)
+
+    assert score == pytest.approx(exact[: min(top_k, exact.size)].mean(), abs=1e-5)
+
+
+def test_the_bounded_search_leaves_out_patches_that_cannot_be_the_highest(wide_scorer, monkeypatch):
+    rng = np.random.default_rng(0)
+    features = wide_scorer.bank.vectors[rng.integers(0, 300, (12, 64))].copy()  # the bound's half of the bank
+    features[3, 9] = _unit_rows(rng.standard_normal(features.shape[-1]))
+    searched = []
+    exact = NearestNeighbours.distances
+
+    def counted(index, queries):
+        searched.append(len(queries))
+        return exact(index, queries)
+
+    monkeypatch.setattr(NearestNeighbours, "distances", counted)
+    scores = wide_scorer.frame_scores(features)
+
+    assert scores.image_score(1) == pytest.approx(_brute_force_scores(wide_scorer, features)[0], abs=1e-5)
+    bound, *whole_bank = searched
+    assert bound == 12 * 64 and sum(whole_bank) <= 64  # the first block of the far patch and 63 others
+    every_patch = np.sort(scores.grids().ravel())[::-1]
+    np.testing.assert_allclose(every_patch, _brute_force_scores(wide_scorer, features), atol=1e-5)

@@ -5,7 +5,8 @@ from patchcore.bank import ProductOptions
 from patchcore.geometry import FrameView, Rect
 from patchcore.heatmap import frame_heatmap
 from patchcore.regions import find_regions
-from patchcore.verdict import image_score, verdict
+from patchcore.scoring import PatchScores, image_score
+from patchcore.verdict import verdict
 
 
 def grids_with_hot_patch(count: int, hot_tile: int, row: int, col: int, size: int = 8) -> np.ndarray:
@@ -80,12 +81,12 @@ def test_heatmap_only_when_asked_and_regions_only_when_anomalous():
     plan = FrameView(64).plan((120, 80))
     options = ProductOptions(threshold=0.2)
     quiet = np.full((1, 8, 8), 0.1, np.float32)
-    assert verdict(quiet, plan, options, want_heatmap=False).heatmap is None
-    result = verdict(quiet, plan, options, want_heatmap=True)
+    assert verdict(PatchScores.known(quiet), plan, options, want_heatmap=False).heatmap is None
+    result = verdict(PatchScores.known(quiet), plan, options, want_heatmap=True)
     assert result.heatmap.shape == (120, 80) and not result.anomalous and result.regions == []
     hot = quiet.copy()
     hot[0, 3:5, 3:5] = 0.6
-    result = verdict(hot, plan, options, want_heatmap=False)
+    result = verdict(PatchScores.known(hot), plan, options, want_heatmap=False)
     assert result.anomalous and result.heatmap is None and len(result.regions) == 1
     assert result.score == pytest.approx(0.6) and result.threshold == pytest.approx(0.2)
 
@@ -94,7 +95,7 @@ def test_the_image_score_and_regions_cover_every_tile_in_frame_pixels():
     plan = FrameView(64, tile_size=256).plan((512, 512))  # 2 x 2 tiles
     grids = np.full((4, 8, 8), 0.05, np.float32)
     grids[3, 2:4, 2:4] = 0.9  # bottom-right tile, frame pixels 256 + 64..128 on both axes
-    result = verdict(grids, plan, ProductOptions(threshold=0.3), want_heatmap=True)
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.3), want_heatmap=True)
     assert result.score == pytest.approx(0.9)
     (region,) = result.regions
     assert 256 + 32 <= region.x <= 256 + 96 and 256 + 32 <= region.y <= 256 + 96
@@ -105,16 +106,17 @@ def test_small_regions_are_left_out_of_the_verdict():
     plan = FrameView(64).plan((64, 64))
     grids = np.full((1, 8, 8), 0.05, np.float32)
     grids[0, 4, 4] = 0.9
-    assert len(verdict(grids, plan, ProductOptions(threshold=0.3), want_heatmap=False).regions) == 1
+    scores = PatchScores.known(grids)
+    assert len(verdict(scores, plan, ProductOptions(threshold=0.3), want_heatmap=False).regions) == 1
     options = ProductOptions(threshold=0.3, min_region_area=64 * 64)
-    assert verdict(grids, plan, options, want_heatmap=False).regions == []
+    assert verdict(scores, plan, options, want_heatmap=False).regions == []
 
 
 def test_an_anomalous_frame_whose_smoothed_peak_is_below_the_threshold_gets_the_region_around_it():
     plan = FrameView(64).plan((64, 64))
     grids = np.full((1, 8, 8), 0.05, np.float32)
     grids[0, 2, 5] = 0.5  # one hot patch: smoothing lowers its peak well below 0.45
-    result = verdict(grids, plan, ProductOptions(threshold=0.45), want_heatmap=True)
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.45), want_heatmap=True)
     assert result.anomalous and result.heatmap.max() < 0.45
     (region,) = result.regions
     assert region.x <= 5.5 * 8 < region.x + region.width and region.y <= 2.5 * 8 < region.y + region.height

@@ -8,6 +8,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.geometry import FrameView
 from patchcore.prepare import PreparedFrame
+from patchcore.scoring import PatchScores
 from patchcore.verdict import Verdict
 from server.web import recorder as recorder_module
 from server.web.recorder import FRAMES_KEPT, SCORES_KEPT, FrameRecorder, _RateMeter
@@ -23,7 +24,8 @@ def _prepared() -> PreparedFrame:
 
 def _record(recorder: FrameRecorder, score: float, threshold: float = 0.5) -> None:
     verdict = Verdict(score=score, anomalous=score > threshold, threshold=threshold, heatmap=None, regions=[])
-    recorder.record(PRODUCT, 1, _prepared(), np.zeros((1, 8, 8), np.float32), verdict, IMAGE)
+    scores = PatchScores.known(np.zeros((1, 8, 8), np.float32))
+    recorder.record(PRODUCT, 1, _prepared(), scores, verdict, IMAGE)
 
 
 def test_scores_are_kept_without_a_page_and_bounded():
