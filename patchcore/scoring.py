@@ -2,12 +2,13 @@
 vector, and a frame's image score (the highest patch score, or the mean of the top_k highest).
 
 A frame's image score needs the exact scores of only the few patches that can be among the highest. A
-patch's distance to the nearest of the bank's first half is never below its distance to the nearest of the
-whole bank, so it bounds the patch's score from above; the bank's rows are in greedy-coreset order, so that
-half is itself a coreset and its bound is close. Patches are searched against the whole bank in the order of
-their bounds, until no patch left can be among the top_k: the same image score, at about half the search of a
-good frame (figures: README "Performance"). Every patch's exact score is searched only when a heatmap or
-regions need them.
+patch's distance to the nearest vector of part of the bank is never below its distance to the nearest of the
+whole bank, so it bounds the patch's score from above; the bank's rows are in greedy-coreset order, so its
+first quarter and first half are coresets themselves and their bounds are close. The patches with the highest
+bounds by the first quarter are searched against the whole bank; the score they set prunes every patch whose
+bound is not above it, by the quarter and then by the half; the patches left are searched against the whole
+bank. The image score is the same as from every patch, for a fraction of the search (figures: README
+"Performance"). Every patch's exact score is searched only when a heatmap or regions need them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
-FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at first; each further block doubles
+FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at a time at first; then twice as many
 
 
 class Scorer:
@@ -43,7 +44,8 @@ class Scorer:
         self.model = model
         self.view = bank.teach_options.view(model.input_size)
         self._neighbours = NearestNeighbours(bank.vectors)
-        self._bound = NearestNeighbours(bank.vectors[: max(1, len(bank.vectors) // 2)])
+        self._quarter = NearestNeighbours(bank.vectors[: max(1, len(bank.vectors) // 4)])
+        self._half = NearestNeighbours(bank.vectors[: max(1, len(bank.vectors) // 2)])
 
     def frame_scores(self, features: np.ndarray) -> PatchScores:
         """features: [T, h*w, D] float32 of one frame's T model inputs -> its PatchScores (nothing searched
@@ -59,23 +61,27 @@ class Scorer:
 
     def highest_patch_scores(self, features: np.ndarray, count: int) -> np.ndarray:
         """features: [T, h*w, D] float32 -> the `count` highest of their patch scores, exact, highest first
-        (fewer when there are fewer patches). Searches the whole bank only for the patches whose bound says
+        (fewer when there are fewer patches). Searches the whole bank only for the patches whose bounds say
         they could be among them (module docstring)."""
         self._check_shape(features)
         patches = features.reshape(-1, self.model.dim)
         count = min(count, len(patches))
-        bounds = self._bound.distances(patches)
+        bounds = self._quarter.distances(patches)
+        first = np.argsort(-bounds, kind="stable")[: max(FIRST_EXACT_BLOCK, count)]
+        found = self._neighbours.distances(patches[first])  # the most promising patches set the bar
+        left = np.delete(np.arange(len(patches)), first)
+        left = left[bounds[left] > _lowest_of_top(found, count)]
+        if not len(left):
+            return _highest(found, count)
+        bounds = self._half.distances(patches[left])
         order = np.argsort(-bounds, kind="stable")
-        found = np.empty(0, dtype=np.float32)
+        left, bounds = left[order], bounds[order]
         searched, block = 0, FIRST_EXACT_BLOCK
-        while True:
-            rows = order[searched : searched + block]
+        while searched < len(left) and bounds[searched] > _lowest_of_top(found, count):
+            rows = left[searched : searched + block]
             found = np.concatenate([found, self._neighbours.distances(patches[rows])])
-            searched += len(rows)
-            top = -np.sort(-found)[:count]
-            if searched == len(patches) or (len(top) == count and bounds[order[searched]] <= top[-1]):
-                return top
-            block *= 2
+            searched, block = searched + len(rows), block * 2
+        return _highest(found, count)
 
     def _check_shape(self, features: np.ndarray) -> None:
         grid_h, grid_w = self.model.grid
@@ -120,6 +126,15 @@ class PatchScores:
             self._grids = self._scorer.patch_scores(self._features)
             self.search_seconds += time.perf_counter() - started
         return self._grids
+
+
+def _highest(scores: np.ndarray, count: int) -> np.ndarray:
+    return -np.sort(-scores)[:count]
+
+
+def _lowest_of_top(scores: np.ndarray, count: int) -> float:
+    """The count-th highest of scores: a patch must score above it to be among the count highest."""
+    return float(np.partition(scores, len(scores) - count)[len(scores) - count])
 
 
 def image_score(patch_scores: np.ndarray, top_k: int) -> float:
