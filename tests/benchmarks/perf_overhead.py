@@ -36,6 +36,7 @@ class StageCosts:
     prepare: float  # the frame -> the model input
     search: float  # a good frame's image score: its bound, then the patches it leaves (per frame of 8)
     verdict: float  # patch scores -> score, verdict
+    search_every_patch: float  # what the search would be for every patch (a heatmap's); not in total
 
     @property
     def total(self) -> float:
@@ -90,6 +91,7 @@ def stage_costs(extractor: FeatureExtractor, image: pb.Image, teach_set: list[pb
                 prepare=cpu_ms(lambda: prepare(scaled, view)),
                 search=cpu_ms(lambda: search_frames(scorer, features)) / SEARCH_BATCH,
                 verdict=cpu_ms(lambda: verdict(searched, prepared.plan, bank.options, want_heatmap=False)),
+                search_every_patch=cpu_ms(lambda: scorer.patch_scores(features)) / SEARCH_BATCH,
             )
     finally:
         cv2.setNumThreads(opencv_threads)

@@ -20,7 +20,7 @@ HEADER = (
 )
 STAGES_HEADER = (
     "| model, input px | server CPU ms/frame | model (raw b8 xW) | overhead | protobuf | decode | prepare "
-    "| search | verdict | rest: gRPC, event loop, threads |"
+    "| search (every patch) | verdict | rest: gRPC, event loop, threads |"
 )
 BASELINE_HEADER = (
     "| model, input px | stream x4 img/s | raw x2 img/s | raw x2 this / baseline, rounds | "
@@ -81,7 +81,7 @@ def _stages_row(run: ModelRun) -> str:
         f"{stages.protobuf:.2f}",
         f"{stages.decode:.2f}",
         f"{stages.prepare:.2f}",
-        f"{stages.search:.2f}",
+        f"{stages.search:.2f} ({stages.search_every_patch:.2f})",
         f"{stages.verdict:.2f}",
         f"{server - model - stages.total:.2f}",
     )
