@@ -7,8 +7,9 @@ whole bank, so it bounds the patch's score from above; the bank's rows are in gr
 first quarter and first half are coresets themselves and their bounds are close. The patches with the highest
 bounds by the first quarter are searched against the whole bank; the score they set prunes every patch whose
 bound is not above it, by the quarter and then by the half; the patches left are searched against the whole
-bank. The image score is the same as from every patch, for a fraction of the search (figures: README
-"Performance"). Every patch's exact score is searched only when a heatmap or regions need them.
+bank. The image score is the same as from every patch, for a fraction of the search where the frame and
+the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score is
+searched only when a heatmap or regions need them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
 FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at a time at first; then twice as many
+# Patch-bank pairs of a frame from which its image score comes from the bounded search: below, the bounds'
+# extra searches cost about what they save (a 640x480 frame against 628 vectors: 0.5M), above, they save
+# a quarter to three quarters of the search (README "Performance").
+BOUNDED_FROM_PAIRS = 2_000_000
 
 
 class Scorer:
@@ -58,6 +63,10 @@ class Scorer:
         self._check_shape(features)
         distances = self._neighbours.distances(features.reshape(-1, self.model.dim))
         return distances.reshape(features.shape[0], *self.model.grid)
+
+    def bounds_pay(self, features: np.ndarray) -> bool:
+        """Whether the image score of features [T, h*w, D] is searched by its bounds (BOUNDED_FROM_PAIRS)."""
+        return features.shape[0] * features.shape[1] * len(self.bank.vectors) >= BOUNDED_FROM_PAIRS
 
     def highest_patch_scores(self, features: np.ndarray, count: int) -> np.ndarray:
         """features: [T, h*w, D] float32 -> the `count` highest of their patch scores, exact, highest first
@@ -110,6 +119,8 @@ class PatchScores:
 
     def image_score(self, top_k: int) -> float:
         """The highest patch score (top_k = 1, plain PatchCore) or the mean of the top_k highest."""
+        if self._grids is None and not self._scorer.bounds_pay(self._features):
+            self.grids()
         if self._grids is not None:
             return image_score(self._grids, top_k)
         if self._top is None or self._top[0] != top_k:

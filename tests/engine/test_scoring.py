@@ -75,10 +75,26 @@ def _brute_force_scores(scorer: Scorer, features: np.ndarray) -> np.ndarray:
     return np.sort(1.0 - (patches @ scorer.bank.vectors.T).max(axis=1))[::-1]
 
 
-@pytest.mark.parametrize("top_k", [1, 3, 64, 1000])
+def _searches(monkeypatch) -> list[int]:
+    """The query count of every nearest-neighbour search from now on, in order."""
+    searched = []
+    exact = NearestNeighbours.distances
+
+    def counted(index, queries):
+        searched.append(len(queries))
+        return exact(index, queries)
+
+    monkeypatch.setattr(NearestNeighbours, "distances", counted)
+    return searched
+
+
+TILES = 64  # frames of 64 tiles x 64 patches against 600 vectors: 2.5M pairs, where the bounds are used
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 64, 5000])
 def test_the_image_score_from_the_bounded_search_is_the_exact_one(wide_scorer, top_k):
     rng = np.random.default_rng(top_k)
-    near_bank = wide_scorer.bank.vectors[rng.integers(0, 600, (12, 64))]  # 12 tiles of patches near the bank
+    near_bank = wide_scorer.bank.vectors[rng.integers(0, 600, (TILES, 64))]
     features = _unit_rows(near_bank + 0.05 * rng.standard_normal(near_bank.shape))
     features[5, 17] = _unit_rows(rng.standard_normal(near_bank.shape[-1]))  # one patch far from all of it
     exact = _brute_force_scores(wide_scorer, features)
@@ -90,19 +106,22 @@ def test_the_image_score_from_the_bounded_search_is_the_exact_one(wide_scorer, t
 
 def test_the_bounded_search_leaves_out_patches_that_cannot_be_the_highest(wide_scorer, monkeypatch):
     rng = np.random.default_rng(0)
-    features = wide_scorer.bank.vectors[rng.integers(0, 150, (12, 64))].copy()  # the bank's first quarter
+    features = wide_scorer.bank.vectors[rng.integers(0, 150, (TILES, 64))].copy()  # the bank's first quarter
     features[3, 9] = _unit_rows(rng.standard_normal(features.shape[-1]))
-    searched = []
-    exact = NearestNeighbours.distances
-
-    def counted(index, queries):
-        searched.append(len(queries))
-        return exact(index, queries)
-
-    monkeypatch.setattr(NearestNeighbours, "distances", counted)
+    searched = _searches(monkeypatch)
     scores = wide_scorer.frame_scores(features)
 
     assert scores.image_score(1) == pytest.approx(_brute_force_scores(wide_scorer, features)[0], abs=1e-5)
-    assert searched == [12 * 64, 64]  # every patch against the quarter; the far one and 63 others exactly
+    assert searched == [TILES * 64, 64]  # every patch against the quarter; the far one and 63 others exactly
     every_patch = np.sort(scores.grids().ravel())[::-1]
     np.testing.assert_allclose(every_patch, _brute_force_scores(wide_scorer, features), atol=1e-5)
+
+
+def test_a_small_frame_against_a_small_bank_is_searched_in_full_once(wide_scorer, monkeypatch):
+    features = wide_scorer.bank.vectors[:64][None].copy()  # 64 patches x 600 vectors
+    searched = _searches(monkeypatch)
+    scores = wide_scorer.frame_scores(features)
+
+    assert scores.image_score(1) == pytest.approx(0.0, abs=1e-6)
+    assert scores.grids().shape == (1, 8, 8)
+    assert searched == [64]
