@@ -15,6 +15,7 @@ searched only when a heatmap or regions need them.
 from __future__ import annotations
 
 import time
+from functools import cached_property
 
 import numpy as np
 
@@ -49,8 +50,6 @@ class Scorer:
         self.model = model
         self.view = bank.teach_options.view(model.input_size)
         self._neighbours = NearestNeighbours(bank.vectors)
-        self._quarter = NearestNeighbours(bank.vectors[: max(1, len(bank.vectors) // 4)])
-        self._half = NearestNeighbours(bank.vectors[: max(1, len(bank.vectors) // 2)])
 
     def frame_scores(self, features: np.ndarray) -> PatchScores:
         """features: [T, h*w, D] float32 of one frame's T model inputs -> its PatchScores (nothing searched
@@ -63,6 +62,16 @@ class Scorer:
         self._check_shape(features)
         distances = self._neighbours.distances(features.reshape(-1, self.model.dim))
         return distances.reshape(features.shape[0], *self.model.grid)
+
+    @cached_property
+    def _quarter(self) -> NearestNeighbours:
+        """The bank's first quarter, built when a frame's bounds are first needed (a product whose frames
+        never need them keeps no copy)."""
+        return NearestNeighbours(self.bank.vectors[: max(1, len(self.bank.vectors) // 4)])
+
+    @cached_property
+    def _half(self) -> NearestNeighbours:
+        return NearestNeighbours(self.bank.vectors[: max(1, len(self.bank.vectors) // 2)])
 
     def bounds_pay(self, features: np.ndarray) -> bool:
         """Whether the image score of features [T, h*w, D] is searched by its bounds (BOUNDED_FROM_PAIRS)."""
