@@ -34,7 +34,7 @@ class StageCosts:
     protobuf: float  # parse the request, take its pixels, build and serialize the response
     decode: float  # raw pixels -> RGB frame
     prepare: float  # the frame -> the model input
-    search: float  # a good frame's image score: its bound, then the patches it leaves (per frame of 8)
+    search: float  # a good frame's image score, searched as the server does (per frame of 8)
     verdict: float  # patch scores -> score, verdict
     search_every_patch: float  # what the search would be for every patch (a heatmap's); not in total
 
