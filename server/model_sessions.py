@@ -10,6 +10,6 @@ def open_model(config: ServerConfig) -> tuple[FeatureExtractor, FeatureExtractor
     """(the session for a model run alone, a second one for runs that start beside another), the second None
     when there are no model runs side by side or they would get as many threads as a run alone."""
     alone = FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads())
-    if config.model_workers == 1 or config.onnx_threads_beside() == config.onnx_threads():
+    if config.onnx_threads_beside() == config.onnx_threads():  # one worker, or a share that is every thread
         return alone, None
     return alone, FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads_beside())
