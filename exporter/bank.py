@@ -93,6 +93,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "high-resolution frames with small defects (default 0 = the whole frame as one input)",
     )
     parser.add_argument(
+        "--align",
+        action="store_true",
+        help="turn and shift every frame onto the first image first (parts that move in their fixture; all "
+        "images must have the first one's size)",
+    )
+    parser.add_argument(
         "--line-views",
         type=int,
         default=defaults.line_views,
@@ -128,6 +134,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
         roi=args.roi,
         tile_size=args.tile_size,
         line_views=args.line_views,
+        align=args.align,
     )
     extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
     view = options.view(extractor.info.input_size)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from patchcore.align import Reference
 from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.geometry import FrameView, Rect, check_tile_size
@@ -73,6 +74,7 @@ class TeachOptions:
     seed: int = 0
     roi: Rect | None = None  # frame pixels; None = the whole frame
     tile_size: int = 0  # frame pixels; 0 = the whole ROI as one model input (patchcore.geometry)
+    align: bool = False  # turn and shift each frame onto the first teach frame (patchcore.align)
 
     def __post_init__(self) -> None:
         if not 0 < self.coreset_ratio <= 1:
@@ -85,9 +87,10 @@ class TeachOptions:
         if not 0 <= self.line_views <= MAX_LINE_VIEWS:
             raise InvalidInput(f"line_views must be in 0..{MAX_LINE_VIEWS}, got {self.line_views}")
 
-    def view(self, input_size: int) -> FrameView:
-        """What a model with input_size inputs sees of a frame of this product."""
-        return FrameView(input_size, self.roi, self.tile_size, self.contrast_stretch)
+    def view(self, input_size: int, reference: Reference | None = None) -> FrameView:
+        """What a model with input_size inputs sees of a frame of this product (aligned to reference, when
+        the product aligns; without one, to the first teach frame)."""
+        return FrameView(input_size, self.roi, self.tile_size, self.contrast_stretch, self.align, reference)
 
 
 @dataclass
@@ -112,6 +115,11 @@ class MemoryBank:
     created_unix: int
     # sha256 of the file of images this version was taught from; "" = none kept (stored before they were)
     teach_images_sha256: str = ""
+    reference: Reference | None = None  # what frames are aligned to, when teach_options.align
+
+    def view(self, input_size: int) -> FrameView:
+        """What a model with input_size inputs sees of a frame of this product."""
+        return self.teach_options.view(input_size, self.reference)
 
 
 def _header(bank: MemoryBank) -> bytes:
@@ -125,6 +133,7 @@ def _header(bank: MemoryBank) -> bytes:
         "stats": dataclasses.asdict(bank.stats),
         "vectors": {"count": bank.vectors.shape[0], "dim": bank.vectors.shape[1], "dtype": _VECTOR_DTYPE.str},
         "teach_images_sha256": bank.teach_images_sha256,
+        "reference": bank.reference.to_json() if bank.reference else None,
     }
     return json.dumps(header, sort_keys=True).encode()
 
@@ -178,6 +187,7 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             stats=TeachStats(**header["stats"]),
             created_unix=header["created_unix"],
             teach_images_sha256=header.get("teach_images_sha256", ""),
+            reference=Reference.from_json(header["reference"]) if header.get("reference") else None,
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error

@@ -11,8 +11,9 @@ is shared between neighbours, so no tile is padded and every pixel is seen by at
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from patchcore.align import Pose, Reference
 from patchcore.errors import InvalidInput, TooLarge
 
 MIN_TILE_SIZE = 32
@@ -73,17 +74,21 @@ class FramePlan:
     tiled: bool
     input_size: int
     shrink: int
+    pose: Pose | None = field(default=None, compare=False)  # an aligned frame's pose (patchcore.align)
 
 
 @dataclass(frozen=True)
 class FrameView:
-    """What a product's model sees of a frame: its ROI (None = the whole frame), tile size (0 = none) and
-    contrast stretch, for a model with input_size x input_size inputs."""
+    """What a product's model sees of a frame: its ROI (None = the whole frame), tile size (0 = none),
+    contrast stretch and alignment, for a model with input_size x input_size inputs. An aligning view's
+    reference is None only until the first teach frame is seen (patchcore.prepare.prepare_teach_set)."""
 
     input_size: int
     roi: Rect | None = None
     tile_size: int = 0
     contrast_stretch: bool = False
+    align: bool = False
+    reference: Reference | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         check_tile_size(self.tile_size)

@@ -4,7 +4,7 @@ Each model input's grid is upsampled bilinearly to the input's size and laid ont
 interest at model-input resolution (tiles where they were cut; where tiles overlap the higher score wins, as
 the image score is the highest patch score of any tile). The canvas is Gaussian-smoothed with sigma 4 there,
 as PatchCore does, resized to the ROI's size in the frame and placed into a frame-sized map that is 0
-outside the ROI.
+outside the ROI; an aligned frame's map is then turned and shifted back onto the frame as it came.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from patchcore.align import to_frame
 from patchcore.geometry import FramePlan
 
 HEATMAP_SIGMA = 4.0  # pixels at model input scale
@@ -34,12 +35,13 @@ def frame_heatmap(grids: np.ndarray, plan: FramePlan) -> np.ndarray:
     smoothed = cv2.GaussianBlur(canvas, (0, 0), HEATMAP_SIGMA)
     height, width = plan.frame_size
     if (roi.width, roi.height) == (width, height):
-        return cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
-    heatmap = np.zeros((height, width), np.float32)
-    heatmap[roi.y : roi.bottom, roi.x : roi.right] = cv2.resize(
-        smoothed, (roi.width, roi.height), interpolation=cv2.INTER_LINEAR
-    )
-    return heatmap
+        heatmap = cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
+    else:
+        heatmap = np.zeros((height, width), np.float32)
+        heatmap[roi.y : roi.bottom, roi.x : roi.right] = cv2.resize(
+            smoothed, (roi.width, roi.height), interpolation=cv2.INTER_LINEAR
+        )
+    return heatmap if plan.pose is None else to_frame(heatmap, plan.pose)
 
 
 def _upsampled(grid: np.ndarray, size: int) -> np.ndarray:

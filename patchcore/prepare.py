@@ -1,4 +1,5 @@
-"""Prepare: a decoded frame -> the model inputs of its region of interest (one, or one per tile).
+"""Prepare: a decoded frame -> (aligned to the product's first teach frame, when it is taught with alignment:
+patchcore.align) -> the model inputs of its region of interest (one, or one per tile).
 
 Each region is cut from the frame and shrunk in two steps: first by the plan's power of two (a JPEG
 arrives already shrunk by it, decoded that way: see patchcore.images.decode_scaled), then with INTER_AREA to
@@ -8,6 +9,7 @@ through the same steps, and looks alike to it whichever way it came (README "Per
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -15,6 +17,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from patchcore.align import Reference, aligned
 from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import FramePlan, FrameView, Rect
 from patchcore.images import ScaledImage, ShrinkRule, stretch_contrast
@@ -24,22 +27,28 @@ Source = TypeVar("Source")
 
 @dataclass(frozen=True)
 class PreparedFrame:
-    """inputs: [T, S, S, 3] uint8 RGB, one model input per tile of plan (T = 1 without tiling)."""
+    """inputs: [T, S, S, 3] uint8 RGB, one model input per tile of plan (T = 1 without tiling); reference:
+    what the frame was aligned to, for a product taught with alignment."""
 
     inputs: np.ndarray
     plan: FramePlan
+    reference: Reference | None = None
 
 
 def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
-    """The model inputs of a decoded frame as `view` sees it. InvalidInput when the ROI is not inside the
-    frame, TooLarge over the tile cap (FrameView.plan)."""
+    """The model inputs of a decoded frame as `view` sees it, aligned first when the view aligns. InvalidInput
+    when the ROI is not inside the frame or an aligned frame is not the teach frames' size, TooLarge over
+    the tile cap (FrameView.plan)."""
     rgb = image.rgb
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise InvalidInput(f"the frame is not an RGB image (shape {rgb.shape}, {rgb.dtype})")
-    plan = view.plan(image.size)
+    pose = view.reference.pose_of(rgb, image.size) if view.align else None
+    plan = dataclasses.replace(view.plan(image.size), pose=pose)
+    if pose is not None:
+        image = ScaledImage(aligned(rgb, pose, image.size), image.size)
     further = max(1, plan.shrink // image.shrink)  # what the decoder did not shrink yet
     inputs = np.stack([_model_input(_crop(image, tile), further, view.input_size) for tile in plan.tiles])
-    return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan)
+    return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan, view.reference)
 
 
 def _crop(image: ScaledImage, rect: Rect) -> np.ndarray:
@@ -68,7 +77,8 @@ def prepare_teach_set(
     sources: Iterable[Source], decode: Callable[[Source, ShrinkRule], ScaledImage], view: FrameView
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
-    (1-based), and the first bad image fails the set.
+    (1-based), and the first bad image fails the set. An aligning view without a reference takes the first
+    image as the reference.
 
     One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
     never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
@@ -77,7 +87,10 @@ def prepare_teach_set(
     frames = []
     for index, source in enumerate(sources):
         try:
-            frames.append(prepare(decode(source, view.shrink_for), view))
+            image = decode(source, view.shrink_for)
+            if view.align and view.reference is None:
+                view = dataclasses.replace(view, reference=Reference.of(image.rgb, image.size))
+            frames.append(prepare(image, view))
         except InspectionError as error:
             raise type(error)(f"teach image {index + 1}: {error}") from error
     return frames

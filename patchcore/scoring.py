@@ -48,7 +48,7 @@ class Scorer:
             )
         self.bank = bank
         self.model = model
-        self.view = bank.teach_options.view(model.input_size)
+        self.view = bank.view(model.input_size)
         self._neighbours = NearestNeighbours(bank.vectors)
 
     def frame_scores(self, features: np.ndarray) -> PatchScores:

@@ -169,6 +169,7 @@ def teach(
         teach_options=options,
         stats=stats,
         created_unix=int(time.time()),
+        reference=frames[0].reference,
     )
 
 

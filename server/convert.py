@@ -79,6 +79,7 @@ def teach_options(message: pb.TeachOptions) -> TeachOptions:
         "threshold_scale": message.threshold_scale,
         "top_k": message.top_k,
         "tile_size": message.tile_size,
+        "align": message.align,
     }
     options = dataclasses.replace(TeachOptions(), **{name: value for name, value in given.items() if value})
     if message.HasField("line_views"):
@@ -98,6 +99,7 @@ def teach_options_message(options: TeachOptions) -> pb.TeachOptions:
         contrast_stretch=options.contrast_stretch,
         tile_size=options.tile_size,
         line_views=options.line_views,
+        align=options.align,
     )
     if options.roi is not None:
         message.roi.CopyFrom(pb.Rect(**dataclasses.asdict(options.roi)))

@@ -146,7 +146,7 @@ class ProductRegistry:
                     "images"
                 ) from error
             version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
-            view = current.teach_options.view(self._extractor.info.input_size)
+            view = current.view(self._extractor.info.input_size)
             new_frames = self._prepare_files(images, view)
             bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
             bank = dataclasses.replace(bank, version=version)

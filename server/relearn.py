@@ -32,7 +32,7 @@ def teach_again(
 
     The version number is left to the caller. ProductUnusable when a stored image cannot be prepared.
     """
-    view = bank.teach_options.view(extractor.info.input_size)
+    view = bank.view(extractor.info.input_size)
     try:
         frames = prepare_files(stored, view)
     except InspectionError as error:

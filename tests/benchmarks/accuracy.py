@@ -135,7 +135,7 @@ def run_model(
     for stretch in sorted({config.contrast_stretch for config in configs}):
         for product in products:
             frames = np.concatenate([product.good, product.defective])
-            prepared = prepared_frames(frames, TeachOptions(contrast_stretch=stretch), model.size)
+            prepared = prepared_frames(frames, TeachOptions(contrast_stretch=stretch).view(model.size))
             cached.warm(
                 np.concatenate([frame.inputs for frame in prepared]),
                 f"{model.short_name}@{model.size} {product.name} {'stretched ' if stretch else ''}features",

@@ -222,7 +222,7 @@ def run(choices: Sequence[Choice], seeds: Sequence[int], held_out: bool, with_el
         cached = CachedFeatureExtractor(extractor, cache)
         for product in elpv:
             frames = np.concatenate([product.good, product.defective])
-            prepared = prepared_frames(frames, TeachOptions(), extractor.info.input_size)
+            prepared = prepared_frames(frames, TeachOptions().view(extractor.info.input_size))
             cached.warm(
                 np.concatenate([frame.inputs for frame in prepared]), f"elpv {product.name} {variant.name}"
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patchcore.bank import MemoryBank, TeachOptions
+from patchcore.geometry import FrameView
 from patchcore.images import ScaledImage
 from patchcore.inspection import score
 from patchcore.prepare import PreparedFrame, prepare
@@ -37,9 +38,8 @@ def teach_product(
     return teach_images(extractor, list(images), product_id, options)
 
 
-def prepared_frames(frames: np.ndarray, options: TeachOptions, input_size: int) -> list[PreparedFrame]:
-    """frames: [N, H, W, 3] uint8 RGB -> each prepared as the product with these options sees it."""
-    view = options.view(input_size)
+def prepared_frames(frames: np.ndarray, view: FrameView) -> list[PreparedFrame]:
+    """frames: [N, H, W, 3] uint8 RGB -> each prepared as a product with this view sees it."""
     return [prepare(ScaledImage.full(frame), view) for frame in frames]
 
 
@@ -50,9 +50,7 @@ def score_frames(
     scorer = Scorer(bank, extractor.info)
     scores, heatmaps = [], []
     for start in range(0, len(frames), SCORE_BATCH):
-        prepared = prepared_frames(
-            frames[start : start + SCORE_BATCH], bank.teach_options, scorer.model.input_size
-        )
+        prepared = prepared_frames(frames[start : start + SCORE_BATCH], scorer.view)
         patch_scores = score(extractor, [(frame.inputs, scorer) for frame in prepared])
         for frame, frame_scores in zip(prepared, patch_scores, strict=True):
             result = verdict(frame_scores, frame.plan, bank.options, want_heatmaps)

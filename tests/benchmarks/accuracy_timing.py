@@ -45,7 +45,7 @@ def coreset_table(extractor: FeatureExtractor, frames: np.ndarray) -> str:
     """Markdown table: greedy coreset seconds on the teach patches of frames [8, H, W, 3] (plain and with
     the 8 dihedral views), and the stages of a real teach."""
     size = extractor.info.input_size
-    inputs = np.concatenate([frame.inputs for frame in prepared_frames(frames, TeachOptions(), size)])
+    inputs = np.concatenate([frame.inputs for frame in prepared_frames(frames, TeachOptions().view(size))])
     plain = extractor.extract(inputs).reshape(-1, extractor.info.dim)
     augmented = np.concatenate([extractor.extract(np.stack(dihedral_views(image))) for image in inputs])
     augmented = augmented.reshape(-1, extractor.info.dim)

@@ -128,7 +128,7 @@ def scaling_table(extractor: FeatureExtractor, cached: CachedFeatureExtractor, g
         runs.append(measured("whole frame", count, lambda count=count: real_teach(extractor, good[:count])))
     size = extractor.info.input_size
     for count in TILED_IMAGE_COUNTS:
-        cells = prepared_frames(good[: count * TILES], TeachOptions(), size)
+        cells = prepared_frames(good[: count * TILES], TeachOptions().view(size))
         features = cached.extract(np.concatenate([cell.inputs for cell in cells]))
         tiled = features.reshape(count, TILES, *features.shape[1:])
         runs.append(measured(f"{TILES} tiles", count, lambda tiled=tiled: tiled_stages(tiled), tiled.nbytes))

@@ -62,14 +62,15 @@ def test_add_images_teaches_the_files_given(client_server, part_files, capsys):
     assert row[1] == "2" and row[4] == "10"  # version, images
 
 
-def test_teach_sends_the_roi_tile_size_and_line_views(client_server, client, part_files, capsys):
+def test_teach_sends_the_roi_tile_size_line_views_and_align(client_server, client, part_files, capsys):
     target = ["--target", client_server.target]
-    args = ["teach", "--product", "cli-view", "--roi", "10,20,150,120", "--tile-size", "64"]
+    args = ["teach", "--product", "cli-view", "--roi", "10,20,150,120", "--tile-size", "64", "--align"]
     assert main([*target, *args, "--line-views", "0", str(part_files.teach)]) == 0
     options = client.get_product("cli-view").teach_options
     assert (options.roi.x, options.roi.y, options.roi.width, options.roi.height) == (10, 20, 150, 120)
     assert options.tile_size == 64
     assert options.HasField("line_views") and options.line_views == 0
+    assert options.align
 
 
 def test_a_malformed_roi_is_a_usage_error(capsys):

@@ -48,6 +48,7 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         roi=args.roi,
         tile_size=args.tile_size,
         line_views=args.line_views,
+        align=args.align,
     )
     stats = product.teach_stats
     print(
@@ -194,6 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tile-size", type=int, default=0,
         help="cover each frame (or ROI) with tiles of N pixels, each one model input: high-resolution frames "
         "with small defects; 0 = the whole frame as one input",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--align", action="store_true",
+        help="turn and shift every frame onto the first teach image first: parts that sit a few pixels off or "
+        "turn a few degrees in their fixture (frames must all have the first image's size)",
     )  # fmt: skip
     teach_parser.add_argument(
         "--line-views", type=int, default=None, metavar="N",

@@ -111,6 +111,7 @@ class InspectionClient:
         roi: tuple[int, int, int, int] | None = None,
         tile_size: int = 0,
         line_views: int | None = None,
+        align: bool = False,
         expected_version: int = 0,
     ) -> pb.Product:
         """Teaches `product_id` from images of good parts (8 is the reference case); returns the new version.
@@ -119,7 +120,8 @@ class InspectionClient:
         cropped to (None = the whole frame). tile_size: cover the frame (or ROI) with tiles of this many
         pixels, each one model input, for high-resolution frames with small defects (0 = no tiling).
         line_views: extra views of each image as a line varies it, learnt as good (None = the server's
-        default, 0 = off). Options left at 0 take the server's defaults.
+        default, 0 = off). align: turn and shift every frame onto the first teach image before
+        inspecting it, for parts that move in their fixture. Options left at 0 take the server's defaults.
         """
         options = pb.TeachOptions(
             coreset_ratio=coreset_ratio,
@@ -128,6 +130,7 @@ class InspectionClient:
             threshold_scale=threshold_scale,
             top_k=top_k,
             tile_size=tile_size,
+            align=align,
         )
         if line_views is not None:
             options.line_views = line_views

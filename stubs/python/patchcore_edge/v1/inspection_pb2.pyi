@@ -70,7 +70,7 @@ class Rect(_message.Message):
     def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class TeachOptions(_message.Message):
-    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k", "contrast_stretch", "roi", "tile_size", "line_views")
+    __slots__ = ("coreset_ratio", "augment_rotations", "threshold_scale", "top_k", "contrast_stretch", "roi", "tile_size", "line_views", "align")
     CORESET_RATIO_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_ROTATIONS_FIELD_NUMBER: _ClassVar[int]
     THRESHOLD_SCALE_FIELD_NUMBER: _ClassVar[int]
@@ -79,6 +79,7 @@ class TeachOptions(_message.Message):
     ROI_FIELD_NUMBER: _ClassVar[int]
     TILE_SIZE_FIELD_NUMBER: _ClassVar[int]
     LINE_VIEWS_FIELD_NUMBER: _ClassVar[int]
+    ALIGN_FIELD_NUMBER: _ClassVar[int]
     coreset_ratio: float
     augment_rotations: bool
     threshold_scale: float
@@ -87,7 +88,8 @@ class TeachOptions(_message.Message):
     roi: Rect
     tile_size: int
     line_views: int
-    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ..., roi: _Optional[_Union[Rect, _Mapping]] = ..., tile_size: _Optional[int] = ..., line_views: _Optional[int] = ...) -> None: ...
+    align: bool
+    def __init__(self, coreset_ratio: _Optional[float] = ..., augment_rotations: _Optional[bool] = ..., threshold_scale: _Optional[float] = ..., top_k: _Optional[int] = ..., contrast_stretch: _Optional[bool] = ..., roi: _Optional[_Union[Rect, _Mapping]] = ..., tile_size: _Optional[int] = ..., line_views: _Optional[int] = ..., align: _Optional[bool] = ...) -> None: ...
 
 class TeachRequest(_message.Message):
     __slots__ = ("product_id", "images", "options", "expected_version")

@@ -1,0 +1,118 @@
+"""Alignment: each frame of a product taught with `align` is turned and shifted back onto its first teach
+frame before anything else, so a part that sits a few pixels off or a few degrees turned in its fixture is
+compared with the bank where it was taught, and its region of interest follows it.
+
+The pose (a rotation and a shift) is found by ECC (OpenCV's findTransformECC, Euclidean motion) between
+small, blurred grey copies of the two frames, REFERENCE_SIDE pixels on their longer side; ECC compares
+zero-mean, unit-variance intensities, so a change of gain or offset does not move it. A frame it cannot
+align (ECC does not converge: another part, an empty fixture) is inspected as it came.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from patchcore.errors import InvalidInput
+
+REFERENCE_SIDE = 128  # pixels on the longer side of the copies the pose is estimated on
+_BLUR_SIGMA = 1.0  # in those pixels: smooths away sensor noise and JPEG blocks
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
+
+Pose = np.ndarray  # [2, 3] float64 affine: reference frame pixels (x, y) -> this frame's pixels
+
+
+@dataclass(frozen=True, eq=False)
+class Reference:
+    """The first teach frame as alignment sees it: a small grey copy and the frame's own size."""
+
+    grey: np.ndarray  # [h, w] uint8, REFERENCE_SIDE on the longer side
+    frame_size: tuple[int, int]  # (H, W) of the teach frame
+
+    @classmethod
+    def of(cls, rgb: np.ndarray, frame_size: tuple[int, int]) -> Reference:
+        """rgb: the decoded teach frame (possibly shrunk); frame_size: its own (H, W)."""
+        return cls(_small_grey(rgb, _small_size(frame_size)), frame_size)
+
+    @cached_property
+    def _template(self) -> np.ndarray:
+        return _blurred(self.grey)
+
+    def pose_of(self, rgb: np.ndarray, frame_size: tuple[int, int]) -> Pose:
+        """The pose of a frame (decoded as rgb, its own size frame_size) relative to this reference, in frame
+        pixels. InvalidInput when the frame's size is not the teach frame's."""
+        if tuple(frame_size) != self.frame_size:
+            height, width = self.frame_size
+            raise InvalidInput(
+                f"the frame is {frame_size[1]}x{frame_size[0]}; this product aligns frames to its "
+                f"{width}x{height} teach frames, so every frame must have that size"
+            )
+        small = _blurred(_small_grey(rgb, self.grey.shape))
+        warp = np.eye(2, 3, dtype=np.float32)
+        try:
+            _, warp = cv2.findTransformECC(
+                self._template, small, warp, cv2.MOTION_EUCLIDEAN, _ECC_CRITERIA, None, 1
+            )
+        except cv2.error:
+            return np.eye(2, 3)
+        return scaled_pose(warp.astype(np.float64), frame_size[1] / self.grey.shape[1])
+
+    def to_json(self) -> dict:
+        return {
+            "frame_size": list(self.frame_size),
+            "shape": list(self.grey.shape),
+            "grey": base64.b64encode(self.grey.tobytes()).decode(),
+        }
+
+    @classmethod
+    def from_json(cls, fields: dict) -> Reference:
+        grey = np.frombuffer(base64.b64decode(fields["grey"]), np.uint8).reshape(fields["shape"])
+        return cls(grey.copy(), tuple(fields["frame_size"]))
+
+
+def scaled_pose(pose: Pose, factor: float) -> Pose:
+    """A pose between images of one size -> the same pose between images factor times larger (pixel centres
+    kept: a pixel's centre x maps to (x + 0.5) * factor - 0.5)."""
+    rotation = pose[:, :2]
+    centre = np.full(2, 0.5 * factor - 0.5)
+    return np.hstack([rotation, (pose[:, 2] * factor + centre - rotation @ centre)[:, None]])
+
+
+def aligned(rgb: np.ndarray, pose: Pose, frame_size: tuple[int, int]) -> np.ndarray:
+    """rgb (a frame decoded at its size or shrunk) turned and shifted onto the reference; where the
+    reference saw beyond this frame's edge, the edge pixels are repeated."""
+    height, width = rgb.shape[:2]
+    local = scaled_pose(pose, width / frame_size[1])
+    return cv2.warpAffine(
+        rgb,
+        local,
+        (width, height),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def to_frame(heatmap: np.ndarray, pose: Pose) -> np.ndarray:
+    """A frame-sized map in reference pixels -> the same map on the frame as it came (0 where the frame
+    shows what the reference did not)."""
+    height, width = heatmap.shape
+    return cv2.warpAffine(heatmap, pose, (width, height), flags=cv2.INTER_LINEAR, borderValue=0.0)
+
+
+def _small_size(frame_size: tuple[int, int]) -> tuple[int, int]:
+    height, width = frame_size
+    scale = REFERENCE_SIDE / max(height, width)
+    return max(round(height * scale), 8), max(round(width * scale), 8)
+
+
+def _small_grey(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def _blurred(grey: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(grey.astype(np.float32), (0, 0), _BLUR_SIGMA)
