@@ -103,6 +103,16 @@ def to_frame(heatmap: np.ndarray, pose: Pose) -> np.ndarray:
     return cv2.warpAffine(heatmap, pose, (width, height), flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
+def rect_on_reference(x: int, y: int, width: int, height: int, pose: Pose) -> tuple[int, int, int, int]:
+    """A rectangle in the pixels of the frame as it came -> the rectangle around it on the reference (x, y,
+    width, height), for pictures of what the model saw."""
+    corners = np.array([[x, y], [x + width, y], [x, y + height], [x + width, y + height]], dtype=np.float64)
+    inverse = cv2.invertAffineTransform(pose)
+    moved = corners @ inverse[:, :2].T + inverse[:, 2]
+    low, high = np.floor(moved.min(axis=0)), np.ceil(moved.max(axis=0))
+    return int(low[0]), int(low[1]), int(high[0] - low[0]), int(high[1] - low[1])
+
+
 def _small_size(frame_size: tuple[int, int]) -> tuple[int, int]:
     height, width = frame_size
     scale = REFERENCE_SIDE / max(height, width)

@@ -17,7 +17,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
-from patchcore.align import Reference, aligned
+from patchcore.align import Pose, Reference, aligned
 from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import FramePlan, FrameView, Rect
 from patchcore.images import ScaledImage, ShrinkRule, stretch_contrast
@@ -42,13 +42,31 @@ def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
     rgb = image.rgb
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 or 0 in rgb.shape:
         raise InvalidInput(f"the frame is not an RGB image (shape {rgb.shape}, {rgb.dtype})")
-    pose = view.reference.pose_of(rgb, image.size) if view.align else None
+    pose = None
+    if view.align:
+        image, pose = _aligned(image, view)
     plan = dataclasses.replace(view.plan(image.size), pose=pose)
-    if pose is not None:
-        image = ScaledImage(aligned(rgb, pose, image.size), image.size)
     further = max(1, plan.shrink // image.shrink)  # what the decoder did not shrink yet
     inputs = np.stack([_model_input(_crop(image, tile), further, view.input_size) for tile in plan.tiles])
     return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan, view.reference)
+
+
+def _aligned(image: ScaledImage, view: FrameView) -> tuple[ScaledImage, Pose]:
+    """The frame turned and shifted onto view's reference, and its pose. The turn is done at the size the
+    plan shrinks the frame to (shrunk first with INTER_AREA, as _model_input would), so a large frame costs
+    no more than its model inputs need."""
+    height, width = image.size
+    rgb = _shrunk(image.rgb, max(1, view.shrink_for(width, height) // image.shrink))
+    pose = view.reference.pose_of(rgb, image.size)
+    return ScaledImage(aligned(rgb, pose, image.size), image.size), pose
+
+
+def _shrunk(rgb: np.ndarray, factor: int) -> np.ndarray:
+    """rgb shrunk by factor as libjpeg would (sizes rounded up)."""
+    if factor == 1:
+        return rgb
+    height, width = rgb.shape[:2]
+    return cv2.resize(rgb, (-(-width // factor), -(-height // factor)), interpolation=cv2.INTER_AREA)
 
 
 def _crop(image: ScaledImage, rect: Rect) -> np.ndarray:
@@ -68,9 +86,7 @@ def _model_input(region: np.ndarray, shrink: int, size: int) -> np.ndarray:
         return region
     if height < size or width < size:
         return cv2.resize(region, (size, size), interpolation=cv2.INTER_LINEAR)
-    if shrink > 1:
-        region = cv2.resize(region, (-(-width // shrink), -(-height // shrink)), interpolation=cv2.INTER_AREA)
-    return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.resize(_shrunk(region, shrink), (size, size), interpolation=cv2.INTER_AREA)
 
 
 def prepare_teach_set(

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from patchcore.align import rect_on_reference
 from patchcore.geometry import FramePlan, Rect
 from patchcore.heatmap import frame_heatmap
 from patchcore.overlay import render_overlay
@@ -66,6 +67,15 @@ def _picture_plan(plan: FramePlan, scale: float, width: int, height: int) -> Fra
     )
 
 
+def _on_picture(region: Region, plan: FramePlan) -> Rect:
+    """A region (pixels of the frame as it came) where the picture shows it: an aligned frame's picture is
+    turned onto the product's first teach image."""
+    if plan.pose is None:
+        return Rect(region.x, region.y, region.width, region.height)
+    x, y, width, height = rect_on_reference(region.x, region.y, region.width, region.height, plan.pose)
+    return Rect(max(x, 0), max(y, 0), max(width, 1), max(height, 1))
+
+
 def overlay_jpeg(frame: FrameRecord, side: int) -> bytes:
     """The frame's picture at `side` pixels on its longer side with its heatmap and regions, as JPEG."""
     roi = frame.plan.roi
@@ -73,7 +83,11 @@ def overlay_jpeg(frame: FrameRecord, side: int) -> bytes:
     picture = cv2.resize(frame.picture, (width, height), interpolation=cv2.INTER_AREA)
     heatmap = frame_heatmap(frame.grids, _picture_plan(frame.plan, scale, width, height))
     regions = [
-        Region(*_scaled(region, roi, scale), area=region.area, peak_score=region.peak_score)
+        Region(
+            *_scaled(_on_picture(region, frame.plan), roi, scale),
+            area=region.area,
+            peak_score=region.peak_score,
+        )
         for region in frame.regions
     ]
     overlay = render_overlay(picture, heatmap, frame.threshold, regions)

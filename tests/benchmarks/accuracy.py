@@ -4,7 +4,9 @@ Teaches each product with 8 good images, exactly as the server's Teach does, and
 defective frames as Inspect does. Sections (--sections): "elpv" = the elpv solar cells (mono, poly: real
 defects, image AUROC) and three scikit-image textures with planted defects (exact masks: pixel AUROC) for
 every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
-frames, both with the reference model and beside a plain PatchCore reference. Prints one Markdown table per
+frames, both with the reference model and beside a plain PatchCore reference; "roi" = parts in a region of
+interest of larger frames; "align" = the line set's structured parts held loosely, with and without
+alignment. Prints one Markdown table per
 section and writes them, with the coreset timings and the teach scaling table
 (tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
@@ -42,6 +44,7 @@ from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, ti
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 from tests.benchmarks.elpv_data import ProductImages, load_elpv_products
 from tests.benchmarks.line_evaluate import (
+    ALIGN_SET,
     HIGHRES_CROPS_SET,
     HIGHRES_SET,
     LINE_SET,
@@ -54,12 +57,13 @@ from tests.benchmarks.plain_patchcore import plain_extractor
 from tests.benchmarks.teach_scaling import scaling_table
 from tests.benchmarks.textures import TEXTURES
 
-SECTIONS = ("elpv", "line", "highres", "roi")
+SECTIONS = ("elpv", "line", "highres", "roi", "align")
 ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
 HIGHRES_CROPS_TITLE = "The same defects on 640x480 crops of those frames"
 ROI_TITLE = "Line-variation set, a part in a region of interest of 640x480 frames"
+ALIGN_TITLE = "Line-variation set, parts held loosely in a fixture: alignment"
 NOTES = """Notes:
 - Protocol: per seed, 8 random good images teach the product (teach() -> MemoryBank -> Scorer, as the server
   runs them); every other good image and every defective image of that product is tested. Image AUROC is the
@@ -108,7 +112,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=SECTIONS,
         default=list(SECTIONS),
         help="which tables to run (default all): elpv = elpv cells and textures for every model, "
-        "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest",
+        "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest, "
+        "align = its structured parts held loosely, with and without alignment",
     )
     parser.add_argument(
         "--line-surfaces",
@@ -241,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("highres", HIGHRES_TITLE, HIGHRES_SET),
         ("highres", HIGHRES_CROPS_TITLE, HIGHRES_CROPS_SET),
         ("roi", ROI_TITLE, ROI_SET),
+        ("align", ALIGN_TITLE, ALIGN_SET),
     ):
         if section in args.sections:
             tables[title] = run_line_section(line_set, args.line_surfaces, seeds, args.models)

@@ -39,6 +39,7 @@ class TeachConfig:
     line_views: int = TeachOptions.line_views
     tile_size: int = TeachOptions.tile_size
     roi: Rect | None = None
+    align: bool = TeachOptions.align
 
     def options(self, seed: int) -> TeachOptions:
         return TeachOptions(
@@ -50,6 +51,7 @@ class TeachConfig:
             seed=seed,
             roi=self.roi,
             tile_size=self.tile_size,
+            align=self.align,
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 from tqdm import tqdm
 
+from patchcore.geometry import Rect
 from patchcore.model import FeatureExtractor
 from tests.benchmarks.accuracy_configs import DEFAULTS, REFERENCE_MODEL, TeachConfig
 from tests.benchmarks.accuracy_evaluate import ProductRun, SeedOutcome, Taught, masked_outcome
@@ -25,6 +26,8 @@ from tests.benchmarks.line_sets import (
     CROPS_CASE,
     HIGHRES_CASE,
     HIGHRES_SURFACES,
+    LOSSLESS_CASE,
+    POSE_LIGHT_CASE,
     LineProduct,
     make_highres_crops_product,
     make_highres_product,
@@ -84,6 +87,23 @@ ROI_SET = LineSet(
     (
         replace(DEFAULTS, name="engine defaults, no ROI (whole frame)"),
         replace(DEFAULTS, name=f"engine defaults, roi {ROI.describe()}", roi=ROI),
+    ),
+    with_plain=False,
+)
+
+# Parts held loosely in a fixture: the line set's structured parts (its textures have nothing to align on),
+# with a region of interest 20 pixels inside the 256x256 frame, so that no frame turned back by alignment
+# shows its edge inside it.
+ALIGN_ROI = Rect(20, 20, 216, 216)
+ALIGN_SET = LineSet(
+    "line",
+    make_line_product,
+    ("pcb", "machined_flange"),
+    (POSE_LIGHT_CASE, LOSSLESS_CASE),
+    (
+        replace(DEFAULTS, name=f"engine defaults, roi {ALIGN_ROI.describe()}", roi=ALIGN_ROI),
+        replace(DEFAULTS, name="align, the same roi, no line views", roi=ALIGN_ROI, align=True, line_views=0),
+        replace(DEFAULTS, name="align, the same roi, 4 line views", roi=ALIGN_ROI, align=True),
     ),
     with_plain=False,
 )

@@ -56,9 +56,10 @@ NOTES = """Notes:
 - Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw b8 xW
   CPU ms/img), overhead = the difference (median of the rounds' own differences); then each stage timed alone
   in this process, single-threaded as in the server (protobuf: parse the request and take its pixels, build
-  and serialize the answer; search: a good frame's image score searched as the server does (bounded from 2
-  million patch-bank pairs), per frame of a batch of 8, and in brackets every patch searched, as for a
-  heatmap); "rest" = server - model - the stages: gRPC's
+  and serialize the answer; prepare, and in brackets for a product taught with align, the frame's part
+  turned 3 degrees and shifted; search: a good frame's image score searched as the server does (bounded
+  from 2 million patch-bank pairs), per frame of a batch of 8, and in brackets every patch searched, as for
+  a heatmap); "rest" = server - model - the stages: gRPC's
   transport, the event loop, thread hand-offs, Python glue (and, as a CPU-time difference, any noise).
 - Idle streams: a server of its own, taught only, holds 1,000 InspectStream calls that send nothing (8
   connections); the RSS they add; then Inspect p50 (20 calls) alone and beside 256 idle streams, 3 rounds.

@@ -19,8 +19,8 @@ HEADER = (
     "| raw x2 / raw b8 xW | Teach 8 s | peak RSS MiB | RSS growth |"
 )
 STAGES_HEADER = (
-    "| model, input px | server CPU ms/frame | model (raw b8 xW) | overhead | protobuf | decode | prepare "
-    "| search (every patch) | verdict | rest: gRPC, event loop, threads |"
+    "| model, input px | server CPU ms/frame | model (raw b8 xW) | overhead | protobuf | decode "
+    "| prepare (aligned) | search (every patch) | verdict | rest: gRPC, event loop, threads |"
 )
 BASELINE_HEADER = (
     "| model, input px | stream x4 img/s | raw x2 img/s | raw x2 this / baseline, rounds | "
@@ -80,7 +80,7 @@ def _stages_row(run: ModelRun) -> str:
         f"{run.overhead_cpu_ms:.2f}",
         f"{stages.protobuf:.2f}",
         f"{stages.decode:.2f}",
-        f"{stages.prepare:.2f}",
+        f"{stages.prepare:.2f} ({stages.prepare_aligned:.2f})",
         f"{stages.search:.2f} ({stages.search_every_patch:.2f})",
         f"{stages.verdict:.2f}",
         f"{server - model - stages.total:.2f}",

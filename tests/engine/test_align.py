@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from patchcore.align import Reference, aligned, to_frame
+from patchcore.align import Reference, aligned, rect_on_reference, to_frame
 from patchcore.bank import TeachOptions, load_bank, save_bank
 from patchcore.errors import InvalidInput
 from patchcore.geometry import Rect
@@ -131,3 +131,13 @@ def test_frames_added_to_a_product_are_aligned_to_its_first_teach_image(aligned_
     assert frame.reference is aligned_bank.reference
     corner = np.array([0, 0, 1.0])
     np.testing.assert_allclose(frame.plan.pose @ corner, part_pose(part.shape) @ corner, atol=0.5)
+
+
+def test_a_region_on_the_frame_is_drawn_around_the_same_place_of_the_reference(part):
+    """The page's picture of an aligned frame is the reference's view: a region found on the frame is
+    boxed there around where the part shows it."""
+    x, y = part_pose(part.shape) @ [100, 60, 1]
+    box = rect_on_reference(round(float(x)), round(float(y)), 20, 10, part_pose(part.shape))
+    left, top, width, height = box
+    assert left <= 100 < left + width and top <= 60 < top + height
+    assert 20 <= width <= 24 and 10 <= height <= 14
