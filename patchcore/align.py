@@ -3,9 +3,11 @@ frame before anything else, so a part that sits a few pixels off or a few degree
 compared with the bank where it was taught, and its region of interest follows it.
 
 The pose (a rotation and a shift) is found by ECC (OpenCV's findTransformECC, Euclidean motion) between
-small, blurred grey copies of the two frames, REFERENCE_SIDE pixels on their longer side; ECC compares
-zero-mean, unit-variance intensities, so a change of gain or offset does not move it. A frame it cannot
-align (ECC does not converge: another part, an empty fixture) is inspected as it came.
+small, blurred grey copies of the two frames, REFERENCE_SIDE pixels on their longer side, started from the
+shift that phase correlation finds (so shifts of up to a fifth of the frame are found, and turns of up to
+about 10 degrees); ECC compares zero-mean, unit-variance intensities, so a change of gain or offset does not
+move it. A frame it cannot align (ECC does not converge, or the result correlates less than MIN_CORRELATION
+with the reference: another part, an empty fixture) is inspected as it came.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from patchcore.errors import InvalidInput
 REFERENCE_SIDE = 128  # pixels on the longer side of the copies the pose is estimated on
 _BLUR_SIGMA = 1.0  # in those pixels: smooths away sensor noise and JPEG blocks
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
+# Below this correlation between the turned frame and the reference, the pose is not trusted: the part moved
+# frames correlate at 0.95 or more, another part or an empty fixture near 0.
+MIN_CORRELATION = 0.5
 
 Pose = np.ndarray  # [2, 3] float64 affine: reference frame pixels (x, y) -> this frame's pixels
 
@@ -42,6 +47,10 @@ class Reference:
     def _template(self) -> np.ndarray:
         return _blurred(self.grey)
 
+    @cached_property
+    def _window(self) -> np.ndarray:
+        return cv2.createHanningWindow(self.grey.shape[::-1], cv2.CV_32F)
+
     def pose_of(self, rgb: np.ndarray, frame_size: tuple[int, int]) -> Pose:
         """The pose of a frame (decoded as rgb, its own size frame_size) relative to this reference, in frame
         pixels. InvalidInput when the frame's size is not the teach frame's."""
@@ -53,11 +62,16 @@ class Reference:
             )
         small = _blurred(_small_grey(rgb, self.grey.shape))
         warp = np.eye(2, 3, dtype=np.float32)
+        # phaseCorrelate applies its window to its inputs in place: it gets copies.
+        (dx, dy), _ = cv2.phaseCorrelate(self._template.copy(), small.copy(), self._window)
+        warp[:, 2] = (dx, dy)  # the shift alone first: ECC then refines it from near the answer
         try:
-            _, warp = cv2.findTransformECC(
+            correlation, warp = cv2.findTransformECC(
                 self._template, small, warp, cv2.MOTION_EUCLIDEAN, _ECC_CRITERIA, None, 1
             )
         except cv2.error:
+            return np.eye(2, 3)
+        if not correlation >= MIN_CORRELATION:
             return np.eye(2, 3)
         return scaled_pose(warp.astype(np.float64), frame_size[1] / self.grey.shape[1])
 

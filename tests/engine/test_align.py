@@ -141,3 +141,17 @@ def test_a_region_on_the_frame_is_drawn_around_the_same_place_of_the_reference(p
     left, top, width, height = box
     assert left <= 100 < left + width and top <= 60 < top + height
     assert 20 <= width <= 24 and 10 <= height <= 14
+
+
+def test_a_part_shifted_by_a_fifth_of_the_frame_is_found(part):
+    """Far beyond where ECC alone, started from no move, finds it: the shift is found first."""
+    shift = (51.0, -30.0)
+    reference = Reference.of(part, part.shape[:2])
+    pose = reference.pose_of(placed(part, angle=2.0, shift=shift), part.shape[:2])
+    corners = np.array([[0, 0, 1], [255, 255, 1]], dtype=np.float64).T
+    np.testing.assert_allclose(pose @ corners, part_pose(part.shape, 2.0, shift) @ corners, atol=0.5)
+
+
+def test_another_part_is_inspected_as_it_came(part, brick_crops):
+    reference = Reference.of(part, part.shape[:2])
+    np.testing.assert_array_equal(reference.pose_of(brick_crops[5], part.shape[:2]), np.eye(2, 3))
