@@ -198,8 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     teach_parser.add_argument(
         "--align", action="store_true",
-        help="turn and shift every frame onto the first teach image first: parts that sit a few pixels off or "
-        "turn a few degrees in their fixture (frames must all have the first image's size)",
+        help="turn and shift every frame onto the first teach image first: parts that sit a few pixels off "
+        "or turn a few degrees in their fixture (frames must all have the first image's size)",
     )  # fmt: skip
     teach_parser.add_argument(
         "--line-views", type=int, default=None, metavar="N",
