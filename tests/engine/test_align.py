@@ -155,3 +155,21 @@ def test_a_part_shifted_by_a_fifth_of_the_frame_is_found(part):
 def test_another_part_is_inspected_as_it_came(part, brick_crops):
     reference = Reference.of(part, part.shape[:2])
     np.testing.assert_array_equal(reference.pose_of(brick_crops[5], part.shape[:2]), np.eye(2, 3))
+
+
+def test_a_tiled_product_aligns_every_tile(tiny_extractor, frame_scorer, brick, plant_blob):
+    """Alignment happens once per frame, before the tiles are cut: a pit on a moved 512x512 part, inspected in
+    4 tiles of 256, is reported where it is in the frame."""
+    rng = np.random.default_rng(4)
+    held = [placed(brick, rng.uniform(-0.5, 0.5), tuple(rng.uniform(-1, 1, 2))) for _ in range(8)]
+    options = TeachOptions(align=True, line_views=0, tile_size=256, roi=Rect(64, 64, 384, 384))
+    bank = teach_images(tiny_extractor, held, "tiled-fixture", options)
+    score_frame = frame_scorer(tiny_extractor, bank)
+    far = (40.0, -30.0)  # farther than the pit's patch is wide, so a heatmap left unturned misses it
+    good = score_frame(placed(brick, shift=far))
+
+    x, y = (round(float(value)) for value in part_pose(brick.shape, shift=far) @ [330, 150, 1])
+    result = score_frame(plant_blob(placed(brick, shift=far), (y, x), 9))
+    assert result.anomalous and result.score > 1.5 * good.score
+    assert any(r.x <= x < r.x + r.width and r.y <= y < r.y + r.height for r in result.regions)
+    assert np.unravel_index(np.argmax(result.heatmap), result.heatmap.shape) == pytest.approx((y, x), abs=20)
