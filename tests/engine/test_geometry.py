@@ -24,6 +24,12 @@ def test_without_tiling_the_roi_is_one_input():
     assert plan.tiles == (Rect(100, 50, 300, 200),)
 
 
+def test_an_aligned_frame_without_an_roi_leaves_out_8_percent_of_each_side():
+    assert FrameView(224, align=True).plan((256, 256)).roi == Rect(20, 20, 216, 216)
+    assert FrameView(224, align=True).plan((480, 640)).roi == Rect(51, 38, 538, 404)
+    assert FrameView(224, roi=Rect(0, 0, 100, 80), align=True).plan((480, 640)).roi == Rect(0, 0, 100, 80)
+
+
 def test_tiles_start_and_end_at_the_edges_and_share_the_overlap():
     plan = FrameView(224, tile_size=512).plan((600, 1000))
     assert corners(plan) == [(0, 0, 512), (488, 0, 512), (0, 88, 512), (488, 88, 512)]
