@@ -13,6 +13,7 @@ with the reference: another part, an empty fixture) is inspected as it came.
 from __future__ import annotations
 
 import base64
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -96,18 +97,29 @@ def scaled_pose(pose: Pose, factor: float) -> Pose:
     return np.hstack([rotation, (pose[:, 2] * factor + centre - rotation @ centre)[:, None]])
 
 
-def aligned(rgb: np.ndarray, pose: Pose, frame_size: tuple[int, int]) -> np.ndarray:
-    """rgb (a frame decoded at its size or shrunk) turned and shifted onto the reference; where the
-    reference saw beyond this frame's edge, the edge pixels are repeated."""
+def aligned(
+    rgb: np.ndarray, pose: Pose, frame_size: tuple[int, int], region: tuple[int, int, int, int]
+) -> np.ndarray:
+    """rgb (a frame decoded at its size or shrunk) turned and shifted onto the reference, only within
+    region (x, y, width, height in frame pixels: what the model will see; 0 elsewhere); where the reference
+    saw beyond this frame's edge, the edge pixels are repeated."""
     height, width = rgb.shape[:2]
-    local = scaled_pose(pose, width / frame_size[1])
-    return cv2.warpAffine(
+    scale = width / frame_size[1]
+    x, y, region_width, region_height = region
+    left, top = max(math.floor(x * scale), 0), max(math.floor(y * scale), 0)
+    right = min(math.ceil((x + region_width) * scale), width)
+    bottom = min(math.ceil((y + region_height) * scale), height)
+    local = scaled_pose(pose, scale)
+    local[:, 2] += local[:, :2] @ [left, top]  # the output starts at (left, top) of the reference
+    out = np.zeros_like(rgb)
+    out[top:bottom, left:right] = cv2.warpAffine(
         rgb,
         local,
-        (width, height),
+        (right - left, bottom - top),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+    return out
 
 
 def to_frame(heatmap: np.ndarray, pose: Pose) -> np.ndarray:

@@ -53,12 +53,14 @@ def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
 
 def _aligned(image: ScaledImage, view: FrameView) -> tuple[ScaledImage, Pose]:
     """The frame turned and shifted onto view's reference, and its pose. The turn is done at the size the
-    plan shrinks the frame to (shrunk first with INTER_AREA, as _model_input would), so a large frame costs
-    no more than its model inputs need."""
+    plan shrinks the frame to (shrunk first with INTER_AREA, as _model_input would) and only within the
+    region the model sees, so a large frame costs no more than its model inputs need."""
     height, width = image.size
     rgb = _shrunk(image.rgb, max(1, view.shrink_for(width, height) // image.shrink))
     pose = view.reference.pose_of(rgb, image.size)
-    return ScaledImage(aligned(rgb, pose, image.size), image.size), pose
+    region = view.region(width, height)
+    box = (region.x, region.y, region.width, region.height)
+    return ScaledImage(aligned(rgb, pose, image.size, box), image.size), pose
 
 
 def _shrunk(rgb: np.ndarray, factor: int) -> np.ndarray:

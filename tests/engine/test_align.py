@@ -58,9 +58,19 @@ def test_gain_and_offset_do_not_move_the_pose(part):
 def test_an_aligned_frame_shows_the_reference(part):
     frame = placed(part)
     pose = Reference.of(part, part.shape[:2]).pose_of(frame, part.shape[:2])
-    back = aligned(frame, pose, part.shape[:2]).astype(np.float64)
+    back = aligned(frame, pose, part.shape[:2], (0, 0, 256, 256)).astype(np.float64)
     inner = slice(24, -24)  # the edges show what the turned frame did not
     assert np.abs(back[inner, inner] - part[inner, inner]).mean() < 6.0
+
+
+def test_only_the_region_the_model_sees_is_turned(part):
+    frame = placed(part)
+    pose = Reference.of(part, part.shape[:2]).pose_of(frame, part.shape[:2])
+    whole = aligned(frame, pose, part.shape[:2], (0, 0, 256, 256))
+    region = aligned(frame, pose, part.shape[:2], (40, 30, 100, 120))
+    np.testing.assert_array_equal(region[30:150, 40:140], whole[30:150, 40:140])
+    region[30:150, 40:140] = 0
+    assert not region.any()
 
 
 def test_a_shrunk_decode_is_aligned_at_its_own_scale(part):
@@ -68,7 +78,7 @@ def test_a_shrunk_decode_is_aligned_at_its_own_scale(part):
     frame = placed(part)
     pose = Reference.of(part, part.shape[:2]).pose_of(frame, part.shape[:2])
     half = cv2.resize(frame, (128, 128), interpolation=cv2.INTER_AREA)
-    back = aligned(half, pose, part.shape[:2]).astype(np.float64)
+    back = aligned(half, pose, part.shape[:2], (0, 0, 256, 256)).astype(np.float64)
     expected = cv2.resize(part, (128, 128), interpolation=cv2.INTER_AREA)
     assert np.abs(back[12:-12, 12:-12] - expected[12:-12, 12:-12]).mean() < 6.0
 
