@@ -6,9 +6,8 @@ defects, image AUROC) and three scikit-image textures with planted defects (exac
 every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
 frames, both with the reference model and beside a plain PatchCore reference; "roi" = parts in a region of
 interest of larger frames; "align" = the line set's structured parts held loosely, with and without
-alignment. Prints one Markdown table per
-section and writes them, with the coreset timings and the teach scaling table
-(tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
+alignment. Prints one Markdown table per section and writes them, with the coreset timings and the teach
+scaling table (tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
 
 from __future__ import annotations
