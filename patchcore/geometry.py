@@ -116,9 +116,10 @@ class FrameView:
             side = min(side, self.tile_size)
         return next((factor for factor in SHRINK_FACTORS if side // factor >= self.input_size), 1)
 
-    def plan(self, frame_size: tuple[int, int]) -> FramePlan:
-        """The plan for a frame of frame_size (H, W). InvalidInput when the ROI is not inside the frame,
-        TooLarge when the frame needs more than MAX_TILES_PER_FRAME tiles."""
+    def plan(self, frame_size: tuple[int, int], pose: Pose | None = None) -> FramePlan:
+        """The plan for a frame of frame_size (H, W), aligned with pose when the view aligns. InvalidInput
+        when the ROI is not inside the frame, TooLarge when the frame needs more than MAX_TILES_PER_FRAME
+        tiles."""
         height, width = frame_size
         roi = self.region(width, height)
         if roi.right > width or roi.bottom > height:
@@ -133,6 +134,7 @@ class FrameView:
             tiled=bool(self.tile_size),
             input_size=self.input_size,
             shrink=self.shrink_for(width, height),
+            pose=pose,
         )
 
 

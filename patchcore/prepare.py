@@ -45,7 +45,7 @@ def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
     pose = None
     if view.align:
         image, pose = _aligned(image, view)
-    plan = dataclasses.replace(view.plan(image.size), pose=pose)
+    plan = view.plan(image.size, pose)
     further = max(1, plan.shrink // image.shrink)  # what the decoder did not shrink yet
     inputs = np.stack([_model_input(_crop(image, tile), further, view.input_size) for tile in plan.tiles])
     return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan, view.reference)
