@@ -189,6 +189,11 @@ def report(bank: MemoryBank, path: Path) -> str:
         f"images {stats.image_count}, patches {stats.patch_count}, bank size {stats.bank_size}\n"
         f"threshold {bank.options.threshold:.4f} (held-out scores: {held_out})\n"
         f"teach {stats.teach_seconds:.2f} s ({timings})"
+        + "".join(
+            f"\nwarning: image {index} (0-based, in file-name order; held-out score {scores[index]:.4f}) "
+            "looks unlike the others; if it is not a good part, build again without it"
+            for index in stats.outlier_images
+        )
     )
 
 

@@ -28,6 +28,7 @@ from patchcore.align import Reference
 from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.geometry import FrameView, Rect, check_tile_size
+from patchcore.outliers import outlier_images
 
 MAGIC = b"PCEBANK\0"
 FORMAT_VERSION = 1
@@ -101,6 +102,11 @@ class TeachStats:
     teach_seconds: float
     leave_one_out_scores: list[float]  # per-image held-out scores the threshold comes from (threshold.py)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per teach stage
+
+    @property
+    def outlier_images(self) -> list[int]:
+        """The images whose held-out scores stand far above the others' (patchcore.outliers)."""
+        return outlier_images(self.leave_one_out_scores)
 
 
 @dataclass

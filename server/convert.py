@@ -155,6 +155,7 @@ def product_message(entry: ProductEntry) -> pb.Product:
             bank_size=stats.bank_size,
             teach_seconds=stats.teach_seconds,
             leave_one_out_scores=stats.leave_one_out_scores,
+            outlier_images=stats.outlier_images,
         )
     )
     product.teach_options.CopyFrom(teach_options_message(bank.teach_options))

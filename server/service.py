@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -210,12 +211,15 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
 def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:
     bank = entry.bank
+    outliers = bank.stats.outlier_images
     log_event(
         event,
+        level=logging.WARNING if outliers else logging.INFO,
         product=entry.product_id,
         version=bank.version,
         image_count=bank.stats.image_count,
         threshold=bank.options.threshold,
         seconds=round(seconds, 3),
+        outlier_images=outliers,
         **fields,
     )

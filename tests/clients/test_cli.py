@@ -62,6 +62,16 @@ def test_add_images_teaches_the_files_given(client_server, part_files, capsys):
     assert row[1] == "2" and row[4] == "10"  # version, images
 
 
+def test_a_defective_part_added_as_good_is_named(client_server, part_files, capsys):
+    target = ["--target", client_server.target]
+    main([*target, "teach", "--product", "cli-outlier", str(part_files.teach)])
+    assert "warning" not in capsys.readouterr().err
+    defective = part_files.defective[1]
+    assert main([*target, "add-images", "--product", "cli-outlier", str(defective)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {defective.name} looks unlike")
+
+
 def test_teach_sends_the_roi_tile_size_line_views_and_align(client_server, client, part_files, capsys):
     target = ["--target", client_server.target]
     args = ["teach", "--product", "cli-view", "--roi", "10,20,150,120", "--tile-size", "64", "--align"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import grpc
+from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore_client.client import DEFAULT_TARGET, InspectionClient
 from patchcore_client.progress import ProgressLine
@@ -55,7 +56,23 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"bank {stats.bank_size} patches from {stats.image_count} images in {stats.teach_seconds:.1f} s"
     )
+    warn_of_outliers(product, files)
     return 0
+
+
+def warn_of_outliers(product: pb.Product, sent: list[Path]) -> None:
+    """Names on stderr the images the server found unlike the others (TeachStats.outlier_images). sent: the
+    files of this call, which are the product's last images."""
+    stats = product.teach_stats
+    first_sent = stats.image_count - len(sent)
+    for index in stats.outlier_images:
+        name = sent[index - first_sent].name if index >= first_sent else f"image {index} (taught before)"
+        print(
+            f"warning: {name} looks unlike the other good images (held-out score "
+            f"{stats.leave_one_out_scores[index]:.4f}, more than twice the others' median); if it is not a "
+            "good part, teach again without it: it raised the threshold and taught its defect as normal",
+            file=sys.stderr,
+        )
 
 
 def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
@@ -69,6 +86,7 @@ def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"{product.teach_stats.image_count} images in all"
     )
+    warn_of_outliers(product, files)
     return 0
 
 
