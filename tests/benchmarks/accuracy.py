@@ -6,8 +6,9 @@ defects, image AUROC) and three scikit-image textures with planted defects (exac
 every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
 frames, both with the reference model and beside a plain PatchCore reference; "roi" = parts in a region of
 interest of larger frames; "align" = the line set's structured parts held loosely, with and without
-alignment. Prints one Markdown table per section and writes them, with the coreset timings and the teach
-scaling table (tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
+alignment; "outliers" = teach sets with one bad frame, whether Teach names it (teach_outliers.py). Prints
+one Markdown table per section and writes them, with the coreset timings and the teach scaling table
+(tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ from tests.benchmarks.line_evaluate import (
 )
 from tests.benchmarks.line_surfaces import SURFACES
 from tests.benchmarks.plain_patchcore import plain_extractor
+from tests.benchmarks.teach_outliers import outlier_table
 from tests.benchmarks.teach_scaling import scaling_table
 from tests.benchmarks.textures import TEXTURES
 
-SECTIONS = ("elpv", "line", "highres", "roi", "align")
+SECTIONS = ("elpv", "line", "highres", "roi", "align", "outliers")
 ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
@@ -188,20 +190,25 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, load average {load:.1f}"
 
 
+def reference_extractor(models_dir: Path) -> FeatureExtractor:
+    return FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, models_dir))
+
+
 def run_line_section(
     line_set: LineSet, surfaces: Sequence[str], seeds: Sequence[int], models_dir: Path
 ) -> list[Row]:
     """The reference model's configurations of one line set, and the plain PatchCore reference where the set
     has it."""
-    extractor = FeatureExtractor(export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, models_dir))
+    extractor = reference_extractor(models_dir)
     plain = plain_extractor() if line_set.with_plain else None
     return run_line_set(line_set, extractor, plain, surfaces, seeds)
 
 
 def write_report(
-    path: Path, tables: dict[str, list[Row]], timings: str, seeds: int, started: float, done: bool
+    path: Path, tables: dict[str, list[Row]], appendix: str, seeds: int, started: float, done: bool
 ) -> None:
-    """The tables, notes and timings as Markdown; rewritten after each part so a cut run still reports."""
+    """The tables, notes and the appendix (timings, teach scaling, teach outliers) as Markdown; rewritten
+    after each part so a cut run still reports."""
     minutes = (time.perf_counter() - started) / 60
     status = "" if done else " PARTIAL (run still going or cut short)"
     header = (
@@ -210,7 +217,7 @@ def write_report(
         "Command: `make bench-accuracy`"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{header}\n\n{markdown_tables(tables)}\n\n{NOTES}\n\n{timings}\n")
+    path.write_text(f"{header}\n\n{markdown_tables(tables)}\n\n{NOTES}\n\n{appendix}\n")
 
 
 def markdown_tables(tables: dict[str, list[Row]]) -> str:
@@ -222,24 +229,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     seeds = list(range(args.seeds))
     tables: dict[str, list[Row]] = {}
-    timings = ""
+    appendix = ""
     if "elpv" in args.sections:
         products = load_elpv_products()
         models = (REFERENCE_MODEL,) if args.quick else tuple(args.only or MODELS)
         if REFERENCE_MODEL in models:
-            reference = FeatureExtractor(
-                export_model(REFERENCE_MODEL.backbone, REFERENCE_MODEL.size, args.models)
-            )
-            timings = coreset_table(reference, products[0].good[:8])
+            reference = reference_extractor(args.models)
+            appendix = coreset_table(reference, products[0].good[:8])
             if not args.quick:
                 cached = CachedFeatureExtractor(reference, args.feature_cache)
                 good = np.concatenate([product.good for product in products])
-                timings += "\n\n" + scaling_table(reference, cached, good)
+                appendix += "\n\n" + scaling_table(reference, cached, good)
         tables[ELPV_TITLE] = []
         for model in models:
             configs = (PLAIN,) if args.quick else configs_for(model)
             tables[ELPV_TITLE] += run_model(model, configs, products, seeds, args.models, args.feature_cache)
-            write_report(args.out, tables, timings, len(seeds), started, done=False)
+            write_report(args.out, tables, appendix, len(seeds), started, done=False)
     for section, title, line_set in (
         ("line", LINE_TITLE, LINE_SET),
         ("highres", HIGHRES_TITLE, HIGHRES_SET),
@@ -249,9 +254,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         if section in args.sections:
             tables[title] = run_line_section(line_set, args.line_surfaces, seeds, args.models)
-            write_report(args.out, tables, timings, len(seeds), started, done=False)
-    write_report(args.out, tables, timings, len(seeds), started, done=True)
-    print(f"\n{markdown_tables(tables)}\n\n{timings}\n\nwritten to {args.out}")
+            write_report(args.out, tables, appendix, len(seeds), started, done=False)
+    if "outliers" in args.sections:
+        cached = CachedFeatureExtractor(reference_extractor(args.models), args.feature_cache)
+        appendix += "\n\n" + outlier_table(cached, load_elpv_products(), seeds)
+    write_report(args.out, tables, appendix, len(seeds), started, done=True)
+    print(f"\n{markdown_tables(tables)}\n\n{appendix}\n\nwritten to {args.out}")
 
 
 if __name__ == "__main__":
