@@ -24,6 +24,7 @@ def product_json(product: pb.Product) -> dict:
         "threshold": product.threshold,
         "bank_size": product.teach_stats.bank_size,
         "images": product.teach_stats.image_count,
+        "outlier_images": list(product.teach_stats.outlier_images),
         "usable": product.usable,
         "status": product.status_message,
     }

@@ -183,6 +183,24 @@ def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_pa
         assert client.get_product("taught-on-page").teach_stats.image_count == 8
 
 
+def test_a_bad_part_dropped_among_good_ones_is_named(browser, open_server, tmp_path: Path):
+    parts = good_parts(8, seed=4)
+    cv2.rectangle(parts[2], (80, 80), (150, 150), (0, 0, 0), -1)
+    files = []
+    for index, rgb in enumerate(parts):
+        path = tmp_path / f"part_{index}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        files.append(str(path))
+    browser.get(open_server.page_url)
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"))
+    browser.find_element(By.ID, "new-product-id").send_keys("taught-with-a-bad-part")
+    browser.find_element(By.ID, "teach-files").send_keys("\n".join(files))
+    named = "part_2.png looks unlike the other good images"
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "teach-status"), named))
+    open_product_page(browser, open_server, "taught-with-a-bad-part")
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "outlier-images"), "2"))
+
+
 def test_this_is_a_good_part_adds_the_flagged_frame_to_the_product(browser, open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:

@@ -110,6 +110,12 @@ async function teachFrom(productId, files, status) {
   try {
     const product = await post(`/api/products/${encodeURIComponent(productId)}/teach`, form);
     status.textContent = `taught ${product.id}: version ${product.version}, threshold ${product.threshold.toFixed(4)}`;
+    const unlike = product.outlier_images.map((index) => files[index].name);
+    if (unlike.length) {
+      status.textContent +=
+        `. ${unlike.join(", ")} ${unlike.length > 1 ? "look" : "looks"} unlike the other good images: ` +
+        "if one is not a good part, teach again without it";
+    }
     return product;
   } catch (error) {
     status.textContent = `teach failed: ${error.message}`;

@@ -28,6 +28,9 @@ function showProduct(product) {
   document.getElementById("current-threshold").textContent = product.threshold.toFixed(4);
   document.getElementById("bank-size").textContent = product.bank_size;
   document.getElementById("images").textContent = product.images;
+  document.getElementById("outlier-images").textContent = product.outlier_images.length
+    ? product.outlier_images.join(", ")
+    : "none";
   document.getElementById("status").textContent = product.usable ? "ready" : product.status;
   if (changed && document.activeElement !== thresholdInput) thresholdInput.value = product.threshold;
 }
