@@ -23,6 +23,19 @@ def taught(cpp_bin, live_server, part_images) -> subprocess.CompletedProcess[str
     return run([cpp_bin / "teach", "--target", live_server.target, "--product", PRODUCT, *part_images.teach])
 
 
+def test_teach_warns_of_a_file_that_looks_unlike_the_others(cpp_bin, live_server, part_images, tmp_path):
+    pitted = cv2.imread(str(part_images.teach[0]))
+    cv2.circle(pitted, (150, 110), 12, (0, 0, 0), -1)
+    bad = tmp_path / "pitted.png"
+    cv2.imwrite(str(bad), pitted)
+    teach = [cpp_bin / "teach", "--target", live_server.target, "--product", "flange-cpp-bad-part"]
+
+    result = run([*teach, *part_images.teach[1:], bad])
+
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {bad} looks unlike the other good images" in result.stderr
+
+
 def inspect_stream(cpp_bin: Path, server: LocalServer, *args: str | Path) -> subprocess.CompletedProcess[str]:
     return run([cpp_bin / "inspect_stream", "--target", server.target, *args])
 

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "common/command_line.h"
 #include "common/connection.h"
@@ -21,6 +22,7 @@ const std::string kUsage =
         "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference\n"
         "case. A product that exists gets a new version. Prints:\n"
         "  product <id> version <n> threshold <t> images <n> bank <patches> seconds <s>\n"
+        "and on stderr a warning for each file that looks unlike the others (TeachStats.outlier_images).\n"
         "\n"
         "  --product      product id: 1 to 64 of a-z 0-9 . _ - starting with a letter or digit\n"
         "  --tile-size    cover each frame with N x N pixel tiles, each one model input, for high-resolution\n"
@@ -34,7 +36,8 @@ int teach(const CommandLine& command_line) {
   const std::uint64_t tile_size = command_line.unsigned_or("tile-size", 0);
   request.mutable_options()->set_tile_size(static_cast<std::uint32_t>(tile_size));
   const Connection server = connect(command_line, kDefaultDeadlineMs);
-  for (const std::string& file : command_line.required_files()) {
+  const std::vector<std::string>& files = command_line.required_files();
+  for (const std::string& file : files) {
     request.add_images()->set_encoded(read_file(file));
   }
 
@@ -50,6 +53,10 @@ int teach(const CommandLine& command_line) {
   std::cout << "product " << product.product_id() << " version " << product.version() << " threshold "
             << product.threshold() << " images " << stats.image_count() << " bank " << stats.bank_size()
             << " seconds " << stats.teach_seconds() << "\n";
+  for (const std::uint32_t index : stats.outlier_images()) {
+    std::cerr << "warning: " << files.at(index)
+              << " looks unlike the other good images; if it is not a good part, teach again without it\n";
+  }
   return kExitOk;
 }
 
