@@ -88,6 +88,19 @@ def open_product_page(driver, server, product_id: str) -> None:
     wait(driver, shown.text_to_be_present_in_element((By.ID, "connection"), "live"), "the page goes live")
 
 
+def teach_on_list_page(browser, server, product_id: str, parts: list, folder: Path) -> None:
+    """Writes parts as part_<index>.png and drops them on the product list page under product_id."""
+    files = []
+    for index, rgb in enumerate(parts):
+        path = folder / f"part_{index}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        files.append(str(path))
+    browser.get(server.page_url)
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"))
+    browser.find_element(By.ID, "new-product-id").send_keys(product_id)
+    browser.find_element(By.ID, "teach-files").send_keys("\n".join(files))
+
+
 def test_product_list_shows_products_and_the_server(browser, open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:
@@ -167,15 +180,7 @@ def test_a_tried_threshold_marks_each_frame_and_applying_it_makes_a_new_version(
 
 
 def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_path: Path):
-    files = []
-    for index, rgb in enumerate(good_parts(8, seed=3)):
-        path = tmp_path / f"good_{index}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        files.append(str(path))
-    browser.get(open_server.page_url)
-    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"))
-    browser.find_element(By.ID, "new-product-id").send_keys("taught-on-page")
-    browser.find_element(By.ID, "teach-files").send_keys("\n".join(files))
+    teach_on_list_page(browser, open_server, "taught-on-page", good_parts(8, seed=3), tmp_path)
     status = (By.ID, "teach-status")
     wait(browser, shown.text_to_be_present_in_element(status, "taught taught-on-page: version"))
     wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, 'tr[data-id="taught-on-page"]')))
@@ -186,15 +191,7 @@ def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_pa
 def test_a_bad_part_dropped_among_good_ones_is_named(browser, open_server, tmp_path: Path):
     parts = good_parts(8, seed=4)
     cv2.rectangle(parts[2], (80, 80), (150, 150), (0, 0, 0), -1)
-    files = []
-    for index, rgb in enumerate(parts):
-        path = tmp_path / f"part_{index}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        files.append(str(path))
-    browser.get(open_server.page_url)
-    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"))
-    browser.find_element(By.ID, "new-product-id").send_keys("taught-with-a-bad-part")
-    browser.find_element(By.ID, "teach-files").send_keys("\n".join(files))
+    teach_on_list_page(browser, open_server, "taught-with-a-bad-part", parts, tmp_path)
     named = "part_2.png looks unlike the other good images"
     wait(browser, shown.text_to_be_present_in_element((By.ID, "teach-status"), named))
     open_product_page(browser, open_server, "taught-with-a-bad-part")
