@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 # An image is named when its held-out score is above this many times the median of the others'. Clean teach
-# sets of the benchmarks stay below it (README "Teach images unlike the others").
+# sets of the benchmarks stay below it (README "A bad part among the good ones").
 OUTLIER_FACTOR = 2.0
 MIN_IMAGES = 4  # with fewer, the others' median says too little
 
