@@ -114,7 +114,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=list(SECTIONS),
         help="which tables to run (default all): elpv = elpv cells and textures for every model, "
         "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest, "
-        "align = its structured parts held loosely, with and without alignment",
+        "align = its structured parts held loosely, with and without alignment, outliers = teach sets with "
+        "one bad frame: is it named",
     )
     parser.add_argument(
         "--line-surfaces",
