@@ -103,6 +103,12 @@ CHOICES = {
             line_variation=LineVariation(**NO_POSE, **NO_LIGHT),
         ),
         Choice(
+            "+ stride-4 layer, 2x2 average, 4 line views: half the shifts and turns",
+            STRIDE4_AVG,
+            _views(4),
+            line_variation=LineVariation(shift_px=2.0, rotation_deg=2.0),
+        ),
+        Choice(
             "+ stride-4 layer, 2x2 average, 4 line views: pose and JPEG, no light",
             STRIDE4_AVG,
             _views(4),
