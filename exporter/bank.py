@@ -121,8 +121,9 @@ def parse_roi(text: str) -> Rect:
         raise argparse.ArgumentTypeError(f"expected X,Y,W,H in frame pixels, got {text!r}") from error
 
 
-def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
-    """Teach the product described by args and save it with its image files; returns the bank and its file."""
+def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path, list[Path]]:
+    """Teach the product described by args and save it with its image files; returns the bank, its file and
+    the image files in the order taught."""
     ProductStore.validate_product_id(args.product)
     options = TeachOptions(
         coreset_ratio=args.coreset_ratio,
@@ -145,7 +146,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path]:
         bank = teach(extractor, frames, args.product, options, store.next_version(args.product), bars.advance)
     version = ProductVersion.taught(bank, TeachImages(tuple(path.read_bytes() for path in files)))
     store.save(version)
-    return version.bank, store.version_path(bank.product_id, bank.version)
+    return version.bank, store.version_path(bank.product_id, bank.version), files
 
 
 class StageBars:
@@ -175,7 +176,7 @@ class StageBars:
         self.close()
 
 
-def report(bank: MemoryBank, path: Path) -> str:
+def report(bank: MemoryBank, path: Path, files: list[Path]) -> str:
     stats = bank.stats
     timings = ", ".join(
         f"{name.removesuffix('_seconds')} {seconds:.2f} s" for name, seconds in stats.timings.items()
@@ -190,8 +191,8 @@ def report(bank: MemoryBank, path: Path) -> str:
         f"threshold {bank.options.threshold:.4f} (held-out scores: {held_out})\n"
         f"teach {stats.teach_seconds:.2f} s ({timings})"
         + "".join(
-            f"\nwarning: image {index} (0-based, in file-name order; held-out score {scores[index]:.4f}) "
-            "looks unlike the others; if it is not a good part, build again without it"
+            f"\nwarning: {files[index].name} looks unlike the other good images (held-out score "
+            f"{scores[index]:.4f}); if it is not a good part, build again without it"
             for index in stats.outlier_images
         )
     )
@@ -200,11 +201,11 @@ def report(bank: MemoryBank, path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        bank, path = build_product(args)
+        bank, path, files = build_product(args)
     except InspectionError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(report(bank, path))
+    print(report(bank, path, files))
     return 0
 
 

@@ -27,6 +27,16 @@ def test_builds_a_new_version_in_the_store_and_reports_it(tmp_path, tiny_model, 
     assert "product brick version 2" in printed and f"threshold {bank.options.threshold:.4f}" in printed
 
 
+def test_an_image_unlike_the_others_is_named(tmp_path, tiny_model, brick_folder, capsys):
+    pitted = cv2.imread(str(brick_folder / "crop_2.png"))
+    cv2.rectangle(pitted, (10, 10), (40, 40), (0, 0, 0), -1)
+    cv2.imwrite(str(brick_folder / "crop_2.png"), pitted)
+    arguments = ["--model", str(tiny_model), "--images", str(brick_folder), "--product", "brick"]
+    assert main([*arguments, "--store", str(tmp_path / "store")]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: crop_2.png looks unlike")
+
+
 def test_the_image_files_are_stored_with_the_version_as_they_are(tmp_path, tiny_model, brick_folder):
     arguments = ["--model", str(tiny_model), "--images", str(brick_folder), "--product", "brick"]
     assert main([*arguments, "--store", str(tmp_path / "store")]) == 0
