@@ -77,8 +77,8 @@ STRIDE4_AVG_HALF = replace(STRIDE4_AVG, name="+ stride 4 at half weight, 2x2 ave
 CHOICES = {
     choice.name: choice
     for choice in (
-        Choice("baseline (the engine before)"),
-        Choice("baseline, no line views (graph v1 as it was measured)", config=_views(0)),
+        Choice("graph v1, the teach defaults (4 line views)"),
+        Choice("graph v1, no line views (as it was measured)", config=_views(0)),
         Choice("aggregate after upsampling", FINE_GRID),
         Choice(
             "aggregate after upsampling, 5x5", FeatureVariant("5x5 fine", aggregate_at="fine grid", kernel=5)
