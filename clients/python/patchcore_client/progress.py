@@ -10,8 +10,8 @@ _LOGGED_STEP = 10  # percent between the lines written to a stream that is not a
 
 
 class ProgressLine:
-    """One line "label  done/total  percent  rate/s" on `stream`: rewritten in place on a terminal; on a file or a pipe
-    (a test rig's log), one line every 10 percent, so the log holds a few lines instead of one per frame."""
+    """One line "label  done/total  percent  rate/s" on `stream`: rewritten in place on a terminal; on a file
+    or a pipe (a test rig's log), one line every 10 percent, not one per frame."""
 
     def __init__(self, label: str, total: int, unit: str = "frames", stream: TextIO = sys.stderr) -> None:
         self._label = label
