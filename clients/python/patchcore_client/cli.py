@@ -233,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         "good. The product is built again from all its images with its own teach options; the threshold is "
         "recomputed.",
     )
-    add_parser.add_argument("--product", required=True)
+    add_parser.add_argument("--product", required=True, help="id of a taught product")
     add_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
     add_parser.add_argument(
         "--expected-version", type=int, default=0,
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser.set_defaults(run=add_images)
 
     inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
-    inspect_parser.add_argument("--product", required=True)
+    inspect_parser.add_argument("--product", required=True, help="id of a taught product")
     inspect_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
     inspect_parser.add_argument("--out", type=Path, required=True, help=f"folder for overlays and {CSV_NAME}")
     inspect_parser.add_argument("--no-overlays", action="store_true", help="write the CSV only (faster)")
