@@ -151,9 +151,15 @@ def _tiles(roi: Rect, tile_size: int) -> tuple[Rect, ...]:
     side = min(tile_size, roi.width, roi.height)
     count = math.ceil(roi.width / side) * math.ceil(roi.height / side)
     if count > MAX_TILES_PER_FRAME:
+        remedy = (
+            "use a larger tile_size or a smaller region of interest"
+            if side == tile_size
+            else f"tiles are at most as large as the region's short side ({side} pixels): use tile_size 0 "
+            "or a less elongated region of interest"
+        )
         raise TooLarge(
             f"the {roi.width}x{roi.height} region needs {count} tiles of {side} pixels; at most "
-            f"{MAX_TILES_PER_FRAME} per frame: use a larger tile_size or a smaller region of interest"
+            f"{MAX_TILES_PER_FRAME} per frame: {remedy}"
         )
     return tuple(
         Rect(roi.x + left, roi.y + top, side, side)

@@ -92,11 +92,14 @@ def _model_input(region: np.ndarray, shrink: int, size: int) -> np.ndarray:
 
 
 def prepare_teach_set(
-    sources: Iterable[Source], decode: Callable[[Source, ShrinkRule], ScaledImage], view: FrameView
+    sources: Iterable[Source],
+    decode: Callable[[Source, ShrinkRule], ScaledImage],
+    view: FrameView,
+    noun: str = "teach image",
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
-    (1-based), and the first bad image fails the set. An aligning view without a reference takes the first
-    image as the reference.
+    (noun and its 1-based number), and the first bad image fails the set. An aligning view without a
+    reference takes the first image as the reference.
 
     One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
     never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
@@ -110,5 +113,5 @@ def prepare_teach_set(
                 view = dataclasses.replace(view, reference=Reference.of(image.rgb, image.size))
             frames.append(prepare(image, view))
         except InspectionError as error:
-            raise type(error)(f"teach image {index + 1}: {error}") from error
+            raise type(error)(f"{noun} {index + 1}: {error}") from error
     return frames

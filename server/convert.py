@@ -43,15 +43,17 @@ def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None
     if source == "raw":
         raw = image.raw
         if raw.format not in _PIXEL_FORMATS:
-            raise InvalidInput("raw image without a pixel format: set format to GRAY8, RGB8 or BGR8")
+            problem = "without a pixel format" if raw.format == 0 else f"of unknown pixel format {raw.format}"
+            raise InvalidInput(f"raw image {problem}: set format to GRAY8, RGB8 or BGR8")
         rgb = decode_raw(raw.pixels, raw.width, raw.height, _PIXEL_FORMATS[raw.format], max_pixels=max_pixels)
         return ScaledImage.full(rgb)
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
 
 
-def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
+def kept_images(images: Sequence[pb.Image], max_pixels: int, noun: str = "teach image") -> TeachImages:
     """Teach images as they are stored with the product version: encoded files as received, raw buffers as
-    PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image;
+    PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image
+    (noun and its 1-based number);
     encoded files are checked when they are prepared."""
     files = []
     for index, image in enumerate(images):
@@ -61,7 +63,7 @@ def kept_images(images: Sequence[pb.Image], max_pixels: int) -> TeachImages:
         try:
             rgb = decode_image(image, max_pixels).rgb
         except InspectionError as error:
-            raise type(error)(f"teach image {index + 1}: {error}") from error
+            raise type(error)(f"{noun} {index + 1}: {error}") from error
         files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
     return TeachImages(tuple(files))
 

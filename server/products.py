@@ -33,6 +33,8 @@ from patchcore.teach_images import TeachImages
 from server.logs import log_event
 from server.relearn import PrepareFiles, teach_again
 
+ADDED_IMAGE = "added image"  # how errors name the images of an AddImages call
+
 T = TypeVar("T")
 
 
@@ -147,7 +149,7 @@ class ProductRegistry:
                 ) from error
             version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
             view = current.view(self._extractor.info.input_size)
-            new_frames = self._prepare_files(images, view)
+            new_frames = self._prepare_files(images, view, noun=ADDED_IMAGE)
             bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
             bank = dataclasses.replace(bank, version=version)
             return self._store_and_swap(ProductVersion.taught(bank, stored + images), current.version)

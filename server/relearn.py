@@ -4,7 +4,8 @@ and the rebuild for a new model (without) share this."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from patchcore.bank import MemoryBank
 from patchcore.errors import InspectionError, ProductUnusable
@@ -14,9 +15,12 @@ from patchcore.prepare import PreparedFrame
 from patchcore.teach import Progress, teach
 from patchcore.teach_images import TeachImages
 
-# (teach images as kept, the product's view) -> their prepared frames, through the same preparation as the
-# images of a Teach call (server/teach_frames.py).
-PrepareFiles = Callable[[TeachImages, FrameView], list[PreparedFrame]]
+
+class PrepareFiles(Protocol):
+    """(teach images as kept, the product's view) -> their prepared frames, through the same preparation as
+    the images of a Teach call (server/teach_frames.py); errors name an image as noun and its number."""
+
+    def __call__(self, images: TeachImages, view: FrameView, noun: str = ...) -> list[PreparedFrame]: ...
 
 
 def teach_again(

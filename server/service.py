@@ -23,7 +23,7 @@ from server.fleet.fleet import FleetStatus
 from server.frames import FrameProcessor
 from server.logs import log_event
 from server.metrics import ServerMetrics
-from server.products import ProductEntry, ProductRegistry
+from server.products import ADDED_IMAGE, ProductEntry, ProductRegistry
 from server.status import abort, code_from_number
 from server.stream import answer_stream
 from server.teach_frames import prepare_teach_images
@@ -96,7 +96,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             raise InvalidInput("no images to add: send at least one image of a good part")
         stored_count = current.bank.stats.image_count if current.bank else 0
         self._check_teach_set_size(stored_count + len(request.images))
-        kept = kept_images(request.images, self._config.max_image_pixels)
+        kept = kept_images(request.images, self._config.max_image_pixels, ADDED_IMAGE)
         return self._registry.add_images(request.product_id, kept, request.expected_version)
 
     async def Inspect(

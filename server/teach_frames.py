@@ -13,14 +13,19 @@ from patchcore.teach_images import TeachImages
 from server.convert import decode_image
 
 
-def prepare_teach_images(images: Sequence[pb.Image], view: FrameView, max_pixels: int) -> list[PreparedFrame]:
-    """Every image decoded and prepared as the product's inspected frames will be (errors name the image)."""
+def prepare_teach_images(
+    images: Sequence[pb.Image], view: FrameView, max_pixels: int, noun: str = "teach image"
+) -> list[PreparedFrame]:
+    """Every image decoded and prepared as the product's inspected frames will be (errors name the image:
+    noun and its 1-based number)."""
     return prepare_teach_set(
-        images, lambda image, shrink_for: decode_image(image, max_pixels, shrink_for), view
+        images, lambda image, shrink_for: decode_image(image, max_pixels, shrink_for), view, noun
     )
 
 
-def prepare_teach_files(images: TeachImages, view: FrameView, max_pixels: int) -> list[PreparedFrame]:
+def prepare_teach_files(
+    images: TeachImages, view: FrameView, max_pixels: int, noun: str = "teach image"
+) -> list[PreparedFrame]:
     """Teach images as kept with a product version (image files: as received, raw buffers as PNG), prepared
     by the same function as the images of a call, so a rebuild or AddImages sees them as Teach saw them."""
-    return prepare_teach_images([pb.Image(encoded=data) for data in images.files], view, max_pixels)
+    return prepare_teach_images([pb.Image(encoded=data) for data in images.files], view, max_pixels, noun)

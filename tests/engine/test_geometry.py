@@ -54,8 +54,14 @@ def test_a_roi_outside_the_frame_is_invalid_and_names_both_sizes():
 
 
 def test_too_many_tiles_are_refused_with_the_count():
-    with pytest.raises(TooLarge, match="256 tiles"):
+    with pytest.raises(TooLarge, match=r"256 tiles.*use a larger tile_size"):
         FrameView(224, tile_size=256).plan((4096, 4096))
+
+
+def test_too_many_tiles_of_a_thin_region_say_that_its_short_side_limits_them():
+    """A larger tile_size cannot help when the region's short side is what sizes the tiles."""
+    with pytest.raises(TooLarge, match=r"80 tiles of 100 pixels.*short side \(100 pixels\): use tile_size 0"):
+        FrameView(224, tile_size=160).plan((100, 8000))
 
 
 @pytest.mark.parametrize("tile_size", [1, 31, 8193])

@@ -114,7 +114,7 @@ def test_add_images_refuses_with_the_reason_and_changes_nothing(stub, learned):
     good = learned["flagged"]
     cases = [
         (LEARNER, [], grpc.StatusCode.INVALID_ARGUMENT, "no images"),
-        (LEARNER, [good, undecodable], grpc.StatusCode.INVALID_ARGUMENT, "teach image 2"),
+        (LEARNER, [good, undecodable], grpc.StatusCode.INVALID_ARGUMENT, "added image 2"),
         ("never-taught", [good], grpc.StatusCode.NOT_FOUND, "never-taught"),
         (FOREIGN_PRODUCT, [good], grpc.StatusCode.FAILED_PRECONDITION, "before teach images were kept"),
     ]

@@ -48,6 +48,13 @@ def test_bad_image_is_invalid_argument(stub, taught, image):
     assert status_of_inspect(stub, PRODUCT, image) == grpc.StatusCode.INVALID_ARGUMENT
 
 
+def test_a_raw_image_of_an_unknown_pixel_format_is_told_so(stub, taught):
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Inspect(pb.InspectRequest(product_id=PRODUCT, image=raw(8, 8, 7, 8 * 8 * 3)))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "unknown pixel format 7" in raised.value.details()
+
+
 @pytest.mark.parametrize("product_id", ["", "Upper-Case", "../escape", "a" * 65, "-leading-dash"])
 def test_bad_product_id_is_invalid_argument(stub, product_id):
     image = encoded(good_part(np.random.default_rng(0)))
