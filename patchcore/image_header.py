@@ -16,6 +16,9 @@ JPEG_START = b"\xff\xd8"
 _JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # JPEG markers that stand alone, without a length field.
 _JPEG_STANDALONE_MARKERS = frozenset([0x01, *range(0xD0, 0xD8)])
+_JPEG_APP1 = 0xE1
+_EXIF_START = b"Exif\x00\x00"
+_EXIF_ORIENTATION = 0x0112
 _TIFF_IMAGE_WIDTH = 256
 _TIFF_IMAGE_LENGTH = 257
 # TIFF field types that may hold the width/height: SHORT, LONG, LONG8 -> struct code.
@@ -71,6 +74,39 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
             height, width = _unpack(">HH", data, offset + 5)
             return width, height
         offset += 2 + segment_length
+
+
+def jpeg_orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8; 5-8 turn the image by 90 degrees) a JPEG file declares, 1 when it declares
+    none or its EXIF block cannot be read."""
+    try:
+        offset = 2
+        while True:
+            marker = data[offset + 1]
+            if data[offset] != 0xFF or marker in (0xD9, 0xDA):
+                return 1
+            if marker == 0xFF or marker in _JPEG_STANDALONE_MARKERS:
+                offset += 1 if marker == 0xFF else 2
+                continue
+            (segment_length,) = _unpack(">H", data, offset + 2)
+            segment = data[offset + 4 : offset + 2 + segment_length]
+            if marker == _JPEG_APP1 and segment.startswith(_EXIF_START):
+                return _exif_orientation(segment[len(_EXIF_START) :])
+            offset += 2 + segment_length
+    except (IndexError, InvalidInput):
+        return 1
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """The orientation tag of the first IFD of an EXIF block's TIFF structure (1 if absent)."""
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd_offset,) = _unpack(order + "I", tiff, 4)
+    (entry_count,) = _unpack(order + "H", tiff, ifd_offset)
+    for index in range(entry_count):
+        tag, field_type, _, value = _unpack(order + "HHIH", tiff, ifd_offset + 2 + index * 12)
+        if tag == _EXIF_ORIENTATION and field_type == 3:
+            return value if 1 <= value <= 8 else 1
+    return 1
 
 
 def _bmp_size(data: bytes) -> tuple[int, int]:

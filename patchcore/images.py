@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from patchcore.errors import InvalidInput, TooLarge
-from patchcore.image_header import JPEG_START, declared_size
+from patchcore.image_header import JPEG_START, declared_size, jpeg_orientation
 
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
@@ -102,11 +102,16 @@ def decode_scaled(
         )
     if shrink == 1:
         return ScaledImage.full(rgb)
-    upright = rgb.shape[:2] == (
-        -(-height // shrink),
-        -(-width // shrink),
-    )  # else EXIF turned it by 90 degrees
-    return ScaledImage(rgb, (height, width) if upright else (width, height))
+    return ScaledImage(rgb, (width, height) if _turned(rgb, width, height, shrink, data) else (height, width))
+
+
+def _turned(shrunk: np.ndarray, width: int, height: int, shrink: int, data: bytes) -> bool:
+    """Whether the decoder turned a JPEG of this stored size by 90 degrees (EXIF orientation 5-8): told by the
+    shrunk image's shape, or, where stored width and height round to the same shrunk side, by the EXIF tag."""
+    upright = (-(-height // shrink), -(-width // shrink))
+    if upright[0] != upright[1]:
+        return shrunk.shape[:2] != upright
+    return jpeg_orientation(data) >= 5
 
 
 def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -181,17 +181,31 @@ def test_other_formats_decode_at_full_size_whatever_the_rule(rgb):
     assert scaled.size == (240, 320) and scaled.shrink == 1
 
 
-def test_a_shrunk_jpeg_reports_its_size_after_exif_rotation():
+def _with_exif_orientation(rgb: np.ndarray, orientation: int) -> bytes:
     from PIL import Image
 
     exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    exif[0x0112] = orientation  # 6: rotate 90 degrees clockwise to display
     buffer = io.BytesIO()
-    Image.fromarray(_jpeg_frame(480, 640)).save(buffer, "JPEG", exif=exif)
-    scaled = decode_scaled(buffer.getvalue(), shrink_by(2))
+    Image.fromarray(rgb).save(buffer, "JPEG", exif=exif)
+    return buffer.getvalue()
+
+
+def test_a_shrunk_jpeg_reports_its_size_after_exif_rotation():
+    data = _with_exif_orientation(_jpeg_frame(480, 640), 6)
+    scaled = decode_scaled(data, shrink_by(2))
     assert scaled.rgb.shape == (320, 240, 3)
     assert scaled.size == (640, 480)
-    assert decode_encoded(buffer.getvalue()).shape == (640, 480, 3)
+    assert decode_encoded(data).shape == (640, 480, 3)
+
+
+@pytest.mark.parametrize(("orientation", "shown"), [(1, (1799, 1800)), (6, (1800, 1799)), (8, (1800, 1799))])
+def test_a_nearly_square_jpeg_shrunk_by_8_reports_its_size_as_shown(orientation, shown):
+    """Stored 1800x1799: shrunk by 8 both ways of showing it are 225x225, so the shape cannot tell them
+    apart; the EXIF tag does."""
+    data = _with_exif_orientation(_jpeg_frame(1799, 1800), orientation)
+    assert decode_scaled(data, shrink_by(8)).size == shown
+    assert decode_encoded(data).shape[:2] == shown
 
 
 def test_read_image_file_can_shrink_a_jpeg(tmp_path):
