@@ -47,9 +47,10 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
 def _regions(heatmap: np.ndarray, score: float, options: ProductOptions) -> list[Region]:
     """The heatmap's areas above the threshold; when smoothing has pulled a small defect's peak below it,
     the area around the peak, cut at the same fraction of the peak as the threshold is of the score, so an
-    anomalous frame always says where (unless min_region_area leaves it out)."""
-    regions = find_regions(heatmap, options.threshold, options.min_region_area)
-    if regions:
-        return regions
-    level = float(heatmap.max()) * options.threshold / score
-    return find_regions(heatmap, level, options.min_region_area)[:1]
+    anomalous frame always says where (unless min_region_area leaves it out: the area above the threshold
+    is what it is compared with, so a lower cut never makes a too-small defect big enough)."""
+    regions = find_regions(heatmap, options.threshold)
+    if not regions:
+        level = float(heatmap.max()) * options.threshold / score
+        regions = find_regions(heatmap, level)[:1]
+    return [region for region in regions if region.area >= options.min_region_area]

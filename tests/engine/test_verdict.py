@@ -112,6 +112,17 @@ def test_small_regions_are_left_out_of_the_verdict():
     assert verdict(scores, plan, options, want_heatmap=False).regions == []
 
 
+def test_a_defect_smaller_than_min_region_area_above_the_threshold_is_not_reported_from_a_lower_cut():
+    plan = FrameView(64).plan((256, 256))
+    grids = np.zeros((1, 8, 8), np.float32)
+    grids[0, 3, 4] = 1.0
+    scores = PatchScores.known(grids)
+    (region,) = verdict(scores, plan, ProductOptions(threshold=0.3), want_heatmap=True).regions
+    options = ProductOptions(threshold=0.3, min_region_area=region.area + 1)
+    result = verdict(scores, plan, options, want_heatmap=True)
+    assert result.anomalous and result.regions == []
+
+
 def test_an_anomalous_frame_whose_smoothed_peak_is_below_the_threshold_gets_the_region_around_it():
     plan = FrameView(64).plan((64, 64))
     grids = np.full((1, 8, 8), 0.05, np.float32)
