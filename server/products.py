@@ -208,10 +208,15 @@ class ProductRegistry:
         return teach_again(extractor, source, stored, self._prepare_files, progress=progress)
 
     def store_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> ProductEntry:
-        """Stores `rebuilt`, built for the loaded model from the images of version `source`, as the next
-        version; VersionConflict when the product changed since `source` (nothing is stored)."""
+        """Stores `rebuilt`, built for the loaded model from the images of version `source` (the bank this
+        registry served), as the next version; VersionConflict when the product changed since `source`,
+        deleted and taught again included (its version numbers start again at 1): nothing is stored."""
 
         def store() -> ProductEntry:
+            if not self._serves(source):
+                raise VersionConflict(
+                    f"product {source.product_id!r} changed while version {source.version} was rebuilt"
+                )
             return self._swap(self._store.save_rebuilt(source, rebuilt))
 
         return self._write(store)
@@ -252,7 +257,7 @@ class ProductRegistry:
         return entry.bank.version if entry is not None and entry.bank is not None else 0
 
     def rebuild_failed(self, source: MemoryBank, reason: str) -> None:
-        """The product, if still at `source`'s version, says why it could not be rebuilt for the model."""
+        """The product, if it is still `source`, says why it could not be rebuilt for the model."""
         problem = (
             f"it was built with another model (fingerprint {source.model_fingerprint[:12]}) and could not be "
             f"rebuilt for the loaded model {describe_model(self._extractor.info)}: {reason}. Teach the "
@@ -260,8 +265,12 @@ class ProductRegistry:
         )
         with self._lock:
             entry = self._entries.get(source.product_id)
-            if entry is not None and entry.bank is not None and entry.bank.version == source.version:
+            if _is_bank_of(entry, source):
                 self._entries[source.product_id] = dataclasses.replace(entry, problem=problem)
+
+    def _serves(self, bank: MemoryBank) -> bool:
+        with self._lock:
+            return _is_bank_of(self._entries.get(bank.product_id), bank)
 
     def close(self) -> None:
         """Lets a running change finish, then stops the writer thread."""
@@ -326,3 +335,9 @@ class ProductRegistry:
         except ProductUnusable as error:
             return ProductEntry(bank.product_id, bank=bank, scorer=None, problem=str(error))
         return ProductEntry(bank.product_id, bank=bank, scorer=scorer)
+
+
+def _is_bank_of(entry: ProductEntry | None, bank: MemoryBank) -> bool:
+    """Whether bank (the object) is entry's: a product deleted and taught again has a version of the same
+    number but another bank."""
+    return entry is not None and entry.bank is bank

@@ -133,3 +133,26 @@ def test_a_rebuild_overtaken_by_a_change_is_dropped_and_the_changed_version_rebu
     entry = registry.get(PRODUCT)
     assert entry.usable
     assert (entry.bank.version, entry.bank.options.min_region_area) == (3, 50)
+
+
+def test_a_rebuild_of_a_product_deleted_and_taught_again_meanwhile_is_dropped(server_parts, extractors):
+    """The product taught again starts at version 1 again, the version the rebuild started from: the fresh
+    product must stay, and must not get the old product's rebuild failure either."""
+    registry, queue, rebuilder, _ = server_parts
+    rebuilt_bank = registry.rebuilt_bank
+    fresh_images, options = random_images(seed=2, count=3), TeachOptions()
+
+    def rebuilt_while_deleted_and_taught_again(*args, **kwargs):
+        bank = rebuilt_bank(*args, **kwargs)
+        registry.delete(PRODUCT)
+        registry.teach(PRODUCT, prepare_files(fresh_images, options.view(TINY_SIZE)), fresh_images, options)
+        return bank
+
+    registry.rebuilt_bank = rebuilt_while_deleted_and_taught_again
+    assert queue.take() == PRODUCT
+    rebuilder.rebuild(PRODUCT)
+    queue.done()
+    entry = registry.get(PRODUCT)
+    assert entry.usable and not entry.problem
+    assert (entry.bank.version, entry.bank.stats.image_count) == (1, 3)
+    assert entry.bank.teach_images_sha256 == fresh_images.sha256
