@@ -17,7 +17,7 @@ import numpy as np
 from patchcore.augment import dihedral_views, line_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.coreset import bank_size, greedy_coreset
-from patchcore.errors import InvalidInput
+from patchcore.errors import InvalidInput, TooLarge
 from patchcore.images import ScaledImage
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import PreparedFrame, prepare_teach_set
@@ -25,6 +25,10 @@ from patchcore.store import ProductStore
 from patchcore.threshold import threshold_from_scores, threshold_scores
 
 EXTRACT_BATCH_SIZE = 8
+# The teach patches are held at once (float16), so a request of a few MB (many images x many tiles x views)
+# could otherwise ask for tens of GB: 4 GiB is ~15,000 model inputs of EfficientNet-Lite0 at 224 (e.g. 256
+# images x 12 tiles x 5 views).
+MAX_TEACH_FEATURE_BYTES = 4 << 30
 MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
@@ -84,6 +88,7 @@ def _extract(
     views_per_input = (8 if options.augment_rotations else 1) + options.line_views
     total = sum(len(frame.inputs) for frame in frames) * views_per_input
     per_input = extractor.info.patch_count
+    _check_feature_bytes(total, per_input * extractor.info.dim * 2, len(frames), views_per_input)
     # Filled in place, batch by batch: collecting the batches and concatenating them would hold every
     # patch twice at the end (hundreds of MB for a teach of 256 images with line views).
     patches = np.empty((total * per_input, extractor.info.dim), dtype=np.float16)
@@ -104,6 +109,18 @@ def _extract(
             if progress is not None:
                 progress(extracted, total)
     return TeachFeatures(patches, owners, scored)
+
+
+def _check_feature_bytes(inputs: int, bytes_per_input: int, images: int, views_per_input: int) -> None:
+    """TooLarge, saying what to change, when the teach's patches would exceed MAX_TEACH_FEATURE_BYTES."""
+    needed = inputs * bytes_per_input
+    if needed > MAX_TEACH_FEATURE_BYTES:
+        raise TooLarge(
+            f"this teach set needs {inputs:,} model inputs ({images} images, their tiles, {views_per_input} "
+            f"views of each) = {needed / 2**30:.1f} GiB of patch features; at most "
+            f"{MAX_TEACH_FEATURE_BYTES / 2**30:.0f} GiB: teach fewer images, use a larger tile_size or fewer "
+            "line_views"
+        )
 
 
 def _unit_rows(rows: np.ndarray) -> np.ndarray:

@@ -2,8 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
+from patchcore import teach as teach_module
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
-from patchcore.errors import InvalidInput
+from patchcore.errors import InvalidInput, TooLarge
 from patchcore.images import PixelFormat, decode_encoded, decode_raw
 from patchcore.teach import teach_images
 
@@ -111,6 +112,16 @@ def test_an_image_that_is_not_rgb_uint8_is_invalid_input(brick_crops, tiny_extra
     images = [brick_crops[0], brick_crops[1][..., 0]]
     with pytest.raises(InvalidInput, match="teach image 2: the frame is not an RGB image"):
         teach_images(tiny_extractor, images, "brick", TeachOptions())
+
+
+def test_a_teach_whose_patches_would_not_fit_the_memory_limit_is_refused_before_any_extraction(
+    brick_crops, tiny_extractor, monkeypatch
+):
+    """4 images x (1 + 4 line views) = 20 model inputs; with the limit set below them nothing is extracted."""
+    monkeypatch.setattr(teach_module, "MAX_TEACH_FEATURE_BYTES", 1000)
+    monkeypatch.setattr(tiny_extractor, "extract", lambda batch: pytest.fail("extracted"))
+    with pytest.raises(TooLarge, match=r"20 model inputs \(4 images, .*5 views.*line_views"):
+        teach_images(tiny_extractor, brick_crops[:4], "brick", TeachOptions(line_views=4))
 
 
 def test_augmentation_lets_rotated_good_frames_pass(brick_bank, brick_crops, tiny_extractor, frame_scorer):
