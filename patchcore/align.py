@@ -23,6 +23,11 @@ import numpy as np
 from patchcore.errors import InvalidInput
 
 REFERENCE_SIDE = 128  # pixels on the longer side of the copies the pose is estimated on
+# ... unless that leaves the shorter side under MIN_SHORT_SIDE (an elongated frame): then the copy is larger,
+# up to MAX_LONG_SIDE; either way one scale for both sides, so a turn stays a turn.
+MIN_SHORT_SIDE = 32
+MAX_LONG_SIDE = 1024
+_MIN_SIDE = 8  # phase correlation's window needs more than 1 pixel each way (frames thinner than 8 px)
 _BLUR_SIGMA = 1.0  # in those pixels: smooths away sensor noise and JPEG blocks
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
 # Below this correlation between the turned frame and the reference, the pose is not trusted: the part moved
@@ -36,7 +41,7 @@ Pose = np.ndarray  # [2, 3] float64 affine: reference frame pixels (x, y) -> thi
 class Reference:
     """The first teach frame as alignment sees it: a small grey copy and the frame's own size."""
 
-    grey: np.ndarray  # [h, w] uint8, REFERENCE_SIDE on the longer side
+    grey: np.ndarray  # [h, w] uint8, the frame's aspect, REFERENCE_SIDE on the longer side (see _small_size)
     frame_size: tuple[int, int]  # (H, W) of the teach frame
 
     @classmethod
@@ -74,7 +79,10 @@ class Reference:
             return np.eye(2, 3)
         if not correlation >= MIN_CORRELATION:
             return np.eye(2, 3)
-        return scaled_pose(warp.astype(np.float64), frame_size[1] / self.grey.shape[1])
+        small_height, small_width = self.grey.shape
+        return scaled_pose(
+            warp.astype(np.float64), (frame_size[1] / small_width, frame_size[0] / small_height)
+        )
 
     def to_json(self) -> dict:
         return {
@@ -89,12 +97,13 @@ class Reference:
         return cls(grey.copy(), tuple(fields["frame_size"]))
 
 
-def scaled_pose(pose: Pose, factor: float) -> Pose:
-    """A pose between images of one size -> the same pose between images factor times larger (pixel centres
-    kept: a pixel's centre x maps to (x + 0.5) * factor - 0.5)."""
-    rotation = pose[:, :2]
-    centre = np.full(2, 0.5 * factor - 0.5)
-    return np.hstack([rotation, (pose[:, 2] * factor + centre - rotation @ centre)[:, None]])
+def scaled_pose(pose: Pose, factors: tuple[float, float]) -> Pose:
+    """A pose between images of one size -> the same pose between images (fx, fy) times larger (pixel
+    centres kept: a pixel's centre x maps to (x + 0.5) * fx - 0.5, y likewise)."""
+    scale = np.diag([*factors, 1.0])
+    scale[:2, 2] = 0.5 * np.asarray(factors) - 0.5
+    homogeneous = np.vstack([pose, [0.0, 0.0, 1.0]])
+    return (scale @ homogeneous @ np.linalg.inv(scale))[:2]
 
 
 def aligned(
@@ -104,12 +113,12 @@ def aligned(
     region (x, y, width, height in frame pixels: what the model will see; 0 elsewhere); where the reference
     saw beyond this frame's edge, the edge pixels are repeated."""
     height, width = rgb.shape[:2]
-    scale = width / frame_size[1]
+    scale_x, scale_y = width / frame_size[1], height / frame_size[0]
     x, y, region_width, region_height = region
-    left, top = max(math.floor(x * scale), 0), max(math.floor(y * scale), 0)
-    right = min(math.ceil((x + region_width) * scale), width)
-    bottom = min(math.ceil((y + region_height) * scale), height)
-    local = scaled_pose(pose, scale)
+    left, top = max(math.floor(x * scale_x), 0), max(math.floor(y * scale_y), 0)
+    right = min(math.ceil((x + region_width) * scale_x), width)
+    bottom = min(math.ceil((y + region_height) * scale_y), height)
+    local = scaled_pose(pose, (scale_x, scale_y))
     local[:, 2] += local[:, :2] @ [left, top]  # the output starts at (left, top) of the reference
     out = np.zeros_like(rgb)
     out[top:bottom, left:right] = cv2.warpAffine(
@@ -141,8 +150,9 @@ def rect_on_reference(x: int, y: int, width: int, height: int, pose: Pose) -> tu
 
 def _small_size(frame_size: tuple[int, int]) -> tuple[int, int]:
     height, width = frame_size
-    scale = REFERENCE_SIDE / max(height, width)
-    return max(round(height * scale), 8), max(round(width * scale), 8)
+    longer, shorter = max(height, width), min(height, width)
+    scale = min(max(REFERENCE_SIDE / longer, MIN_SHORT_SIDE / shorter), MAX_LONG_SIDE / longer)
+    return max(round(height * scale), _MIN_SIDE), max(round(width * scale), _MIN_SIDE)
 
 
 def _small_grey(rgb: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -46,6 +46,15 @@ def test_the_pose_of_a_turned_and_shifted_part_is_found(part):
     np.testing.assert_allclose(pose @ corners, part_pose(part.shape) @ corners, atol=0.5)
 
 
+def test_the_pose_of_a_part_in_an_elongated_frame_is_found(part):
+    """A 120x1536 strip (a line-scan-like frame): its small grey copy keeps its aspect, so a turn and a
+    shift are found in frame pixels on both axes."""
+    strip = cv2.resize(part, (1536, 120 + 32), interpolation=cv2.INTER_LINEAR)[16:-16]
+    pose = Reference.of(strip, strip.shape[:2]).pose_of(placed(strip, angle=1.0), strip.shape[:2])
+    corners = np.array([[0, 0, 1], [1535, 0, 1], [0, 119, 1], [1535, 119, 1]], dtype=np.float64).T
+    np.testing.assert_allclose(pose @ corners, part_pose(strip.shape, angle=1.0) @ corners, atol=1.0)
+
+
 def test_gain_and_offset_do_not_move_the_pose(part):
     reference = Reference.of(part, part.shape[:2])
     darker = np.clip(placed(part) * 0.7 + 20, 0, 255).astype(np.uint8)
