@@ -18,6 +18,7 @@ STORE ?= store
 PORT ?= 50051
 IMAGES ?=
 PRODUCT ?=
+DEMO_ARGS ?=
 
 export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZE)) \
 	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(FORCE),--force)
@@ -52,8 +53,9 @@ serve: install
 	$(PY) -m server --model $(serve_model) --store $(STORE) --port $(PORT)
 
 # Exports a model if there is none, then teaches generated parts and streams frames through a local server.
+# make demo [DEMO_ARGS="--watch 0"]
 demo: install
-	$(PY) -m patchcore_client.demo --models models --out demo-out
+	$(PY) -m patchcore_client.demo --models models --out demo-out $(DEMO_ARGS)
 
 # A nats-server on a temp dir and two servers sharing it: teach on one, stream to both, versions, frames/s and
 # the sync latency between them. make fleet-demo [MODEL=models/file.onnx]
