@@ -37,7 +37,7 @@ def _rows_by_image(owners: np.ndarray, scored: np.ndarray, image_count: int) -> 
     rows = rows[np.argsort(owners[rows], kind="stable")]
     counts = np.bincount(owners[rows], minlength=image_count)
     if counts.min() == 0:
-        raise ValueError(f"teach image {int(np.argmin(counts))} has no scored patches")
+        raise ValueError(f"teach image {int(np.argmin(counts)) + 1} has no scored patches")
     return np.split(rows, np.cumsum(counts)[:-1])
 
 

@@ -88,3 +88,12 @@ def test_a_malformed_roi_is_a_usage_error(capsys):
         main(["teach", "--product", "p", "--roi", "10,20,150", "folder"])
     assert exit_.value.code == 2
     assert "X,Y,W,H" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["teach", "add-images", "inspect"])
+def test_a_path_that_does_not_exist_is_named_without_a_traceback(command, tmp_path, capsys):
+    """No server is needed: the paths are checked before anything is sent."""
+    missing = tmp_path / "no-such-folder"
+    extra = ["--out", str(tmp_path / "out")] if command == "inspect" else []
+    assert main(["--target", "127.0.0.1:1", command, "--product", "p", str(missing), *extra]) == 1
+    assert capsys.readouterr().err.strip() == f"error: no such file or folder: {missing}"

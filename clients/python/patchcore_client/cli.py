@@ -21,10 +21,17 @@ CSV_NAME = "results.csv"
 CSV_COLUMNS = ("frame", "file", "score", "verdict", "threshold", "regions", "error")
 
 
+class MissingPath(Exception):
+    """A file or folder named on the command line does not exist."""
+
+
 def image_files(paths: Sequence[Path]) -> list[Path]:
-    """The given files, and the image files (by suffix, sorted) inside the given folders."""
+    """The given files, and the image files (by suffix, sorted) inside the given folders; MissingPath
+    naming the first path that does not exist."""
     found: list[Path] = []
     for path in paths:
+        if not path.exists():
+            raise MissingPath(f"no such file or folder: {path}")
         if path.is_dir():
             found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
         else:
@@ -37,7 +44,7 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) in {args.folder}", file=sys.stderr)
         return 1
-    print(f"teaching {args.product} from {len(files)} images ...", file=sys.stderr)
+    print(f"teaching {args.product} from {_images(len(files))} ...", file=sys.stderr)
     product = client.teach(
         args.product,
         files,
@@ -60,6 +67,10 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _images(count: int) -> str:
+    return f"{count} image" if count == 1 else f"{count} images"
+
+
 def warn_of_outliers(product: pb.Product, sent: list[Path]) -> None:
     """Names on stderr the images the server found unlike the others (TeachStats.outlier_images). sent: the
     files of this call, which are the product's last images."""
@@ -80,7 +91,7 @@ def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
     if not files:
         print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) given", file=sys.stderr)
         return 1
-    print(f"adding {len(files)} images to {args.product} ...", file=sys.stderr)
+    print(f"adding {_images(len(files))} to {args.product} ...", file=sys.stderr)
     product = client.add_images(args.product, files, expected_version=args.expected_version)
     print(
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
@@ -282,6 +293,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as client:
         try:
             return args.run(client, args)
+        except MissingPath as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
         except grpc.RpcError as error:
             print(f"\nerror: {error.code().name}: {error.details()}", file=sys.stderr)
             return 1
