@@ -113,5 +113,5 @@ def test_progress_counts_the_scored_patches_through_both_searches():
 def test_an_image_without_scored_patches_is_refused():
     patches, owners, scored = teach_set([[axis(0)], [axis(1)], [axis(2)]])
     scored[1] = False
-    with pytest.raises(ValueError, match="teach image 1"):
+    with pytest.raises(ValueError, match="teach image 2 "):
         threshold_scores(patches, owners, scored, np.arange(3), top_k=1)
