@@ -9,7 +9,7 @@ import struct
 
 from patchcore.errors import InvalidInput
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
 # JPEG start-of-frame markers carry the frame size; 0xC4 (DHT), 0xC8 (JPG) and 0xCC (DAC) share the range
 # but are not frames.
@@ -30,7 +30,7 @@ def declared_size(data: bytes) -> tuple[int, int]:
 
     Raises InvalidInput when the format is not one of these or the header is cut short or malformed.
     """
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(PNG_SIGNATURE):
         return _png_size(data)
     if data.startswith(JPEG_START):
         return _jpeg_size(data)
@@ -52,6 +52,23 @@ def _png_size(data: bytes) -> tuple[int, int]:
     if data[12:16] != b"IHDR":
         raise InvalidInput("the PNG file has no IHDR header")
     return _unpack(">II", data, 16)
+
+
+def png_sample_bits(data: bytes) -> tuple[int, int]:
+    """(bit depth, significant bits) of a PNG file's samples: the significant bits are fewer than the depth
+    where an sBIT chunk before the image data says so (a 12-bit camera's samples in a 16-bit file), else
+    the depth."""
+    (depth,) = _unpack("B", data, 24)
+    offset = len(PNG_SIGNATURE)
+    while offset + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        if kind in (b"IDAT", b"IEND"):
+            break
+        declared = data[offset + 8 : offset + 8 + length]
+        if kind == b"sBIT" and declared and 0 < max(declared) < depth:
+            return depth, max(declared)
+        offset += 12 + length
+    return depth, depth
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int]:

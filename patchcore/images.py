@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from patchcore.errors import InvalidInput, TooLarge
-from patchcore.image_header import JPEG_START, declared_size, jpeg_orientation
+from patchcore.image_header import JPEG_START, PNG_SIGNATURE, declared_size, jpeg_orientation, png_sample_bits
 
 DEFAULT_MAX_PIXELS = 50_000_000
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
@@ -85,21 +85,27 @@ def decode_scaled(
 
     The size the header declares is checked first (TooLarge), so a small file claiming a huge image is never
     decoded. InvalidInput if the bytes are empty, of another format or undecodable. Alpha is dropped, grey
-    becomes three equal channels, 16-bit samples are scaled to 8 bits.
+    becomes three equal channels, 16-bit samples are scaled to 8 bits: their top 8 bits, or, in a PNG whose
+    sBIT chunk declares fewer significant bits (12-bit camera data unshifted), their range scaled to 0-255.
     """
     if not data:
         raise InvalidInput("the image is empty (0 bytes)")
     width, height = declared_size(data)
     _check_pixel_count(width, height, max_pixels)
     shrink = shrink_for(width, height) if shrink_for and data.startswith(JPEG_START) else 1
+    depth, significant_bits = png_sample_bits(data) if data.startswith(PNG_SIGNATURE) else (8, 8)
+    wide = significant_bits < depth == 16
+    flags = _RGB_SHRUNK_BY[shrink] | (cv2.IMREAD_ANYDEPTH if wide else 0)
     try:
-        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _RGB_SHRUNK_BY[shrink])
+        rgb = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error:  # some decoders throw instead of returning None on damaged data
         rgb = None
     if rgb is None:
         raise InvalidInput(
             f"the {width}x{height} image could not be decoded (damaged or unsupported variant)"
         )
+    if wide:
+        rgb = _to_8_bits(rgb, significant_bits)
     if shrink == 1:
         return ScaledImage.full(rgb)
     return ScaledImage(rgb, (width, height) if _turned(rgb, width, height, shrink, data) else (height, width))
@@ -112,6 +118,12 @@ def _turned(shrunk: np.ndarray, width: int, height: int, shrink: int, data: byte
     if upright[0] != upright[1]:
         return shrunk.shape[:2] != upright
     return jpeg_orientation(data) >= 5
+
+
+def _to_8_bits(samples: np.ndarray, significant_bits: int) -> np.ndarray:
+    """uint16 samples of which the low significant_bits carry data -> uint8 over the same range."""
+    scaled = samples.astype(np.float32) * (255.0 / (2**significant_bits - 1))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
 def decode_encoded(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -1,5 +1,6 @@
 import io
 import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -211,3 +212,28 @@ def test_a_nearly_square_jpeg_shrunk_by_8_reports_its_size_as_shown(orientation,
 def test_read_image_file_can_shrink_a_jpeg(tmp_path):
     (tmp_path / "frame.jpg").write_bytes(encode(_jpeg_frame(480, 640), ".jpg"))
     assert read_image_file(tmp_path / "frame.jpg", shrink_by(2)).rgb.shape == (240, 320, 3)
+
+
+def _with_sbit(png: bytes, bits: bytes) -> bytes:
+    """png with an sBIT chunk declaring these significant bits per channel, right after its IHDR."""
+    chunk = b"sBIT" + bits
+    sbit = struct.pack(">I", len(bits)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    ihdr_end = 8 + 25  # signature, then IHDR: length, type, 13 bytes, CRC
+    return png[:ihdr_end] + sbit + png[ihdr_end:]
+
+
+def test_12_bit_samples_in_a_16_bit_png_use_its_8_top_bits_unless_sbit_declares_12():
+    levels = np.array([[0, 16, 2048, 4095]], np.uint16)  # a Mono12 camera's values, not shifted up
+    png = cv2.imencode(".png", levels)[1].tobytes()
+    assert decode_encoded(png)[0, :, 0].tolist() == [0, 0, 8, 15]  # >> 8: 16 grey levels are left
+    declared = decode_encoded(_with_sbit(png, bytes([12])))
+    assert declared.shape == (1, 4, 3)
+    assert declared[0, :, 0].tolist() == [0, 1, 128, 255]  # 16 * 255 / 4095 = 1.0, 2048 * 255 / 4095 = 127.5
+
+
+def test_a_colour_16_bit_png_with_sbit_keeps_its_colours():
+    bgr = np.zeros((2, 2, 3), np.uint16)
+    bgr[..., 2] = 4095  # red, full scale at 12 bits
+    png = cv2.imencode(".png", bgr)[1].tobytes()
+    rgb = decode_encoded(_with_sbit(png, bytes([12, 12, 12])))
+    assert rgb[0, 0].tolist() == [255, 0, 0]
