@@ -24,12 +24,13 @@ import numpy as np
 from prometheus_client import Gauge
 
 from patchcore.bank import MemoryBank
-from patchcore.errors import InspectionError, ProductNotFound, VersionConflict
+from patchcore.errors import InspectionError, ProductNotFound, StorageError, VersionConflict
 from patchcore.model import FeatureExtractor, ModelInfo
 from server.logs import log_event
 from server.products import ProductRegistry
 
 BACKGROUND_NICE = 19
+STORE_RETRY_SECONDS = 60.0  # a rebuild the store could not take (disk full, fleet store away) is tried again
 
 
 class RebuildQueue:
@@ -118,7 +119,8 @@ def lower_this_threads_priority() -> None:
 class Rebuilder:
     """Rebuilds the products of `queue` for the loaded model on a background thread (start/stop).
 
-    on_change() is called after each rebuild, whether it succeeded or failed.
+    on_change() is called after each rebuild, whether it succeeded or failed. A rebuild the store could not
+    take is queued again after retry_seconds.
     """
 
     def __init__(
@@ -127,9 +129,11 @@ class Rebuilder:
         queue: RebuildQueue,
         extractor: FeatureExtractor,
         on_change: Callable[[], None],
+        retry_seconds: float = STORE_RETRY_SECONDS,
     ) -> None:
         self._registry = registry
         self._queue = queue
+        self._retry_seconds = retry_seconds
         self._extractor = _OneImagePerRun(extractor, self._check_stop)
         self._on_change = on_change
         self._stopping = threading.Event()
@@ -176,6 +180,10 @@ class Rebuilder:
         except VersionConflict:
             log_event("product_rebuild_superseded", product=product_id, version=source.version)
             return  # changed meanwhile; queued again if the new version needs a rebuild too
+        except StorageError as error:
+            self._failed(source, f"{error}; tried again in {self._retry_seconds:g} s", logging.WARNING)
+            self._retry_later(product_id)
+            return
         except InspectionError as error:
             self._failed(source, str(error), logging.WARNING)
             return
@@ -195,6 +203,15 @@ class Rebuilder:
             seconds=round(time.perf_counter() - started, 3),
         )
         self._on_change()
+
+    def _retry_later(self, product_id: str) -> None:
+        def again() -> None:
+            if not self._stopping.is_set():
+                self._queue.add(product_id)
+
+        timer = threading.Timer(self._retry_seconds, again)
+        timer.daemon = True
+        timer.start()
 
     def _failed(self, source: MemoryBank, reason: str, level: int = logging.ERROR) -> None:
         """Called in the except block: an ERROR is logged with the traceback."""

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from tiny_model import TINY_SIZE, write_tiny_model
 
 from patchcore.bank import TeachOptions
-from patchcore.errors import ProductUnusable
+from patchcore.errors import ProductUnusable, StorageError
 from patchcore.model import FeatureExtractor
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
@@ -156,3 +156,30 @@ def test_a_rebuild_of_a_product_deleted_and_taught_again_meanwhile_is_dropped(se
     assert entry.usable and not entry.problem
     assert (entry.bank.version, entry.bank.stats.image_count) == (1, 3)
     assert entry.bank.teach_images_sha256 == fresh_images.sha256
+
+
+def test_a_rebuild_the_store_could_not_take_is_tried_again(store, extractors):
+    """A full disk at the first attempt: the product says so, and is queued again (here at once)."""
+    metrics = CollectorRegistry()
+    queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
+    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
+    registry.load_all()
+    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None, retry_seconds=0)
+    store_rebuilt = registry.store_rebuilt
+
+    def disk_full(*args):
+        registry.store_rebuilt = store_rebuilt
+        raise StorageError("the product store is full (No space left on device)")
+
+    registry.store_rebuilt = disk_full
+    assert queue.take() == PRODUCT
+    rebuilder.rebuild(PRODUCT)
+    queue.done()
+    entry = registry.get(PRODUCT)
+    assert not entry.usable and "(No space left on device); tried again in 0 s" in entry.problem
+
+    assert queue.take() == PRODUCT  # queued again by the retry
+    rebuilder.rebuild(PRODUCT)
+    queue.done()
+    assert registry.get(PRODUCT).usable and registry.get(PRODUCT).bank.version == 2
+    registry.close()
