@@ -97,3 +97,9 @@ def test_a_path_that_does_not_exist_is_named_without_a_traceback(command, tmp_pa
     extra = ["--out", str(tmp_path / "out")] if command == "inspect" else []
     assert main(["--target", "127.0.0.1:1", command, "--product", "p", str(missing), *extra]) == 1
     assert capsys.readouterr().err.strip() == f"error: no such file or folder: {missing}"
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait", "0.2"]])
+def test_health_of_a_server_that_is_not_there_says_so_and_fails(wait, capsys):
+    assert main(["--target", "127.0.0.1:1", "health", *wait]) == 1
+    assert capsys.readouterr().err.startswith("error: no answer from 127.0.0.1:1")

@@ -151,7 +151,14 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
 
 
 def health(client: InspectionClient, args: argparse.Namespace) -> int:
-    status = client.health(args.service, wait=args.wait)
+    try:
+        status = client.health(args.service, wait=args.wait)
+    except grpc.RpcError as error:
+        if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            raise
+        within = f" within {args.wait:g} s" if args.wait > 0 else ""
+        print(f"error: no answer from {args.target}{within} ({error.code().name})", file=sys.stderr)
+        return 1
     print(status)
     return 0 if status == "SERVING" else 1
 
