@@ -100,24 +100,34 @@ class FleetConnection:
             "goes on inspecting with the products it holds; retry when the store is back"
         )
 
+    def unconfirmed(self, reason: object) -> FleetUnavailable:
+        """A change sent to the store whose answer did not come: it may have been stored."""
+        return FleetUnavailable(
+            f"the fleet product store {self.url} did not confirm the change ({reason}): it may or may not "
+            "have been stored. Read the product (GetProduct) once the store is back before retrying"
+        )
+
     def call(
         self,
         function: Callable[..., Coroutine[Any, Any, T]],
         *args: Any,
         timeout: float = CALL_TIMEOUT_SECONDS,
+        commits: bool = False,
     ) -> T:
         """function(*args) awaited on the event loop, from a worker thread (never the loop's own: it would
-        wait for itself); FleetUnavailable when the store is away or does not answer within timeout."""
+        wait for itself); FleetUnavailable when the store is away or does not answer within timeout. A call
+        that commits a change (a manifest write) and gets no answer says the change may have been stored."""
         if not self.connected:
             raise self.unavailable("not connected")
+        failed = self.unconfirmed if commits else self.unavailable
         future = asyncio.run_coroutine_threadsafe(function(*args), self._loop)
         try:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise self.unavailable(f"no answer within {timeout:g} s") from None
+            raise failed(f"no answer within {timeout:g} s") from None
         except STORE_ERRORS as error:
-            raise self.unavailable(str(error) or type(error).__name__) from error
+            raise failed(str(error) or type(error).__name__) from error
 
     async def _connect(self) -> None:
         await self._client.connect(

@@ -112,7 +112,7 @@ class FleetStore:
             current = self._current(product_id, manifest)
             tombstone = Manifest.tombstone(self._above(product_id, manifest, 0) - 1, time.time())
             try:
-                self._connection.call(self._connection.write, product_id, tombstone, revision)
+                self._connection.call(self._connection.write, product_id, tombstone, revision, commits=True)
                 break
             except CompareAndSetFailed:
                 continue
@@ -187,7 +187,7 @@ class FleetStore:
             previous_object=kept,
         )
         try:
-            self._connection.call(self._connection.write, bank.product_id, manifest, revision)
+            self._connection.call(self._connection.write, bank.product_id, manifest, revision, commits=True)
         except CompareAndSetFailed:
             self._remove_objects(name)
             raise
