@@ -222,26 +222,38 @@ class ProductRegistry:
         return self._write(store)
 
     def receive(
-        self, version: ProductVersion, save: Callable[[ProductVersion], object]
+        self,
+        version: ProductVersion,
+        save: Callable[[ProductVersion], object],
+        foreign: Callable[[], bool] = lambda: False,
     ) -> ProductEntry | None:
         """Stores with `save` and swaps in a version another server stored, unless this server holds it or a
-        newer one already (None then). Frames in flight finish with the version they started with."""
+        newer one already (None then) - or holds a copy foreign() says is not the fleet's, asked on the
+        writer thread, where no change of the product can come between. Frames in flight finish with the
+        version they started with."""
 
         def store() -> ProductEntry | None:
-            if self.held_version(version.bank.product_id) >= version.bank.version:
+            if self.held_version(version.bank.product_id) >= version.bank.version and not foreign():
                 return None
             save(version)
             return self._swap(version.bank)
 
         return self._write(store)
 
-    def receive_delete(self, product_id: str, version: int, delete: Callable[[str], object]) -> bool:
+    def receive_delete(
+        self,
+        product_id: str,
+        version: int,
+        delete: Callable[[str], object],
+        foreign: Callable[[], bool] = lambda: False,
+    ) -> bool:
         """Deletes with `delete` a product another server deleted at `version`, unless this server does not
-        hold it or holds a newer version (False then)."""
+        hold it or holds a newer version that foreign() does not say is another than the fleet's (False
+        then)."""
 
         def remove() -> bool:
             held = self.held_version(product_id)
-            if held == 0 or held > version:
+            if held == 0 or (held > version and not foreign()):
                 return False
             delete(product_id)
             with self._lock:

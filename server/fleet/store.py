@@ -10,16 +10,23 @@ VersionConflict instead, as it was made from a version that is no longer current
 
 With the store away every write fails with FleetUnavailable before anything is changed, locally or in the
 fleet. Rebuilds for this server's model stay local and keep their version number (README "A fleet").
+
+Each product folder holds a mark of the fleet version its current version is (or was rebuilt from): version
+number and version file sha256. A copy without a matching mark is not the fleet's - a server that was on its
+own joining a fleet that holds a product of the same name - and the fleet's version replaces it, whatever
+the two version numbers (server/fleet/sync.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import logging
 import time
 
 from patchcore.bank import MemoryBank
+from patchcore.durable import write_atomically
 from patchcore.errors import ProductNotFound, ProductUnusable, VersionConflict
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
@@ -33,6 +40,7 @@ from server.logs import log_event
 # A teach is numbered again and written again when another server stored a version meanwhile; this many
 # times in a row means the product is changed faster than this server can store a version.
 MAX_WRITE_ATTEMPTS = 5
+FLEET_MARK = "fleet-version.json"  # in a product's folder: {"version": N, "sha256": "..."}
 
 
 class FleetStore:
@@ -79,7 +87,7 @@ class FleetStore:
             self._check_base(bank.product_id, manifest, base_version, "this change was made from")
             bank = dataclasses.replace(bank, version=self._above(bank.product_id, manifest, bank.version - 1))
             try:
-                self._publish(ProductVersion(bank, images), manifest, revision)
+                published = self._publish(ProductVersion(bank, images), manifest, revision)
                 break
             except CompareAndSetFailed:
                 continue  # another server stored a version since the read: number this one above it
@@ -91,7 +99,9 @@ class FleetStore:
         self._published[bank.product_id] = bank.version
         # The fleet holds the version now. Should the local folder refuse it (disk full), sync.py brings it
         # in later like any version stored by another server.
-        return self.local.save(ProductVersion(bank, images))
+        saved = self.local.save(ProductVersion(bank, images))
+        self.mark(bank.product_id, bank.version, published.sha256)
+        return saved
 
     def save_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> MemoryBank:
         """Stores the rebuild in the local folder only, as source's version: it changes nothing of the
@@ -136,11 +146,41 @@ class FleetStore:
             log_event("fleet_publish_skipped", level=logging.WARNING, product=product_id, error=str(error))
             return False
         try:
-            self._publish(ProductVersion(bank, images), None, 0)
+            published = self._publish(ProductVersion(bank, images), None, 0)
         except CompareAndSetFailed:
             return False
         self._published[product_id] = bank.version
+        self.mark(product_id, bank.version, published.sha256)
         return True
+
+    def mark(self, product_id: str, version: int, sha256: str) -> None:
+        """Notes that the local copy's current version is the fleet's `version` (version file sha256)."""
+        mark = json.dumps({"version": version, "sha256": sha256}).encode()
+        write_atomically(self.local.root / product_id / FLEET_MARK, mark, "fleet version mark")
+
+    def holds_fleet_copy(self, product_id: str, manifest: Manifest) -> bool:
+        """Whether the local copy's current version is the version manifest names (by its file's sha256), or
+        a newer one this server stored in the fleet (a manifest read before its own write landed)."""
+        held = self._held(product_id)
+        try:
+            mark = json.loads((self.local.root / product_id / FLEET_MARK).read_bytes())
+        except (OSError, ValueError):
+            return False
+        if not isinstance(mark, dict) or mark.get("version") != held:
+            return False
+        if held == manifest.version:
+            return mark.get("sha256") == manifest.sha256
+        return held > manifest.version
+
+    def save_received(self, version: ProductVersion, sha256: str) -> None:
+        """A version fetched from the fleet (version file sha256) into the local folder, marked. A local
+        copy at that version or above is not the fleet's (the caller has checked) and is deleted first; a
+        crash between the two leaves no copy, and the next start fetches the fleet's."""
+        product_id = version.bank.product_id
+        if self._held(product_id) >= version.bank.version:
+            self.local.delete(product_id)
+        self.local.save(version)
+        self.mark(product_id, version.bank.version, sha256)
 
     def _read(self, product_id: str) -> tuple[Manifest | None, int]:
         return self._connection.call(self._connection.read, product_id)
@@ -170,9 +210,10 @@ class FleetStore:
                 "meanwhile (on this server or another), and nothing was changed; read it again and retry"
             )
 
-    def _publish(self, version: ProductVersion, previous: Manifest | None, revision: int) -> None:
+    def _publish(self, version: ProductVersion, previous: Manifest | None, revision: int) -> Manifest:
         """Writes the version file, then the manifest by compare-and-set at `revision`, then removes the
-        version file two steps back. CompareAndSetFailed (its file removed) when another server was first."""
+        version file two steps back; returns the manifest. CompareAndSetFailed (its file removed) when
+        another server was first."""
         bank = version.bank
         content = encode_version_file(version)
         name = new_object_name(bank.product_id, bank.version)
@@ -193,6 +234,7 @@ class FleetStore:
             raise
         if previous is not None:
             self._remove_objects(previous.previous_object)
+        return manifest
 
     def _remove_objects(self, *names: str) -> None:
         """Removes version files no manifest names any more; one left behind (store away) is only space."""

@@ -10,12 +10,19 @@ time, always reading its latest manifest, so a product changed twice while queue
 
 A version that fails a check is refused (logged) and the served one stays; it is looked at again at the next
 pass and counts as pending meanwhile.
+
+The fleet's state wins over a local copy that is not the fleet's (no mark of the fleet version it is, see
+server/fleet/store.py: a server that was on its own joins a fleet holding products of the same names): the
+fleet's version replaces it or its tombstone deletes it, whatever the version numbers, with a warning. A copy
+equal to the fleet's version (same number, teach images and teach options: a server upgraded from before the
+marks) is only marked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
@@ -24,7 +31,8 @@ from collections.abc import Callable
 import nats.js.errors
 from nats.js.kv import KeyValue
 
-from patchcore.errors import InspectionError, ProductUnusable
+from patchcore.bank import MemoryBank
+from patchcore.errors import InspectionError, ProductNotFound, ProductUnusable
 from patchcore.product_version import ProductVersion
 from patchcore.version_file import decode_version_file
 from server.fleet.connection import STORE_ERRORS, FleetConnection
@@ -155,20 +163,33 @@ class FleetSync:
                 log_event("fleet_product_published", product=product_id, version=held)
         elif manifest.deleted:
             self._behind.pop(product_id, None)
-            if held and held <= manifest.version:
-                await self._delete(product_id, manifest)
-        elif manifest.version <= max(held, self._store.published_version(product_id)):
+            if held:
+                await self._delete(product_id, manifest, held)
+        elif manifest.version <= self._store.published_version(product_id) or (
+            held and await asyncio.to_thread(self._store.holds_fleet_copy, product_id, manifest)
+        ):
             self._behind.pop(product_id, None)
         else:
             self._behind[product_id] = manifest.version
             await self._receive(product_id, manifest, held)
 
-    async def _delete(self, product_id: str, manifest: Manifest) -> None:
+    def _foreign(self, product_id: str, manifest: Manifest) -> bool:
+        return not self._store.holds_fleet_copy(product_id, manifest)
+
+    async def _delete(self, product_id: str, manifest: Manifest, held: int) -> None:
+        foreign = functools.partial(self._foreign, product_id, manifest)
         deleted = await asyncio.to_thread(
-            self._registry.receive_delete, product_id, manifest.version, self._store.local.delete
+            self._registry.receive_delete, product_id, manifest.version, self._store.local.delete, foreign
         )
         if deleted:
-            log_event("fleet_product_deleted", product=product_id, version=manifest.version)
+            local_only = held > manifest.version  # a copy that was never the fleet's: its tombstone wins
+            log_event(
+                "fleet_product_deleted",
+                level=logging.WARNING if local_only else logging.INFO,
+                product=product_id,
+                version=manifest.version,
+                local_version=held if local_only else None,
+            )
             self._on_change()
 
     async def _receive(self, product_id: str, manifest: Manifest, held: int) -> None:
@@ -187,11 +208,25 @@ class FleetSync:
                     reason=str(error),
                 )
             return
-        entry = await asyncio.to_thread(self._registry.receive, version, self._store.local.save)
+        if held >= manifest.version and _same_teach(self._held_bank(product_id), version.bank):
+            await asyncio.to_thread(self._store.mark, product_id, manifest.version, manifest.sha256)
+            self._behind.pop(product_id, None)
+            return  # the fleet's version already, only not marked as such
+        save = functools.partial(self._store.save_received, sha256=manifest.sha256)
+        foreign = functools.partial(self._foreign, product_id, manifest)
+        entry = await asyncio.to_thread(self._registry.receive, version, save, foreign)
         self._behind.pop(product_id, None)
         self._refused.pop(product_id, None)
         if entry is None:
             return  # this server holds it already (it stored it itself)
+        if held >= manifest.version:
+            log_event(
+                "fleet_local_copy_replaced",
+                level=logging.WARNING,
+                product=product_id,
+                local_version=held,
+                version=manifest.version,
+            )
         lag = max(0.0, time.time() - manifest.stored_unix)
         self._metrics.fleet_sync_lag_seconds.set(lag)
         log_event(
@@ -205,6 +240,12 @@ class FleetSync:
             seconds=round(time.perf_counter() - started, 3),
         )
         self._on_change()
+
+    def _held_bank(self, product_id: str) -> MemoryBank | None:
+        try:
+            return self._registry.get(product_id).bank
+        except ProductNotFound:
+            return None
 
     async def _fetch(self, product_id: str, manifest: Manifest) -> ProductVersion:
         """The version manifest names, checked against it; VersionRefused saying what does not match."""
@@ -233,3 +274,16 @@ class FleetSync:
                 f"{product_id!r} version {manifest.version} of model {manifest.model_fingerprint[:12]}"
             )
         return version
+
+
+def _same_teach(local: MemoryBank | None, fleet: MemoryBank) -> bool:
+    """Whether a local bank is the fleet's version as this server keeps it: same version, taught from the
+    same images with the same options (a rebuild for this server's model keeps all three)."""
+    if local is None or local.version != fleet.version:
+        return False
+    if local.teach_images_sha256 or fleet.teach_images_sha256:
+        return (local.teach_images_sha256, local.teach_options) == (
+            fleet.teach_images_sha256,
+            fleet.teach_options,
+        )
+    return local.created_unix == fleet.created_unix

@@ -252,3 +252,39 @@ def test_a_server_joining_with_a_folder_of_products_publishes_them(fleet, tiny_m
     wait_for_log_event(joining.server, "fleet_product_published", product=PRODUCT, version=1)
     other = fleet("other")
     wait_for_log_event(other.server, "fleet_version_received", product=PRODUCT, version=1)
+
+
+def _taught_alone(tiny_model: Path, folder: Path, seeds: range) -> float:
+    """A server on its own teaches PRODUCT once per seed in its folder; the threshold it ends with."""
+    alone = start_server(tiny_model, folder / "store", folder)
+    with alone, alone.channel() as channel:
+        return [stub_for(channel).Teach(teach_request(PRODUCT, seed=seed)) for seed in seeds][-1].threshold
+
+
+def test_a_server_joining_with_its_own_copy_of_a_fleet_product_takes_the_fleets(fleet, tiny_model, tmp_path):
+    """Same name, same version number, other images: the fleet's version replaces the joining server's,
+    which used to keep its own under the same version number for good."""
+    _taught_alone(tiny_model, tmp_path / "joining", range(1, 2))
+    first = fleet("first")
+    taught = first.stub.Teach(teach_request(PRODUCT, seed=7))
+    joining = fleet("joining")
+    replaced = wait_for_log_event(joining.server, "fleet_local_copy_replaced", product=PRODUCT)
+    assert (replaced["level"], replaced["local_version"], replaced["version"]) == ("warning", 1, 1)
+    product = joining.stub.GetProduct(pb.GetProductRequest(product_id=PRODUCT))
+    assert (product.version, product.threshold) == (taught.version, taught.threshold)
+    changed = update_threshold(joining, 0.5, expected_version=1)  # was ABORTED forever before
+    wait_for_log_event(first.server, "fleet_version_received", product=PRODUCT, version=changed.version)
+
+
+def test_a_fleet_delete_reaches_a_joining_server_whose_own_copy_has_a_higher_version(
+    fleet, tiny_model, tmp_path
+):
+    _taught_alone(tiny_model, tmp_path / "joining", range(1, 4))  # versions 1, 2, 3
+    first = fleet("first")
+    first.stub.Teach(teach_request(PRODUCT, seed=7))
+    first.stub.DeleteProduct(pb.DeleteProductRequest(product_id=PRODUCT))  # the fleet's tombstone: version 1
+    joining = fleet("joining")
+    deleted = wait_for_log_event(joining.server, "fleet_product_deleted", product=PRODUCT)
+    assert (deleted["level"], deleted["local_version"]) == ("warning", 3)
+    error = rpc_error(joining.stub.GetProduct, pb.GetProductRequest(product_id=PRODUCT))
+    assert error.code() == grpc.StatusCode.NOT_FOUND
