@@ -37,8 +37,14 @@ def rendered_overlay(frame: FrameRecord, side: int) -> bytes:
     return frame.rendered[side]
 
 
-def _frame_json(frame: FrameRecord, thumbnail: bytes) -> dict:
+def frame_id(run: str, frame: FrameRecord) -> str:
+    """The name of a frame in the page's URLs: the recorder's run and the frame's number."""
+    return f"{run}-{frame.seq}"
+
+
+def _frame_json(frame: FrameRecord, thumbnail: bytes, run: str) -> dict:
     return {
+        "id": frame_id(run, frame),
         "seq": frame.seq,
         "version": frame.version,
         "unix": frame.unix,
@@ -81,7 +87,10 @@ class ProductFeed:
         thumbnails = await asyncio.get_running_loop().run_in_executor(None, _thumbnails, frames)
         return {
             "product": product,
-            "frames": [_frame_json(frame, jpeg) for frame, jpeg in zip(frames, thumbnails, strict=True)],
+            "frames": [
+                _frame_json(frame, jpeg, self._recorder.run)
+                for frame, jpeg in zip(frames, thumbnails, strict=True)
+            ],
             "scores": scores,
         }
 

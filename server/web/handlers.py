@@ -47,10 +47,10 @@ class PageHandlers:
             web.get("/api/session", self.session),
             web.get("/api/events", self.overview_events),
             web.get("/api/products/{product_id}/events", self.product_events),
-            web.get("/api/products/{product_id}/frames/{seq}/large.jpg", self.large_frame),
+            web.get("/api/products/{product_id}/frames/{frame_id}/large.jpg", self.large_frame),
             web.post("/api/products/{product_id}/threshold", self.set_threshold),
             web.post("/api/products/{product_id}/teach", self.teach),
-            web.post("/api/products/{product_id}/frames/{seq}/good", self.good_part),
+            web.post("/api/products/{product_id}/frames/{frame_id}/good", self.good_part),
         ]
 
     async def index(self, request: web.Request) -> web.FileResponse:
@@ -126,7 +126,14 @@ class PageHandlers:
         return web.json_response(product_json(await call(self._service.AddImages, add)))
 
     def _frame(self, request: web.Request) -> FrameRecord:
-        product_id, seq = request.match_info["product_id"], request.match_info["seq"]
+        """The frame a URL names as "<run>-<number>" (server/web/feeds.py frame_id)."""
+        product_id, name = request.match_info["product_id"], request.match_info["frame_id"]
+        run, _, seq = name.partition("-")
+        if run != self._recorder.run:
+            raise Refused(
+                grpc.StatusCode.NOT_FOUND,
+                f"frame {name} of {product_id!r} was shown before the server restarted; it is no longer kept",
+            )
         frame = self._recorder.frame(product_id, int(seq)) if seq.isdigit() else None
         if frame is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, f"frame {seq} of {product_id!r} is no longer kept")

@@ -10,6 +10,7 @@ page asks for them (server/web/pictures.py).
 from __future__ import annotations
 
 import itertools
+import secrets
 import threading
 import time
 from collections import deque
@@ -78,7 +79,11 @@ class _RateMeter:
 
 
 class FrameRecorder:
+    """`run` tells this server process's frames from those of an earlier one: frame numbers start again at 1
+    after a restart, and a page still showing the old frames must not reach new ones by their number."""
+
     def __init__(self) -> None:
+        self.run = secrets.token_hex(4)
         self._lock = threading.Lock()
         self._products: dict[str, _ProductLog] = {}
         self._rate = _RateMeter()

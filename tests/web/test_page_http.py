@@ -85,6 +85,18 @@ def test_unknown_products_and_frames_are_not_found(open_server):
     assert (status, answer["code"]) == (404, "NOT_FOUND")
 
 
+def test_a_frame_named_by_an_earlier_server_run_is_not_found_and_not_added(open_server):
+    """Frame numbers start again at 1 after a restart: a page still showing frame 1 of the run before must
+    not add this run's frame 1 as a good part."""
+    product_id = new_product(open_server)
+    url = f"{open_server.page_url}api/products/{product_id}/frames/0badc0de-1/good"
+    status, answer = _request(url, body=json.dumps({"expected_version": 1}).encode())
+    assert (status, answer["code"]) == (404, "NOT_FOUND")
+    assert "before the server restarted" in answer["error"]
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+
+
 def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:

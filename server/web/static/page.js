@@ -70,7 +70,8 @@ function showConnection(text, live) {
 // Reads the server-sent events at `url` and calls onEvent(object) for each. An error (e.g. the product is
 // not taught yet, or was deleted) is passed on as {error}; then, as when the stream breaks (the server
 // restarted), it tries again every 2 s. It stops when the page is left, so the browser closes the connection.
-async function follow(url, onEvent) {
+// onConnected() is called each time a stream opens, before its first event.
+async function follow(url, onEvent, onConnected = () => {}) {
   const leaving = new AbortController();
   addEventListener("pagehide", () => leaving.abort());
   while (!leaving.signal.aborted) {
@@ -81,6 +82,7 @@ async function follow(url, onEvent) {
         throw new Error(`${response.status}`);
       }
       showConnection("live", true);
+      onConnected();
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {

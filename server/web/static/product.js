@@ -93,7 +93,7 @@ function addFrames(frames) {
 }
 
 async function openLarge(frame) {
-  const response = await api(`${productUrl}/frames/${frame.seq}/large.jpg`);
+  const response = await api(`${productUrl}/frames/${frame.id}/large.jpg`);
   if (!response.ok) {
     message.textContent = await errorText(response);
     return;
@@ -123,7 +123,7 @@ async function applyThreshold() {
 async function addGoodPart(frame, button) {
   button.disabled = true;
   try {
-    const product = await post(`${productUrl}/frames/${frame.seq}/good`, {
+    const product = await post(`${productUrl}/frames/${frame.id}/good`, {
       expected_version: state.product.version,
     });
     showProduct(product);
@@ -146,6 +146,13 @@ async function main() {
   acceptImages(document.getElementById("teach-drop"), document.getElementById("teach-files"), (files) =>
     teachFrom(productId, files, document.getElementById("teach-status")),
   );
+  // Each connection's first event carries every kept frame and score: start again from it (after a
+  // restart the old frames are gone, and after a dropped connection they would come twice).
+  const clearFrames = () => {
+    state.frames = [];
+    state.scores = [];
+    document.getElementById("frames").replaceChildren();
+  };
   follow(`${productUrl}/events`, (event) => {
     if (event.error) {
       message.textContent = state.streamError = event.error;
@@ -157,7 +164,7 @@ async function main() {
     addFrames(event.frames);
     state.scores = state.scores.concat(event.scores).slice(-SCORES_KEPT);
     markTrial();
-  });
+  }, clearFrames);
 }
 
 main();
