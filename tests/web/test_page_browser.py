@@ -188,6 +188,22 @@ def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_pa
         assert client.get_product("taught-on-page").teach_stats.image_count == 8
 
 
+def test_a_new_product_with_the_id_of_an_existing_one_is_not_taught_over_it(
+    browser, open_server, tmp_path: Path
+):
+    product_id = new_product(open_server)
+    path = tmp_path / "part.png"
+    cv2.imwrite(str(path), cv2.cvtColor(good_parts(1, seed=5)[0], cv2.COLOR_RGB2BGR))
+    browser.get(open_server.page_url)
+    wait(browser, shown.presence_of_element_located((By.CSS_SELECTOR, f'tr[data-id="{product_id}"]')))
+    browser.find_element(By.ID, "new-product-id").send_keys(product_id)
+    browser.find_element(By.ID, "teach-files").send_keys(str(path))
+    refusal = f"{product_id} already exists (version 1, 8 images)"
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "teach-status"), refusal))
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+
+
 def test_a_bad_part_dropped_among_good_ones_is_named(browser, open_server, tmp_path: Path):
     parts = good_parts(8, seed=4)
     cv2.rectangle(parts[2], (80, 80), (150, 150), (0, 0, 0), -1)

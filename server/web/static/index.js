@@ -14,7 +14,11 @@ function cell(row, text) {
   row.insertCell().textContent = text;
 }
 
+const shownProducts = new Map(); // id -> product, as last listed
+
 function showProducts(products) {
+  shownProducts.clear();
+  for (const product of products) shownProducts.set(product.id, product);
   const body = document.querySelector("#products tbody");
   body.replaceChildren();
   for (const product of products) {
@@ -50,6 +54,13 @@ async function main() {
     const productId = document.getElementById("new-product-id").value.trim();
     if (!productId) {
       status.textContent = "enter the new product's id first";
+      return;
+    }
+    const existing = shownProducts.get(productId);
+    if (existing) {
+      status.textContent =
+        `${productId} already exists (version ${existing.version}, ${existing.images} images): teaching it ` +
+        "here would replace its images and threshold; to do that, drop the images on its own page";
       return;
     }
     await teachFrom(productId, files, status);
