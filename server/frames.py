@@ -68,8 +68,8 @@ class FrameProcessor:
         decode_pool: FairExecutor,
         record: Callable[..., None] = lambda *frame: None,
     ) -> None:
-        """record(product_id, version, prepared, scores, verdict, image): told of every frame answered with a
-        score (the web page's recent frames, server/web/recorder.py)."""
+        """record(product_id, version, prepared, scores, verdict, image, frame_id): told of every frame
+        answered with a score (the web page's recent frames, server/web/recorder.py)."""
         self._registry = registry
         self._batcher = batcher
         self._lifecycle = lifecycle
@@ -161,7 +161,9 @@ class FrameProcessor:
         scores = search(pending.scorer, output.features)
         result = verdict(scores, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         version = pending.entry.bank.version
-        self._record(pending.product_id, version, pending.prepared, scores, result, pending.image)
+        self._record(
+            pending.product_id, version, pending.prepared, scores, result, pending.image, pending.frame_id
+        )
         response = pb.InspectResponse(
             frame_id=pending.frame_id,
             score=result.score,

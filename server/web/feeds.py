@@ -46,6 +46,7 @@ def _frame_json(frame: FrameRecord, thumbnail: bytes, run: str) -> dict:
     return {
         "id": frame_id(run, frame),
         "seq": frame.seq,
+        "frame_id": frame.frame_id,
         "version": frame.version,
         "unix": frame.unix,
         "score": frame.score,

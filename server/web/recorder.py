@@ -48,6 +48,7 @@ class FrameRecord:
     image: pb.Image | None  # the frame as received, kept for flagged frames within IMAGES_KEPT_BYTES
     image_bytes: int = 0
     rendered: dict[int, bytes] = field(default_factory=dict)  # JPEG overlays by size, drawn once
+    frame_id: int = 0  # the client's, as in its InspectRequest
 
 
 @dataclass
@@ -98,6 +99,7 @@ class FrameRecorder:
         scores: PatchScores,
         result: Verdict,
         image: pb.Image,
+        frame_id: int = 0,
     ) -> None:
         """Called for every frame answered with a score."""
         now = time.time()
@@ -120,6 +122,7 @@ class FrameRecorder:
             grids=scores.grids(),
             picture=roi_picture(prepared),
             image=image if result.anomalous else None,
+            frame_id=frame_id,
         )
         with self._lock:
             if not log.watchers:  # the last page closed meanwhile

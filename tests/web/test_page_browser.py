@@ -52,9 +52,13 @@ def shown_frames(driver) -> dict[int, object]:
     return {int(frame.get_attribute("data-seq")): frame for frame in frames}
 
 
+FIRST_FRAME_ID = 500  # the client's frame ids, other numbers than the page's own
+
+
 def stream_while_watched(driver, server, product_id: str, token: str | None = None) -> list:
     """Streams BURSTS x BURST_FRAMES frames in one stream, each burst once the page shows the one before;
-    returns the stream's results (result i is the page's frame i + 1: nothing else inspects the product)."""
+    returns the stream's results (result i is the page's frame i + 1: nothing else inspects the product;
+    its frame_id is FIRST_FRAME_ID + i)."""
     images = good_parts(BURSTS * BURST_FRAMES, seed=7)
     bursts = [threading.Event() for _ in range(BURSTS)]
     results: list = []
@@ -63,7 +67,7 @@ def stream_while_watched(driver, server, product_id: str, token: str | None = No
         for burst, go in enumerate(bursts):
             go.wait(WAIT_SECONDS)
             for index in range(burst * BURST_FRAMES, (burst + 1) * BURST_FRAMES):
-                yield index, images[index]
+                yield FIRST_FRAME_ID + index, images[index]
 
     def run() -> None:
         with InspectionClient(server.target, token=token) as client:
@@ -134,6 +138,7 @@ def test_product_page_fills_with_frames_and_scores_while_a_stream_runs(browser, 
         result = results[seq - 1]
         assert frame.find_element(By.CSS_SELECTOR, ".score").text == f"{result.score:.4f}"
         assert frame.find_element(By.CSS_SELECTOR, ".verdict").text == result.verdict
+        assert frame.get_attribute("data-frame-id") == str(result.frame_id)
         image = frame.find_element(By.TAG_NAME, "img")
         assert browser.execute_script("return arguments[0].naturalWidth", image) > 0
     histogram = browser.find_element(By.ID, "histogram")
@@ -149,7 +154,7 @@ def test_a_click_opens_the_frame_large(browser, open_server):
     shown_frames(browser)[1].find_element(By.TAG_NAME, "img").click()
     large = wait(browser, shown.visibility_of_element_located((By.ID, "large-image")))
     wait(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", large) == 256, "loaded")
-    assert "frame 1: score" in browser.find_element(By.ID, "large-caption").text
+    assert f"frame_id {FIRST_FRAME_ID} at " in browser.find_element(By.ID, "large-caption").text
 
 
 def test_a_tried_threshold_marks_each_frame_and_applying_it_makes_a_new_version(browser, open_server):
@@ -222,11 +227,15 @@ def test_this_is_a_good_part_adds_the_flagged_frame_to_the_product(browser, open
     open_product_page(browser, open_server, product_id)
     stream_while_watched(browser, open_server, product_id)
     shown_frames(browser)[1].find_element(By.CSS_SELECTOR, ".good-part").click()
-    wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), "frame 1 added as a good part"))
+    added = (
+        f"frame_id {FIRST_FRAME_ID} added as a good part: version {before.version + 1}, threshold 0.0000 -> "
+    )
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), added))
     with InspectionClient(open_server.target) as client:
         after = client.get_product(product_id)
     assert after.version == before.version + 1
     assert after.teach_stats.image_count == before.teach_stats.image_count + 1
+    assert f"-> {after.threshold:.4f}" in browser.find_element(By.ID, "message").text
 
 
 def _enter_token(driver, token: str) -> None:

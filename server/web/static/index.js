@@ -15,8 +15,13 @@ function cell(row, text) {
 }
 
 const shownProducts = new Map(); // id -> product, as last listed
+let shownJson = "";
 
+// Rebuilds the table only when something changed: a row replaced every second loses a slow click or tap.
 function showProducts(products) {
+  const json = JSON.stringify(products);
+  if (json === shownJson) return;
+  shownJson = json;
   shownProducts.clear();
   for (const product of products) shownProducts.set(product.id, product);
   const body = document.querySelector("#products tbody");

@@ -17,6 +17,15 @@ function trialThreshold() {
   return value;
 }
 
+// A threshold as the operator reads and types it: float32 noise (0.09014107286930084) rounded away.
+function shownThreshold(threshold) {
+  return Number(threshold.toPrecision(6));
+}
+
+function frameTime(frame) {
+  return new Date(frame.unix * 1000).toLocaleTimeString();
+}
+
 function verdictAt(score, threshold) {
   return score > threshold ? "anomalous" : "good";
 }
@@ -32,20 +41,23 @@ function showProduct(product) {
     ? product.outlier_images.join(", ")
     : "none";
   document.getElementById("status").textContent = product.usable ? "ready" : product.status;
-  if (changed && document.activeElement !== thresholdInput) thresholdInput.value = product.threshold;
+  if (changed && document.activeElement !== thresholdInput) thresholdInput.value = shownThreshold(product.threshold);
 }
 
 function frameElement(frame) {
   const element = document.createElement("figure");
   element.className = `frame ${frame.anomalous ? "anomalous" : "good"}`;
   element.dataset.seq = frame.seq;
+  element.dataset.frameId = frame.frame_id;
   element.dataset.score = frame.score;
   const image = document.createElement("img");
   image.src = frame.thumbnail;
   image.alt = `frame ${frame.seq}`;
   image.addEventListener("click", () => openLarge(frame));
   const caption = document.createElement("figcaption");
-  caption.innerHTML = '<span class="score"></span> <span class="verdict"></span> <span class="trial"></span>';
+  caption.innerHTML =
+    '<span class="score"></span> <span class="verdict"></span> <span class="trial"></span> <span class="when"></span>';
+  caption.querySelector(".when").textContent = `frame_id ${frame.frame_id}, ${frameTime(frame)}`;
   caption.querySelector(".score").textContent = frame.score.toFixed(4);
   caption.querySelector(".verdict").textContent = frame.anomalous ? "anomalous" : "good";
   element.append(image, caption);
@@ -102,18 +114,23 @@ async function openLarge(frame) {
   URL.revokeObjectURL(image.src);
   image.src = URL.createObjectURL(await response.blob());
   document.getElementById("large-caption").textContent =
-    `frame ${frame.seq}: score ${frame.score.toFixed(4)}, ${frame.anomalous ? "anomalous" : "good"} at ` +
+    `frame_id ${frame.frame_id} at ${frameTime(frame)}: score ${frame.score.toFixed(4)}, ` +
+    `${frame.anomalous ? "anomalous" : "good"} at ` +
     `threshold ${frame.threshold.toFixed(4)} (version ${frame.version}), ${frame.regions} region(s)`;
   document.getElementById("large").showModal();
 }
 
 async function applyThreshold() {
   const threshold = parseFloat(thresholdInput.value);
+  if (threshold === shownThreshold(state.product.threshold)) {
+    message.textContent = `the threshold is ${threshold} already: nothing to apply`;
+    return;
+  }
   try {
     const product = await post(`${productUrl}/threshold`, { threshold, expected_version: state.product.version });
     showProduct(product);
-    thresholdInput.value = product.threshold;
-    message.textContent = `threshold ${product.threshold} applied: version ${product.version}`;
+    thresholdInput.value = shownThreshold(product.threshold);
+    message.textContent = `threshold ${shownThreshold(product.threshold)} applied: version ${product.version}`;
   } catch (error) {
     message.textContent = `not applied: ${error.message}`;
   }
@@ -123,11 +140,18 @@ async function applyThreshold() {
 async function addGoodPart(frame, button) {
   button.disabled = true;
   try {
+    const before = state.product.threshold;
     const product = await post(`${productUrl}/frames/${frame.id}/good`, {
       expected_version: state.product.version,
     });
     showProduct(product);
-    message.textContent = `frame ${frame.seq} added as a good part: version ${product.version}`;
+    message.textContent =
+      `frame_id ${frame.frame_id} added as a good part: version ${product.version}, threshold ` +
+      `${before.toFixed(4)} -> ${product.threshold.toFixed(4)}`;
+    if (product.outlier_images.includes(product.images - 1)) {
+      message.textContent +=
+        ". It looks unlike the other good images: if it is not a good part, teach the product again without it";
+    }
   } catch (error) {
     message.textContent = `not added: ${error.message}`;
     button.disabled = false;
