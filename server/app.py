@@ -97,6 +97,7 @@ class InspectionServer:
             max_message_bytes=config.max_message_bytes,
             decode_pool=self.decode_pool,
             record=self.recorder.record,
+            record_failure=self.recorder.record_failure,
         )
         self.service = InspectionService(
             config,

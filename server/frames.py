@@ -67,9 +67,11 @@ class FrameProcessor:
         max_message_bytes: int,
         decode_pool: FairExecutor,
         record: Callable[..., None] = lambda *frame: None,
+        record_failure: Callable[[str, str], None] = lambda *failure: None,
     ) -> None:
         """record(product_id, version, prepared, scores, verdict, image, frame_id): told of every frame
-        answered with a score (the web page's recent frames, server/web/recorder.py)."""
+        answered with a score (the web page's recent frames, server/web/recorder.py); record_failure(
+        product_id, "CODE: message") of every frame of a known product answered with an error."""
         self._registry = registry
         self._batcher = batcher
         self._lifecycle = lifecycle
@@ -78,6 +80,7 @@ class FrameProcessor:
         self._max_message_bytes = max_message_bytes
         self._pool = decode_pool
         self._record = record
+        self._record_failure = record_failure
 
     def submit(
         self, request: pb.InspectRequest | OversizedFrame, source: Hashable | None = None
@@ -205,4 +208,6 @@ class FrameProcessor:
             code=code.name,
             message=message,
         )
+        if known:
+            self._record_failure(product, f"{code.name}: {message}")
         return pb.InspectResponse(frame_id=pending.frame_id, error=frame_error(error))

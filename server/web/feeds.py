@@ -72,6 +72,7 @@ class ProductFeed:
         self._last_seq = 0
         self._score_count = 0
         self._product: dict | None = None
+        self._failures: dict | None = None
 
     async def next_event(self) -> dict | None:
         product = product_json(
@@ -80,9 +81,10 @@ class ProductFeed:
         newest = FRAMES_KEPT if self._product is None else FRAMES_PER_UPDATE  # the page fills at first
         frames = self._recorder.frames_since(self._product_id, self._last_seq)[-newest:]
         scores, self._score_count = self._recorder.scores_since(self._product_id, self._score_count)
-        if not frames and not scores and product == self._product:
+        failures = self._recorder.failures(self._product_id)
+        if not frames and not scores and product == self._product and failures == self._failures:
             return None
-        self._product = product
+        self._product, self._failures = product, failures
         if frames:
             self._last_seq = frames[-1].seq
         thumbnails = await asyncio.get_running_loop().run_in_executor(None, _thumbnails, frames)
@@ -93,6 +95,7 @@ class ProductFeed:
                 for frame, jpeg in zip(frames, thumbnails, strict=True)
             ],
             "scores": scores,
+            "failures": failures,
         }
 
 

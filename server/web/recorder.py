@@ -58,6 +58,9 @@ class _ProductLog:
     frames: deque = field(default_factory=lambda: deque(maxlen=FRAMES_KEPT))
     seqs: itertools.count = field(default_factory=lambda: itertools.count(1))
     watchers: int = 0
+    failures: int = 0  # frames answered with an error
+    last_failure: str = ""  # "CODE: message" of the last of them
+    last_failure_unix: float = 0.0
 
 
 class _RateMeter:
@@ -159,6 +162,22 @@ class FrameRecorder:
         with self._lock:
             log = self._products.get(product_id)
             return next((frame for frame in log.frames if frame.seq == seq), None) if log else None
+
+    def record_failure(self, product_id: str, failure: str) -> None:
+        """Called for every frame of a known product answered with an error ("CODE: message")."""
+        with self._lock:
+            log = self._products.setdefault(product_id, _ProductLog())
+            log.failures += 1
+            log.last_failure = failure
+            log.last_failure_unix = time.time()
+
+    def failures(self, product_id: str) -> dict:
+        """{"count", "last", "unix"} of the product's frames answered with an error since the start."""
+        with self._lock:
+            log = self._products.get(product_id)
+            if log is None or not log.failures:
+                return {"count": 0, "last": "", "unix": 0.0}
+            return {"count": log.failures, "last": log.last_failure, "unix": log.last_failure_unix}
 
     def scores_since(self, product_id: str, count: int) -> tuple[list[float], int]:
         """The scores recorded after the first `count` (as many as are kept) and the new total count."""

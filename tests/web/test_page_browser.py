@@ -147,6 +147,21 @@ def test_product_page_fills_with_frames_and_scores_while_a_stream_runs(browser, 
     assert float(histogram.get_attribute("data-threshold")) == pytest.approx(results[0].threshold)
 
 
+def test_frames_that_fail_are_counted_with_the_last_reason(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    assert not browser.find_element(By.ID, "failures").is_displayed()
+    with InspectionClient(open_server.target) as client:
+        results = list(client.inspect_stream(product_id, [(1, b"not an image"), (2, b"nor this")]))
+    assert all(result.error for result in results)
+    failures = (By.ID, "failures")
+    wait(browser, shown.text_to_be_present_in_element(failures, "2 frame(s) failed since the server started"))
+    assert (
+        "INVALID_ARGUMENT: the image is not a JPEG, PNG, BMP or TIFF file"
+        in browser.find_element(*failures).text
+    )
+
+
 def test_a_click_opens_the_frame_large(browser, open_server):
     product_id = new_product(open_server)
     open_product_page(browser, open_server, product_id)

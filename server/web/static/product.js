@@ -44,6 +44,17 @@ function showProduct(product) {
   if (changed && document.activeElement !== thresholdInput) thresholdInput.value = shownThreshold(product.threshold);
 }
 
+// Frames of this product answered with an error (undecodable, unusable product, ...): a camera that sends
+// frames that all fail would otherwise look like one that sends nothing.
+function showFailures(failures) {
+  const element = document.getElementById("failures");
+  element.hidden = !failures.count;
+  element.textContent = failures.count
+    ? `${failures.count} frame(s) failed since the server started; the last at ` +
+      `${new Date(failures.unix * 1000).toLocaleTimeString()}: ${failures.last}`
+    : "";
+}
+
 function frameElement(frame) {
   const element = document.createElement("figure");
   element.className = `frame ${frame.anomalous ? "anomalous" : "good"}`;
@@ -185,6 +196,7 @@ async function main() {
     }
     if (message.textContent === state.streamError) message.textContent = "";
     showProduct(event.product);
+    showFailures(event.failures);
     addFrames(event.frames);
     state.scores = state.scores.concat(event.scores).slice(-SCORES_KEPT);
     markTrial();
