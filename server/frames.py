@@ -100,7 +100,7 @@ class FrameProcessor:
             pending.heatmap = request.heatmap
             pending.image = request.image
             self._lifecycle.check_accepting()
-            pending.entry = self._registry.get(request.product_id)
+            pending.entry = self._registry.get(request.product_id).inspecting()
             pending.scorer = pending.entry.require_scorer()
             check_heatmap_format(request.heatmap)
             self._pool.submit(pending.source, lambda: self._prepare(pending, loop))

@@ -40,16 +40,26 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ProductEntry:
-    """One product as loaded. `scorer` is None when the product cannot be inspected; `problem` says why."""
+    """One product as loaded. `scorer` is None when the product cannot be inspected; `problem` says why.
+
+    A version received or changed while this server held a usable one, and built for another model, waits
+    for its rebuild with that one as its `stand_in`: frames are inspected with the previous version meanwhile
+    (in a fleet of two models every change on one side would otherwise stop inspection on the other for a
+    rebuild's time)."""
 
     product_id: str
     bank: MemoryBank | None  # None when the stored bank could not be read
     scorer: Scorer | None
     problem: str = ""
+    stand_in: ProductEntry | None = None
 
     @property
     def usable(self) -> bool:
-        return self.scorer is not None
+        return self.scorer is not None or self.stand_in is not None
+
+    def inspecting(self) -> ProductEntry:
+        """The entry frames are inspected with: this one, or its stand-in while it waits for its rebuild."""
+        return self if self.scorer is not None or self.stand_in is None else self.stand_in
 
     def require_scorer(self) -> Scorer:
         """The Scorer; ProductUnusable when there is none."""
@@ -278,6 +288,8 @@ class ProductRegistry:
         with self._lock:
             entry = self._entries.get(source.product_id)
             if _is_bank_of(entry, source):
+                if entry.stand_in is not None and entry.stand_in.bank is not None:
+                    problem += f"; frames are inspected with version {entry.stand_in.bank.version} meanwhile"
                 self._entries[source.product_id] = dataclasses.replace(entry, problem=problem)
 
     def _serves(self, bank: MemoryBank) -> bool:
@@ -319,6 +331,9 @@ class ProductRegistry:
     def _swap(self, bank: MemoryBank) -> ProductEntry:
         entry = self._entry_for(bank)
         with self._lock:
+            previous = self._entries.get(entry.product_id)
+            if entry.scorer is None and self.needs_rebuild(bank) and previous is not None:
+                entry = _with_stand_in(entry, previous.inspecting(), describe_model(self._extractor.info))
             self._entries[entry.product_id] = entry
         self._queue_if_stale(entry)
         return entry
@@ -353,3 +368,14 @@ def _is_bank_of(entry: ProductEntry | None, bank: MemoryBank) -> bool:
     """Whether bank (the object) is entry's: a product deleted and taught again has a version of the same
     number but another bank."""
     return entry is not None and entry.bank is bank
+
+
+def _with_stand_in(entry: ProductEntry, previous: ProductEntry, model: str) -> ProductEntry:
+    """entry, waiting for its rebuild, inspecting with `previous` meanwhile if that one can."""
+    if previous.scorer is None or previous.bank is None or entry.bank is None:
+        return entry
+    problem = (
+        f"version {entry.bank.version} is being rebuilt for the loaded model {model}; frames are inspected "
+        f"with version {previous.bank.version} until it is done"
+    )
+    return dataclasses.replace(entry, problem=problem, stand_in=previous)

@@ -243,6 +243,23 @@ def test_a_server_with_another_model_rebuilds_a_received_version_for_itself_with
     assert a.stub.Inspect(inspect_request(PRODUCT)).product_version == 1
 
 
+def test_while_a_version_changed_on_another_model_is_rebuilt_the_previous_one_goes_on_inspecting(
+    fleet, other_model
+):
+    a, b = fleet("a"), fleet("b", other_model)
+    a.stub.Teach(teach_request(PRODUCT, seed=1))
+    wait_for_log_event(b.server, "product_rebuilt", product=PRODUCT, version=1)
+    with InspectingStream(b.stub, PRODUCT) as on_b:
+        on_b.wait_for_version(1)
+        update_threshold(a, 0.25)  # version 2, built for a's model: b rebuilds it
+        received = wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=2)
+        assert received["usable"] is True and "inspected with version 1" in received["problem"]
+        wait_for_log_event(b.server, "product_rebuilt", product=PRODUCT, version=2)
+        on_b.wait_for_version(2)
+    assert on_b.errors == []
+    assert set(on_b.versions) == {1, 2} and on_b.versions == sorted(on_b.versions)
+
+
 def test_a_server_joining_with_a_folder_of_products_publishes_them(fleet, tiny_model, tmp_path):
     alone = start_server(tiny_model, tmp_path / "alone" / "store", tmp_path / "alone")
     with alone, alone.channel() as channel:
