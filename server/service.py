@@ -24,7 +24,7 @@ from server.frames import FrameProcessor
 from server.logs import log_event
 from server.metrics import ServerMetrics
 from server.products import ADDED_IMAGE, ProductEntry, ProductRegistry
-from server.status import abort, code_from_number
+from server.status import abort, code_from_number, status_of
 from server.stream import answer_stream
 from server.teach_frames import prepare_teach_images
 
@@ -51,9 +51,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         try:
             entry = await asyncio.to_thread(self._teach, request)
         except Exception as error:
-            log_event(
-                "teach_failed", product=request.product_id, image_count=len(request.images), error=str(error)
-            )
+            _log_refused("teach_failed", error, product=request.product_id, image_count=len(request.images))
             await abort(context, error)
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
@@ -77,11 +75,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         try:
             entry = await asyncio.to_thread(self._add_images, request)
         except Exception as error:
-            log_event(
-                "add_images_failed",
-                product=request.product_id,
-                image_count=len(request.images),
-                error=str(error),
+            _log_refused(
+                "add_images_failed", error, product=request.product_id, image_count=len(request.images)
             )
             await abort(context, error)
         self.count_products()
@@ -158,6 +153,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 request.expected_version,
             )
         except Exception as error:
+            _log_refused("update_failed", error, product=request.product_id)
             await abort(context, error)
         log_event(
             "product_updated",
@@ -175,6 +171,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 self._registry.delete, request.product_id, request.expected_version
             )
         except Exception as error:
+            _log_refused("delete_failed", error, product=request.product_id)
             await abort(context, error)
         self.count_products()
         log_event("product_deleted", product=request.product_id, version=version)
@@ -222,4 +219,14 @@ def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: 
         seconds=round(seconds, 3),
         outlier_images=outliers,
         **fields,
+    )
+
+
+def _log_refused(event: str, error: BaseException, **fields: object) -> None:
+    """A change that was refused, with its status code: at warning when the store was unavailable (the
+    operator must know which changes did not land) or on a server fault, else at info."""
+    code, _ = status_of(error)
+    serious = code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL)
+    log_event(
+        event, level=logging.WARNING if serious else logging.INFO, code=code.name, error=str(error), **fields
     )

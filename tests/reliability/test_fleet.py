@@ -164,6 +164,9 @@ def test_with_the_store_down_inspection_goes_on_writes_are_unavailable_and_every
             error = rpc_error(call, request)
             assert error.code() == grpc.StatusCode.UNAVAILABLE
             assert nats_store.url in error.details()
+        for event in ("teach_failed", "add_images_failed", "update_failed", "delete_failed"):
+            refused = wait_for_log_event(a.server, event, product=PRODUCT)
+            assert (refused["level"], refused["code"]) == ("warning", "UNAVAILABLE")
         assert a.version(PRODUCT) == 2
         assert sorted(path.name for path in (tmp_path / "a" / "store" / PRODUCT).iterdir()) == a_files
 
