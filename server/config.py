@@ -88,6 +88,13 @@ def _add(
     group.add_argument(flag, default=value, help=f"{help} [PATCHCORE_{name}]", **extra)
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows a flag's default only where it has one: no "(default: None)" or "(default: )"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default in (None, "") else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m server",
@@ -95,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and get anomaly scores, verdicts and heatmaps over gRPC.",
         epilog="Every flag can also be set by the environment variable named in brackets; "
         "a flag on the command line wins.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     d = ServerConfig(model=Path(), store=Path())
 

@@ -4,7 +4,7 @@ list."""
 import csv
 
 import pytest
-from patchcore_client.cli import main
+from patchcore_client.cli import build_parser, main
 
 PRODUCT = "cli-part"
 
@@ -103,3 +103,9 @@ def test_a_path_that_does_not_exist_is_named_without_a_traceback(command, tmp_pa
 def test_health_of_a_server_that_is_not_there_says_so_and_fails(wait, capsys):
     assert main(["--target", "127.0.0.1:1", "health", *wait]) == 1
     assert capsys.readouterr().err.startswith("error: no answer from 127.0.0.1:1")
+
+
+def test_help_shows_defaults_only_where_there_are_some():
+    text = build_parser().format_help()
+    assert "(default: 127.0.0.1:50051)" in text
+    assert "(default: None)" not in text

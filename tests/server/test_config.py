@@ -74,6 +74,7 @@ def test_help_names_every_setting_with_its_variable_and_default():
             assert f"--{name.replace('_', '-')}" in text
     assert "[PATCHCORE_MODEL]" in text and "[PATCHCORE_MAX_WAIT_MS]" in text
     assert "(default: 127.0.0.1)" in text
+    assert "(default: None)" not in text and "(default: )" not in text  # flags without a default say none
 
 
 def test_a_server_is_on_its_own_unless_given_a_fleet_store(monkeypatch):

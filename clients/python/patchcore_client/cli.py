@@ -181,11 +181,18 @@ def _roi(text: str) -> tuple[int, int, int, int]:
     return x, y, width, height
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default only where it has one: no "(default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default in (None, "") else super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patchcore-client",
         description="Command-line client for a patchcore-edge inspection server.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "--target", default=os.environ.get("PATCHCORE_TARGET", DEFAULT_TARGET),
