@@ -6,6 +6,9 @@
 #   ./install.sh PREFIX            e.g. ./install.sh /opt/patchcore-edge
 #   PYTHON=/usr/bin/python3.11 ./install.sh PREFIX     another interpreter (default: python3)
 set -euo pipefail
+# What is installed must be readable by the service's user whatever umask the installing shell has (hardened
+# systems set 027 or 077, and sudo keeps it): without this the unit failed with "Permission denied".
+umask 022
 
 usage() {
     echo "usage: $0 PREFIX   (e.g. $0 /opt/patchcore-edge); PYTHON=... picks the interpreter" >&2

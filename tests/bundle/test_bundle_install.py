@@ -5,6 +5,7 @@ package index reachable, then the installed `patchcore-server` teaches and inspe
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import signal
@@ -64,7 +65,11 @@ def installed(bundle: Path, tmp_path_factory: pytest.TempPathFactory, request) -
     bundle_dir = line_pc / bundle.name.removesuffix(".tar.gz")
     prefix = line_pc / "opt" / "patchcore-edge"
     start = time.monotonic()
-    result = install(bundle_dir, prefix)
+    hardened = os.umask(0o077)  # as root's shell on a hardened line PC; the service runs as another user
+    try:
+        result = install(bundle_dir, prefix)
+    finally:
+        os.umask(hardened)
     assert result.returncode == 0, result.stdout + result.stderr
     seconds = time.monotonic() - start
     size_mb = sum(path.stat().st_size for path in prefix.rglob("*") if path.is_file()) / 1e6
@@ -122,6 +127,17 @@ def test_the_exporters_frameworks_are_not_installed(installed, module):
     result = run([installed.prefix / "bin" / "python", "-c", f"import {module}"])
     assert result.returncode == 1
     assert f"No module named '{module}'" in result.stderr
+
+
+def test_everything_installed_is_readable_by_the_services_user_after_a_hardened_umask(installed):
+    """Installed with umask 077 (the fixture): the service's own user must read every file and open every
+    folder, or the unit fails with Permission denied."""
+    closed = [
+        path
+        for path in [installed.prefix, *installed.prefix.rglob("*")]
+        if not path.is_symlink() and path.stat().st_mode & (0o005 if path.is_dir() else 0o004) == 0
+    ]
+    assert closed == []
 
 
 def test_running_install_again_upgrades_in_place(installed, request):
