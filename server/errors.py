@@ -30,3 +30,8 @@ class ConfigError(InspectionError):
 
 class FleetUnavailable(StorageError):
     """The fleet's product store (NATS) is unreachable: changes are refused, inspection goes on."""
+
+
+class CallEnded(Exception):
+    """The call of a Teach or AddImages ended (its deadline, the client cancelled, the server's drain ran out)
+    while it was being built: the build stops at its next step and stores nothing."""

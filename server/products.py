@@ -130,22 +130,31 @@ class ProductRegistry:
         images: TeachImages,
         options: TeachOptions,
         expected_version: int = 0,
+        progress: Progress | None = None,
     ) -> ProductEntry:
         """Builds a new version from good frames (prepared with options' view; images: the same images as
-        they are kept), stores it with its images, swaps it in."""
+        they are kept), stores it with its images, swaps it in. progress as teach()'s: an exception it
+        raises stops the build, and nothing is stored."""
         ProductStore.validate_product_id(product_id)
 
         def build() -> ProductEntry:
             self._check_expected(product_id, expected_version)
             version = self._store.next_version(product_id)
-            bank = teach(self._extractor, frames, product_id, options, version=version)
+            bank = teach(self._extractor, frames, product_id, options, version=version, progress=progress)
             return self._store_and_swap(ProductVersion.taught(bank, images), base_version=expected_version)
 
         return self._write(build)
 
-    def add_images(self, product_id: str, images: TeachImages, expected_version: int = 0) -> ProductEntry:
+    def add_images(
+        self,
+        product_id: str,
+        images: TeachImages,
+        expected_version: int = 0,
+        progress: Progress | None = None,
+    ) -> ProductEntry:
         """Builds a new version from the current version's stored images and these (image files as kept),
-        with the product's own TeachOptions, stores it with all its images, swaps it in."""
+        with the product's own TeachOptions, stores it with all its images, swaps it in; progress as in
+        teach()."""
 
         def build() -> ProductEntry:
             current = self._current_bank(product_id)
@@ -160,7 +169,9 @@ class ProductRegistry:
             version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
             view = current.view(self._extractor.info.input_size)
             new_frames = self._prepare_files(images, view, noun=ADDED_IMAGE)
-            bank = teach_again(self._extractor, current, stored, self._prepare_files, new_frames)
+            bank = teach_again(
+                self._extractor, current, stored, self._prepare_files, new_frames, progress=progress
+            )
             bank = dataclasses.replace(bank, version=version)
             return self._store_and_swap(ProductVersion.taught(bank, stored + images), current.version)
 

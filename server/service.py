@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -15,10 +17,11 @@ from patchcore_edge.v1 import inspection_pb2_grpc
 
 from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
+from patchcore.teach import Progress
 from server import __version__
 from server.config import ServerConfig
 from server.convert import kept_images, model_message, product_message, teach_options, updated_options
-from server.errors import StreamIdle
+from server.errors import CallEnded, StreamIdle
 from server.fleet.fleet import FleetStatus
 from server.frames import FrameProcessor
 from server.logs import log_event
@@ -49,7 +52,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     async def Teach(self, request: pb.TeachRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
         try:
-            entry = await asyncio.to_thread(self._teach, request)
+            entry = await _until_the_call_ends(
+                functools.partial(self._teach, request),
+                "teach_cancelled",
+                product=request.product_id,
+                image_count=len(request.images),
+            )
         except Exception as error:
             _log_refused("teach_failed", error, product=request.product_id, image_count=len(request.images))
             await abort(context, error)
@@ -59,7 +67,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         _log_new_version("product_taught", entry, seconds)
         return product_message(entry)
 
-    def _teach(self, request: pb.TeachRequest) -> ProductEntry:
+    def _teach(self, request: pb.TeachRequest, progress: Progress) -> ProductEntry:
         """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread)."""
         if not request.images:
             raise InvalidInput("the teach set is empty: send at least one image of a good part")
@@ -68,12 +76,20 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         view = options.view(self._model.input_size)
         frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
         kept = kept_images(request.images, self._config.max_image_pixels)
-        return self._registry.teach(request.product_id, frames, kept, options, request.expected_version)
+        progress("prepare", len(frames), len(frames))
+        return self._registry.teach(
+            request.product_id, frames, kept, options, request.expected_version, progress=progress
+        )
 
     async def AddImages(self, request: pb.AddImagesRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
         try:
-            entry = await asyncio.to_thread(self._add_images, request)
+            entry = await _until_the_call_ends(
+                functools.partial(self._add_images, request),
+                "add_images_cancelled",
+                product=request.product_id,
+                image_count=len(request.images),
+            )
         except Exception as error:
             _log_refused(
                 "add_images_failed", error, product=request.product_id, image_count=len(request.images)
@@ -84,7 +100,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         _log_new_version("product_images_added", entry, elapsed, added=len(request.images))
         return product_message(entry)
 
-    def _add_images(self, request: pb.AddImagesRequest) -> ProductEntry:
+    def _add_images(self, request: pb.AddImagesRequest, progress: Progress) -> ProductEntry:
         """Checks the images and the product's new image count, then rebuilds and stores it (in a thread)."""
         current = self._registry.get(request.product_id)
         if not request.images:
@@ -92,7 +108,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         stored_count = current.bank.stats.image_count if current.bank else 0
         self._check_teach_set_size(stored_count + len(request.images))
         kept = kept_images(request.images, self._config.max_image_pixels, ADDED_IMAGE)
-        return self._registry.add_images(request.product_id, kept, request.expected_version)
+        return self._registry.add_images(
+            request.product_id, kept, request.expected_version, progress=progress
+        )
 
     async def Inspect(
         self, request: pb.InspectRequest, context: grpc.aio.ServicerContext
@@ -230,3 +248,23 @@ def _log_refused(event: str, error: BaseException, **fields: object) -> None:
     log_event(
         event, level=logging.WARNING if serious else logging.INFO, code=code.name, error=str(error), **fields
     )
+
+
+async def _until_the_call_ends(
+    build: Callable[[Progress], ProductEntry], event: str, **fields: object
+) -> ProductEntry:
+    """build(progress) in a thread. When the call ends first (its deadline, the client, the server's drain),
+    the build is told to stop: its next progress report raises CallEnded, so nothing is stored (unless it
+    was being stored already), and `event` is logged."""
+    ended = threading.Event()
+
+    def stop_if_the_call_ended(_stage: str, _done: int, _total: int) -> None:
+        if ended.is_set():
+            raise CallEnded("the call ended before the product was built; nothing was stored")
+
+    try:
+        return await asyncio.to_thread(build, stop_if_the_call_ended)
+    except asyncio.CancelledError:
+        ended.set()
+        log_event(event, level=logging.WARNING, **fields)
+        raise
