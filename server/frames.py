@@ -195,7 +195,8 @@ class FrameProcessor:
 
     def _failed(self, pending: PendingFrame, error: BaseException) -> pb.InspectResponse:
         code, message = status_of(error)
-        known = pending.entry is not None
+        # A frame refused before its product was looked up (over the size limit) still counts for it.
+        known = pending.entry is not None or self._registry.held_version(pending.product_id) > 0
         product = pending.product_id if known else UNKNOWN_PRODUCT
         self._metrics.request_failure.labels(product, code.name).inc()
         internal = code == grpc.StatusCode.INTERNAL

@@ -1,7 +1,9 @@
-"""Helpers of the server integration tests: product ids, image messages, unusable products in a store."""
+"""Helpers of the server integration tests: product ids, image messages, unusable products in a store, the
+metrics page."""
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -69,3 +71,11 @@ def with_pit(frame: np.ndarray, centre: tuple[int, int], radius: int) -> np.ndar
     pitted = frame.copy()
     cv2.circle(pitted, centre, radius, (0, 0, 0), -1)
     return pitted
+
+
+def scrape(port: int) -> dict[str, float]:
+    """Every sample line of /metrics as {"name{labels}": value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, value in samples}

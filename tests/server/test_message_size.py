@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
-from server_helpers import MAX_MESSAGE_BYTES, PRODUCT, encoded
+from server_helpers import MAX_MESSAGE_BYTES, PRODUCT, encoded, scrape
 
 RESOURCE_EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
 
@@ -36,6 +36,14 @@ def test_a_frame_over_the_limit_gets_its_own_error_and_the_stream_goes_on(stub, 
     assert [r.error.code for r in responses] == [0, RESOURCE_EXHAUSTED.value[0], 0]
     assert "at most 4,194,304 (--max-message-bytes)" in responses[1].error.message
     assert responses[2].score > 0
+
+
+def test_a_frame_over_the_limit_counts_as_a_failure_of_its_product(served, stub, taught):
+    """It is refused before its product is looked up, and still counts for the product, not "_unknown"."""
+    failure = f'patchcore_inference_request_failure_total{{code="RESOURCE_EXHAUSTED",product="{PRODUCT}"}}'
+    before = scrape(served.metrics_port).get(failure, 0)
+    next(stub.InspectStream(iter([frame(1, oversized(MAX_MESSAGE_BYTES))])))
+    assert scrape(served.metrics_port)[failure] == before + 1
 
 
 def test_unary_calls_over_the_limit_get_the_same_answer(stub, taught):

@@ -1,11 +1,9 @@
 """The Prometheus endpoint on its own port serves the Triton-style metric names."""
 
-import urllib.request
-
 import numpy as np
 from patchcore_client.synthetic import defective_part
 from patchcore_edge.v1 import inspection_pb2 as pb
-from server_helpers import PRODUCT, encoded
+from server_helpers import PRODUCT, encoded, scrape
 
 METRIC_NAMES = (
     "patchcore_inference_request_success_total",
@@ -21,14 +19,6 @@ METRIC_NAMES = (
     "patchcore_products",
     "patchcore_rebuilds_pending",
 )
-
-
-def scrape(port: int) -> dict[str, float]:
-    """Every sample line of /metrics as {"name{labels}": value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
-    return {name: float(value) for name, value in samples}
 
 
 def test_metrics_count_frames_anomalies_and_failures(served, stub, taught):
