@@ -40,7 +40,7 @@ function showProduct(product) {
   document.getElementById("outlier-images").textContent = product.outlier_images.length
     ? product.outlier_images.join(", ")
     : "none";
-  document.getElementById("status").textContent = product.usable ? "ready" : product.status;
+  document.getElementById("status").textContent = product.status || (product.usable ? "ready" : "");
   if (changed && document.activeElement !== thresholdInput) thresholdInput.value = shownThreshold(product.threshold);
 }
 
