@@ -27,7 +27,7 @@ import time
 
 from patchcore.bank import MemoryBank
 from patchcore.durable import write_atomically
-from patchcore.errors import ProductNotFound, ProductUnusable, VersionConflict
+from patchcore.errors import ProductNotFound, ProductUnusable, StorageError, VersionConflict
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 from patchcore.teach_images import TeachImages
@@ -154,9 +154,14 @@ class FleetStore:
         return True
 
     def mark(self, product_id: str, version: int, sha256: str) -> None:
-        """Notes that the local copy's current version is the fleet's `version` (version file sha256)."""
+        """Notes that the local copy's current version is the fleet's `version` (version file sha256). A mark
+        the disk refuses is logged, not raised: the version is stored, and without its mark it costs one
+        fetch of the version file at the next pass (sync.py)."""
         mark = json.dumps({"version": version, "sha256": sha256}).encode()
-        write_atomically(self.local.root / product_id / FLEET_MARK, mark, "fleet version mark")
+        try:
+            write_atomically(self.local.root / product_id / FLEET_MARK, mark, "fleet version mark")
+        except StorageError as error:
+            log_event("fleet_mark_failed", level=logging.WARNING, product=product_id, error=str(error))
 
     def holds_fleet_copy(self, product_id: str, manifest: Manifest) -> bool:
         """Whether the local copy's current version is the version manifest names (by its file's sha256), or
