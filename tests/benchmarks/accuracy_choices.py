@@ -97,6 +97,16 @@ CHOICES = {
         Choice("+ stride-4 layer, 2x2 average, no line views", STRIDE4_AVG, _views(0)),
         Choice("+ stride-4 layer at half weight, 2x2 average, 4 line views", STRIDE4_AVG_HALF, _views(4)),
         Choice(
+            "+ stride-4 layer, 2x2 average, 4 line views, coreset 20%",
+            STRIDE4_AVG,
+            TeachConfig("4 line views, coreset 20%", line_views=4, coreset_ratio=0.2),
+        ),
+        Choice(
+            "+ stride-4 layer, 2x2 average, no line views, coreset 20%",
+            STRIDE4_AVG,
+            TeachConfig("no line views, coreset 20%", line_views=0, coreset_ratio=0.2),
+        ),
+        Choice(
             "+ stride-4 layer, 2x2 average, 4 line views: JPEG only",
             STRIDE4_AVG,
             _views(4),
@@ -107,6 +117,12 @@ CHOICES = {
             STRIDE4_AVG,
             _views(4),
             line_variation=LineVariation(shift_px=2.0, rotation_deg=2.0),
+        ),
+        Choice(
+            "+ stride-4 layer, 2x2 average, 4 line views: shifts, no turns",
+            STRIDE4_AVG,
+            _views(4),
+            line_variation=LineVariation(rotation_deg=0.0),
         ),
         Choice(
             "+ stride-4 layer, 2x2 average, 4 line views: pose and JPEG, no light",
