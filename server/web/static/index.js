@@ -26,6 +26,11 @@ function showProducts(products) {
   for (const product of products) shownProducts.set(product.id, product);
   const body = document.querySelector("#products tbody");
   body.replaceChildren();
+  if (!products.length) {
+    const cell = body.insertRow().insertCell();
+    cell.colSpan = 7;
+    cell.textContent = "no products yet";
+  }
   for (const product of products) {
     const row = body.insertRow();
     row.className = "product";

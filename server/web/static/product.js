@@ -190,8 +190,11 @@ async function main() {
   };
   follow(`${productUrl}/events`, (event) => {
     if (event.error) {
+      // The product is gone or cannot be read: its old frames must not stay on show as if live.
       message.textContent = state.streamError = event.error;
       showConnection("not live", false);
+      clearFrames();
+      markTrial();
       return;
     }
     if (message.textContent === state.streamError) message.textContent = "";
