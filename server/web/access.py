@@ -3,6 +3,10 @@
 Each page request names the InspectionService method it amounts to (reading a product is GetProduct, setting
 its threshold UpdateProduct) and needs the role that method needs. The token travels as
 `Authorization: Bearer <token>`, never in a URL; the page keeps it in the browser tab's sessionStorage.
+
+A change (a POST) also needs the header PAGE_HEADER, which the page sends: a form or a script of another
+site cannot send it without the browser asking this server first, which it never allows (no CORS). Without
+tokens every visitor is admin, and a site the operator's browser opens could otherwise change products.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from aiohttp import web
 
 from server.auth import Role, TokenTable, bearer_token, required_role
 from server.web.calls import Refused
+
+PAGE_HEADER = "X-Patchcore-Page"
 
 
 def role_of(request: web.Request, tokens: TokenTable) -> Role | None:
@@ -33,4 +39,9 @@ def require(request: web.Request, tokens: TokenTable, method: str) -> None:
             grpc.StatusCode.PERMISSION_DENIED,
             f"this needs a token with the {needed.name.lower()} role ({method}); yours has "
             f"{role.name.lower()}",
+        )
+    if request.method == "POST" and PAGE_HEADER not in request.headers:
+        raise Refused(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"changes are accepted from the operator's page only (it sends the header {PAGE_HEADER})",
         )

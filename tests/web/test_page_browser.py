@@ -264,7 +264,7 @@ def _post_threshold_status(driver, product_id: str) -> int:
     return driver.execute_async_script(
         """const done = arguments[arguments.length - 1];
         fetch(`/api/products/${arguments[0]}/threshold`, {method: "POST", body: '{"threshold": 0.5}',
-              headers: {"Content-Type": "application/json", ...authHeaders()}})
+              headers: {"Content-Type": "application/json", ...pageHeaders()}})
           .then((response) => done(response.status));""",
         product_id,
     )

@@ -12,9 +12,16 @@ from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, new_product
 from patchcore_client import InspectionClient
 
 
-def _request(url: str, token: str | None = None, body: bytes | None = None, stream: bool = False):
-    """(HTTP status, JSON body or None) of a GET (body None) or a JSON POST; `stream`: read no body."""
-    headers = {"Content-Type": "application/json"}
+def _request(
+    url: str,
+    token: str | None = None,
+    body: bytes | None = None,
+    stream: bool = False,
+    headers: dict[str, str] | None = None,
+):
+    """(HTTP status, JSON body or None) of a GET (body None) or a JSON POST as the page sends them (headers:
+    instead of the page's); `stream`: read no body."""
+    headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1"} if headers is None else headers
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body else "GET")
@@ -93,6 +100,29 @@ def test_a_frame_named_by_an_earlier_server_run_is_not_found_and_not_added(open_
     status, answer = _request(url, body=json.dumps({"expected_version": 1}).encode())
     assert (status, answer["code"]) == (404, "NOT_FOUND")
     assert "before the server restarted" in answer["error"]
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "content_type"),
+    [
+        ("threshold", b'{"threshold": 2.0, "x": "="}', "text/plain"),  # a form's text/plain JSON trick
+        (
+            "teach",
+            b"--b\r\nContent-Disposition: form-data; name=images; filename=a.png\r\n\r\nx\r\n--b--\r\n",
+            "multipart/form-data; boundary=b",
+        ),
+    ],
+    ids=["threshold", "teach"],
+)
+def test_a_change_sent_by_a_form_of_another_site_is_refused(open_server, route, body, content_type):
+    """A server without tokens makes every visitor admin; a page the operator's browser opens elsewhere can
+    still post forms to it, but not with the page's header."""
+    product_id = new_product(open_server)
+    url = f"{open_server.page_url}api/products/{product_id}/{route}"
+    status, answer = _request(url, body=body, headers={"Content-Type": content_type, "Origin": "http://evil"})
+    assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
     with InspectionClient(open_server.target) as client:
         assert client.get_product(product_id).version == 1
 

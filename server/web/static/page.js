@@ -3,10 +3,17 @@
 "use strict";
 
 const TOKEN_KEY = "patchcore-token";
+const PAGE_HEADER = "X-Patchcore-Page";
 
 function authHeaders() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   return token ? { Authorization: "Bearer " + token } : {};
+}
+
+// Every request of the page: the token, and the header the server asks of changes, which a form or a page of
+// another site cannot send without the browser asking the server first (server/web/access.py).
+function pageHeaders() {
+  return { ...authHeaders(), [PAGE_HEADER]: "1" };
 }
 
 // Shows the token form and resolves once a token is entered.
@@ -37,7 +44,7 @@ async function errorText(response) {
 // fetch() with the token; asks for a token when the server wants one (401) and tries again.
 async function api(url, options = {}) {
   for (;;) {
-    const headers = { ...(options.headers || {}), ...authHeaders() };
+    const headers = { ...(options.headers || {}), ...pageHeaders() };
     const response = await fetch(url, { ...options, headers });
     if (response.status !== 401) return response;
     sessionStorage.removeItem(TOKEN_KEY);
