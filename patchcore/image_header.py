@@ -135,7 +135,10 @@ def _bmp_size(data: bytes) -> tuple[int, int]:
 
 
 def _tiff_size(data: bytes) -> tuple[int, int]:
-    """Size of the first image (IFD), which is the one cv2 decodes. Handles classic TIFF and BigTIFF."""
+    """Size of the first image (IFD), which is the one cv2 decodes. Handles classic TIFF and BigTIFF.
+
+    A size tag given twice is refused: libtiff decodes with the first, so a small size after a huge one
+    would pass this check and decode a huge image."""
     order = "<" if data[:2] == b"II" else ">"
     big = _unpack(order + "H", data, 2)[0] == 43
     if big:
@@ -147,11 +150,16 @@ def _tiff_size(data: bytes) -> tuple[int, int]:
     (entry_count,) = _unpack(order + count_fmt, data, ifd_offset)
     first_entry = ifd_offset + struct.calcsize(count_fmt)
     fields: dict[int, int] = {}
+    seen: set[int] = set()
     for index in range(entry_count):
         entry = first_entry + index * entry_size
         tag, field_type = _unpack(order + "HH", data, entry)
-        if tag in (_TIFF_IMAGE_WIDTH, _TIFF_IMAGE_LENGTH) and field_type in _TIFF_INTEGER_TYPES:
-            (fields[tag],) = _unpack(order + _TIFF_INTEGER_TYPES[field_type], data, entry + value_offset)
+        if tag in (_TIFF_IMAGE_WIDTH, _TIFF_IMAGE_LENGTH):
+            if tag in seen:
+                raise InvalidInput("the TIFF file declares its image size twice")
+            seen.add(tag)
+            if field_type in _TIFF_INTEGER_TYPES:
+                (fields[tag],) = _unpack(order + _TIFF_INTEGER_TYPES[field_type], data, entry + value_offset)
     if _TIFF_IMAGE_WIDTH not in fields or _TIFF_IMAGE_LENGTH not in fields:
         raise InvalidInput("the TIFF file does not declare its image size")
     return fields[_TIFF_IMAGE_WIDTH], fields[_TIFF_IMAGE_LENGTH]

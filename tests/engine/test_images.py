@@ -109,6 +109,17 @@ def test_a_small_file_declaring_a_huge_image_is_refused_before_decoding(claiming
         decode_encoded(data)
 
 
+def test_a_tiff_declaring_its_size_twice_is_refused_before_decoding(monkeypatch):
+    """libtiff decodes with the first width and height: a huge size, then a small one, would pass a check
+    of the last ones and decode the huge image."""
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("the image must not be decoded"))
+    huge_then_small = [(256, 25_000), (257, 25_000), (256, 100), (257, 100)]
+    entries = b"".join(struct.pack("<HHII", tag, 4, 1, value) for tag, value in huge_then_small)
+    data = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 4) + entries + struct.pack("<I", 0)
+    with pytest.raises(InvalidInput, match="declares its image size twice"):
+        decode_encoded(data)
+
+
 @pytest.mark.parametrize("data", [b"", b"hello world", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0\x00"])
 def test_empty_foreign_or_cut_short_bytes_are_invalid_input(data):
     with pytest.raises(InvalidInput):
