@@ -57,7 +57,7 @@ class TokenTable:
 
     def role_of(self, token: str) -> Role | None:
         """The role of `token`, None when unknown. Compares against every entry, in constant time each."""
-        given = token.encode()
+        given = token.encode(errors="surrogateescape")  # a header's undecodable bytes come back as given
         found = None
         for expected, role in self.entries:
             if hmac.compare_digest(given, expected) and (found is None or role > found):

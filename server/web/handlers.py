@@ -129,15 +129,22 @@ class PageHandlers:
         """The frame a URL names as "<run>-<number>" (server/web/feeds.py frame_id)."""
         product_id, name = request.match_info["product_id"], request.match_info["frame_id"]
         run, _, seq = name.partition("-")
+        number = frame_number(seq)
         if run != self._recorder.run:
             raise Refused(
                 grpc.StatusCode.NOT_FOUND,
                 f"frame {name} of {product_id!r} was shown before the server restarted; it is no longer kept",
             )
-        frame = self._recorder.frame(product_id, int(seq)) if seq.isdigit() else None
+        frame = self._recorder.frame(product_id, number) if number is not None else None
         if frame is None:
             raise Refused(grpc.StatusCode.NOT_FOUND, f"frame {seq} of {product_id!r} is no longer kept")
         return frame
+
+
+def frame_number(text: str) -> int | None:
+    """A frame number as a URL gives it: ASCII digits only (int() takes other scripts' digits too), at most
+    18 of them."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
 async def _json_body(request: web.Request) -> dict:

@@ -181,6 +181,7 @@ def test_the_service_unit(installed):
     assert settings["EnvironmentFile"] == ["-/etc/patchcore-edge/patchcore-edge.env"]
     assert settings["ExecStartPost"][0].startswith(f"{installed.prefix}/bin/patchcore-client health --wait")
     assert int(settings["TimeoutStopSec"][0]) > ServerConfig.grace_seconds
+    assert int(settings["LimitNOFILE"][0]) > 2 * ServerConfig.max_calls  # open calls and page requests
 
 
 def test_systemd_accepts_the_unit(installed):

@@ -11,6 +11,8 @@ import pytest
 from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, new_product
 from patchcore_client import InspectionClient
 
+from server.web.handlers import frame_number
+
 
 def _request(
     url: str,
@@ -55,6 +57,18 @@ def test_reading_needs_the_inspect_role_and_changing_the_admin_role(token_server
     )
     if change != 200:
         assert answer["code"] == ("UNAUTHENTICATED" if change == 401 else "PERMISSION_DENIED")
+
+
+def test_a_token_that_is_not_utf8_is_unauthenticated_not_a_server_error(token_server):
+    status, answer = _request(f"{token_server.page_url}api/session", token="\xff\xfe")
+    assert (status, answer["code"]) == (401, "UNAUTHENTICATED")
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("12", 12), ("²", None), ("\u0661", None), ("9" * 5000, None), ("", None)]
+)
+def test_frame_numbers_in_urls_are_ascii_digits_of_a_sane_length(text, number):
+    assert frame_number(text) == number
 
 
 def test_the_token_never_reaches_the_log(token_server):
