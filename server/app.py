@@ -43,6 +43,8 @@ from server.tls import server_credentials, tls_mode, warn_if_exposed
 from server.web.page import OperatorPage, PageThread
 from server.web.recorder import FrameRecorder
 
+KEEPALIVE_MIN_CLIENT_PING_MS = 10_000  # clients keep a call alive with pings at most this often
+
 
 class InspectionServer:
     """Loads the model and every stored product, then serves InspectionService, health and reflection.
@@ -133,6 +135,13 @@ class InspectionServer:
                 # gRPC binds with SO_REUSEPORT by default: a second server on a taken port would start and
                 # share its connections with the first instead of failing.
                 ("grpc.so_reuseport", 0),
+                # Keepalive both ways: clients may ping every 10 s while a call is open (gRPC's default
+                # policy answers pings more often than every 5 minutes with GOAWAY), so a client learns
+                # that a server froze; the server pings connections quiet for 60 s, so a client that
+                # vanished without closing frees its calls.
+                ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MIN_CLIENT_PING_MS),
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
             ],
         )
         inspection_pb2_grpc.add_InspectionServiceServicer_to_server(self.service, server)

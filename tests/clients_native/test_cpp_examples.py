@@ -156,6 +156,16 @@ def test_a_bad_command_line_prints_the_usage_and_exits_2(cpp_bin, args, message)
     assert "usage: inspect_stream" in result.stderr
 
 
+def test_a_token_with_a_line_end_is_a_usage_error_not_a_crash(cpp_bin, live_server, part_images):
+    """A token read from a file saved with Windows line ends; gRPC aborted the program on it."""
+    args = ["--target", live_server.target, "--token", "s3cret\r", "--product", PRODUCT, part_images.good[0]]
+    result = run([cpp_bin / "inspect_stream", *args])
+
+    assert result.returncode == 2
+    assert "the token holds a control character" in result.stderr
+    assert "s3cret" not in result.stderr
+
+
 def write_raw(png: Path, folder: Path, gray: bool) -> Path:
     """The PNG's pixels as a raw camera buffer: GRAY8 or BGR8, rows top to bottom, no padding."""
     pixels = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)

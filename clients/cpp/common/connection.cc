@@ -36,12 +36,23 @@ Connection connect(const CommandLine& command_line, std::uint64_t default_deadli
   arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   // Over every address the target names: ipv4:host:port,host:port or a DNS name with several addresses.
   arguments.SetLoadBalancingPolicyName("round_robin");
+  // While a call is open, keepalive pings (the server allows one every 10 s): a server that froze ends the
+  // stream with UNAVAILABLE (in about a minute) instead of leaving the program waiting for ever.
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+  arguments.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);  // the default stops after 2 without data
   const auto channel = grpc::CreateCustomChannel(command_line.value_or(kTargetFlag, kDefaultTarget),
                                                  grpc::InsecureChannelCredentials(), arguments);
   Connection connection;
   connection.stub = pb::InspectionService::NewStub(channel);
   connection.deadline_ms = command_line.unsigned_or(kDeadlineFlag, default_deadline_ms);
   connection.token = command_line.value_or(kTokenFlag, token_from_environment());
+  for (const char character : connection.token) {
+    // A header value cannot hold control characters: gRPC would abort the program (and log the token).
+    if (static_cast<unsigned char>(character) < 0x20 || character == 0x7f) {
+      throw UsageError("the token holds a control character (a line end from a file saved on Windows?)");
+    }
+  }
   return connection;
 }
 

@@ -68,6 +68,11 @@ class InspectionClient:
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.lb_policy_name", "round_robin"),  # over every address the target names
+            # While a call is open, keepalive pings (the server allows one every 10 s): a server that froze
+            # ends the call with UNAVAILABLE (in about a minute) instead of leaving it waiting for ever.
+            ("grpc.keepalive_time_ms", 10_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            ("grpc.http2.max_pings_without_data", 0),  # gRPC's default stops pinging after 2 without data
         ]
         if (client_certificate is None) != (client_key is None):
             raise ValueError("give both client_certificate and client_key, or neither")
