@@ -51,16 +51,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     async def Teach(self, request: pb.TeachRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
-        try:
-            entry = await _until_the_call_ends(
-                functools.partial(self._teach, request),
-                "teach_cancelled",
-                product=request.product_id,
-                image_count=len(request.images),
-            )
-        except Exception as error:
-            _log_refused("teach_failed", error, product=request.product_id, image_count=len(request.images))
-            await abort(context, error)
+        entry = await _built("teach", functools.partial(self._teach, request), context, request)
         seconds = time.perf_counter() - started
         self._metrics.teach_duration_seconds.observe(seconds)
         self.count_products()
@@ -83,18 +74,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     async def AddImages(self, request: pb.AddImagesRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
-        try:
-            entry = await _until_the_call_ends(
-                functools.partial(self._add_images, request),
-                "add_images_cancelled",
-                product=request.product_id,
-                image_count=len(request.images),
-            )
-        except Exception as error:
-            _log_refused(
-                "add_images_failed", error, product=request.product_id, image_count=len(request.images)
-            )
-            await abort(context, error)
+        entry = await _built("add_images", functools.partial(self._add_images, request), context, request)
         self.count_products()
         elapsed = time.perf_counter() - started
         _log_new_version("product_images_added", entry, elapsed, added=len(request.images))
@@ -248,6 +228,23 @@ def _log_refused(event: str, error: BaseException, **fields: object) -> None:
     log_event(
         event, level=logging.WARNING if serious else logging.INFO, code=code.name, error=str(error), **fields
     )
+
+
+async def _built(
+    change: str,
+    build: Callable[[Progress], ProductEntry],
+    context: grpc.aio.ServicerContext,
+    request: pb.TeachRequest | pb.AddImagesRequest,
+) -> ProductEntry:
+    """The product build(progress) makes, in a thread, for `request` (`change`: "teach", "add_images"): a
+    failure is logged as `<change>_failed` and aborts the call with its status; the call ending first is
+    logged as `<change>_cancelled` (see _until_the_call_ends)."""
+    fields = {"product": request.product_id, "image_count": len(request.images)}
+    try:
+        return await _until_the_call_ends(build, f"{change}_cancelled", **fields)
+    except Exception as error:
+        _log_refused(f"{change}_failed", error, **fields)
+        await abort(context, error)
 
 
 async def _until_the_call_ends(

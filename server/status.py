@@ -10,6 +10,8 @@ Decisions beyond the obvious ones:
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
@@ -63,7 +65,7 @@ def code_from_number(number: int) -> grpc.StatusCode:
     return next(code for code in grpc.StatusCode if code.value[0] == number)
 
 
-async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> None:
+async def abort(context: grpc.aio.ServicerContext, error: BaseException) -> NoReturn:
     """Ends the call with the status for `error`. Raises, as context.abort does."""
     code, message = status_of(error)
     await context.abort(code, message)
