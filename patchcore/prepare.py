@@ -23,6 +23,7 @@ from patchcore.geometry import FramePlan, FrameView, Rect
 from patchcore.images import ScaledImage, ShrinkRule, stretch_contrast
 
 Source = TypeVar("Source")
+TEACH_IMAGE = "teach image"  # how errors name a teach image (with its 1-based number)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def prepare_teach_set(
     sources: Iterable[Source],
     decode: Callable[[Source, ShrinkRule], ScaledImage],
     view: FrameView,
-    noun: str = "teach image",
+    noun: str = TEACH_IMAGE,
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
     (noun and its 1-based number), and the first bad image fails the set. An aligning view without a

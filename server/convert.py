@@ -12,6 +12,7 @@ from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import Rect
 from patchcore.images import PixelFormat, ScaledImage, ShrinkRule, decode_raw, decode_scaled
 from patchcore.model import ModelInfo
+from patchcore.prepare import TEACH_IMAGE
 from patchcore.regions import Region
 from patchcore.teach_images import TeachImages, png_file
 from server.products import ProductEntry
@@ -50,11 +51,10 @@ def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
 
 
-def kept_images(images: Sequence[pb.Image], max_pixels: int, noun: str = "teach image") -> TeachImages:
+def kept_images(images: Sequence[pb.Image], max_pixels: int, noun: str = TEACH_IMAGE) -> TeachImages:
     """Teach images as they are stored with the product version: encoded files as received, raw buffers as
     PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image
-    (noun and its 1-based number);
-    encoded files are checked when they are prepared."""
+    (noun and its 1-based number); encoded files are checked when they are prepared."""
     files = []
     for index, image in enumerate(images):
         if image.WhichOneof("source") != "raw":

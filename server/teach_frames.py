@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.geometry import FrameView
-from patchcore.prepare import PreparedFrame, prepare_teach_set
+from patchcore.prepare import TEACH_IMAGE, PreparedFrame, prepare_teach_set
 from patchcore.teach_images import TeachImages
 from server.convert import decode_image
 
 
 def prepare_teach_images(
-    images: Sequence[pb.Image], view: FrameView, max_pixels: int, noun: str = "teach image"
+    images: Sequence[pb.Image], view: FrameView, max_pixels: int, noun: str = TEACH_IMAGE
 ) -> list[PreparedFrame]:
     """Every image decoded and prepared as the product's inspected frames will be (errors name the image:
     noun and its 1-based number)."""
@@ -24,7 +24,7 @@ def prepare_teach_images(
 
 
 def prepare_teach_files(
-    images: TeachImages, view: FrameView, max_pixels: int, noun: str = "teach image"
+    images: TeachImages, view: FrameView, max_pixels: int, noun: str = TEACH_IMAGE
 ) -> list[PreparedFrame]:
     """Teach images as kept with a product version (image files: as received, raw buffers as PNG), prepared
     by the same function as the images of a call, so a rebuild or AddImages sees them as Teach saw them."""
