@@ -88,7 +88,8 @@ def _extract(
     views_per_input = (8 if options.augment_rotations else 1) + options.line_views
     total = sum(len(frame.inputs) for frame in frames) * views_per_input
     per_input = extractor.info.patch_count
-    _check_feature_bytes(total, per_input * extractor.info.dim * 2, len(frames), views_per_input)
+    patch_bytes = extractor.info.dim * np.dtype(np.float16).itemsize
+    _check_feature_bytes(total, per_input * patch_bytes, len(frames), views_per_input)
     # Filled in place, batch by batch: collecting the batches and concatenating them would hold every
     # patch twice at the end (hundreds of MB for a teach of 256 images with line views).
     patches = np.empty((total * per_input, extractor.info.dim), dtype=np.float16)
