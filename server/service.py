@@ -67,7 +67,6 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         view = options.view(self._model.input_size)
         frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
         kept = kept_images(request.images, self._config.max_image_pixels)
-        progress("prepare", len(frames), len(frames))
         return self._registry.teach(
             request.product_id, frames, kept, options, request.expected_version, progress=progress
         )
