@@ -22,8 +22,9 @@ function shownThreshold(threshold) {
   return Number(threshold.toPrecision(6));
 }
 
-function frameTime(frame) {
-  return new Date(frame.unix * 1000).toLocaleTimeString();
+// A server time (seconds since 1970) as the operator's clock shows it.
+function localTime(unix) {
+  return new Date(unix * 1000).toLocaleTimeString();
 }
 
 function verdictAt(score, threshold) {
@@ -51,7 +52,7 @@ function showFailures(failures) {
   element.hidden = !failures.count;
   element.textContent = failures.count
     ? `${failures.count} frame(s) failed since the server started; the last at ` +
-      `${new Date(failures.unix * 1000).toLocaleTimeString()}: ${failures.last}`
+      `${localTime(failures.unix)}: ${failures.last}`
     : "";
 }
 
@@ -68,7 +69,7 @@ function frameElement(frame) {
   const caption = document.createElement("figcaption");
   caption.innerHTML =
     '<span class="score"></span> <span class="verdict"></span> <span class="trial"></span> <span class="when"></span>';
-  caption.querySelector(".when").textContent = `frame_id ${frame.frame_id}, ${frameTime(frame)}`;
+  caption.querySelector(".when").textContent = `frame_id ${frame.frame_id}, ${localTime(frame.unix)}`;
   caption.querySelector(".score").textContent = frame.score.toFixed(4);
   caption.querySelector(".verdict").textContent = frame.anomalous ? "anomalous" : "good";
   element.append(image, caption);
@@ -125,7 +126,7 @@ async function openLarge(frame) {
   URL.revokeObjectURL(image.src);
   image.src = URL.createObjectURL(await response.blob());
   document.getElementById("large-caption").textContent =
-    `frame_id ${frame.frame_id} at ${frameTime(frame)}: score ${frame.score.toFixed(4)}, ` +
+    `frame_id ${frame.frame_id} at ${localTime(frame.unix)}: score ${frame.score.toFixed(4)}, ` +
     `${frame.anomalous ? "anomalous" : "good"} at ` +
     `threshold ${frame.threshold.toFixed(4)} (version ${frame.version}), ${frame.regions} region(s)`;
   document.getElementById("large").showModal();
