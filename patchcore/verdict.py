@@ -3,6 +3,7 @@ defect regions."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,7 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     score = scores.image_score(options.top_k)
     anomalous = score > options.threshold
     heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap or anomalous else None
-    regions = _regions(heatmap, score, options) if anomalous else []
+    regions = _regions(heatmap, scores.grids(), plan, options) if anomalous else []
     return Verdict(
         score=score,
         anomalous=anomalous,
@@ -44,13 +45,22 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     )
 
 
-def _regions(heatmap: np.ndarray, score: float, options: ProductOptions) -> list[Region]:
-    """The heatmap's areas above the threshold; when smoothing has pulled a small defect's peak below it,
-    the area around the peak, cut at the same fraction of the peak as the threshold is of the score, so an
-    anomalous frame always says where (unless min_region_area leaves it out: the area above the threshold
-    is what it is compared with, so a lower cut never makes a too-small defect big enough)."""
-    regions = find_regions(heatmap, options.threshold)
-    if not regions:
-        level = float(heatmap.max()) * options.threshold / score
-        regions = find_regions(heatmap, level)[:1]
+def _regions(
+    heatmap: np.ndarray, grids: np.ndarray, plan: FramePlan, options: ProductOptions
+) -> list[Region]:
+    """The heatmap's areas above the threshold; when smoothing has pulled every pixel below it (a defect
+    smaller than a patch), the highest patch: that patch made the frame anomalous, while the smoothed
+    heatmap's highest point may lie anywhere (a broad area of moderate scores keeps its level). Regions
+    smaller than min_region_area are left out."""
+    regions = find_regions(heatmap, options.threshold) or [_highest_patch(grids, plan)]
     return [region for region in regions if region.area >= options.min_region_area]
+
+
+def _highest_patch(grids: np.ndarray, plan: FramePlan) -> Region:
+    """The highest-scoring patch as a region in frame pixels: its footprint on a heatmap of that patch
+    alone (so tiles, the ROI and alignment place it as they place every score), its pixels as the area."""
+    alone = np.zeros(grids.shape, np.float32)
+    alone.flat[int(np.argmax(grids))] = 1.0
+    footprint = frame_heatmap(alone, plan)
+    region = find_regions(footprint, 0.5 * float(footprint.max()))[0]
+    return dataclasses.replace(region, peak_score=float(grids.max()))

@@ -132,3 +132,28 @@ def test_an_anomalous_frame_whose_smoothed_peak_is_below_the_threshold_gets_the_
     (region,) = result.regions
     assert region.x <= 5.5 * 8 < region.x + region.width and region.y <= 2.5 * 8 < region.y + region.height
     assert region.width < 32 and region.height < 32
+
+
+def test_the_region_of_a_frame_anomalous_by_one_patch_is_that_patch_not_the_smoothed_peak_elsewhere():
+    plan = FrameView(64).plan((512, 512))  # 64 frame pixels per patch
+    grids = np.full((1, 8, 8), 0.05, np.float32)
+    grids[0, 0:4, 5:8] = 0.40  # a broad raised area at the top right: smoothing keeps it near 0.40
+    grids[0, 6, 1] = 0.50  # one hot patch at the bottom left: smoothing pulls it below 0.40
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.45), want_heatmap=True)
+    assert result.anomalous and result.heatmap.max() < 0.45
+    (region,) = result.regions
+    assert region.x <= 1.5 * 64 < region.x + region.width and region.y <= 6.5 * 64 < region.y + region.height
+    assert region.width <= 2 * 64 and region.height <= 2 * 64
+    assert region.peak_score == pytest.approx(0.50)
+    assert region.area >= 32 * 32  # the patch's pixels (above the threshold before smoothing)
+
+
+def test_the_one_patch_region_is_found_in_the_tile_and_roi_it_came_from():
+    plan = FrameView(64, roi=Rect(100, 50, 512, 256), tile_size=256).plan((400, 700))  # 2 tiles
+    grids = np.full((2, 8, 8), 0.05, np.float32)
+    grids[0, 0:3, 0:3] = 0.40
+    grids[1, 5, 6] = 0.50  # second tile (frame x 356..612): frame x 356 + 6.5 * 32, y 50 + 5.5 * 32
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.45), want_heatmap=False)
+    (region,) = result.regions
+    assert region.x <= 356 + 6.5 * 32 < region.x + region.width
+    assert region.y <= 50 + 5.5 * 32 < region.y + region.height
