@@ -88,10 +88,17 @@ class TeachOptions:
         if not 0 <= self.line_views <= MAX_LINE_VIEWS:
             raise InvalidInput(f"line_views must be in 0..{MAX_LINE_VIEWS}, got {self.line_views}")
 
-    def view(self, input_size: int, reference: Reference | None = None) -> FrameView:
+    def view(
+        self,
+        input_size: int,
+        reference: Reference | None = None,
+        frame_size: tuple[int, int] | None = None,
+    ) -> FrameView:
         """What a model with input_size inputs sees of a frame of this product (aligned to reference, when
-        the product aligns; without one, to the first teach frame)."""
-        return FrameView(input_size, self.roi, self.tile_size, self.contrast_stretch, self.align, reference)
+        the product aligns; without one, to the first teach frame; frames of frame_size only, when set)."""
+        return FrameView(
+            input_size, self.roi, self.tile_size, self.contrast_stretch, self.align, reference, frame_size
+        )
 
 
 @dataclass
@@ -122,10 +129,13 @@ class MemoryBank:
     # sha256 of the file of images this version was taught from; "" = none kept (stored before they were)
     teach_images_sha256: str = ""
     reference: Reference | None = None  # what frames are aligned to, when teach_options.align
+    # (H, W) of the teach frames, which every frame must have when the product's geometry is in their pixels
+    # (FrameView.in_frame_pixels); None otherwise, and in files written before it was kept
+    frame_size: tuple[int, int] | None = None
 
     def view(self, input_size: int) -> FrameView:
         """What a model with input_size inputs sees of a frame of this product."""
-        return self.teach_options.view(input_size, self.reference)
+        return self.teach_options.view(input_size, self.reference, self.frame_size)
 
 
 def _header(bank: MemoryBank) -> bytes:
@@ -140,6 +150,7 @@ def _header(bank: MemoryBank) -> bytes:
         "vectors": {"count": bank.vectors.shape[0], "dim": bank.vectors.shape[1], "dtype": _VECTOR_DTYPE.str},
         "teach_images_sha256": bank.teach_images_sha256,
         "reference": bank.reference.to_json() if bank.reference else None,
+        "frame_size": list(bank.frame_size) if bank.frame_size else None,
     }
     return json.dumps(header, sort_keys=True).encode()
 
@@ -194,6 +205,7 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             created_unix=header["created_unix"],
             teach_images_sha256=header.get("teach_images_sha256", ""),
             reference=Reference.from_json(header["reference"]) if header.get("reference") else None,
+            frame_size=tuple(header["frame_size"]) if header.get("frame_size") else None,
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error

@@ -92,9 +92,16 @@ class FrameView:
     contrast_stretch: bool = False
     align: bool = False
     reference: Reference | None = field(default=None, compare=False)
+    frame_size: tuple[int, int] | None = field(default=None, compare=False)  # (H, W): see in_frame_pixels
 
     def __post_init__(self) -> None:
         check_tile_size(self.tile_size)
+
+    @property
+    def in_frame_pixels(self) -> bool:
+        """Whether what the model sees is set in the teach frames' pixels (an ROI, tiles, alignment): a frame
+        of another size would be cut elsewhere or at another scale, so every frame must have their size."""
+        return self.roi is not None or bool(self.tile_size) or self.align
 
     def region(self, width: int, height: int) -> Rect:
         """The part of a width x height frame the model sees: the ROI; without one the whole frame, or, when
@@ -121,6 +128,12 @@ class FrameView:
         when the ROI is not inside the frame, TooLarge when the frame needs more than MAX_TILES_PER_FRAME
         tiles."""
         height, width = frame_size
+        if self.frame_size is not None and (height, width) != tuple(self.frame_size):
+            raise InvalidInput(
+                f"the frame is {width}x{height} but this product was taught on {self.frame_size[1]}x"
+                f"{self.frame_size[0]} frames, with {self._in_pixels()} in their pixels: send frames of that "
+                "size, or teach the product again with frames of this size"
+            )
         roi = self.region(width, height)
         if roi.right > width or roi.bottom > height:
             raise InvalidInput(
@@ -136,6 +149,13 @@ class FrameView:
             shrink=self.shrink_for(width, height),
             pose=pose,
         )
+
+    def _in_pixels(self) -> str:
+        """What of the product is set in frame pixels, for messages."""
+        parts = [f"a region of interest ({self.roi.describe()})"] if self.roi is not None else []
+        parts += [f"{self.tile_size}-pixel tiles"] if self.tile_size else []
+        parts += ["alignment"] if self.align else []
+        return " and ".join(parts)
 
 
 def _starts(length: int, side: int) -> list[int]:

@@ -34,6 +34,7 @@ class PreparedFrame:
     inputs: np.ndarray
     plan: FramePlan
     reference: Reference | None = None
+    frame_size: tuple[int, int] | None = None  # the size every frame of the product must have (FrameView)
 
 
 def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
@@ -49,7 +50,8 @@ def prepare(image: ScaledImage, view: FrameView) -> PreparedFrame:
     plan = view.plan(image.size, pose)
     further = max(1, plan.shrink // image.shrink)  # what the decoder did not shrink yet
     inputs = np.stack([_model_input(_crop(image, tile), further, view.input_size) for tile in plan.tiles])
-    return PreparedFrame(stretch_contrast(inputs) if view.contrast_stretch else inputs, plan, view.reference)
+    inputs = stretch_contrast(inputs) if view.contrast_stretch else inputs
+    return PreparedFrame(inputs, plan, view.reference, view.frame_size)
 
 
 def _aligned(image: ScaledImage, view: FrameView) -> tuple[ScaledImage, Pose]:
@@ -100,7 +102,8 @@ def prepare_teach_set(
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
     (noun and its 1-based number), and the first bad image fails the set. An aligning view without a
-    reference takes the first image as the reference.
+    reference takes the first image as the reference; a view in frame pixels (FrameView.in_frame_pixels)
+    without a frame size takes the first image's, so every other must have it.
 
     One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
     never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
@@ -112,6 +115,8 @@ def prepare_teach_set(
             image = decode(source, view.shrink_for)
             if view.align and view.reference is None:
                 view = dataclasses.replace(view, reference=Reference.of(image.rgb, image.size))
+            if view.in_frame_pixels and view.frame_size is None:
+                view = dataclasses.replace(view, frame_size=image.size)
             frames.append(prepare(image, view))
         except InspectionError as error:
             raise type(error)(f"{noun} {index + 1}: {error}") from error

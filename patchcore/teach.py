@@ -188,6 +188,7 @@ def teach(
         stats=stats,
         created_unix=int(time.time()),
         reference=frames[0].reference,
+        frame_size=frames[0].frame_size,
     )
 
 

@@ -142,3 +142,13 @@ def test_a_bank_written_before_teach_images_were_kept_still_loads(tmp_path):
         None,
     )
     np.testing.assert_array_equal(bank.vectors, [[1, 0], [0, 1]])
+
+
+def test_the_teach_frame_size_round_trips_and_reaches_the_view(tmp_path, make_bank):
+    bank = dataclasses.replace(
+        make_bank(), teach_options=TeachOptions(tile_size=256), frame_size=(1536, 2048)
+    )
+    save_bank(bank, tmp_path / "v.bank")
+    loaded = load_bank(tmp_path / "v.bank")
+    assert loaded.frame_size == (1536, 2048)
+    assert loaded.view(224).frame_size == (1536, 2048)

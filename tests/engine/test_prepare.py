@@ -67,7 +67,31 @@ def test_a_frame_that_is_not_rgb_is_invalid():
 
 
 def test_a_teach_set_error_names_the_image():
-    frames = [frame_of(100, 100), frame_of(40, 40)]
+    frames = [frame_of(40, 40), frame_of(100, 100)]
     view = FrameView(64, roi=Rect(0, 0, 50, 50))
-    with pytest.raises(InvalidInput, match=r"teach image 2: .*50x50.*40x40"):
+    with pytest.raises(InvalidInput, match=r"teach image 1: .*50x50.*40x40"):
         prepare_teach_set(frames, lambda frame, _: ScaledImage.full(frame), view)
+
+
+@pytest.mark.parametrize(
+    "view",
+    [FrameView(64, roi=Rect(0, 0, 50, 50)), FrameView(64, tile_size=64), FrameView(64, align=True)],
+    ids=["roi", "tiles", "align"],
+)
+def test_every_teach_image_of_a_product_in_frame_pixels_must_have_the_first_ones_size(view):
+    frames = [frame_of(100, 100), frame_of(100, 100), frame_of(120, 100)]
+    with pytest.raises(InvalidInput, match=r"teach image 3: .*100x120.*100x100"):
+        prepare_teach_set(frames, lambda frame, _: ScaledImage.full(frame), view)
+
+
+def test_a_whole_frame_teach_set_may_mix_sizes():
+    frames = [frame_of(100, 100), frame_of(80, 120)]
+    prepared = prepare_teach_set(frames, lambda frame, _: ScaledImage.full(frame), FrameView(64))
+    assert [frame.frame_size for frame in prepared] == [None, None]
+
+
+def test_a_view_with_a_frame_size_refuses_other_sizes_naming_both():
+    view = FrameView(64, tile_size=64, frame_size=(100, 200))
+    assert view.plan((100, 200)).frame_size == (100, 200)
+    with pytest.raises(InvalidInput, match=r"frame is 100x200 .* 200x100 frames, with 64-pixel tiles"):
+        view.plan((200, 100))

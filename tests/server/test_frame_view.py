@@ -1,5 +1,6 @@
 """Region of interest and tiling over gRPC: what the model sees of a frame, and where verdicts land."""
 
+import cv2
 import numpy as np
 import pytest
 from grpc import RpcError, StatusCode
@@ -110,3 +111,44 @@ def test_too_many_tiles_are_refused_with_the_count(stub, wide_surfaces):
         teach_frames(stub, "tiny-tiles", wide_surfaces[:2], tile_size=32)
     assert failure.value.code() == StatusCode.RESOURCE_EXHAUSTED
     assert "384 tiles" in failure.value.details()
+
+
+def test_a_frame_of_another_size_than_the_teach_frames_is_refused_in_the_stream(stub, wide_surfaces):
+    teach_frames(stub, "tiled-size", wide_surfaces[:3], tile_size=256)
+    good = wide_surfaces[8]
+    rescaled = cv2.resize(good, (1024, 683), interpolation=cv2.INTER_LINEAR)  # a camera set to another size
+    requests = [
+        pb.InspectRequest(product_id="tiled-size", frame_id=frame_id, image=encoded(frame))
+        for frame_id, frame in enumerate([good, rescaled, good])
+    ]
+    responses = list(stub.InspectStream(iter(requests)))
+    assert [response.error.code for response in responses] == [0, StatusCode.INVALID_ARGUMENT.value[0], 0]
+    assert "1024x683" in responses[1].error.message and "768x512" in responses[1].error.message
+
+
+def test_a_larger_frame_is_refused_even_when_it_holds_the_roi(stub, roi_product, surfaces):
+    larger = np.pad(surfaces[4], ((0, 120), (0, 160), (0, 0)), mode="reflect")  # 800 x 600, ROI inside
+    with pytest.raises(RpcError) as failure:
+        inspect(stub, "with-roi", larger)
+    assert failure.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "800x600" in failure.value.details() and "640x480" in failure.value.details()
+
+
+def test_teach_and_add_images_refuse_images_of_another_size_for_a_tiled_product(stub, wide_surfaces):
+    smaller = wide_surfaces[2][:384, :640]
+    with pytest.raises(RpcError) as teach_failure:
+        teach_frames(stub, "tiled-mixed", [wide_surfaces[0], wide_surfaces[1], smaller], tile_size=256)
+    assert teach_failure.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "teach image 3" in teach_failure.value.details() and "640x384" in teach_failure.value.details()
+    taught = teach_frames(stub, "tiled-add", wide_surfaces[:2], tile_size=256)
+    with pytest.raises(RpcError) as add_failure:
+        stub.AddImages(pb.AddImagesRequest(product_id="tiled-add", images=[encoded(smaller)]))
+    assert add_failure.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "added image 1" in add_failure.value.details() and "768x512" in add_failure.value.details()
+    assert stub.GetProduct(pb.GetProductRequest(product_id="tiled-add")).version == taught.version
+
+
+def test_a_whole_frame_product_takes_frames_of_any_size(stub, wide_surfaces):
+    teach_frames(stub, "whole-any-size", [wide_surfaces[0], wide_surfaces[1][:400, :600]])
+    response = inspect(stub, "whole-any-size", wide_surfaces[8][:300, :500])
+    assert response.score > 0
