@@ -1,0 +1,3 @@
+# The engine first: it keeps ONNX Runtime, which the exporter imports too, from sending telemetry
+# (patchcore/__init__.py).
+import patchcore  # noqa: F401

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -54,3 +58,19 @@ def test_missing_or_damaged_file_is_a_model_error(tmp_path):
 def test_other_weights_give_another_fingerprint(tmp_path, tiny_model, tiny_model_writer):
     other = tiny_model_writer(tmp_path / "other.onnx", seed=1)
     assert read_model_info(other).fingerprint != read_model_info(tiny_model).fingerprint
+
+
+def test_onnx_runtime_keeps_no_telemetry_and_makes_no_lookups(tiny_model, tmp_path):
+    """ONNX Runtime's builds queue usage telemetry under $HOME/.cache/Microsoft and send it to Microsoft
+    unless told not to before they are imported; the engine tells them."""
+    program = (
+        "import sys; from patchcore.model import FeatureExtractor; "
+        "FeatureExtractor(sys.argv[1], intra_op_threads=1)"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
+    subprocess.run(
+        [sys.executable, "-c", program, str(tiny_model)],
+        env={**environment, "HOME": str(tmp_path)},
+        check=True,
+    )
+    assert not (tmp_path / ".cache" / "Microsoft").exists()
