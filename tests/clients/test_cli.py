@@ -109,3 +109,35 @@ def test_help_shows_defaults_only_where_there_are_some():
     text = build_parser().format_help()
     assert "(default: 127.0.0.1:50051)" in text
     assert "(default: None)" not in text
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "value"),
+    [
+        ("teach", "--tile-size", "-1"),
+        ("teach", "--tile-size", "5000000000"),
+        ("teach", "--top-k", "-1"),
+        ("teach", "--top-k", "4294967296"),
+        ("teach", "--line-views", "-1"),
+        ("teach", "--line-views", "4294967296"),
+        ("add-images", "--expected-version", "-1"),
+        ("add-images", "--expected-version", str(2**64)),
+    ],
+)
+def test_an_integer_its_field_cannot_carry_is_a_usage_error(command, option, value, part_files, capsys):
+    """The protobuf field (uint32; uint64 for a version) cannot hold it: no traceback from building the
+    message, and the server's own ranges are left to the server."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["--target", "127.0.0.1:1", command, "--product", "p", option, value, str(part_files.teach)])
+    assert exit_.value.code == 2
+    largest = 2**64 - 1 if option == "--expected-version" else 2**32 - 1
+    message = f"argument {option}: must be a whole number from 0 to {largest}, got {value!r}"
+    assert message in capsys.readouterr().err
+
+
+def test_an_roi_its_fields_cannot_carry_is_a_usage_error(part_files, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--target", "127.0.0.1:1", "teach", "--product", "p", "--roi", "0,0,4294967296,100",
+              str(part_files.teach)])  # fmt: skip
+    assert exit_.value.code == 2
+    assert "X,Y,W,H" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import argparse
 import csv
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -19,6 +19,8 @@ from patchcore_client.progress import ProgressLine
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 CSV_NAME = "results.csv"
 CSV_COLUMNS = ("frame", "file", "score", "verdict", "threshold", "regions", "error")
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
 
 
 class MissingPath(Exception):
@@ -172,12 +174,33 @@ def _read_pem(path: Path | None) -> bytes | None:
     return path.read_bytes() if path else None
 
 
+def _unsigned(text: str, largest: int) -> int | None:
+    """text as a whole number from 0 to largest, else None."""
+    text = text.strip()
+    return int(text) if text.isdecimal() and int(text) <= largest else None
+
+
+def _whole_number(largest: int) -> Callable[[str], int]:
+    """An argparse type for an option sent in a protobuf field that holds 0 to largest. Only the field's
+    range: the ranges the server allows (e.g. tile_size 32..8192) are checked by the server alone."""
+
+    def parse(text: str) -> int:
+        value = _unsigned(text, largest)
+        if value is None:
+            raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {largest}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _roi(text: str) -> tuple[int, int, int, int]:
     """ "X,Y,W,H" -> (x, y, width, height) (argparse type)."""
-    parts = text.split(",")
-    if len(parts) != 4 or not all(part.strip().isdigit() for part in parts):
-        raise argparse.ArgumentTypeError(f"expected X,Y,W,H in frame pixels (4 whole numbers), got {text!r}")
-    x, y, width, height = (int(part) for part in parts)
+    values = [_unsigned(part, UINT32_MAX) for part in text.split(",")]
+    if len(values) != 4 or None in values:
+        raise argparse.ArgumentTypeError(
+            f"expected X,Y,W,H in frame pixels (4 whole numbers from 0 to {UINT32_MAX}), got {text!r}"
+        )
+    x, y, width, height = values
     return x, y, width, height
 
 
@@ -223,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     teach_parser.add_argument("folder", type=Path, help="folder of good images (8 is the reference)")
     teach_parser.add_argument("--coreset-ratio", type=float, default=0.0, help="0 = server default")
     teach_parser.add_argument("--threshold-scale", type=float, default=0.0, help="0 = server default")
-    teach_parser.add_argument("--top-k", type=int, default=0, help="0 = server default")
+    teach_parser.add_argument("--top-k", type=_whole_number(UINT32_MAX), default=0, help="0 = server default")
     teach_parser.add_argument(
         "--augment-rotations", action="store_true", help="for parts that appear rotated"
     )
@@ -235,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="region of interest X,Y,W,H in frame pixels: every frame of the product is cropped to it",
     )  # fmt: skip
     teach_parser.add_argument(
-        "--tile-size", type=int, default=0,
+        "--tile-size", type=_whole_number(UINT32_MAX), default=0,
         help="cover each frame (or ROI) with tiles of N pixels, each one model input: high-resolution frames "
         "with small defects; 0 = the whole frame as one input",
     )  # fmt: skip
@@ -245,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
         "or turn a few degrees in their fixture (frames must all have the first image's size)",
     )  # fmt: skip
     teach_parser.add_argument(
-        "--line-views", type=int, default=None, metavar="N",
+        "--line-views", type=_whole_number(UINT32_MAX), default=None, metavar="N",
         help="also learn N views of each image shifted, turned, lit and JPEG-compressed as a line varies "
         "them (default: the server's; 0 = off)",
     )  # fmt: skip
@@ -261,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_parser.add_argument("--product", required=True, help="id of a taught product")
     add_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
     add_parser.add_argument(
-        "--expected-version", type=int, default=0,
+        "--expected-version", type=_whole_number(UINT64_MAX), default=0,
         help="fail (ABORTED) unless the product is at this version; 0 = whichever it is",
     )  # fmt: skip
     add_parser.set_defaults(run=add_images)
