@@ -141,3 +141,16 @@ def test_an_roi_its_fields_cannot_carry_is_a_usage_error(part_files, capsys):
               str(part_files.teach)])  # fmt: skip
     assert exit_.value.code == 2
     assert "X,Y,W,H" in capsys.readouterr().err
+
+
+def test_an_roi_that_starts_with_a_minus_gets_a_hint_at_the_equals_form(capsys):
+    """argparse takes "-5,0,100,100" for an option, not a value: the error says how to give it."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["teach", "--product", "p", "--roi", "-5,0,100,100", "folder"])
+    assert exit_.value.code == 2
+    assert "--roi=" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["teach", "--product", "p", "--roi=-5,0,100,100", "folder"])
+    assert exit_.value.code == 2
+    assert "'-5,0,100,100'" in capsys.readouterr().err

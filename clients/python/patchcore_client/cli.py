@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -211,8 +212,19 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default in (None, "") else super()._get_help_string(action)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Adds a hint to "expected one argument": argparse takes a value starting with "-" (--roi -5,0,10,10)
+    for an option unless it is joined to its option with "="."""
+
+    def error(self, message: str) -> NoReturn:
+        option, found, _ = message.removeprefix("argument ").partition(": expected one argument")
+        if found:
+            message += f" (a value that starts with '-' is given as {option}=VALUE)"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="patchcore-client",
         description="Command-line client for a patchcore-edge inspection server.",
         formatter_class=_HelpFormatter,
