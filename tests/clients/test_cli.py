@@ -154,3 +154,25 @@ def test_an_roi_that_starts_with_a_minus_gets_a_hint_at_the_equals_form(capsys):
         main(["teach", "--product", "p", "--roi=-5,0,100,100", "folder"])
     assert exit_.value.code == 2
     assert "'-5,0,100,100'" in capsys.readouterr().err
+
+
+def test_teach_add_images_and_products_show_the_roi_tile_size_and_align(client_server, part_files, capsys):
+    target = ["--target", client_server.target]
+    options = ["--roi", "10,20,150,120", "--tile-size", "64", "--align", "--line-views", "0"]
+    assert main([*target, "teach", "--product", "cli-shown", *options, str(part_files.teach)]) == 0
+    assert "taught with --roi 10,20,150,120 --tile-size 64 --align" in capsys.readouterr().out.splitlines()
+    assert main([*target, "add-images", "--product", "cli-shown", str(part_files.good[0])]) == 0
+    assert "taught with --roi 10,20,150,120 --tile-size 64 --align" in capsys.readouterr().out.splitlines()
+
+    assert main([*target, "products", "--verbose"]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert "TEACH OPTIONS" in header
+    [row] = [row for row in rows if row.startswith("cli-shown ")]
+    assert "--line-views 0 --roi 10,20,150,120 --tile-size 64 --align" in row
+    assert "--coreset-ratio" in row and "--threshold-scale" in row  # the server's defaults, as used
+
+
+def test_teach_without_roi_tiles_or_align_says_nothing_of_them(client_server, part_files, capsys):
+    target = ["--target", client_server.target]
+    assert main([*target, "teach", "--product", "cli-plain", str(part_files.teach)]) == 0
+    assert "taught with" not in capsys.readouterr().out

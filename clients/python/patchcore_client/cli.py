@@ -66,12 +66,48 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"bank {stats.bank_size} patches from {stats.image_count} images in {stats.teach_seconds:.1f} s"
     )
+    _print_taught_with(product)
     warn_of_outliers(product, files)
     return 0
 
 
 def _images(count: int) -> str:
     return f"{count} image" if count == 1 else f"{count} images"
+
+
+def _switched_on(options: pb.TeachOptions) -> list[str]:
+    """The `teach` flags of the options that are on: ROI, tiles, alignment, augmentation."""
+    flags = []
+    if options.HasField("roi"):
+        roi = options.roi
+        flags.append(f"--roi {roi.x},{roi.y},{roi.width},{roi.height}")
+    if options.tile_size:
+        flags.append(f"--tile-size {options.tile_size}")
+    switches = {
+        "--align": options.align,
+        "--augment-rotations": options.augment_rotations,
+        "--contrast-stretch": options.contrast_stretch,
+    }
+    flags.extend(flag for flag, on in switches.items() if on)
+    return flags
+
+
+def _print_taught_with(product: pb.Product) -> None:
+    if flags := _switched_on(product.teach_options):
+        print(f"taught with {' '.join(flags)}")
+
+
+def _teach_flags(options: pb.TeachOptions) -> str:
+    """All the `teach` flags of the options, the server's defaults filled in (as Product.teach_options
+    comes)."""
+    return " ".join(
+        (
+            f"--coreset-ratio {options.coreset_ratio:g}",
+            f"--threshold-scale {options.threshold_scale:g}",
+            f"--line-views {options.line_views}",
+            *_switched_on(options),
+        )
+    )
 
 
 def warn_of_outliers(product: pb.Product, sent: list[Path]) -> None:
@@ -100,6 +136,7 @@ def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"{product.teach_stats.image_count} images in all"
     )
+    _print_taught_with(product)
     warn_of_outliers(product, files)
     return 0
 
@@ -134,19 +171,22 @@ def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
 
 
 def products(client: InspectionClient, args: argparse.Namespace) -> int:
-    rows = [("PRODUCT", "VERSION", "THRESHOLD", "BANK", "IMAGES", "USABLE", "STATUS")]
+    rows = [["PRODUCT", "VERSION", "THRESHOLD", "BANK", "IMAGES", "USABLE", "STATUS"]]
+    if args.verbose:
+        rows[0].insert(-1, "TEACH OPTIONS")
     for product in client.list_products():
-        rows.append(
-            (
-                product.product_id,
-                str(product.version),
-                f"{product.threshold:.4f}",
-                str(product.teach_stats.bank_size),
-                str(product.teach_stats.image_count),
-                "yes" if product.usable else "no",
-                product.status_message,
-            )
-        )
+        row = [
+            product.product_id,
+            str(product.version),
+            f"{product.threshold:.4f}",
+            str(product.teach_stats.bank_size),
+            str(product.teach_stats.image_count),
+            "yes" if product.usable else "no",
+            product.status_message,
+        ]
+        if args.verbose:
+            row.insert(-1, _teach_flags(product.teach_options))
+        rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -309,6 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
     inspect_parser.set_defaults(run=inspect)
 
     products_parser = commands.add_parser("products", help="list the server's products")
+    products_parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also show the options each product was taught with, as teach flags",
+    )  # fmt: skip
     products_parser.set_defaults(run=products)
 
     health_parser = commands.add_parser(
