@@ -215,3 +215,16 @@ def test_a_raw_buffer_of_the_wrong_size_fails_its_frame(cpp_bin, live_server, pa
 
     assert result.returncode == 1
     assert parse_lines(result.stdout) == [(0, "-", "ERROR INVALID_ARGUMENT")]
+
+
+@pytest.mark.parametrize("tile_size", ["4294967296", "4294967808"])
+def test_a_tile_size_beyond_uint32_is_a_usage_error(cpp_bin, part_images, tile_size):
+    """TeachOptions.tile_size is a uint32: 2**32 + 512 was sent as 512 and taught with tiles of 512."""
+    closed = f"127.0.0.1:{free_port()}"
+    args = ["--target", closed, "--product", "p", "--tile-size", tile_size, part_images.teach[0]]
+
+    result = run([cpp_bin / "teach", *args])
+
+    assert result.returncode == 2
+    assert f"--tile-size must be at most 4294967295, got {tile_size}" in result.stderr
+    assert "usage: teach" in result.stderr

@@ -50,7 +50,8 @@ std::string CommandLine::value_or(const std::string& name, const std::string& fa
   return it == flags_.end() ? fallback : it->second;
 }
 
-std::uint64_t CommandLine::unsigned_or(const std::string& name, std::uint64_t fallback) const {
+std::uint64_t CommandLine::unsigned_or(const std::string& name, std::uint64_t fallback,
+                                       std::uint64_t largest) const {
   const auto it = flags_.find(name);
   if (it == flags_.end()) {
     return fallback;
@@ -59,10 +60,15 @@ std::uint64_t CommandLine::unsigned_or(const std::string& name, std::uint64_t fa
   if (text.empty() || !std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); })) {
     throw UsageError("--" + name + " must be a non-negative whole number, got '" + text + "'");
   }
+  const UsageError too_large("--" + name + " must be at most " + std::to_string(largest) + ", got " + text);
   try {
-    return std::stoull(text);
+    const std::uint64_t value = std::stoull(text);
+    if (value > largest) {
+      throw too_large;
+    }
+    return value;
   } catch (const std::out_of_range&) {
-    throw UsageError("--" + name + " is too large: " + text);
+    throw too_large;
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -32,8 +33,10 @@ class CommandLine {
   const std::string& required(const std::string& name) const;
   // The value of a flag, or `fallback` when it is not given.
   std::string value_or(const std::string& name, const std::string& fallback) const;
-  // A non-negative integer flag, or `fallback`; throws UsageError when it is not a number.
-  std::uint64_t unsigned_or(const std::string& name, std::uint64_t fallback) const;
+  // A non-negative integer flag, or `fallback`; throws UsageError when it is not a number or above `largest`
+  // (pass the largest value of the field it goes into, so that it is not cut down to that field's size).
+  std::uint64_t unsigned_or(const std::string& name, std::uint64_t fallback,
+                            std::uint64_t largest = std::numeric_limits<std::uint64_t>::max()) const;
   // The arguments that are not flags (the input files), in order.
   const std::vector<std::string>& files() const { return files_; }
   // Throws UsageError when no input file is given.

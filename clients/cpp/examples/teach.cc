@@ -1,6 +1,7 @@
 // Teaches a product from image files of good parts with one unary Teach call and prints the new version.
 #include <cstdint>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ const std::string kUsage =
 int teach(const CommandLine& command_line) {
   pb::TeachRequest request;
   request.set_product_id(command_line.required("product"));
-  const std::uint64_t tile_size = command_line.unsigned_or("tile-size", 0);
+  const std::uint64_t tile_size = command_line.unsigned_or("tile-size", 0, std::numeric_limits<std::uint32_t>::max());
   request.mutable_options()->set_tile_size(static_cast<std::uint32_t>(tile_size));
   const Connection server = connect(command_line, kDefaultDeadlineMs);
   const std::vector<std::string>& files = command_line.required_files();
