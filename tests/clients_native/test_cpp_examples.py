@@ -228,3 +228,15 @@ def test_a_tile_size_beyond_uint32_is_a_usage_error(cpp_bin, part_images, tile_s
     assert result.returncode == 2
     assert f"--tile-size must be at most 4294967295, got {tile_size}" in result.stderr
     assert "usage: teach" in result.stderr
+
+
+@pytest.mark.parametrize("example", ["inspect_stream", "teach"])
+def test_a_deadline_beyond_the_clock_is_a_usage_error(cpp_bin, part_images, example):
+    """now + 2**63-1 ms overflowed the clock into a deadline already passed: DEADLINE_EXCEEDED at once."""
+    closed = f"127.0.0.1:{free_port()}"
+    args = ["--target", closed, "--product", "p", "--deadline-ms", str(2**63 - 1), part_images.teach[0]]
+
+    result = run([cpp_bin / example, *args])
+
+    assert result.returncode == 2
+    assert "--deadline-ms must be at most" in result.stderr

@@ -14,6 +14,9 @@ constexpr const char* kDeadlineFlag = "deadline-ms";
 constexpr const char* kTokenFlag = "token";
 constexpr const char* kDefaultTarget = "127.0.0.1:50051";
 constexpr const char* kTokenVariable = "PATCHCORE_TOKEN";
+// 100 years. now() + a deadline must fit the clock (int64 nanoseconds end in 2262): a larger one wrapped round
+// into a deadline already passed.
+constexpr std::uint64_t kMaxDeadlineMs = 100ULL * 365 * 24 * 60 * 60 * 1000;
 
 std::string token_from_environment() {
   const char* token = std::getenv(kTokenVariable);
@@ -45,7 +48,7 @@ Connection connect(const CommandLine& command_line, std::uint64_t default_deadli
                                                  grpc::InsecureChannelCredentials(), arguments);
   Connection connection;
   connection.stub = pb::InspectionService::NewStub(channel);
-  connection.deadline_ms = command_line.unsigned_or(kDeadlineFlag, default_deadline_ms);
+  connection.deadline_ms = command_line.unsigned_or(kDeadlineFlag, default_deadline_ms, kMaxDeadlineMs);
   connection.token = command_line.value_or(kTokenFlag, token_from_environment());
   for (const char character : connection.token) {
     // A header value cannot hold control characters: gRPC would abort the program (and log the token).
