@@ -1,7 +1,8 @@
 """`python -m exporter.bank` / `make bank`: teach a product offline from a folder of good images.
 
 Runs the same teach() and ProductStore.save() as the server's Teach call, so the product it writes is the one
-the server would have built, its image files stored with it. Uses only the engine (no torch).
+the server would have built, its image files stored with it. Uses only the engine (no torch). Holds the
+store's lock while it builds (patchcore/store_lock.py): a store a server runs on is taught over gRPC.
 """
 
 import argparse
@@ -14,11 +15,12 @@ from tqdm import tqdm
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
 from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import Rect
-from patchcore.images import list_image_files, read_image_file
+from patchcore.images import DEFAULT_MAX_PIXELS, decode_scaled, list_image_files, read_image_bytes
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import prepare_teach_set
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
+from patchcore.store_lock import StoreLock
 from patchcore.teach import teach
 from patchcore.teach_images import TeachImages
 
@@ -56,7 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--coreset-ratio",
         type=float,
         default=defaults.coreset_ratio,
-        help="share of training patches kept in the memory bank (default %(default)s)",
+        help="share of training patches kept in the memory bank (default %(default)s; 0 = the default)",
     )
     parser.add_argument(
         "--augment-rotations",
@@ -72,13 +74,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threshold-scale",
         type=float,
         default=DEFAULT_THRESHOLD_SCALE,
-        help="threshold = scale x highest held-out score (default %(default)s)",
+        help="threshold = scale x highest held-out score (default %(default)s; 0 = the default)",
     )
     parser.add_argument(
         "--top-k",
         type=int,
         default=defaults.top_k,
-        help="image score = mean of the top-k patch scores (default %(default)s = max)",
+        help="image score = mean of the top-k patch scores (default %(default)s = max; 0 = the default)",
     )
     parser.add_argument(
         "--roi",
@@ -109,6 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads", type=int, default=0, help="ONNX Runtime intra-op threads (default 0 = one per core)"
     )
+    parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help="refuse images of more pixels, as the server's flag of that name (default %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -123,29 +131,48 @@ def parse_roi(text: str) -> Rect:
 
 def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path, list[Path]]:
     """Teach the product described by args and save it with its image files; returns the bank, its file and
-    the image files in the order taught."""
+    the image files in the order taught. Each file is read once: what is stored is what was taught."""
     ProductStore.validate_product_id(args.product)
+    defaults = TeachOptions()
     options = TeachOptions(
-        coreset_ratio=args.coreset_ratio,
+        coreset_ratio=args.coreset_ratio or defaults.coreset_ratio,
         augment_rotations=args.augment_rotations,
         contrast_stretch=args.contrast_stretch,
-        threshold_scale=args.threshold_scale,
-        top_k=args.top_k,
+        threshold_scale=args.threshold_scale or defaults.threshold_scale,
+        top_k=args.top_k or defaults.top_k,
         seed=args.seed,
         roi=args.roi,
         tile_size=args.tile_size,
         line_views=args.line_views,
         align=args.align,
     )
-    extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
-    view = options.view(extractor.info.input_size)
-    files = list_image_files(args.images)
-    frames = prepare_teach_set(tqdm(files, desc="reading", unit="image"), read_image_file, view)
     store = ProductStore(args.store)
-    with StageBars() as bars:
-        bank = teach(extractor, frames, args.product, options, store.next_version(args.product), bars.advance)
-    version = ProductVersion.taught(bank, TeachImages(tuple(path.read_bytes() for path in files)))
-    store.save(version)
+    lock = StoreLock(args.store, "the offline bank builder")
+    try:
+        if store.is_fleet_copy(args.product):
+            raise InvalidInput(
+                f"product {args.product!r} in {args.store} is a fleet's copy: a version built here would be "
+                "replaced by the fleet's when its server starts. Teach it over gRPC on a server of the fleet"
+            )
+        files = list_image_files(args.images)
+        if not files:
+            raise InvalidInput(f"no JPEG, PNG, BMP or TIFF files in {args.images} (subfolders are not read)")
+        contents = [read_image_bytes(path) for path in files]
+        extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
+        frames = prepare_teach_set(
+            tqdm(contents, desc="reading", unit="image"),
+            lambda data, shrink_for: decode_scaled(data, shrink_for, args.max_image_pixels),
+            options.view(extractor.info.input_size),
+            names=[path.name for path in files],
+        )
+        with StageBars() as bars:
+            bank = teach(
+                extractor, frames, args.product, options, store.next_version(args.product), bars.advance
+            )
+        version = ProductVersion.taught(bank, TeachImages(tuple(contents)))
+        store.save(version)
+    finally:
+        lock.release()
     return version.bank, store.version_path(bank.product_id, bank.version), files
 
 
@@ -202,9 +229,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         bank, path, files = build_product(args)
-    except InspectionError as error:
+    except (InspectionError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: nothing was stored", file=sys.stderr)
+        return 130
     print(report(bank, path, files))
     return 0
 

@@ -85,6 +85,8 @@ class TeachOptions:
         if self.top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
         check_tile_size(self.tile_size)
+        if self.seed < 0:
+            raise InvalidInput(f"the seed must be 0 or more, got {self.seed}")
         if not 0 <= self.line_views <= MAX_LINE_VIEWS:
             raise InvalidInput(f"line_views must be in 0..{MAX_LINE_VIEWS}, got {self.line_views}")
 

@@ -168,26 +168,24 @@ def stretch_contrast(images: np.ndarray) -> np.ndarray:
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def read_image_file(
-    path: str | Path, shrink_for: ShrinkRule | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> ScaledImage:
-    """Read and decode an image file (InvalidInput naming the file if unreadable); shrink_for as in
-    decode_scaled."""
+def read_image_bytes(path: str | Path) -> bytes:
+    """The bytes of an image file (InvalidInput naming the file if it cannot be read)."""
     try:
-        data = Path(path).read_bytes()
+        return Path(path).read_bytes()
     except OSError as error:
         raise InvalidInput(f"cannot read image file {path}: {error.strerror}") from error
-    try:
-        return decode_scaled(data, shrink_for, max_pixels)
-    except InvalidInput as error:
-        raise InvalidInput(f"{path}: {error}") from error
 
 
 def list_image_files(folder: str | Path) -> list[Path]:
     """The image files (jpg/jpeg/png/bmp/tif/tiff, any case) directly in folder, sorted by name."""
     folder = Path(folder)
-    if not folder.is_dir():
+    if not folder.exists():
         raise InvalidInput(f"image folder {folder} does not exist")
-    return sorted(
-        path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
-    )
+    if not folder.is_dir():
+        raise InvalidInput(f"{folder} is not a folder: give the folder that holds the images")
+    try:
+        return sorted(
+            path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+        )
+    except OSError as error:
+        raise InvalidInput(f"cannot read image folder {folder}: {error.strerror}") from error

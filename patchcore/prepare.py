@@ -10,7 +10,7 @@ through the same steps, and looks alike to it whichever way it came (README "Per
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -99,9 +99,11 @@ def prepare_teach_set(
     decode: Callable[[Source, ShrinkRule], ScaledImage],
     view: FrameView,
     noun: str = TEACH_IMAGE,
+    names: Sequence[str] | None = None,
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
-    (noun and its 1-based number), and the first bad image fails the set. An aligning view without a
+    (by names, when given: file names; else noun and its 1-based number), and the first bad image fails the
+    set. An aligning view without a
     reference takes the first image as the reference; a view in frame pixels (FrameView.in_frame_pixels)
     without a frame size takes the first image's, so every other must have it.
 
@@ -119,5 +121,6 @@ def prepare_teach_set(
                 view = dataclasses.replace(view, frame_size=image.size)
             frames.append(prepare(image, view))
         except InspectionError as error:
-            raise type(error)(f"{noun} {index + 1}: {error}") from error
+            name = names[index] if names is not None else f"{noun} {index + 1}"
+            raise type(error)(f"{name}: {error}") from error
     return frames

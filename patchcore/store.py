@@ -2,6 +2,8 @@
 
     <root>/<product id>/v<version:08d>.bank   one per version: vectors, options, stats (patchcore/bank.py)
     <root>/<product id>/<sha256>.images       teach images (patchcore/teach_images.py), named by checksum
+    <root>/<product id>/fleet-version.json    in a fleet, which fleet version the folder holds (server/fleet)
+    <root>/.lock                              held by the one process writing the store (store_lock.py)
 
 A version is its bank file and the images file its bank names; versions with the same images (an options
 change, a rebuild for another model) share the file. A version is written images first, bank last, each
@@ -31,6 +33,7 @@ _IMAGES_SUFFIX = ".images"
 # A product directory being deleted is renamed to this prefix first; it can never be a valid product id.
 _DELETING_PREFIX = ".deleting-"
 _VERSIONS_KEPT = 2  # the current one and the previous one
+FLEET_MARK = "fleet-version.json"  # in a product's folder: {"version": N, "sha256": "..."}
 
 
 def _storage_error(action: str, error: OSError) -> StorageError:
@@ -87,6 +90,10 @@ class ProductStore:
             for path in self.root.iterdir()
             if _PRODUCT_ID.fullmatch(path.name) and path.is_dir() and self._versions(path.name)
         )
+
+    def is_fleet_copy(self, product_id: str) -> bool:
+        """Whether product_id's folder is a fleet's copy (its versions come from and go to the fleet)."""
+        return (self._product_dir(product_id) / FLEET_MARK).exists()
 
     def current_version(self, product_id: str) -> int:
         versions = self._versions(product_id)

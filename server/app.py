@@ -22,6 +22,7 @@ from patchcore_edge.v1 import inspection_pb2_grpc
 from threadpoolctl import threadpool_limits
 
 from patchcore.store import ProductStore
+from patchcore.store_lock import StoreLock
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig
@@ -64,9 +65,18 @@ class InspectionServer:
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
+        local = ProductStore(config.store)
+        self.store_lock = StoreLock(config.store, "a patchcore-edge server")
+        try:
+            self._build(config, local)
+        except BaseException:
+            self.store_lock.release()
+            raise
+        self.load_seconds = time.perf_counter() - started
+
+    def _build(self, config: ServerConfig, local: ProductStore) -> None:
         self.extractor, beside = open_model(config)
         self.rebuilds = RebuildQueue(self.metrics.rebuilds_pending)
-        local = ProductStore(config.store)
         self.fleet = (
             Fleet(config.fleet_store, config.fleet_creds, config.fleet_bucket, local, self.metrics)
             if config.fleet_store
@@ -116,7 +126,6 @@ class InspectionServer:
         self.page = PageThread(page) if page else None
         self.health = health_aio.HealthServicer()
         self.grpc_server = self._build_grpc_server()
-        self.load_seconds = time.perf_counter() - started
 
     def _build_grpc_server(self) -> grpc.aio.Server:
         interceptors: list[grpc.aio.ServerInterceptor] = [
@@ -209,4 +218,5 @@ class InspectionServer:
         await asyncio.to_thread(self.batcher.close)
         await asyncio.to_thread(self.decode_pool.shutdown)
         await asyncio.to_thread(self.registry.close)
+        self.store_lock.release()
         log_event("server_stopped", cancelled_calls=remaining)

@@ -29,7 +29,7 @@ from patchcore.bank import MemoryBank
 from patchcore.durable import write_atomically
 from patchcore.errors import ProductNotFound, ProductUnusable, StorageError, VersionConflict
 from patchcore.product_version import ProductVersion
-from patchcore.store import ProductStore
+from patchcore.store import FLEET_MARK, ProductStore
 from patchcore.teach_images import TeachImages
 from patchcore.version_file import encode_version_file
 from server.errors import FleetUnavailable
@@ -40,7 +40,6 @@ from server.logs import log_event
 # A teach is numbered again and written again when another server stored a version meanwhile; this many
 # times in a row means the product is changed faster than this server can store a version.
 MAX_WRITE_ATTEMPTS = 5
-FLEET_MARK = "fleet-version.json"  # in a product's folder: {"version": N, "sha256": "..."}
 
 
 class FleetStore:

@@ -8,7 +8,7 @@ import grpc
 import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from patchcore_client.local_server import LocalServer
+from patchcore_client.local_server import LocalServer, ServerStartError
 from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
@@ -81,6 +81,17 @@ def restarted(lite0_model, store, drained, tmp_path_factory):
     log = tmp_path_factory.mktemp("logs") / "second.log"
     with LocalServer(lite0_model, store, ["--token", TOKEN], log_path=log) as server:
         yield server
+
+
+def test_a_second_server_on_the_same_store_is_refused_naming_the_first(
+    lite0_model, store, restarted, tmp_path
+):
+    second = LocalServer(lite0_model, store, log_path=tmp_path / "second-at-once.log")
+    with pytest.raises(
+        ServerStartError, match=rf"in use by a patchcore-edge server \(pid {restarted.process.pid}\)"
+    ):
+        second.start(attempts=1)
+    assert second.process.returncode == 2
 
 
 def test_restart_finds_the_product(restarted, drained):

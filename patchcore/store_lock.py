@@ -1,0 +1,49 @@
+"""One writer process per product store. The server holds its store's lock while it runs and the offline
+bank builder while it builds: a bank built into the store of a running server was never seen by it (the
+server reads the store at its start), and two writers could each overwrite the other's new version and
+remove the other's images. A second process is refused, told which process holds the store.
+
+The lock is flock(2) on <store>/.lock: the kernel releases it when its holder exits, kill -9 included, so a
+crash never leaves a store locked.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from patchcore.errors import StorageError
+
+LOCK_FILE = ".lock"  # in the store's root; not a product id (patchcore/store.py)
+_HOLDER_BYTES = 200
+
+
+class StoreLock:
+    """Holds the lock of the store at root until release() (or the process's exit)."""
+
+    def __init__(self, root: str | Path, holder: str) -> None:
+        """holder: what this process is, for the message another process gets ("the server")."""
+        path = Path(root) / LOCK_FILE
+        try:
+            self._descriptor: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise StorageError(
+                f"cannot open the product store's lock file {path}: {error.strerror}"
+            ) from error
+        try:
+            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(self._descriptor, _HOLDER_BYTES, 0).decode(errors="replace").strip()
+            self.release()
+            raise StorageError(
+                f"the product store {root} is in use by {other or 'another process'}; a store has one writer "
+                "at a time: teach over gRPC while a server runs, or stop the other process first"
+            ) from None
+        os.ftruncate(self._descriptor, 0)
+        os.pwrite(self._descriptor, f"{holder} (pid {os.getpid()})".encode(), 0)
+
+    def release(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None

@@ -1,0 +1,35 @@
+import subprocess
+import sys
+
+import pytest
+
+from patchcore.errors import StorageError
+from patchcore.store_lock import StoreLock
+
+HOLD_UNTIL_STDIN_CLOSES = (
+    "import sys; from patchcore.store_lock import StoreLock; "
+    "lock = StoreLock(sys.argv[1], 'the test holder'); print('held', flush=True); sys.stdin.read()"
+)
+
+
+def test_a_second_holder_is_refused_naming_the_first_until_it_releases(tmp_path):
+    first = StoreLock(tmp_path, "the server")
+    with pytest.raises(StorageError, match=r"in use by the server \(pid \d+\)"):
+        StoreLock(tmp_path, "the offline bank builder")
+    first.release()
+    StoreLock(tmp_path, "the offline bank builder").release()
+
+
+def test_another_process_is_refused_and_its_exit_frees_the_store(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UNTIL_STDIN_CLOSES, str(tmp_path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(StorageError, match=f"in use by the test holder \\(pid {holder.pid}\\)"):
+        StoreLock(tmp_path, "the server")
+    holder.kill()  # as kill -9 would: the kernel releases the lock
+    holder.wait()
+    StoreLock(tmp_path, "the server").release()
