@@ -1,7 +1,9 @@
 """`export_model`: weights -> contract module -> ONNX graph -> parity check -> metadata -> atomic write."""
 
+import functools
 import logging
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm import tqdm
@@ -40,15 +42,19 @@ def model_path(out_dir: Path, backbone: str, size: int, quantize: str | None = N
     return out_dir / f"{backbone}_{size}{suffix}.onnx"
 
 
-def _reusable(target: Path, spec: BackboneSpec, weights_file: Path | None, random_init: bool = False) -> bool:
-    """An existing model is reused unless it was made from other weights than asked for (another weights
-    file than the one given, or random weights for a real model and the other way round: an error) or by
-    an older graph of the backbone (exported again, so it gets the new graph and fingerprint)."""
+def _reusable(
+    target: Path, spec: BackboneSpec, weights_sha256: Callable[[], str] | None, random_init: bool = False
+) -> bool:
+    """An existing model is reused unless it was made from other weights than asked for (an error: weights
+    whose sha256 is not weights_sha256(), or random weights for a real model and the other way round) or by
+    an older graph of the backbone (exported again, so it gets the new graph and fingerprint).
+    weights_sha256: the sha256 the weights must have where it is known before loading them (the weights
+    file's; for the int8 file, the weights of the fp32 file it is quantised from)."""
     if not target.exists():
         return False
     metadata = read_metadata(target)
     other_weights = (metadata.get("weights_source") == RANDOM_SOURCE) != random_init or (
-        weights_file is not None and metadata.get("weights_sha256") != sha256_of_file(weights_file)
+        weights_sha256 is not None and metadata.get("weights_sha256") != weights_sha256()
     )
     if other_weights:
         raise ModelError(
@@ -135,7 +141,8 @@ def export_model(
     if quantize is not None and quantize not in QUANTIZATIONS:
         raise InvalidInput(f"Unknown quantization {quantize!r}; choose one of {', '.join(QUANTIZATIONS)}")
     target = model_path(Path(out_dir), backbone, size)
-    if force or not _reusable(target, spec, weights, random_init):
+    weights_sha256 = functools.partial(sha256_of_file, weights) if weights is not None else None
+    if force or not _reusable(target, spec, weights_sha256, random_init):
         try:
             _export_fp32(spec, size, target, weights, random_init)
         except WeightsUnavailable as error:
@@ -146,6 +153,7 @@ def export_model(
     if quantize is None:
         return target
     quantized = model_path(Path(out_dir), backbone, size, quantize)
-    if force or not _reusable(quantized, spec, None, random_init):
+    # The int8 file must have been quantised from the fp32 file's weights, which --force may have replaced.
+    if force or not _reusable(quantized, spec, lambda: read_metadata(target)["weights_sha256"], random_init):
         quantize_int8(target, quantized)
     return quantized

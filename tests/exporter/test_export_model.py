@@ -113,3 +113,26 @@ def test_a_model_from_an_older_graph_is_exported_again(tmp_path, monkeypatch):
     export_model("efficientnet_lite0", 224, tmp_path)
 
     assert exported == ["efficientnet_lite0"]
+
+
+def test_an_int8_model_quantised_from_other_weights_is_not_silently_reused(tmp_path, meta_weights_file):
+    """The fp32 file was exported again from the weights asked for (--force); the int8 file beside it is
+    still the one quantised from the weights before."""
+    fake_model(tmp_path / "dinov2_vits14_224.onnx", sha256_of_file(meta_weights_file))
+    fake_model(tmp_path / "dinov2_vits14_224_int8.onnx", "0" * 64)
+
+    with pytest.raises(ModelError, match=r"dinov2_vits14_224_int8\.onnx exists but .*other weights.*--force"):
+        export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file, quantize="int8")
+
+
+def test_an_int8_model_quantised_from_the_same_weights_is_reused(tmp_path, meta_weights_file, monkeypatch):
+    fake_model(tmp_path / "dinov2_vits14_224.onnx", sha256_of_file(meta_weights_file))
+    existing = tmp_path / "dinov2_vits14_224_int8.onnx"
+    fake_model(existing, sha256_of_file(meta_weights_file))
+    quantized = []
+    monkeypatch.setattr(export_module, "quantize_int8", lambda fp32, target: quantized.append(target))
+
+    path = export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file, quantize="int8")
+
+    assert path == existing
+    assert quantized == []
