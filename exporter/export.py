@@ -46,13 +46,18 @@ def _reusable(
     target: Path, spec: BackboneSpec, weights_sha256: Callable[[], str] | None, random_init: bool = False
 ) -> bool:
     """An existing model is reused unless it was made from other weights than asked for (an error: weights
-    whose sha256 is not weights_sha256(), or random weights for a real model and the other way round) or by
-    an older graph of the backbone (exported again, so it gets the new graph and fingerprint).
+    whose sha256 is not weights_sha256(), or random weights for a real model and the other way round), by
+    an older graph of the backbone (exported again, so it gets the new graph and fingerprint) or cannot be
+    read (exported again).
     weights_sha256: the sha256 the weights must have where it is known before loading them (the weights
     file's; for the int8 file, the weights of the fp32 file it is quantised from)."""
     if not target.exists():
         return False
-    metadata = read_metadata(target)
+    try:
+        metadata = read_metadata(target)
+    except ModelError as error:  # e.g. truncated by an interrupted copy: nothing in it to keep
+        log.warning("%s; exporting it again", error)
+        return False
     other_weights = (metadata.get("weights_source") == RANDOM_SOURCE) != random_init or (
         weights_sha256 is not None and metadata.get("weights_sha256") != weights_sha256()
     )

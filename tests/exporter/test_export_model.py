@@ -21,6 +21,20 @@ def test_an_existing_model_is_reused(lite0_model, caplog):
     assert "Reusing" in caplog.text
 
 
+def test_a_damaged_model_file_is_exported_again(lite0_model, tmp_path, monkeypatch, caplog):
+    damaged = tmp_path / lite0_model.name
+    damaged.write_bytes(lite0_model.read_bytes()[:100_000])  # as an interrupted copy leaves it
+    exported = []
+    monkeypatch.setattr(export_module, "_export_fp32", lambda spec, *args: exported.append(spec.name))
+
+    with caplog.at_level("INFO"):
+        export_model("efficientnet_lite0", 224, tmp_path)
+
+    assert exported == ["efficientnet_lite0"]
+    [warning] = [record for record in caplog.records if record.levelname == "WARNING"]
+    assert str(damaged) in warning.getMessage()
+
+
 def test_force_replaces_an_existing_file(tmp_path):
     (tmp_path / "efficientnet_lite0_224.onnx").write_bytes(b"left over from a crash")
 
