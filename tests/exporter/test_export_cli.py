@@ -63,3 +63,13 @@ def test_a_bad_weights_file_is_named_in_the_error(tmp_path, capsys):
 
     assert exit_code != 0
     assert f"Cannot read weights file {bad}" in capsys.readouterr().err
+
+
+def test_an_out_dir_that_cannot_be_made_is_one_error_line(tmp_path, capsys):
+    in_the_way = tmp_path / "models"
+    in_the_way.write_text("a file where the folder should be")
+
+    exit_code = main(["--backbone", "efficientnet_lite0", "--out-dir", str(in_the_way)])
+
+    assert exit_code == 1
+    assert capsys.readouterr().err.startswith(f"error: Cannot write model files to {in_the_way}")

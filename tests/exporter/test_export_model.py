@@ -6,9 +6,10 @@ import pytest
 from exporter import export as export_module
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.export import export_model
+from exporter.files import write_atomically
 from exporter.metadata import attach_metadata, read_metadata
 from exporter.weights import load_weights as real_load_weights
-from patchcore.errors import InvalidInput, ModelError
+from patchcore.errors import InvalidInput, ModelError, StorageError
 
 
 def test_an_existing_model_is_reused(lite0_model, caplog):
@@ -63,6 +64,24 @@ def test_a_parity_failure_writes_nothing(tmp_path, monkeypatch):
     with pytest.raises(ModelError, match=r"differs from torch by 0\.003"):
         export_model("efficientnet_lite0", 224, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_out_dir_that_cannot_be_made_is_refused_before_the_export(tmp_path, monkeypatch):
+    in_the_way = tmp_path / "models"
+    in_the_way.write_text("a file where the folder should be")
+    exported = []
+    monkeypatch.setattr(export_module, "_export_fp32", lambda spec, *args: exported.append(spec.name))
+
+    with pytest.raises(StorageError, match=f"Cannot write model files to {in_the_way}"):
+        export_model("efficientnet_lite0", 224, in_the_way)
+    assert exported == []
+
+
+def test_a_write_into_a_folder_that_cannot_be_made_is_a_storage_error(tmp_path):
+    (tmp_path / "models").write_text("a file where the folder should be")
+
+    with pytest.raises(StorageError, match="Cannot write"):
+        write_atomically(b"model", tmp_path / "models" / "efficientnet_lite0_224.onnx")
 
 
 def no_dinov2_weights(spec, weights_file):
