@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from exporter.backbones import BACKBONES, FALLBACK_BACKBONE, BackboneSpec, build_patch_features
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
-from exporter.files import check_writable, write_atomically
+from exporter.files import prepare_to_write, write_atomically
 from exporter.metadata import RANDOM_SOURCE, attach_metadata, model_metadata, read_metadata
 from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
 from exporter.quantize import QUANTIZATIONS, quantize_int8
@@ -148,7 +148,7 @@ def export_model(
     target = model_path(Path(out_dir), backbone, size)
     weights_sha256 = functools.partial(sha256_of_file, weights) if weights is not None else None
     if force or not _reusable(target, spec, weights_sha256, random_init):
-        check_writable(target.parent)
+        prepare_to_write(target)
         try:
             _export_fp32(spec, size, target, weights, random_init)
         except WeightsUnavailable as error:
@@ -161,6 +161,6 @@ def export_model(
     quantized = model_path(Path(out_dir), backbone, size, quantize)
     # The int8 file must have been quantised from the fp32 file's weights, which --force may have replaced.
     if force or not _reusable(quantized, spec, lambda: read_metadata(target)["weights_sha256"], random_init):
-        check_writable(quantized.parent)
+        prepare_to_write(quantized)
         quantize_int8(target, quantized)
     return quantized

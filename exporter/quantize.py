@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from exporter.files import write_atomically
+from exporter.files import TEMP_SUFFIX, temp_prefix, write_atomically
 from exporter.metadata import attach_metadata, fingerprint, read_metadata
 from exporter.onnx_export import PARITY_BATCHES, random_images, session_for
 from patchcore.errors import InvalidInput, ModelError
@@ -57,7 +57,9 @@ def _quantize_matmuls(fp32_path: Path, scratch: Path) -> onnx.ModelProto:
 def quantize_int8(fp32_path: Path, target: Path) -> None:
     """Writes the int8 version of fp32_path to target (atomically), with quantization=int8 metadata."""
     metadata = read_metadata(fp32_path)
-    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+    with tempfile.TemporaryDirectory(
+        dir=target.parent, prefix=temp_prefix(target), suffix=TEMP_SUFFIX
+    ) as scratch:
         int8 = _quantize_matmuls(fp32_path, Path(scratch))
     if not any(node.op_type == "MatMulInteger" for node in int8.graph.node):
         raise InvalidInput(

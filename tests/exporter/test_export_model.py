@@ -1,9 +1,12 @@
 """export_model's behaviour around the graph: reuse, --force, refusals, writing nothing on failure."""
 
+import shutil
+
 import onnx
 import pytest
 
 from exporter import export as export_module
+from exporter import quantize as quantize_module
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.export import export_model
 from exporter.files import write_atomically
@@ -82,6 +85,50 @@ def test_a_write_into_a_folder_that_cannot_be_made_is_a_storage_error(tmp_path):
 
     with pytest.raises(StorageError, match="Cannot write"):
         write_atomically(b"model", tmp_path / "models" / "efficientnet_lite0_224.onnx")
+
+
+def test_a_write_interrupted_by_ctrl_c_leaves_no_temp_file(tmp_path, monkeypatch):
+    def interrupted(source, destination):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("exporter.files.os.replace", interrupted)
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(b"model", tmp_path / "efficientnet_lite0_224.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_next_export_removes_what_a_killed_write_of_its_file_left(tmp_path, monkeypatch):
+    (tmp_path / ".efficientnet_lite0_224.onnx.2hpf6dv0.tmp").write_bytes(b"half a model")
+    another_models = tmp_path / ".dinov2_vits14_224.onnx.k3j4h5g6.tmp"
+    another_models.write_bytes(b"another export's, maybe still running")
+    monkeypatch.setattr(export_module, "_export_fp32", lambda *args: None)
+
+    export_model("efficientnet_lite0", 224, tmp_path)
+
+    assert list(tmp_path.iterdir()) == [another_models]
+
+
+def test_the_next_int8_export_removes_what_a_killed_quantisation_left(
+    tmp_path, monkeypatch, meta_weights_file
+):
+    fake_model(tmp_path / "dinov2_vits14_224.onnx", sha256_of_file(meta_weights_file))
+    scratch_folders = []
+
+    def killed(fp32_path, scratch):
+        scratch_folders.append(scratch)
+        shutil.copytree(scratch, tmp_path / "survivor")  # what SIGKILL would leave of the scratch folder
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(quantize_module, "_quantize_matmuls", killed)
+    with pytest.raises(KeyboardInterrupt):
+        export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file, quantize="int8")
+    (tmp_path / "survivor").rename(scratch_folders[0])
+    monkeypatch.setattr(export_module, "quantize_int8", lambda fp32, target: None)
+
+    export_model("dinov2_vits14", 224, tmp_path, weights=meta_weights_file, quantize="int8")
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dinov2_vits14_224.onnx"]
 
 
 def no_dinov2_weights(spec, weights_file):
