@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-# make export BACKBONE=efficientnet_lite0 SIZE=224 WEIGHTS=path/to/file QUANTIZE=int8 FORCE=1
+# make export BACKBONE=efficientnet_lite0 SIZE=224 WEIGHTS=path/to/file QUANTIZE=int8 FORCE=1 (0 = not)
 BACKBONE ?=
 SIZE ?=
 WEIGHTS ?=
@@ -20,8 +20,10 @@ IMAGES ?=
 PRODUCT ?=
 DEMO_ARGS ?=
 
+# Paths are passed quoted, so they may hold spaces.
 export_args = $(if $(BACKBONE),--backbone $(BACKBONE)) $(if $(SIZE),--size $(SIZE)) \
-	$(if $(WEIGHTS),--weights $(WEIGHTS)) $(if $(QUANTIZE),--quantize $(QUANTIZE)) $(if $(FORCE),--force)
+	$(if $(WEIGHTS),--weights "$(WEIGHTS)") $(if $(QUANTIZE),--quantize $(QUANTIZE)) \
+	$(if $(filter-out 0,$(FORCE)),--force)
 
 .PHONY: install export proto bank serve demo fleet-demo bundle test lint bench bench-accuracy clean
 
@@ -44,13 +46,14 @@ export: install
 bank: install
 	@test -n "$(MODEL)" -a -n "$(IMAGES)" -a -n "$(PRODUCT)" || \
 		{ echo "usage: make bank MODEL=file.onnx IMAGES=folder PRODUCT=id [STORE=dir] [BANK_ARGS=...]"; exit 2; }
-	$(PY) -m exporter.bank --model $(MODEL) --images $(IMAGES) --product $(PRODUCT) --store $(STORE) $(BANK_ARGS)
+	$(PY) -m exporter.bank --model "$(MODEL)" --images "$(IMAGES)" --product "$(PRODUCT)" --store "$(STORE)" \
+		$(BANK_ARGS)
 
 # make serve [MODEL=models/file.onnx] [STORE=store] [PORT=50051]; default model: the exported one in models/
 serve_model = $(or $(MODEL),$(firstword $(wildcard models/dinov2_vits14_224.onnx models/efficientnet_lite0_224.onnx)))
 serve: install
 	@test -n "$(serve_model)" || { echo "no model in models/: run make export first, or pass MODEL=file.onnx"; exit 2; }
-	$(PY) -m server --model $(serve_model) --store $(STORE) --port $(PORT)
+	$(PY) -m server --model "$(serve_model)" --store "$(STORE)" --port $(PORT)
 
 # Exports a model if there is none, then teaches generated parts and streams frames through a local server.
 # make demo [DEMO_ARGS="--watch 0"]
@@ -60,7 +63,7 @@ demo: install
 # A nats-server on a temp dir and two servers sharing it: teach on one, stream to both, versions, frames/s and
 # the sync latency between them. make fleet-demo [MODEL=models/file.onnx]
 fleet-demo: install
-	$(PY) -m patchcore_client.fleet_demo $(if $(MODEL),--model $(MODEL))
+	$(PY) -m patchcore_client.fleet_demo $(if $(MODEL),--model "$(MODEL)")
 
 # Regenerates the Python stubs (stubs/python/patchcore_edge) from protos/; C++ and C# generate at build time.
 proto: install
