@@ -1,7 +1,12 @@
-"""Which ONNX Runtime sessions the server opens for its model workers."""
+"""Which ONNX Runtime sessions the server opens for its model workers, and what it says of the model."""
 
+import logging
+from pathlib import Path
+
+import onnx
 import pytest
 
+from exporter.metadata import attach_metadata
 from server.config import parse_config
 from server.model_sessions import open_model
 from tests.tiny_model import write_tiny_model
@@ -26,3 +31,32 @@ def test_a_second_session_only_when_runs_side_by_side_get_fewer_threads(
     assert (beside is not None) == second_session
     if beside is not None:
         assert beside is not alone and beside.info.fingerprint == alone.info.fingerprint
+
+
+def with_weights_source(path: Path, weights_source: str) -> Path:
+    model = onnx.load(str(path))
+    metadata = {prop.key: prop.value for prop in model.metadata_props}
+    attach_metadata(model, {**metadata, "weights_source": weights_source})
+    onnx.save(model, str(path))
+    return path
+
+
+def test_a_model_from_random_weights_is_a_warning_at_start(tmp_path, caplog):
+    model = with_weights_source(write_tiny_model(tmp_path / "tiny.onnx"), "random")
+
+    with caplog.at_level(logging.WARNING, logger="patchcore.server"):
+        open_model(parse_config(["--model", str(model), "--store", str(tmp_path)]))
+
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.fields["weights_source"] == "random"
+    assert record.fields["model"] == str(model)
+
+
+def test_a_model_from_real_weights_is_no_warning(tmp_path, caplog):
+    model = with_weights_source(write_tiny_model(tmp_path / "tiny.onnx"), "file:dinov2_vits14_pretrain.pth")
+
+    with caplog.at_level(logging.WARNING, logger="patchcore.server"):
+        open_model(parse_config(["--model", str(model), "--store", str(tmp_path)]))
+
+    assert caplog.records == []
