@@ -4,6 +4,9 @@
     <root>/<product id>/<sha256>.images       teach images (patchcore/teach_images.py), named by checksum
     <root>/<product id>/fleet-version.json    in a fleet, which fleet version the folder holds (server/fleet)
     <root>/.lock                              held by the one process writing the store (store_lock.py)
+    <root>/.deleted/<product id>              the last version of a deleted product: a product taught again
+                                              under its id goes on from there, so a version number never
+                                              names two different products (expected_version stays safe)
 
 A version is its bank file and the images file its bank names; versions with the same images (an options
 change, a rebuild for another model) share the file. A version is written images first, bank last, each
@@ -32,6 +35,7 @@ _VERSION_FILE = re.compile(r"v(\d{8})\.bank")
 _IMAGES_SUFFIX = ".images"
 # A product directory being deleted is renamed to this prefix first; it can never be a valid product id.
 _DELETING_PREFIX = ".deleting-"
+_DELETED_DIR = ".deleted"
 _VERSIONS_KEPT = 2  # the current one and the previous one
 FLEET_MARK = "fleet-version.json"  # in a product's folder: {"version": N, "sha256": "..."}
 
@@ -121,8 +125,15 @@ class ProductStore:
         return bank
 
     def next_version(self, product_id: str) -> int:
+        """Above every version stored, and above the last one of the product deleted under this id."""
         versions = self._versions(product_id)
-        return versions[-1] + 1 if versions else 1
+        return max(versions[-1] if versions else 0, self._deleted_version(product_id)) + 1
+
+    def _deleted_version(self, product_id: str) -> int:
+        try:
+            return int((self.root / _DELETED_DIR / product_id).read_text())
+        except (OSError, ValueError):
+            return 0
 
     def load_images(self, bank: MemoryBank) -> TeachImages:
         """The images bank's version was taught from; ProductUnusable saying why when there are none
@@ -202,6 +213,9 @@ class ProductStore:
         """
         version = self.current_version(product_id)
         self._check_base(product_id, [version], expected_version)
+        write_atomically(
+            self.root / _DELETED_DIR / product_id, str(version).encode(), "deleted product's version"
+        )
         doomed = self.root / f"{_DELETING_PREFIX}{product_id}-{uuid.uuid4().hex}"
         try:
             self._product_dir(product_id).rename(doomed)
@@ -212,15 +226,20 @@ class ProductStore:
 
     def remove_temporaries(self) -> None:
         """Remove what a crash can leave behind: half-written temp files, images files no version names,
-        half-deleted products."""
+        half-deleted products, the empty folder of a product whose first version was never written."""
         try:
             for path in self.root.iterdir():
                 if path.name.startswith(_DELETING_PREFIX) and path.is_dir():
                     shutil.rmtree(path)
+                elif path.name == _DELETED_DIR:
+                    for temp in path.glob(f"*{TEMP_SUFFIX}"):
+                        temp.unlink()
                 elif path.is_dir():
                     for temp in path.glob(f"*{TEMP_SUFFIX}"):
                         temp.unlink()
                     self._remove_unnamed_images(path)
+                    if not any(path.iterdir()):  # a first Teach that died before its bank was written
+                        path.rmdir()
         except OSError as error:
             raise _storage_error(f"clean up temporary files in {self.root}", error) from error
 

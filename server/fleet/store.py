@@ -203,7 +203,10 @@ class FleetStore:
 
     def _held(self, product_id: str) -> int:
         """The local folder's current version of product_id; 0 when it holds none."""
-        return self.local.next_version(product_id) - 1
+        try:
+            return self.local.current_version(product_id)
+        except ProductNotFound:
+            return 0
 
     def _check_base(self, product_id: str, manifest: Manifest | None, base_version: int, what: str) -> None:
         current = self._current(product_id, manifest)

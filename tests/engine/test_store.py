@@ -85,7 +85,7 @@ def test_temporary_files_are_never_products_and_are_removed_at_start(store, make
     assert store.product_ids() == ["widget"]
     assert store.load("widget").version == 1
     store.remove_temporaries()
-    assert sorted(path.name for path in store.root.rglob("*")) == ["ghost", "v00000001.bank", "widget"]
+    assert sorted(path.name for path in store.root.rglob("*")) == ["v00000001.bank", "widget"]
 
 
 def test_delete_removes_every_version(store, make_bank):
@@ -95,7 +95,7 @@ def test_delete_removes_every_version(store, make_bank):
     assert store.delete("widget") == 2
     assert store.product_ids() == ["gadget"]
     assert not (store.root / "widget").exists()
-    assert store.next_version("widget") == 1
+    assert store.next_version("widget") == 3  # a product taught again under the id goes on from there
 
 
 def test_a_file_holding_another_product_is_unusable(store, make_bank):
@@ -237,3 +237,21 @@ def test_replacing_the_current_version_keeps_its_number(store, make_bank):
     assert store.load("widget").vectors.shape[0] == 7
     with pytest.raises(VersionConflict):
         store.replace_current(make_bank("widget", version=1))
+
+
+def test_a_product_taught_again_after_a_delete_goes_on_from_the_deleted_version(store, make_bank):
+    store.save(ProductVersion(make_bank(version=1)))
+    store.save(ProductVersion(make_bank(version=2)))
+    assert store.delete("widget") == 2
+    assert store.next_version("widget") == 3
+    store.save(ProductVersion(make_bank(version=3)))
+    assert store.current_version("widget") == 3
+    assert store.product_ids() == ["widget"]
+    store.remove_temporaries()
+    assert store.next_version("widget") == 4
+
+
+def test_a_folder_left_empty_by_a_crash_is_removed_at_start(store, make_bank):
+    (store.root / "newp").mkdir()  # a first Teach killed after its images were written: they are removed
+    store.remove_temporaries()
+    assert not (store.root / "newp").exists()

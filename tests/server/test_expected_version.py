@@ -75,3 +75,17 @@ def test_teaching_a_product_that_is_not_stored_expecting_a_version_is_aborted(st
     with pytest.raises(grpc.RpcError) as lookup:
         stub.GetProduct(pb.GetProductRequest(product_id="cas-gone"))
     assert lookup.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("method", ["AddImages", "UpdateProduct", "DeleteProduct"])
+def test_a_product_deleted_and_taught_again_is_not_taken_for_the_one_before(stub, method):
+    """A station that read version 1 of the old product must not change the new one taught under its id."""
+    product_id = next(_product_ids)
+    assert stub.Teach(teach(product_id)).version == 1
+    stub.DeleteProduct(pb.DeleteProductRequest(product_id=product_id))
+    taught_again = stub.Teach(teach(product_id))
+    assert taught_again.version == 2
+    with pytest.raises(grpc.RpcError) as refused:
+        getattr(stub, method)(CHANGES[method](product_id, 1))
+    assert refused.value.code() == grpc.StatusCode.ABORTED
+    assert stub.GetProduct(pb.GetProductRequest(product_id=product_id)).version == 2
