@@ -151,14 +151,17 @@ class ProductRegistry:
         images: TeachImages,
         expected_version: int = 0,
         progress: Progress | None = None,
+        check_count: Callable[[int, int], None] = lambda stored, added: None,
     ) -> ProductEntry:
         """Builds a new version from the current version's stored images and these (image files as kept),
         with the product's own TeachOptions, stores it with all its images, swaps it in; progress as in
-        teach()."""
+        teach(). check_count(stored, added) may refuse the image count, checked when the change's turn comes
+        (two calls at once each see the other's images)."""
 
         def build() -> ProductEntry:
             current = self._current_bank(product_id)
             self._check_expected(product_id, expected_version)
+            check_count(current.stats.image_count, len(images.files))
             try:
                 stored = self._store.load_images(current)
             except ProductUnusable as error:
@@ -182,10 +185,14 @@ class ProductRegistry:
         product_id: str,
         change: Callable[[ProductOptions], ProductOptions],
         expected_version: int = 0,
+        proceed: Callable[[], None] = lambda: None,
     ) -> ProductEntry:
-        """Stores a new version whose options are change(current options); the memory bank stays the same."""
+        """Stores a new version whose options are change(current options); the memory bank stays the same.
+        proceed() is called when the change's turn comes, and may raise to call it off (its call ended while
+        it waited behind a Teach)."""
 
         def apply() -> ProductEntry:
+            proceed()
             bank = self._current_bank(product_id)
             self._check_expected(product_id, expected_version)
             new_bank = dataclasses.replace(
@@ -198,10 +205,13 @@ class ProductRegistry:
 
         return self._write(apply)
 
-    def delete(self, product_id: str, expected_version: int = 0) -> int:
-        """Deletes every stored version; returns the version that was current."""
+    def delete(
+        self, product_id: str, expected_version: int = 0, proceed: Callable[[], None] = lambda: None
+    ) -> int:
+        """Deletes every stored version; returns the version that was current. proceed as in update()."""
 
         def remove() -> int:
+            proceed()
             self.get(product_id)
             self._check_expected(product_id, expected_version)
             deleted_version = self._store.delete(product_id, expected_version)

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -30,6 +31,8 @@ from server.products import ADDED_IMAGE, ProductEntry, ProductRegistry
 from server.status import abort, code_from_number, status_of
 from server.stream import answer_stream
 from server.teach_frames import prepare_teach_images
+
+T = TypeVar("T")
 
 
 class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
@@ -81,14 +84,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     def _add_images(self, request: pb.AddImagesRequest, progress: Progress) -> ProductEntry:
         """Checks the images and the product's new image count, then rebuilds and stores it (in a thread)."""
-        current = self._registry.get(request.product_id)
+        self._registry.get(request.product_id)
         if not request.images:
             raise InvalidInput("no images to add: send at least one image of a good part")
-        stored_count = current.bank.stats.image_count if current.bank else 0
-        self._check_teach_set_size(stored_count + len(request.images))
         kept = kept_images(request.images, self._config.max_image_pixels, ADDED_IMAGE)
         return self._registry.add_images(
-            request.product_id, kept, request.expected_version, progress=progress
+            request.product_id, kept, request.expected_version, progress, self._check_added_count
         )
 
     async def Inspect(
@@ -143,11 +144,15 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self, request: pb.UpdateProductRequest, context: grpc.aio.ServicerContext
     ) -> pb.Product:
         try:
-            entry = await asyncio.to_thread(
-                self._registry.update,
-                request.product_id,
-                lambda current: updated_options(current, request),
-                request.expected_version,
+            entry = await _until_the_call_ends(
+                lambda proceed: self._registry.update(
+                    request.product_id,
+                    lambda current: updated_options(current, request),
+                    request.expected_version,
+                    proceed,
+                ),
+                "update_cancelled",
+                product=request.product_id,
             )
         except Exception as error:
             _log_refused("update_failed", error, product=request.product_id)
@@ -164,8 +169,10 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self, request: pb.DeleteProductRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteProductResponse:
         try:
-            version = await asyncio.to_thread(
-                self._registry.delete, request.product_id, request.expected_version
+            version = await _until_the_call_ends(
+                lambda proceed: self._registry.delete(request.product_id, request.expected_version, proceed),
+                "delete_cancelled",
+                product=request.product_id,
             )
         except Exception as error:
             _log_refused("delete_failed", error, product=request.product_id)
@@ -186,6 +193,15 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             max_message_bytes=self._config.max_message_bytes,
             fleet=pb.FleetInfo(**dataclasses.asdict(self._fleet_status())),
         )
+
+    def _check_added_count(self, stored: int, added: int) -> None:
+        """TooLarge when the product's stored images and the added ones exceed max_teach_images."""
+        if stored + added > self._config.max_teach_images:
+            raise TooLarge(
+                f"the product holds {stored} images and {added} were sent, {stored + added} in all; this "
+                f"server takes at most {self._config.max_teach_images} per product (8 good images are the "
+                "reference)"
+            )
 
     def _check_teach_set_size(self, count: int) -> None:
         """TooLarge when a product would be taught from more than max_teach_images images."""
@@ -246,20 +262,19 @@ async def _built(
         await abort(context, error)
 
 
-async def _until_the_call_ends(
-    build: Callable[[Progress], ProductEntry], event: str, **fields: object
-) -> ProductEntry:
-    """build(progress) in a thread. When the call ends first (its deadline, the client, the server's drain),
-    the build is told to stop: its next progress report raises CallEnded, so nothing is stored (unless it
-    was being stored already), and `event` is logged."""
+async def _until_the_call_ends(change: Callable[[Callable[..., None]], T], event: str, **fields: object) -> T:
+    """change(stop_if_the_call_ended) in a thread. When the call ends first (its deadline, the client, the
+    server's drain), change is told to stop: its next call of stop_if_the_call_ended (a Teach's progress
+    reports; an update's or a delete's turn on the writer, which may come after a long Teach) raises
+    CallEnded, so nothing is stored (unless it was being stored already), and `event` is logged."""
     ended = threading.Event()
 
-    def stop_if_the_call_ended(_stage: str, _done: int, _total: int) -> None:
+    def stop_if_the_call_ended(*_progress: object) -> None:
         if ended.is_set():
-            raise CallEnded("the call ended before the product was built; nothing was stored")
+            raise CallEnded("the call ended before the change was made; nothing was stored")
 
     try:
-        return await asyncio.to_thread(build, stop_if_the_call_ended)
+        return await asyncio.to_thread(change, stop_if_the_call_ended)
     except asyncio.CancelledError:
         ended.set()
         log_event(event, level=logging.WARNING, **fields)

@@ -5,9 +5,11 @@ DEADLINE_EXCEEDED or UNAVAILABLE that retries must not find the change made twic
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import threading
 
+import grpc
 import numpy as np
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
@@ -73,3 +75,91 @@ def test_a_teach_whose_call_ends_while_it_builds_stores_nothing(service):
     asyncio.run(call_ends_during_the_build())  # returns once the build's thread has ended
     with pytest.raises(ProductNotFound):
         service._registry.get(PRODUCT)
+
+
+def test_an_update_and_a_delete_whose_calls_end_while_they_wait_behind_a_teach_are_not_made(service):
+    """Every change waits its turn on the one writer; one whose call has ended by then is not made."""
+    service, extractor = service
+    rng = np.random.default_rng(1)
+    extractor.go_on.set()
+    other = asyncio.run(
+        service.Teach(pb.TeachRequest(product_id="other", images=[_raw(rng) for _ in range(2)]), None)
+    )
+    extractor.go_on.clear()
+    extractor.running.clear()
+    registry = service._registry
+    waiting = {name: threading.Event() for name in ("update", "delete")}
+
+    def called(name, method):
+        def record(*args, **kwargs):
+            waiting[name].set()
+            return method(*args, **kwargs)
+
+        return record
+
+    registry.update = called("update", registry.update)
+    registry.delete = called("delete", registry.delete)
+    update = pb.UpdateProductRequest(product_id="other", options=pb.ProductOptions(threshold=1.5))
+    update.update_fields.append("threshold")
+
+    async def calls_end_while_a_teach_builds() -> None:
+        teach_request = pb.TeachRequest(product_id=PRODUCT, images=[_raw(rng) for _ in range(2)])
+        teaching = asyncio.create_task(service.Teach(teach_request, None))
+        await asyncio.to_thread(extractor.running.wait, 60)
+        changes = [
+            asyncio.create_task(service.UpdateProduct(update, None)),
+            asyncio.create_task(service.DeleteProduct(pb.DeleteProductRequest(product_id="other"), None)),
+        ]
+        for event in waiting.values():
+            await asyncio.to_thread(event.wait, 60)
+        for change in changes:
+            change.cancel()  # their deadlines pass while the teach holds the writer
+        extractor.go_on.set()
+        await teaching
+        for change in changes:
+            with pytest.raises(asyncio.CancelledError):
+                await change
+
+    asyncio.run(calls_end_while_a_teach_builds())  # returns once the changes' threads have ended
+    kept = registry.get("other")
+    assert (kept.bank.version, kept.bank.options.threshold) == (other.version, pytest.approx(other.threshold))
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Context:
+    """What the service needs of a grpc.aio context to end a call with a status."""
+
+    async def abort(self, code, details):
+        raise _Aborted(code, details)
+
+
+def test_two_add_images_at_once_cannot_take_a_product_over_the_image_limit(service):
+    service, extractor = service
+    service._config = dataclasses.replace(service._config, max_teach_images=3)
+    rng = np.random.default_rng(2)
+    extractor.go_on.set()
+    asyncio.run(
+        service.Teach(pb.TeachRequest(product_id=PRODUCT, images=[_raw(rng) for _ in range(2)]), None)
+    )
+    extractor.go_on.clear()
+    extractor.running.clear()
+
+    async def two_at_once() -> list:
+        first = asyncio.create_task(
+            service.AddImages(pb.AddImagesRequest(product_id=PRODUCT, images=[_raw(rng)]), _Context())
+        )
+        await asyncio.to_thread(extractor.running.wait, 60)  # the first one builds; the second is sent now
+        second = asyncio.create_task(
+            service.AddImages(pb.AddImagesRequest(product_id=PRODUCT, images=[_raw(rng)]), _Context())
+        )
+        extractor.go_on.set()
+        return await asyncio.gather(first, second, return_exceptions=True)
+
+    added, refused = asyncio.run(two_at_once())
+    assert added.teach_stats.image_count == 3
+    assert isinstance(refused, _Aborted) and refused.args[0] == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "holds 3 images and 1 were sent" in refused.args[1]
+    assert service._registry.get(PRODUCT).bank.stats.image_count == 3
