@@ -1,7 +1,6 @@
-"""Writing model files so a reader never sees a half-written one, and a killed export's temp files do not
-stay for good."""
+"""Where model files are written: a folder checked before the export, and the temp files a killed export
+left removed (the writes themselves are patchcore.durable's)."""
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -31,29 +30,3 @@ def prepare_to_write(target: Path) -> None:
                 leftover.unlink(missing_ok=True)
     except OSError as error:
         raise StorageError(f"Cannot write model files to {target.parent}: {error}") from error
-
-
-def write_atomically(data: bytes, target: Path) -> None:
-    """Temp file in the target's directory, fsync, rename over the target, fsync the directory. The temp
-    file is removed whatever stops the write, Ctrl-C included."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp_name = tempfile.mkstemp(
-            dir=target.parent, prefix=temp_prefix(target), suffix=TEMP_SUFFIX
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as stream:
-                stream.write(data)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp_name, target)
-            directory = os.open(target.parent, os.O_RDONLY)
-            try:
-                os.fsync(directory)
-            finally:
-                os.close(directory)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-    except OSError as error:
-        raise StorageError(f"Cannot write {target}: {error}") from error

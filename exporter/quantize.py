@@ -17,9 +17,10 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from exporter.files import TEMP_SUFFIX, temp_prefix, write_atomically
+from exporter.files import TEMP_SUFFIX, temp_prefix
 from exporter.metadata import attach_metadata, fingerprint, read_metadata
 from exporter.onnx_export import PARITY_BATCHES, random_images, session_for
+from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ModelError
 
 QUANTIZATIONS = ("int8",)
@@ -75,4 +76,4 @@ def quantize_int8(fp32_path: Path, target: Path) -> None:
     int8_metadata = {**metadata, "quantization": "int8", "parity_max_abs": f"{max_abs:.3g}"}
     int8_metadata["fingerprint"] = fingerprint(int8_metadata)
     attach_metadata(int8, int8_metadata)
-    write_atomically(int8.SerializeToString(), target)
+    write_atomically(target, int8.SerializeToString(), "model file")

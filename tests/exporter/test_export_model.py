@@ -9,9 +9,9 @@ from exporter import export as export_module
 from exporter import quantize as quantize_module
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.export import export_model
-from exporter.files import write_atomically
 from exporter.metadata import attach_metadata, read_metadata
 from exporter.weights import load_weights as real_load_weights
+from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ModelError, StorageError
 
 
@@ -83,18 +83,18 @@ def test_an_out_dir_that_cannot_be_made_is_refused_before_the_export(tmp_path, m
 def test_a_write_into_a_folder_that_cannot_be_made_is_a_storage_error(tmp_path):
     (tmp_path / "models").write_text("a file where the folder should be")
 
-    with pytest.raises(StorageError, match="Cannot write"):
-        write_atomically(b"model", tmp_path / "models" / "efficientnet_lite0_224.onnx")
+    with pytest.raises(StorageError, match="cannot write model file"):
+        write_atomically(tmp_path / "models" / "efficientnet_lite0_224.onnx", b"model", "model file")
 
 
 def test_a_write_interrupted_by_ctrl_c_leaves_no_temp_file(tmp_path, monkeypatch):
     def interrupted(source, destination):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("exporter.files.os.replace", interrupted)
+    monkeypatch.setattr("patchcore.durable.os.replace", interrupted)
 
     with pytest.raises(KeyboardInterrupt):
-        write_atomically(b"model", tmp_path / "efficientnet_lite0_224.onnx")
+        write_atomically(tmp_path / "efficientnet_lite0_224.onnx", b"model", "model file")
     assert list(tmp_path.iterdir()) == []
 
 
