@@ -340,10 +340,11 @@ class ProductRegistry:
         except ProductNotFound:
             current = 0
         if current != expected_version:
-            state = f"is at version {current}" if current else "is not stored"
+            what = f"is at version {current}" if current else "is not stored (deleted, or never taught here)"
+            why = "it was changed meanwhile, and " if current else ""
             raise VersionConflict(
-                f"product {product_id!r} {state}, not at the expected version {expected_version}: it was "
-                "changed meanwhile, and nothing was changed; read it again and retry"
+                f"product {product_id!r} {what}, not at the expected version {expected_version}: "
+                f"{why}nothing was changed; read it again and retry"
             )
 
     def _store_and_swap(self, version: ProductVersion, base_version: int) -> ProductEntry:

@@ -72,6 +72,7 @@ def test_teaching_a_product_that_is_not_stored_expecting_a_version_is_aborted(st
         stub.Teach(teach("cas-gone", expected_version=1))
     assert raised.value.code() == grpc.StatusCode.ABORTED
     assert "'cas-gone' is not stored" in raised.value.details()
+    assert "changed meanwhile" not in raised.value.details()  # it never was: it was never taught
     with pytest.raises(grpc.RpcError) as lookup:
         stub.GetProduct(pb.GetProductRequest(product_id="cas-gone"))
     assert lookup.value.code() == grpc.StatusCode.NOT_FOUND
