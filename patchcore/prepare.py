@@ -103,9 +103,8 @@ def prepare_teach_set(
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
     (by names, when given: file names; else noun and its 1-based number), and the first bad image fails the
-    set. An aligning view without a
-    reference takes the first image as the reference; a view in frame pixels (FrameView.in_frame_pixels)
-    without a frame size takes the first image's, so every other must have it.
+    set. An aligning view without a reference takes the first image as the reference; a view in frame pixels
+    (FrameView.in_frame_pixels) without a frame size takes the first image's, so every other must have it.
 
     One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
     never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
