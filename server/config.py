@@ -6,6 +6,7 @@ A flag given on the command line wins over the environment, which wins over the 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 from collections.abc import Callable, Sequence
@@ -15,6 +16,28 @@ from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 _BUCKET_NAME = re.compile(r"[a-zA-Z0-9_-]+")  # JetStream bucket names
+_C_INT_MAX = 2**31 - 1  # grpcio's channel options and ONNX Runtime's thread counts are C ints
+
+# The lowest and highest value of each numeric setting; infinity and NaN are refused whatever the range.
+_RANGES: dict[str, tuple[float, float]] = {
+    "port": (0, 65_535),
+    "metrics_port": (0, 65_535),
+    "web_port": (0, 65_535),
+    "max_message_bytes": (1, _C_INT_MAX),
+    "max_streams_per_connection": (1, _C_INT_MAX),
+    "intra_op_threads": (0, _C_INT_MAX),
+    "decode_threads": (0, math.inf),
+    "max_image_pixels": (1, math.inf),
+    "max_teach_images": (1, math.inf),
+    "max_batch": (1, math.inf),
+    "model_workers": (1, math.inf),
+    "queue_size": (1, math.inf),
+    "stream_window": (1, math.inf),
+    "max_calls": (1, math.inf),
+    "max_wait_ms": (0, math.inf),
+    "grace_seconds": (0, math.inf),
+    "stream_idle_seconds": (0, math.inf),
+}
 
 
 @dataclass(frozen=True)
@@ -168,7 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     limits = parser.add_argument_group("limits")
-    _add(limits, "--max-message-bytes", "largest gRPC message sent or received", int, d.max_message_bytes)
+    _add(
+        limits,
+        "--max-message-bytes",
+        "largest gRPC message sent or received (at most 2147483647)",
+        int,
+        d.max_message_bytes,
+    )
     _add(limits, "--max-image-pixels", "largest image accepted, width * height", int, d.max_image_pixels)
     _add(
         limits,
@@ -281,23 +310,13 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
     parser = build_parser()
     args = parser.parse_args(argv)
     config = ServerConfig(**vars(args))
-    for name in (
-        "max_message_bytes",
-        "max_image_pixels",
-        "max_teach_images",
-        "max_batch",
-        "model_workers",
-        "queue_size",
-        "stream_window",
-        "max_calls",
-        "max_streams_per_connection",
-    ):
-        if getattr(config, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be 1 or more")
-    if min(config.max_wait_ms, config.grace_seconds, config.stream_idle_seconds, config.decode_threads) < 0:
-        parser.error(
-            "--max-wait-ms, --grace-seconds, --stream-idle-seconds and --decode-threads must not be negative"
-        )
+    for name, (low, high) in _RANGES.items():
+        value = getattr(config, name)
+        # NaN fails every comparison; an int too large for a float still compares exactly.
+        if not low <= value <= high or value == math.inf:
+            bounds = f"{low} or more" if high == math.inf else f"from {low} to {high}"
+            kind = "a finite number, " if isinstance(value, float) else ""
+            parser.error(f"--{name.replace('_', '-')} must be {kind}{bounds}, got {value}")
     fleet_url = urlsplit(config.fleet_store)
     if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
         # Not echoed: the URL may hold a password.

@@ -128,3 +128,44 @@ def test_grpc_threads_is_still_accepted_as_max_calls(monkeypatch):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     assert parse_config(["--grpc-threads", "12"]).max_calls == 12
     assert parse_config(["--max-calls", "40"]).max_calls == 40
+
+
+def refusal(monkeypatch, capsys, flags: list[str]) -> str:
+    """What parse_config prints when it refuses `flags`; fails unless it exits 2 (a usage error)."""
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    with pytest.raises(SystemExit) as exited:
+        parse_config(flags)
+    assert exited.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--port", "--metrics-port", "--web-port"])
+@pytest.mark.parametrize("value", ["65536", "115441", "-5"])
+def test_ports_outside_0_to_65535_are_refused(monkeypatch, capsys, flag, value):
+    assert f"{flag} must be from 0 to 65535, got {value}" in refusal(monkeypatch, capsys, [flag, value])
+
+
+def test_ports_0_and_65535_are_accepted(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    config = parse_config(["--port", "0", "--metrics-port", "65535", "--web-port", "0"])
+    assert (config.port, config.metrics_port, config.web_port) == (0, 65535, 0)
+
+
+@pytest.mark.parametrize("flag", ["--max-wait-ms", "--grace-seconds", "--stream-idle-seconds"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "-1"])
+def test_durations_must_be_finite_and_not_negative(monkeypatch, capsys, flag, value):
+    assert flag in refusal(monkeypatch, capsys, [flag, value])
+
+
+@pytest.mark.parametrize("flag", ["--intra-op-threads", "--decode-threads"])
+def test_thread_counts_must_not_be_negative(monkeypatch, capsys, flag):
+    assert flag in refusal(monkeypatch, capsys, [flag, "-1"])
+
+
+@pytest.mark.parametrize(
+    "flag", ["--max-message-bytes", "--max-streams-per-connection", "--intra-op-threads"]
+)
+def test_limits_passed_to_grpc_or_onnx_runtime_fit_their_c_int(monkeypatch, capsys, flag):
+    assert f"{flag} must be" in refusal(monkeypatch, capsys, [flag, str(2**31)])
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    assert parse_config([flag, str(2**31 - 1)])
