@@ -84,14 +84,52 @@ class ServerConfig:
         return max(1, self.onnx_threads() // self.model_workers)
 
 
-def _env(name: str, default: object, parse: Callable[[str], object] = str) -> object:
-    """The value of environment variable PATCHCORE_<name> parsed with `parse`, or `default` when unset."""
+@dataclass(frozen=True)
+class _FromEnvironment:
+    """A flag's default as its PATCHCORE_* variable gives it, parsed only when the command line does not set
+    the flag: a bad value there is then a usage error naming the variable, not a traceback."""
+
+    variable: str
+    raw: str
+    parse: Callable[[str], object]
+    choices: Sequence[object] | None = None
+
+    def __str__(self) -> str:  # as --help shows the default
+        return self.raw
+
+    def value(self) -> object:
+        """The parsed value; ValueError naming the variable when the flag would not take it."""
+        try:
+            value = self.parse(self.raw)
+        except (TypeError, ValueError):
+            kind = getattr(self.parse, "__name__", "")
+            raise ValueError(f"{self.variable}: invalid {kind} value: {self.raw!r}") from None
+        if self.choices is not None and value not in self.choices:
+            choices = ", ".join(map(str, self.choices))
+            raise ValueError(f"{self.variable}: invalid choice: {self.raw!r} (choose from {choices})")
+        return value
+
+
+def _env(
+    name: str,
+    default: object,
+    parse: Callable[[str], object] = str,
+    choices: Sequence[object] | None = None,
+) -> object:
+    """The default of a flag: environment variable PATCHCORE_<name>, to be parsed with `parse`, or
+    `default` when unset."""
     raw = os.environ.get(f"PATCHCORE_{name}")
-    return default if raw in (None, "") else parse(raw)
+    return default if raw in (None, "") else _FromEnvironment(f"PATCHCORE_{name}", raw, parse, choices)
 
 
-def _parse_bool(raw: str) -> bool:
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+def boolean(raw: str) -> bool:
+    """An environment variable's yes or no; anything else (a typo such as "flase") is a ValueError."""
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
 
 
 def _add(
@@ -107,7 +145,7 @@ def _add(
     if "action" not in extra:
         extra["type"] = parse
     # A required flag shows no "(default: None)" in --help.
-    value = argparse.SUPPRESS if extra.get("required") else _env(name, default, parse)
+    value = argparse.SUPPRESS if extra.get("required") else _env(name, default, parse, extra.get("choices"))
     group.add_argument(flag, default=value, help=f"{help} [PATCHCORE_{name}]", **extra)
 
 
@@ -130,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = ServerConfig(model=Path(), store=Path())
 
     model = parser.add_argument_group("model and products")
-    model_required = _env("MODEL", None) is None
+    model_required = not os.environ.get("PATCHCORE_MODEL")
     _add(model, "--model", "ONNX model exported by `make export`", Path, required=model_required)
     _add(
         model,
@@ -293,12 +331,13 @@ def build_parser() -> argparse.ArgumentParser:
         float,
         d.grace_seconds,
     )
-    _add(ops, "--log-level", "log detail", str, d.log_level, choices=["debug", "info", "warning", "error"])
+    levels = ["debug", "info", "warning", "error"]
+    _add(ops, "--log-level", "log detail", str.lower, d.log_level, choices=levels)
     _add(
         ops,
         "--log-json",
         "one JSON object per log line; --no-log-json for plain text",
-        _parse_bool,
+        boolean,
         d.log_json,
         action=argparse.BooleanOptionalAction,
     )
@@ -309,6 +348,12 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
     """The server settings from `argv` (default: sys.argv) and the environment; exits with usage on errors."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name, value in vars(args).items():
+        if isinstance(value, _FromEnvironment):
+            try:
+                setattr(args, name, value.value())
+            except ValueError as error:
+                parser.error(str(error))
     config = ServerConfig(**vars(args))
     for name, (low, high) in _RANGES.items():
         value = getattr(config, name)

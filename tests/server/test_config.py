@@ -169,3 +169,44 @@ def test_limits_passed_to_grpc_or_onnx_runtime_fit_their_c_int(monkeypatch, caps
     assert f"{flag} must be" in refusal(monkeypatch, capsys, [flag, str(2**31)])
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     assert parse_config([flag, str(2**31 - 1)])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PATCHCORE_PORT", "abc", "PATCHCORE_PORT: invalid int value: 'abc'"),
+        ("PATCHCORE_MAX_BATCH", "1.5", "PATCHCORE_MAX_BATCH: invalid int value: '1.5'"),
+        ("PATCHCORE_GRACE_SECONDS", "ten", "PATCHCORE_GRACE_SECONDS: invalid float value: 'ten'"),
+        ("PATCHCORE_LOG_LEVEL", "verbose", "PATCHCORE_LOG_LEVEL: invalid choice: 'verbose'"),
+        ("PATCHCORE_LOG_JSON", "flase", "PATCHCORE_LOG_JSON: invalid boolean value: 'flase'"),
+    ],
+)
+def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(
+    monkeypatch, capsys, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    assert message in refusal(monkeypatch, capsys, [])
+
+
+def test_a_flag_on_the_command_line_wins_over_a_bad_environment_value(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setenv("PATCHCORE_PORT", "abc")
+    monkeypatch.setenv("PATCHCORE_LOG_LEVEL", "verbose")
+    config = parse_config(["--port", "7000", "--log-level", "debug"])
+    assert (config.port, config.log_level) == (7000, "debug")
+
+
+@pytest.mark.parametrize(
+    ("value", "log_json"), [("true", True), ("On", True), ("1", True), ("no", False), ("FALSE", False)]
+)
+def test_boolean_variables_take_clear_values(monkeypatch, value, log_json):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setenv("PATCHCORE_LOG_JSON", value)
+    assert parse_config([]).log_json is log_json
+
+
+def test_log_level_takes_any_case(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setenv("PATCHCORE_LOG_LEVEL", "DEBUG")
+    assert parse_config([]).log_level == "debug"
+    assert parse_config(["--log-level", "Warning"]).log_level == "warning"
