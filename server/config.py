@@ -362,6 +362,8 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
             bounds = f"{low} or more" if high == math.inf else f"from {low} to {high}"
             kind = "a finite number, " if isinstance(value, float) else ""
             parser.error(f"--{name.replace('_', '-')} must be {kind}{bounds}, got {value}")
+    if config.store.exists() and not config.store.is_dir():
+        parser.error(f"--store {config.store}: not a directory")
     fleet_url = urlsplit(config.fleet_store)
     if config.fleet_store and (fleet_url.scheme not in ("nats", "tls") or not fleet_url.hostname):
         # Not echoed: the URL may hold a password.

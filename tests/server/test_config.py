@@ -210,3 +210,9 @@ def test_log_level_takes_any_case(monkeypatch):
     monkeypatch.setenv("PATCHCORE_LOG_LEVEL", "DEBUG")
     assert parse_config([]).log_level == "debug"
     assert parse_config(["--log-level", "Warning"]).log_level == "warning"
+
+
+def test_a_store_that_is_a_file_is_refused_as_not_a_directory(monkeypatch, capsys, tmp_path):
+    store = tmp_path / "storefile"
+    store.write_text("not a store")
+    assert f"--store {store}: not a directory" in refusal(monkeypatch, capsys, ["--store", str(store)])
