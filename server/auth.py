@@ -79,9 +79,11 @@ def _parse_role(name: str, where: str) -> Role:
 def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
     """(token, role) pairs from a file of `role token` lines; blank lines and `#` comments are skipped."""
     try:
-        lines = path.read_text().splitlines()
+        lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
         raise ConfigError(f"cannot read tokens file {path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"tokens file {path} is not UTF-8 text (byte {error.start})") from error
     entries = []
     for number, line in enumerate(lines, start=1):
         words = line.split("#", 1)[0].split()

@@ -55,6 +55,14 @@ def test_malformed_tokens_file_is_refused_without_showing_tokens(tmp_path, text,
     assert "s3cret" not in str(raised.value)
 
 
+def test_a_tokens_file_that_is_not_utf8_is_refused_with_a_reason(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_bytes(b"\xff\xfe admin s3cret\n")
+    with pytest.raises(ConfigError) as raised:
+        read_tokens_file(path)
+    assert f"tokens file {path} is not UTF-8 text" in str(raised.value)
+
+
 def test_tokens_never_appear_in_a_repr(tmp_path):
     tokens = load_tokens(write_tokens(tmp_path / "tokens", "admin hidden-token\n"), environ={})
     assert "hidden-token" not in repr(tokens)
