@@ -40,7 +40,7 @@ from server.rebuild import Rebuilder, RebuildQueue
 from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.teach_frames import prepare_teach_files
-from server.tls import server_credentials, tls_mode, warn_if_exposed
+from server.tls import server_credentials, tls_mode, warn_if_expiring, warn_if_exposed
 from server.web.page import OperatorPage, PageThread
 from server.web.recorder import FrameRecorder
 
@@ -164,6 +164,8 @@ class InspectionServer:
         address = f"{self.config.host}:{self.config.port}"
         credentials = server_credentials(self.config.tls_cert, self.config.tls_key, self.config.tls_client_ca)
         warn_if_exposed(self.config.host, tls=credentials is not None)
+        if credentials:
+            warn_if_expiring(self.config.tls_cert)
         try:
             bound = (
                 server.add_secure_port(address, credentials)

@@ -3,6 +3,10 @@ required (mutual TLS).
 
 Without a certificate the port is plaintext, which is fine on 127.0.0.1 (the default bind) but exposes frames
 and tokens on any other address; the server then logs a warning at start.
+
+The files are checked before gRPC gets them: gRPC only fails to bind with a file it cannot use, which reads
+as a taken port. A server certificate that has expired or is not valid yet stops the server (every client
+would refuse it), one that expires within EXPIRY_WARNING_DAYS is logged as a warning at start.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from __future__ import annotations
 import ipaddress
 import logging
 import ssl
+from datetime import datetime, timezone
 from pathlib import Path
 
 import grpc
 
 from server.errors import ConfigError
 from server.logs import log_event
+
+EXPIRY_WARNING_DAYS = 30
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -41,11 +48,77 @@ def server_credentials(
     if cert is None or key is None:
         raise ConfigError("give both --tls-cert and --tls-key, or neither")
     pair = (_read(key, "TLS private key"), _read(cert, "TLS certificate"))
+    _check_certificate_and_key(cert, key)
     if client_ca is None:
         return grpc.ssl_server_credentials([pair])
-    return grpc.ssl_server_credentials(
-        [pair], root_certificates=_read(client_ca, "client CA bundle"), require_client_auth=True
-    )
+    roots = _read(client_ca, "client CA bundle")
+    _check_client_ca(client_ca)
+    return grpc.ssl_server_credentials([pair], root_certificates=roots, require_client_auth=True)
+
+
+def certificate_validity(cert: Path) -> tuple[datetime, datetime]:
+    """notBefore and notAfter (UTC) of the first certificate in the PEM file `cert`; ConfigError when the
+    file holds none."""
+    try:
+        # The ssl module's one reader of a certificate file's dates; cryptography is no server dependency.
+        fields = ssl._ssl._test_decode_cert(str(cert))
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise ConfigError(f"the TLS certificate {cert} holds no PEM certificate") from error
+    start, end = (ssl.cert_time_to_seconds(fields[name]) for name in ("notBefore", "notAfter"))
+    return datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc)
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _check_certificate_and_key(cert: Path, key: Path) -> None:
+    not_before, not_after = certificate_validity(cert)
+    now = datetime.now(timezone.utc)
+    if now > not_after:
+        raise ConfigError(
+            f"the TLS certificate {cert} expired on {_utc(not_after)}: clients refuse it; "
+            "install a renewed one"
+        )
+    if now < not_before:
+        raise ConfigError(
+            f"the TLS certificate {cert} is valid from {_utc(not_before)}: clients refuse it until then "
+            "(or check this PC's clock)"
+        )
+
+    def encrypted() -> bytes:  # instead of OpenSSL's passphrase prompt on the terminal
+        raise ConfigError(f"the TLS private key {key} is encrypted; gRPC needs it without a passphrase")
+
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=encrypted)
+    except ssl.SSLError as error:
+        if error.reason == "KEY_VALUES_MISMATCH":
+            raise ConfigError(
+                f"the TLS private key {key} does not belong to the certificate {cert}"
+            ) from error
+        raise ConfigError(f"the TLS private key {key} is not a PEM private key") from error
+
+
+def _check_client_ca(client_ca: Path) -> None:
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(client_ca)
+    except ssl.SSLError as error:
+        raise ConfigError(f"the client CA bundle {client_ca} holds no PEM certificate") from error
+
+
+def warn_if_expiring(cert: Path) -> None:
+    """Logs a warning when the server certificate `cert` expires within EXPIRY_WARNING_DAYS: clients will
+    then refuse every connection while the server looks healthy."""
+    _, not_after = certificate_validity(cert)
+    left = not_after - datetime.now(timezone.utc)
+    if left.days < EXPIRY_WARNING_DAYS:
+        log_event(
+            "tls_certificate_expires_soon",
+            level=logging.WARNING,
+            certificate=str(cert),
+            not_after=_utc(not_after),
+            days_left=left.days,
+        )
 
 
 def ssl_context(cert: Path | None, key: Path | None, client_ca: Path | None = None) -> ssl.SSLContext | None:

@@ -53,7 +53,14 @@ class CertificateAuthority:
         self.issued = _write(folder, name, cert, self._key)
 
     @staticmethod
-    def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
+    def _builder(
+        subject: x509.Name,
+        issuer: x509.Name,
+        public_key,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> x509.CertificateBuilder:
+        """Valid from 5 minutes ago for a day unless told otherwise."""
         now = datetime.datetime.now(datetime.timezone.utc)
         return (
             x509.CertificateBuilder()
@@ -61,16 +68,22 @@ class CertificateAuthority:
             .issuer_name(issuer)
             .public_key(public_key)
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
+            .not_valid_before(not_before or now - datetime.timedelta(minutes=5))
+            .not_valid_after(not_after or now + datetime.timedelta(days=1))
         )
 
-    def issue(self, stem: str, server: bool) -> Issued:
+    def issue(
+        self,
+        stem: str,
+        server: bool,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+    ) -> Issued:
         """A certificate signed by this CA: for the server at 127.0.0.1/localhost, or for a client."""
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = self._builder(_name(stem), self._name, key.public_key()).add_extension(
-            x509.BasicConstraints(ca=False, path_length=None), critical=True
-        )
+        builder = self._builder(
+            _name(stem), self._name, key.public_key(), not_before, not_after
+        ).add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         if server:
             names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)

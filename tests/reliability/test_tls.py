@@ -5,15 +5,17 @@ import logging
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import grpc
 import pytest
-from certificates import CertificateAuthority
+from certificates import CertificateAuthority, Issued
 from patchcore_client import InspectionClient
 from patchcore_client.cli import main as client_cli
 from reliability_support import start_server, wait_for_log_event
 
-from server.tls import is_loopback, warn_if_exposed
+from server.errors import ConfigError
+from server.tls import is_loopback, server_credentials, warn_if_expiring, warn_if_exposed
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +71,11 @@ def server_info_code(target: str, **client_options) -> grpc.StatusCode:
 def test_tls_client_trusting_the_ca_is_served(tls_server, pki):
     assert server_info_code(tls_server.target, root_certificates=pki["ca"].cert_pem) == grpc.StatusCode.OK
     wait_for_log_event(tls_server, "server_started", tls="server")
+
+
+def test_a_certificate_that_expires_soon_is_logged_at_start(tls_server, pki):
+    event = wait_for_log_event(tls_server, "tls_certificate_expires_soon", days_left=0)  # valid for a day
+    assert event["certificate"] == str(pki["server"].cert_path)
 
 
 def test_tls_refuses_plaintext_and_untrusted_certificates(tls_server, pki):
@@ -146,17 +153,89 @@ def test_cli_connects_with_mutual_tls(mtls_server, pki, capsys):
         ["--tls-cert", "{cert}"],
         ["--tls-client-ca", "{ca}"],
         ["--tls-cert", "{cert}", "--tls-key", "/nonexistent"],
+        ["--tls-cert", "{key}", "--tls-key", "{cert}"],
     ],
-    ids=["cert-without-key", "client-ca-without-cert", "unreadable-key"],
+    ids=["cert-without-key", "client-ca-without-cert", "unreadable-key", "swapped-cert-and-key"],
 )
 def test_incomplete_tls_settings_stop_the_server_with_a_reason(tiny_model, pki, tmp_path, flags):
-    paths = {"cert": pki["server"].cert_path, "ca": pki["ca"].cert_path}
+    paths = {"cert": pki["server"].cert_path, "key": pki["server"].key_path, "ca": pki["ca"].cert_path}
     command = [sys.executable, "-m", "server", "--model", str(tiny_model), "--store", str(tmp_path / "store"),
                "--port", "0", "--metrics-port", "0", *(flag.format(**paths) for flag in flags)]  # fmt: skip
     finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert finished.returncode == 2
     assert "server_failed_to_start" in finished.stderr
     assert "tls" in finished.stderr.lower()
+
+
+@pytest.fixture(scope="module")
+def garbage(tmp_path_factory):
+    path = tmp_path_factory.mktemp("garbage") / "garbage.pem"
+    path.write_bytes(bytes(range(256)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("files", "complaint"),
+    [
+        (("garbage", "key", None), "the TLS certificate {garbage} holds no PEM certificate"),
+        (("cert", "garbage", None), "the TLS private key {garbage} is not a PEM private key"),
+        (
+            ("cert", "client_key", None),
+            "the TLS private key {client_key} does not belong to the certificate {cert}",
+        ),
+        (("key", "cert", None), "the TLS certificate {key} holds no PEM certificate"),
+        (("cert", "key", "garbage"), "the client CA bundle {garbage} holds no PEM certificate"),
+    ],
+    ids=["garbage-cert", "garbage-key", "key-of-another-cert", "swapped", "garbage-client-ca"],
+)
+def test_unusable_tls_files_are_named_with_their_fault(pki, garbage, files, complaint):
+    paths = {
+        "garbage": garbage,
+        "cert": pki["server"].cert_path,
+        "key": pki["server"].key_path,
+        "client_key": pki["client"].key_path,
+    }
+    cert, key, client_ca = (paths[name] if name else None for name in files)
+    with pytest.raises(ConfigError) as raised:
+        server_credentials(cert, key, client_ca)
+    assert complaint.format(**paths) in str(raised.value)
+
+
+def server_certificate(
+    folder, stem: str, not_before: datetime | None = None, not_after: datetime | None = None
+) -> Issued:
+    return CertificateAuthority(folder, f"{stem}-ca").issue(stem, True, not_before, not_after)
+
+
+def test_an_expired_server_certificate_is_refused_with_its_end(tmp_path):
+    utc = timezone.utc
+    expired = server_certificate(
+        tmp_path, "expired", datetime(2020, 1, 1, tzinfo=utc), datetime(2020, 2, 1, tzinfo=utc)
+    )
+    with pytest.raises(ConfigError) as raised:
+        server_credentials(expired.cert_path, expired.key_path)
+    assert f"the TLS certificate {expired.cert_path} expired on 2020-02-01 00:00:00 UTC" in str(raised.value)
+
+
+def test_a_server_certificate_not_valid_yet_is_refused_with_its_start(tmp_path):
+    start = datetime(2099, 1, 1, tzinfo=timezone.utc)
+    early = server_certificate(tmp_path, "early", start, start + timedelta(days=365))
+    with pytest.raises(ConfigError) as raised:
+        server_credentials(early.cert_path, early.key_path)
+    assert f"the TLS certificate {early.cert_path} is valid from 2099-01-01 00:00:00 UTC" in str(raised.value)
+
+
+def test_a_server_certificate_expiring_within_30_days_is_logged_as_a_warning(tmp_path, caplog):
+    now = datetime.now(timezone.utc)
+    later = server_certificate(tmp_path, "later", not_after=now + timedelta(days=31))
+    soon = server_certificate(tmp_path, "soon", not_after=now + timedelta(days=29))
+    with caplog.at_level(logging.INFO, logger="patchcore.server"):
+        warn_if_expiring(later.cert_path)
+        assert not caplog.records
+        warn_if_expiring(soon.cert_path)
+    [record] = caplog.records
+    assert (record.levelno, record.getMessage()) == (logging.WARNING, "tls_certificate_expires_soon")
+    assert record.fields["days_left"] == 28  # 28 whole days and some hours
 
 
 @pytest.mark.parametrize(
