@@ -9,6 +9,7 @@ in the batcher's worker threads, teaching and storing in threads of their own. A
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import os
 import time
@@ -181,12 +182,22 @@ class InspectionServer:
     async def start(self) -> None:
         self.service.count_products()
         if self.config.metrics_port:
-            self.metrics.serve(self.config.host, self.config.metrics_port)
+            try:
+                self.metrics.serve(self.config.host, self.config.metrics_port)
+            except OSError as error:
+                raise _listen_error(
+                    "for metrics", self.config.host, "--metrics-port", self.config.metrics_port, error
+                ) from error
         await self.grpc_server.start()
         if self.fleet:
             self.fleet.start()
         if self.page:
-            await asyncio.to_thread(self.page.start)
+            try:
+                await asyncio.to_thread(self.page.start)
+            except OSError as error:
+                raise _listen_error(
+                    "for the web page", self.config.host, "--web-port", self.config.web_port, error
+                ) from error
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         info = self.extractor.info
@@ -222,3 +233,10 @@ class InspectionServer:
         await asyncio.to_thread(self.registry.close)
         self.store_lock.release()
         log_event("server_stopped", cancelled_calls=remaining)
+
+
+def _listen_error(listener: str, host: str, flag: str, port: int, error: OSError) -> OSError:
+    """`error` of binding `port` as an operator reads it: which listener, where, why, and which flag."""
+    reasons = {errno.EADDRINUSE: "the port is taken", errno.EADDRNOTAVAIL: "the address is not local"}
+    reason = reasons.get(error.errno, error.strerror or str(error))
+    return OSError(f"cannot listen {listener} on {host}:{port}: {reason} ({flag} {port})")
