@@ -126,9 +126,10 @@ class InspectionServer:
         page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
         self.page = PageThread(page) if page else None
         self.health = health_aio.HealthServicer()
-        self.grpc_server = self._build_grpc_server()
+        # The port bound: the one the system chose for --port 0.
+        self.grpc_server, self.port = self._build_grpc_server()
 
-    def _build_grpc_server(self) -> grpc.aio.Server:
+    def _build_grpc_server(self) -> tuple[grpc.aio.Server, int]:
         interceptors: list[grpc.aio.ServerInterceptor] = [
             RequestBytesInterceptor(self.config.max_message_bytes),
             DrainInterceptor(self.lifecycle),
@@ -177,7 +178,7 @@ class InspectionServer:
             bound = 0
         if bound == 0:
             raise OSError(f"cannot listen on {address}: the port is taken or the address is not local")
-        return server
+        return server, bound
 
     async def start(self) -> None:
         self.service.count_products()
@@ -203,7 +204,7 @@ class InspectionServer:
         info = self.extractor.info
         log_event(
             "server_started",
-            address=f"{self.config.host}:{self.config.port}",
+            address=f"{self.config.host}:{self.port}",
             metrics_port=self.config.metrics_port or None,
             web_port=self.config.web_port or None,
             model=str(self.config.model),
