@@ -26,7 +26,7 @@ from patchcore.store import ProductStore
 from patchcore.store_lock import StoreLock
 from server.auth import RoleInterceptor, load_tokens
 from server.batcher import InferenceBatcher
-from server.config import ServerConfig
+from server.config import ServerConfig, host_port
 from server.fair_executor import FairExecutor
 from server.fleet.fleet import Fleet, FleetStatus
 from server.frames import FrameProcessor
@@ -163,7 +163,7 @@ class InspectionServer:
             reflection.SERVICE_NAME,
         )
         reflection.enable_server_reflection(services, server)
-        address = f"{self.config.host}:{self.config.port}"
+        address = host_port(self.config.host, self.config.port)
         credentials = server_credentials(self.config.tls_cert, self.config.tls_key, self.config.tls_client_ca)
         warn_if_exposed(self.config.host, tls=credentials is not None)
         if credentials:
@@ -204,7 +204,7 @@ class InspectionServer:
         info = self.extractor.info
         log_event(
             "server_started",
-            address=f"{self.config.host}:{self.port}",
+            address=host_port(self.config.host, self.port),
             metrics_port=self.config.metrics_port or None,
             web_port=self.config.web_port or None,
             model=str(self.config.model),
@@ -240,4 +240,4 @@ def _listen_error(listener: str, host: str, flag: str, port: int, error: OSError
     """`error` of binding `port` as an operator reads it: which listener, where, why, and which flag."""
     reasons = {errno.EADDRINUSE: "the port is taken", errno.EADDRNOTAVAIL: "the address is not local"}
     reason = reasons.get(error.errno, error.strerror or str(error))
-    return OSError(f"cannot listen {listener} on {host}:{port}: {reason} ({flag} {port})")
+    return OSError(f"cannot listen {listener} on {host_port(host, port)}: {reason} ({flag} {port})")

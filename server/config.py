@@ -10,7 +10,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -108,6 +108,11 @@ class _FromEnvironment:
             choices = ", ".join(map(str, self.choices))
             raise ValueError(f"{self.variable}: invalid choice: {self.raw!r} (choose from {choices})")
         return value
+
+
+def host_port(host: str, port: int) -> str:
+    """`host:port`, an IPv6 address in brackets ("[::1]:50051"), as gRPC targets and URLs take it."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _env(
@@ -355,6 +360,8 @@ def parse_config(argv: Sequence[str] | None = None) -> ServerConfig:
             except ValueError as error:
                 parser.error(str(error))
     config = ServerConfig(**vars(args))
+    if config.host.startswith("[") and config.host.endswith("]"):
+        config = replace(config, host=config.host[1:-1])  # "[::1]": the sockets take the bare address
     for name, (low, high) in _RANGES.items():
         value = getattr(config, name)
         # NaN fails every comparison; an int too large for a float still compares exactly.

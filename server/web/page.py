@@ -14,7 +14,7 @@ import time
 from aiohttp import web
 
 from server.auth import TokenTable
-from server.config import ServerConfig
+from server.config import ServerConfig, host_port
 from server.logs import log_event
 from server.tls import ssl_context
 from server.web.calls import refusals
@@ -41,7 +41,7 @@ class OperatorPage:
 
     @property
     def address(self) -> str:
-        return f"{'https' if self._ssl else 'http'}://{self._host}:{self._port}/"
+        return f"{'https' if self._ssl else 'http'}://{host_port(self._host, self._port)}/"
 
     async def start(self) -> None:
         """Listens on the web port; OSError when it cannot."""
