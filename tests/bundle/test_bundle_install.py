@@ -175,6 +175,7 @@ def test_the_service_unit(installed):
     settings = unit_settings(unit)
     assert settings["ExecStart"] == [str(installed.prefix / "bin" / "patchcore-server")]
     assert settings["User"] == ["patchcore-edge"] and settings["Restart"] == ["on-failure"]
+    assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error: a restart cannot fix it
     assert settings["StateDirectory"] == ["patchcore-edge"]
     assert f"PATCHCORE_MODEL={installed.prefix / 'models' / MODEL}" in settings["Environment"]
     assert "PATCHCORE_STORE=/var/lib/patchcore-edge/store" in settings["Environment"]
