@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import grpc
+from cryptography import x509
 
 from server.errors import ConfigError
 from server.logs import log_event
@@ -60,12 +61,10 @@ def certificate_validity(cert: Path) -> tuple[datetime, datetime]:
     """notBefore and notAfter (UTC) of the first certificate in the PEM file `cert`; ConfigError when the
     file holds none."""
     try:
-        # The ssl module's one reader of a certificate file's dates; cryptography is no server dependency.
-        fields = ssl._ssl._test_decode_cert(str(cert))
-    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        certificate = x509.load_pem_x509_certificate(_read(cert, "TLS certificate"))
+    except ValueError as error:
         raise ConfigError(f"the TLS certificate {cert} holds no PEM certificate") from error
-    start, end = (ssl.cert_time_to_seconds(fields[name]) for name in ("notBefore", "notAfter"))
-    return datetime.fromtimestamp(start, timezone.utc), datetime.fromtimestamp(end, timezone.utc)
+    return certificate.not_valid_before_utc, certificate.not_valid_after_utc
 
 
 def _utc(moment: datetime) -> str:
