@@ -177,6 +177,7 @@ def test_the_service_unit(installed):
     assert settings["User"] == ["patchcore-edge"] and settings["Restart"] == ["on-failure"]
     assert settings["RestartPreventExitStatus"] == ["2"]  # a configuration error: a restart cannot fix it
     assert settings["StateDirectory"] == ["patchcore-edge"]
+    assert settings["UMask"] == ["0027"]  # the store's teach images are not world-readable
     assert f"PATCHCORE_MODEL={installed.prefix / 'models' / MODEL}" in settings["Environment"]
     assert "PATCHCORE_STORE=/var/lib/patchcore-edge/store" in settings["Environment"]
     assert settings["EnvironmentFile"] == ["-/etc/patchcore-edge/patchcore-edge.env"]
