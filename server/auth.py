@@ -6,7 +6,7 @@ DeleteProduct.
 Missing or unknown token -> UNAUTHENTICATED; a known token whose role is too low -> PERMISSION_DENIED.
 Health and reflection are never checked, so orchestrators and grpcurl work without a token.
 
-Tokens come from a file (`role token` per line, `#` comments) and from PATCHCORE_ADMIN_TOKEN /
+Tokens come from a file (`role token` per line, `#` comment lines) and from PATCHCORE_ADMIN_TOKEN /
 PATCHCORE_INSPECT_TOKEN. They are compared in constant time and never logged or shown in a repr.
 """
 
@@ -77,7 +77,10 @@ def _parse_role(name: str, where: str) -> Role:
 
 
 def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
-    """(token, role) pairs from a file of `role token` lines; blank lines and `#` comments are skipped."""
+    """(token, role) pairs from a file of `role token` lines; blank lines and comment lines are skipped.
+
+    A comment is a line whose first non-blank character is `#`. A `#` anywhere else is part of the line, so
+    a token with a `#` in it stays whole, and a comment after a token makes the line malformed."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as error:
@@ -86,12 +89,14 @@ def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
         raise ConfigError(f"tokens file {path} is not UTF-8 text (byte {error.start})") from error
     entries = []
     for number, line in enumerate(lines, start=1):
-        words = line.split("#", 1)[0].split()
-        if not words:
+        words = line.split()
+        if not words or words[0].startswith("#"):
             continue
         where = f"{path} line {number}"
         if len(words) != 2:
-            raise ConfigError(f"{where}: expected `role token`, got {len(words)} words")
+            raise ConfigError(
+                f"{where}: expected `role token`, got {len(words)} words (a comment needs its own line)"
+            )
         entries.append((words[1].encode(), _parse_role(words[0], where)))
     return entries
 

@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(
         security,
         "--tokens-file",
-        "file of `role token` lines (role: admin or inspect; # starts a comment)",
+        "file of `role token` lines (role: admin or inspect; a line starting with # is a comment)",
         Path,
     )
     _add(security, "--token", "one admin token", str, d.token)

@@ -24,12 +24,18 @@ def write_tokens(path: Path, text: str) -> Path:
 
 
 def test_tokens_file_lines_give_roles(tmp_path):
-    path = write_tokens(tmp_path / "tokens", "# line 7\nadmin  a-token\n\ninspect i-token  # camera PC\n")
+    path = write_tokens(tmp_path / "tokens", "# line 7\nadmin  a-token\n\n  # camera PC\ninspect i-token\n")
     tokens = load_tokens(path, environ={})
     assert tokens.role_of("a-token") is Role.ADMIN
     assert tokens.role_of("i-token") is Role.INSPECT
     assert tokens.role_of("a-token ") is None
     assert tokens.role_of("") is None
+
+
+def test_a_hash_inside_a_token_is_part_of_it(tmp_path):
+    tokens = load_tokens(write_tokens(tmp_path / "tokens", "admin S3cret#admin-token-1\n"), environ={})
+    assert tokens.role_of("S3cret#admin-token-1") is Role.ADMIN
+    assert tokens.role_of("S3cret") is None
 
 
 def test_environment_and_legacy_flag_tokens(tmp_path):
@@ -46,7 +52,11 @@ def test_no_tokens_means_auth_is_off():
 
 @pytest.mark.parametrize(
     ("text", "complaint"),
-    [("admin\n", "expected `role token`"), ("root s3cret-token\n", "unknown role 'root'")],
+    [
+        ("admin\n", "expected `role token`"),
+        ("root s3cret-token\n", "unknown role 'root'"),
+        ("inspect s3cret-token # camera 3\n", "expected `role token`"),
+    ],
 )
 def test_malformed_tokens_file_is_refused_without_showing_tokens(tmp_path, text, complaint):
     with pytest.raises(ConfigError) as raised:
