@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from patchcore.store import ProductStore
 from patchcore.store_lock import StoreLock
-from server.auth import RoleInterceptor, load_tokens
+from server.auth import RoleInterceptor, load_tokens, warn_if_open
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig, host_port
 from server.fair_executor import FairExecutor
@@ -63,6 +63,7 @@ class InspectionServer:
         cv2.setNumThreads(1)
         self.config = config
         self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
+        warn_if_open(self.tokens, config.host)
         self.metrics = ServerMetrics()
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)

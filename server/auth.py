@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import hmac
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ import grpc
 
 from server.errors import ConfigError, PermissionDenied, Unauthenticated
 from server.interceptors import SERVICE_NAME, refusing, wrap_behavior
+from server.logs import log_event
+from server.tls import is_loopback
 
 ADMIN_TOKEN_VARIABLE = "PATCHCORE_ADMIN_TOKEN"
 INSPECT_TOKEN_VARIABLE = "PATCHCORE_INSPECT_TOKEN"
@@ -104,14 +107,33 @@ def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
 def load_tokens(
     tokens_file: Path | None, admin_tokens: tuple[str, ...] = (), environ: Mapping[str, str] | None = None
 ) -> TokenTable:
-    """All tokens: from `tokens_file`, `admin_tokens` (e.g. the legacy --token) and the environment."""
+    """All tokens: from `tokens_file`, `admin_tokens` (e.g. the legacy --token) and the environment.
+
+    An empty token variable counts as unset. ConfigError when `tokens_file` holds no token."""
     environ = os.environ if environ is None else environ
     entries = read_tokens_file(tokens_file) if tokens_file else []
+    if tokens_file and not entries:  # a template or a file commented out must not turn authentication off
+        raise ConfigError(
+            f"tokens file {tokens_file} holds no token: add `role token` lines, or leave out --tokens-file "
+            "to run without authentication"
+        )
     entries += [(token.encode(), Role.ADMIN) for token in admin_tokens if token]
     for variable, role in ((ADMIN_TOKEN_VARIABLE, Role.ADMIN), (INSPECT_TOKEN_VARIABLE, Role.INSPECT)):
         if environ.get(variable):
             entries.append((environ[variable].encode(), role))
     return TokenTable(tuple(entries))
+
+
+def warn_if_open(tokens: TokenTable, host: str) -> None:
+    """Logs a warning when no token is configured and the server listens on an address other machines can
+    reach: anyone there may teach and delete."""
+    if not tokens and not is_loopback(host):
+        log_event(
+            "authentication_off",
+            level=logging.WARNING,
+            host=host,
+            advice="every client may call everything: set --tokens-file or PATCHCORE_ADMIN_TOKEN",
+        )
 
 
 def bearer_token(metadata: tuple | None) -> str | None:

@@ -1,5 +1,9 @@
 """Token auth with two roles: the token table on its own, then every method against a live server."""
 
+import json
+import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import grpc
@@ -9,7 +13,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
 
-from server.auth import Role, bearer_token, load_tokens, read_tokens_file, required_role
+from server.auth import Role, bearer_token, load_tokens, read_tokens_file, required_role, warn_if_open
 from server.errors import ConfigError
 
 ADMIN_TOKEN = "adm-7f3c9e1b2a"
@@ -48,6 +52,37 @@ def test_environment_and_legacy_flag_tokens(tmp_path):
 
 def test_no_tokens_means_auth_is_off():
     assert not load_tokens(None, environ={})
+
+
+def test_an_empty_token_variable_counts_as_unset():
+    assert not load_tokens(None, environ={"PATCHCORE_ADMIN_TOKEN": "", "PATCHCORE_INSPECT_TOKEN": ""})
+
+
+@pytest.mark.parametrize("text", ["", "# admin a-token\n\n   \n"], ids=["empty", "only-comments"])
+def test_a_tokens_file_without_a_token_is_refused(tmp_path, text):
+    path = write_tokens(tmp_path / "tokens", text)
+    with pytest.raises(ConfigError, match="no token"):
+        load_tokens(path, environ={"PATCHCORE_ADMIN_TOKEN": "env-admin"})
+
+
+def test_a_server_given_a_tokens_file_without_a_token_does_not_start(tiny_model, tmp_path):
+    tokens = write_tokens(tmp_path / "tokens", "# admin CHANGE-ME\n")
+    command = [sys.executable, "-m", "server", "--model", str(tiny_model), "--store", str(tmp_path / "store"),
+               "--port", "0", "--metrics-port", "0", "--tokens-file", str(tokens)]  # fmt: skip
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2
+    [failure] = [json.loads(line) for line in finished.stderr.splitlines() if "failed_to_start" in line]
+    assert str(tokens) in failure["error"] and "no token" in failure["error"]
+
+
+def test_no_token_on_a_network_address_logs_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="patchcore.server"):
+        warn_if_open(load_tokens(None, environ={}), "127.0.0.1")
+        warn_if_open(load_tokens(None, environ={"PATCHCORE_INSPECT_TOKEN": "i"}), "0.0.0.0")
+        assert not caplog.records
+        warn_if_open(load_tokens(None, environ={"PATCHCORE_ADMIN_TOKEN": ""}), "0.0.0.0")
+    [record] = caplog.records
+    assert record.getMessage() == "authentication_off"
 
 
 @pytest.mark.parametrize(
