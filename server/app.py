@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from patchcore.store import ProductStore
 from patchcore.store_lock import StoreLock
-from server.auth import RoleInterceptor, load_tokens, warn_if_open
+from server.auth import RefusalLog, RoleInterceptor, load_tokens, warn_if_open
 from server.batcher import InferenceBatcher
 from server.config import ServerConfig, host_port
 from server.fair_executor import FairExecutor
@@ -136,7 +136,7 @@ class InspectionServer:
             DrainInterceptor(self.lifecycle),
         ]
         if self.tokens:
-            interceptors.insert(0, RoleInterceptor(self.tokens))
+            interceptors.insert(0, RoleInterceptor(self.tokens, RefusalLog(self.metrics.calls_refused)))
         server = grpc.aio.server(
             interceptors=interceptors,
             options=[

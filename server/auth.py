@@ -16,20 +16,24 @@ import enum
 import hmac
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
+from prometheus_client import Counter
 
 from server.errors import ConfigError, PermissionDenied, Unauthenticated
 from server.interceptors import SERVICE_NAME, refusing, wrap_behavior
 from server.logs import log_event
+from server.status import status_of
 from server.tls import is_loopback
 
 ADMIN_TOKEN_VARIABLE = "PATCHCORE_ADMIN_TOKEN"
 INSPECT_TOKEN_VARIABLE = "PATCHCORE_INSPECT_TOKEN"
 _BEARER_SCHEME = "bearer"
+_MAX_REFUSING_ADDRESSES = 10_000  # beyond this many, addresses not logged for a while are forgotten
 
 
 class Role(enum.IntEnum):
@@ -149,11 +153,57 @@ def bearer_token(metadata: tuple | None) -> str | None:
     return None
 
 
+class RefusalLog:
+    """Counts every refused call by its code, and logs it as `call_refused` at warning, without its token.
+
+    A client that keeps guessing (or a camera with a revoked token) would fill the journal, so each client
+    address is logged at most once per `every_seconds`; its next line says how many refusals were not
+    logged in between (`not_logged`). The counter has them all.
+    """
+
+    def __init__(
+        self, counter: Counter, every_seconds: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._counter = counter
+        self._every_seconds = every_seconds
+        self._clock = clock
+        self._last_logged: dict[str, float] = {}  # client address -> when it was last logged
+        self._not_logged: dict[str, int] = {}
+
+    def refused(self, method: str, code: grpc.StatusCode, peer: str) -> None:
+        """Counts, and logs unless this client's address was logged less than every_seconds ago."""
+        self._counter.labels(code.name).inc()
+        address = peer.rsplit(":", 1)[0] if peer.startswith(("ipv4:", "ipv6:")) else peer  # without the port
+        now = self._clock()
+        last = self._last_logged.get(address)
+        if last is not None and now - last < self._every_seconds:
+            self._not_logged[address] = self._not_logged.get(address, 0) + 1
+            return
+        if len(self._last_logged) >= _MAX_REFUSING_ADDRESSES:
+            self._forget_before(now - self._every_seconds)
+        self._last_logged[address] = now
+        not_logged = self._not_logged.pop(address, 0)
+        log_event(
+            "call_refused",
+            level=logging.WARNING,
+            method=method,
+            code=code.name,
+            peer=peer,
+            not_logged=not_logged,
+        )
+
+    def _forget_before(self, moment: float) -> None:
+        for address in [a for a, logged in self._last_logged.items() if logged < moment]:
+            del self._last_logged[address]
+            self._not_logged.pop(address, None)
+
+
 class RoleInterceptor(grpc.aio.ServerInterceptor):
     """Refuses InspectionService calls without a token of the role the method needs."""
 
-    def __init__(self, tokens: TokenTable) -> None:
+    def __init__(self, tokens: TokenTable, refusals: RefusalLog) -> None:
         self._tokens = tokens
+        self._refusals = refusals
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
@@ -163,15 +213,15 @@ class RoleInterceptor(grpc.aio.ServerInterceptor):
         token = bearer_token(handler_call_details.invocation_metadata)
         role = self._tokens.role_of(token) if token is not None else None
         if role is None:
-            return wrap_behavior(
-                handler,
-                refusing(Unauthenticated("send a valid token as `authorization: Bearer <token>`")),
-            )
-        needed = required_role(method)
-        if role < needed:
+            refusal = Unauthenticated("send a valid token as `authorization: Bearer <token>`")
+        elif role < (needed := required_role(method)):
             refusal = PermissionDenied(
                 f"{method} needs a token with the {needed.name.lower()} role; this one has "
                 f"{role.name.lower()}"
             )
-            return wrap_behavior(handler, refusing(refusal))
-        return handler
+        else:
+            return handler
+        code, _ = status_of(refusal)
+        return wrap_behavior(
+            handler, refusing(refusal, lambda context: self._refusals.refused(method, code, context.peer()))
+        )

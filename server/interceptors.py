@@ -89,11 +89,14 @@ class DrainInterceptor(grpc.aio.ServerInterceptor):
         return streaming if streams_responses else unary
 
 
-def refusing(error: Exception) -> Wrapper:
-    """A Wrapper whose behaviour ends every call with the status for `error`."""
+def refusing(
+    error: Exception, report: Callable[[grpc.aio.ServicerContext], None] = lambda context: None
+) -> Wrapper:
+    """A Wrapper whose behaviour ends every call with the status for `error`, after report(context)."""
 
     def wrap(behavior: Behavior, streams_responses: bool) -> Behavior:
         async def refuse(request, context):
+            report(context)
             await abort(context, error)
 
         return refuse

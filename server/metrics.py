@@ -13,6 +13,7 @@
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
   patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
+  patchcore_calls_refused_total{code}                      calls refused for their token (server/auth.py)
   patchcore_fleet_connected                                1 while connected to the fleet's store
   patchcore_fleet_sync_lag_seconds                         stored on a server -> served here (last version)
 
@@ -104,6 +105,15 @@ class ServerMetrics:
             "Products built with another model waiting for or in a rebuild for the loaded model.",
             registry=r,
         )
+        self.calls_refused = Counter(
+            "patchcore_calls_refused",
+            "InspectionService calls refused for their token: missing or unknown (UNAUTHENTICATED), or of a "
+            "role too low for the method (PERMISSION_DENIED).",
+            ["code"],
+            registry=r,
+        )
+        for code in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            self.calls_refused.labels(code)  # exported as 0 from the start
         self.fleet_connected = Gauge(
             "patchcore_fleet_connected",
             "1 while the server is connected to its fleet's product store, else 0.",

@@ -10,10 +10,29 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
-from reliability_support import SERVING, health_status, inspect_request, start_server, status_code, stub_for
+from prometheus_client import CollectorRegistry, Counter
+from reliability_support import (
+    SERVING,
+    health_status,
+    inspect_request,
+    log_events,
+    metric_value,
+    start_server,
+    status_code,
+    stub_for,
+    wait_for_log_event,
+)
 from reliability_support import teach_request as make_teach_request
 
-from server.auth import Role, bearer_token, load_tokens, read_tokens_file, required_role, warn_if_open
+from server.auth import (
+    RefusalLog,
+    Role,
+    bearer_token,
+    load_tokens,
+    read_tokens_file,
+    required_role,
+    warn_if_open,
+)
 from server.errors import ConfigError
 
 ADMIN_TOKEN = "adm-7f3c9e1b2a"
@@ -242,3 +261,51 @@ def test_tokens_are_never_logged(guarded):
     assert "server_started" in log
     for token in (ADMIN_TOKEN, INSPECT_TOKEN, ENV_INSPECT_TOKEN):
         assert token not in log
+
+
+def test_refusals_are_all_counted_and_logged_once_a_minute_per_client_address(caplog):
+    counter = Counter("refused", "refused calls", ["code"], registry=CollectorRegistry())
+    now = [1000.0]
+    refusals = RefusalLog(counter, clock=lambda: now[0])
+    denied, unauthenticated = grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED
+    with caplog.at_level(logging.DEBUG, logger="patchcore.server"):
+        refusals.refused("Teach", denied, "ipv4:10.0.0.7:40001")
+        refusals.refused("Inspect", unauthenticated, "ipv4:10.0.0.7:40002")  # same client, a new connection
+        refusals.refused("Inspect", unauthenticated, "ipv4:10.0.0.8:40003")
+        now[0] += 61
+        refusals.refused("Inspect", unauthenticated, "ipv4:10.0.0.7:40004")
+    logged = [(r.levelno, r.getMessage(), r.fields) for r in caplog.records]
+    client_7, client_8 = "ipv4:10.0.0.7", "ipv4:10.0.0.8"
+    assert logged == [
+        (logging.WARNING, "call_refused",
+         {"method": "Teach", "code": "PERMISSION_DENIED", "peer": f"{client_7}:40001", "not_logged": 0}),
+        (logging.WARNING, "call_refused",
+         {"method": "Inspect", "code": "UNAUTHENTICATED", "peer": f"{client_8}:40003", "not_logged": 0}),
+        (logging.WARNING, "call_refused",
+         {"method": "Inspect", "code": "UNAUTHENTICATED", "peer": f"{client_7}:40004", "not_logged": 1}),
+    ]  # fmt: skip
+    assert counter.labels("UNAUTHENTICATED")._value.get() == 3
+    assert counter.labels("PERMISSION_DENIED")._value.get() == 1
+
+
+def test_a_server_logs_and_counts_refused_calls_without_their_tokens(tiny_model, tmp_path):
+    tokens = write_tokens(tmp_path / "tokens", f"admin {ADMIN_TOKEN}\ninspect {INSPECT_TOKEN}\n")
+    server = start_server(tiny_model, tmp_path / "store", tmp_path, "--tokens-file", str(tokens))
+    with server, grpc.insecure_channel(server.target) as channel:
+        stub = stub_for(channel)
+        assert status_code(calls(stub)["Teach"], bearer(INSPECT_TOKEN)) == grpc.StatusCode.PERMISSION_DENIED
+        assert status_code(calls(stub)["ListProducts"], bearer("guess-1")) == grpc.StatusCode.UNAUTHENTICATED
+        assert status_code(calls(stub)["ListProducts"], ()) == grpc.StatusCode.UNAUTHENTICATED
+        assert status_code(calls(stub)["DeleteProduct"], bearer(ADMIN_TOKEN)) == grpc.StatusCode.NOT_FOUND
+        wait_for_log_event(server, "delete_failed")  # logged after every refusal
+        refused = log_events(server, "call_refused")
+        counted = {
+            code: metric_value(server, f'patchcore_calls_refused_total{{code="{code}"}}')
+            for code in ("UNAUTHENTICATED", "PERMISSION_DENIED")
+        }
+    assert [(entry["level"], entry["method"], entry["code"]) for entry in refused] == [
+        ("warning", "Teach", "PERMISSION_DENIED")  # the next refusals of this client within a minute: counted
+    ]
+    assert refused[0]["peer"].startswith("ipv4:127.0.0.1:")
+    assert counted == {"UNAUTHENTICATED": 2, "PERMISSION_DENIED": 1}
+    assert INSPECT_TOKEN not in server.log() and "guess-1" not in server.log()
