@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import sys
 import time
 
@@ -29,7 +30,22 @@ class _JsonLineFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        try:
+            return json.dumps(entry, default=str, allow_nan=False)
+        except ValueError:  # NaN or an infinity, which JSON (RFC 8259) has no number for
+            return json.dumps(_finite(entry), default=str, allow_nan=False)
+
+
+def _finite(value: object) -> object:
+    """`value` with every NaN and infinity, also inside lists and dicts, as the string "NaN", "Infinity" or
+    "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 class _TextFormatter(logging.Formatter):
