@@ -9,7 +9,6 @@ import signal
 import sys
 
 from patchcore.errors import InspectionError
-from server.app import InspectionServer
 from server.config import ServerConfig, parse_config
 from server.logs import configure_logging, log_event
 from server.malloc_arenas import limit_malloc_arenas, release_free_memory
@@ -40,6 +39,9 @@ async def serve(config: ServerConfig) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _request_stop, signum, stop)
     try:
+        # Imported once the relay has fd 2: ONNX Runtime can write to stderr as it is imported.
+        from server.app import InspectionServer
+
         server = InspectionServer(config)
         await server.start()
     except (InspectionError, OSError) as error:
