@@ -1,8 +1,13 @@
-"""`python -m server`: parse the settings, start the server, drain on SIGTERM or Ctrl-C, exit 0."""
+"""`python -m server`: parse the settings, start the server, drain on SIGTERM or Ctrl-C, exit 0.
+
+SIGHUP is logged and ignored: the server has nothing to reload (a restart applies changed settings), and
+a closed terminal or an operator's `kill -HUP` must not take a line's inspection down.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import gc
 import logging
 import signal
@@ -21,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     limit_malloc_arenas()
     config = parse_config(argv)
     stop_relay = route_stderr_through_relay() if config.log_json else None
+    faulthandler.enable()  # a fatal signal's Python traceback goes to stderr (through the relay)
     try:
         configure_logging(config.log_level, config.log_json)
         return asyncio.run(serve(config))
@@ -38,6 +44,7 @@ async def serve(config: ServerConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _request_stop, signum, stop)
+    loop.add_signal_handler(signal.SIGHUP, _ignore_hangup)
     try:
         # Imported once the relay has fd 2: ONNX Runtime can write to stderr as it is imported.
         from server.app import InspectionServer
@@ -58,6 +65,15 @@ async def serve(config: ServerConfig) -> int:
 def _request_stop(signum: int, stop: asyncio.Event) -> None:
     log_event("signal_received", signal=signal.Signals(signum).name)
     stop.set()
+
+
+def _ignore_hangup() -> None:
+    log_event(
+        "signal_ignored",
+        level=logging.WARNING,
+        signal="SIGHUP",
+        advice="the server has nothing to reload: restart it to apply changes; SIGTERM stops it",
+    )
 
 
 async def _release_free_memory_regularly() -> None:

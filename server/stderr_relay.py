@@ -76,8 +76,8 @@ def route_stderr_through_relay() -> Callable[[], None]:
 
 
 if __name__ == "__main__":
-    # Ctrl-C, and a service manager's SIGTERM, reach the whole process group. The server then drains and
-    # logs while it does, so the relay ignores them and ends with the pipe.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Ctrl-C, a service manager's SIGTERM and a terminal's SIGHUP reach the whole process group. The server
+    # then drains (or ignores SIGHUP) and logs meanwhile, so the relay ignores them and ends with the pipe.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     relay(sys.stdin.buffer, sys.stdout)
