@@ -14,6 +14,7 @@ import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from server.lifecycle import Lifecycle
+from server.logs import call_peer
 from server.status import abort
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InspectionService"].full_name
@@ -66,6 +67,7 @@ class DrainInterceptor(grpc.aio.ServerInterceptor):
         lifecycle = self._lifecycle
 
         async def admit(context: grpc.aio.ServicerContext) -> None:
+            call_peer.set(context.peer())  # each call runs in a task of its own: the value stays in it
             try:
                 lifecycle.admit()
             except Exception as error:

@@ -2,6 +2,9 @@
 native libraries write to stderr too: server/stderr_relay.py).
 
 Callers pass only identifiers, counts and durations as fields: never image data, never the auth token.
+An event logged while an InspectionService call runs (in its task, or in a thread it started) also
+carries the call's `peer`, the client's address as gRPC names it ("ipv4:10.0.3.7:51234"), so a line
+can be traced to a camera.
 """
 
 from __future__ import annotations
@@ -11,8 +14,11 @@ import logging
 import math
 import sys
 import time
+from contextvars import ContextVar
 
 LOGGER_NAME = "patchcore.server"
+
+call_peer: ContextVar[str | None] = ContextVar("call_peer", default=None)  # set for each call
 
 
 def utc_timestamp(seconds: float) -> str:
@@ -72,5 +78,9 @@ def configure_logging(level: str, json_lines: bool) -> None:
 def log_event(
     event: str, level: int = logging.INFO, exc_info: BaseException | bool = False, **fields: object
 ) -> None:
-    """Logs `event` (a snake_case name such as "product_taught") with `fields` as its key/value pairs."""
+    """Logs `event` (a snake_case name such as "product_taught") with `fields` as its key/value pairs, and
+    the call's `peer` when it is logged for a call."""
+    peer = call_peer.get()
+    if peer is not None:
+        fields.setdefault("peer", peer)
     logging.getLogger(LOGGER_NAME).log(level, event, extra={"fields": fields}, exc_info=exc_info)

@@ -105,26 +105,30 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
     ) -> AsyncIterator[pb.InspectResponse]:
         """Answers frames in order while the next ones are read and prepared (server/stream.py)."""
         started, answered, failed, cancelled = time.perf_counter(), 0, 0, False
-        config = self._config
+        config, products, code = self._config, set(), grpc.StatusCode.UNKNOWN
         try:
             async for response in answer_stream(
-                request_iterator, self._frames, config.stream_window, config.stream_idle_seconds
+                request_iterator, self._frames, config.stream_window, config.stream_idle_seconds, products
             ):
                 answered += 1
                 failed += response.HasField("error")
                 yield response
+            code = grpc.StatusCode.OK
         except StreamIdle as error:
+            code, _ = status_of(error)
             await abort(context, error)
         except asyncio.CancelledError:
-            cancelled = True
+            cancelled, code = True, grpc.StatusCode.CANCELLED
             raise
         finally:
             log_event(
                 "stream_ended",
+                products=sorted(products),
                 frames=answered,
                 failed_frames=failed,
                 seconds=round(time.perf_counter() - started, 3),
                 cancelled=cancelled,
+                code=code.name,
             )
 
     async def GetProduct(

@@ -18,6 +18,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 from server.errors import StreamIdle
 from server.frames import FrameProcessor, PendingFrame
+from server.metrics import UNKNOWN_PRODUCT
 
 _END = object()
 _IDLE = object()
@@ -46,9 +47,16 @@ class _IdleClock:
 
 
 async def answer_stream(
-    requests: AsyncIterator[pb.InspectRequest], frames: FrameProcessor, window: int, idle_seconds: float
+    requests: AsyncIterator[pb.InspectRequest],
+    frames: FrameProcessor,
+    window: int,
+    idle_seconds: float,
+    products: set[str],
 ) -> AsyncIterator[pb.InspectResponse]:
     """The answers to `requests`, one per frame, in order. idle_seconds: 0 = a stream is never idle.
+    products: gets the id of each product the frames named, or UNKNOWN_PRODUCT for a frame refused before
+    its product was found (an id the server does not hold; also an oversized frame, a drain), so it stays
+    as small as the metrics' product labels.
 
     Raises StreamIdle when the stream was idle for idle_seconds. When the consumer stops (the call was
     cancelled), the frames read ahead are dropped before the model.
@@ -56,7 +64,7 @@ async def answer_stream(
     queued: asyncio.Queue = asyncio.Queue()  # PendingFrame, then _END; or _IDLE; or the reader's failure
     slots = asyncio.Semaphore(window)
     clock = _IdleClock(idle_seconds)
-    reader = asyncio.create_task(_read(requests, frames, queued, slots, clock))
+    reader = asyncio.create_task(_read(requests, frames, queued, slots, clock, products))
     reader.add_done_callback(lambda task: _report_failure(task, queued))
     watchdog = asyncio.create_task(_expire_when_idle(clock, queued)) if idle_seconds > 0 else None
     try:
@@ -88,6 +96,7 @@ async def _read(
     queued: asyncio.Queue,
     slots: asyncio.Semaphore,
     clock: _IdleClock,
+    products: set[str],
 ) -> None:
     source = object()  # this stream's turn among the calls waiting for the model
     iterator = aiter(requests)
@@ -99,7 +108,9 @@ async def _read(
             except StopAsyncIteration:
                 break
             clock.read()
-            queued.put_nowait(frames.submit(request, source))
+            pending = frames.submit(request, source)
+            products.add(request.product_id if pending.entry else UNKNOWN_PRODUCT)
+            queued.put_nowait(pending)
     except grpc.RpcError:
         pass  # the client cancelled, the connection broke, or a message was malformed: no more frames
     queued.put_nowait(_END)
