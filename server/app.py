@@ -64,7 +64,7 @@ class InspectionServer:
         self.config = config
         self.tokens = load_tokens(config.tokens_file, admin_tokens=(config.token,))
         warn_if_open(self.tokens, config.host)
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(fleet=bool(config.fleet_store))
         self.lifecycle = Lifecycle(max_calls=config.max_calls)
         self.metrics.open_calls.set_function(lambda: self.lifecycle.in_flight)
         local = ProductStore(config.store)

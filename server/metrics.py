@@ -14,13 +14,15 @@
   patchcore_products{usable}                               products held
   patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
   patchcore_calls_refused_total{code}                      calls refused for their token (server/auth.py)
-  patchcore_fleet_connected                                1 while connected to the fleet's store
-  patchcore_fleet_sync_lag_seconds                         stored on a server -> served here (last version)
+  patchcore_fleet_connected                                with a fleet: 1 while connected to its store
+  patchcore_fleet_sync_lag_seconds                         with a fleet: stored on a server -> served here
 
 Every metric lives in the server's own registry, so several servers in one process (tests) do not clash.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -49,7 +51,8 @@ UNKNOWN_PRODUCT = "_unknown"
 
 
 class ServerMetrics:
-    def __init__(self) -> None:
+    def __init__(self, fleet: bool = False) -> None:
+        """fleet: export the fleet gauges (a server on its own has no fleet to be connected to)."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.request_success = Counter(
@@ -117,14 +120,34 @@ class ServerMetrics:
         self.fleet_connected = Gauge(
             "patchcore_fleet_connected",
             "1 while the server is connected to its fleet's product store, else 0.",
-            registry=r,
+            registry=r if fleet else None,
         )
         self.fleet_sync_lag_seconds = Gauge(
             "patchcore_fleet_sync_lag_seconds",
             "Seconds from a version being stored by a server of the fleet to this server serving it, for the "
             "last version received (the two servers' clocks).",
-            registry=r,
+            registry=r if fleet else None,
         )
+
+    def keep_products(self, held: Collection[str]) -> None:
+        """Removes the series of products not in `held` (deleted here or by the fleet), so the label sets
+        do not grow until a restart."""
+        keep = {*held, UNKNOWN_PRODUCT}
+        per_product = (
+            (self.request_success, ("product",)),
+            (self.request_failure, ("product", "code")),
+            (self.request_duration_us, ("product",)),
+            (self.anomalies, ("product",)),
+        )
+        for metric, names in per_product:
+            stale = {
+                tuple(sample.labels[name] for name in names)
+                for family in metric.collect()
+                for sample in family.samples
+                if sample.labels["product"] not in keep
+            }
+            for labels in stale:
+                metric.remove(*labels)
 
     def serve(self, host: str, port: int) -> None:
         """Serves /metrics over HTTP on a background thread."""

@@ -216,8 +216,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
             )
 
     def count_products(self) -> None:
-        """Updates the products gauge."""
+        """Updates the products gauge, and drops the series of products no longer held."""
         entries = self._registry.entries()
+        self._metrics.keep_products({entry.product_id for entry in entries})
         usable = sum(entry.usable for entry in entries)
         self._metrics.products.labels("true").set(usable)
         self._metrics.products.labels("false").set(len(entries) - usable)
