@@ -9,6 +9,8 @@ crash never leaves a store locked.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -25,13 +27,11 @@ class StoreLock:
     def __init__(self, root: str | Path, holder: str) -> None:
         """holder: what this process is, for the message another process gets ("the server")."""
         path = Path(root) / LOCK_FILE
+        self._descriptor: int | None = None
         try:
-            self._descriptor: int | None = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as error:
-            raise StorageError(
-                f"cannot open the product store's lock file {path}: {error.strerror}"
-            ) from error
-        try:
+            # Open read-only: a file held open for writing would keep the store's filesystem from being
+            # remounted read-only while the server runs.
+            self._descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
             fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             other = os.pread(self._descriptor, _HOLDER_BYTES, 0).decode(errors="replace").strip()
@@ -40,8 +40,13 @@ class StoreLock:
                 f"the product store {root} is in use by {other or 'another process'}; a store has one writer "
                 "at a time: teach over gRPC while a server runs, or stop the other process first"
             ) from None
-        os.ftruncate(self._descriptor, 0)
-        os.pwrite(self._descriptor, f"{holder} (pid {os.getpid()})".encode(), 0)
+        except OSError as error:
+            self.release()
+            if error.errno == errno.EROFS:
+                return  # a read-only store without a lock file: no process can write it
+            raise StorageError(f"cannot lock the product store {root}: {error.strerror}") from error
+        with contextlib.suppress(OSError):  # the holder's name is for messages only
+            path.write_text(f"{holder} (pid {os.getpid()})")
 
     def release(self) -> None:
         if self._descriptor is not None:

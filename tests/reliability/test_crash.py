@@ -72,6 +72,10 @@ def crashing_server(tiny_model, store: Path, log_dir: Path, moment: str):
     return start_server(tiny_model, store, log_dir, env=env, module="crash_injection")
 
 
+# What a store holds for good besides its products: the writer's lock, deleted products' last versions.
+STORE_FILES = {".lock", ".deleted"}
+
+
 def leftovers(store: Path) -> list[str]:
     """Temp files, half-deleted folders and teach images no version names: what a crash may leave and a start
     must clean up."""
@@ -82,7 +86,7 @@ def leftovers(store: Path) -> list[str]:
     return sorted(
         str(path.relative_to(store))
         for path in store.rglob("*")
-        if path.name.startswith(".")
+        if (path.name.startswith(".") and str(path.relative_to(store)) not in STORE_FILES)
         or (path.suffix == ".images" and path.name not in names[path.parent.name])
     )
 
