@@ -4,9 +4,9 @@
     <root>/<product id>/<sha256>.images       teach images (patchcore/teach_images.py), named by checksum
     <root>/<product id>/fleet-version.json    in a fleet, which fleet version the folder holds (server/fleet)
     <root>/.lock                              held by the one process writing the store (store_lock.py)
-    <root>/.deleted/<product id>              the last version of a deleted product: a product taught again
-                                              under its id goes on from there, so a version number never
-                                              names two different products (expected_version stays safe)
+    <root>/.deleted/<product id>@<version>    an empty file naming a deleted product's last version: a product
+                                              taught again under its id goes on from there, so a version
+                                              number never names two products (expected_version stays safe)
 
 A version is its bank file and the images file its bank names; versions with the same images (an options
 change, a rebuild for another model) share the file. A version is written images first, bank last, each
@@ -17,6 +17,7 @@ and is removed by remove_temporaries() at start. After a save, versions older th
 pruned (bank first, then the images no remaining bank names), so an operator can still go back one step.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -25,7 +26,7 @@ import uuid
 from pathlib import Path
 
 from patchcore.bank import MemoryBank, load_bank, save_bank
-from patchcore.durable import TEMP_SUFFIX, write_atomically
+from patchcore.durable import TEMP_SUFFIX, fsync_directory, write_atomically
 from patchcore.errors import InvalidInput, ProductNotFound, ProductUnusable, StorageError, VersionConflict
 from patchcore.product_version import ProductVersion
 from patchcore.teach_images import TeachImages, decode_teach_images
@@ -59,6 +60,8 @@ class ProductStore:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise _storage_error(f"create the product store {self.root}", error) from error
+        with contextlib.suppress(OSError):  # made while there is room: deleting must work on a full disk
+            (self.root / _DELETED_DIR).mkdir(exist_ok=True)
 
     @staticmethod
     def validate_product_id(product_id: str) -> None:
@@ -130,10 +133,22 @@ class ProductStore:
         return max(versions[-1] if versions else 0, self._deleted_version(product_id)) + 1
 
     def _deleted_version(self, product_id: str) -> int:
+        marks = (self.root / _DELETED_DIR).glob(f"{product_id}@*")
+        return max((int(mark.name.rpartition("@")[2]) for mark in marks), default=0)
+
+    def _mark_deleted(self, product_id: str, version: int) -> None:
+        """Notes the version a deleted product was at. The mark is a name, not content: it needs no data
+        block, so deleting products to free a full disk still works (and a mark that cannot be made does not
+        stop the delete: only a later Teach's numbering would start lower)."""
+        folder = self.root / _DELETED_DIR
         try:
-            return int((self.root / _DELETED_DIR / product_id).read_text())
-        except (OSError, ValueError):
-            return 0
+            (folder / f"{product_id}@{version}").touch()
+            fsync_directory(folder)
+        except OSError:
+            return
+        for older in folder.glob(f"{product_id}@*"):
+            if older.name != f"{product_id}@{version}":
+                older.unlink(missing_ok=True)
 
     def load_images(self, bank: MemoryBank) -> TeachImages:
         """The images bank's version was taught from; ProductUnusable saying why when there are none
@@ -213,9 +228,7 @@ class ProductStore:
         """
         version = self.current_version(product_id)
         self._check_base(product_id, [version], expected_version)
-        write_atomically(
-            self.root / _DELETED_DIR / product_id, str(version).encode(), "deleted product's version"
-        )
+        self._mark_deleted(product_id, version)
         doomed = self.root / f"{_DELETING_PREFIX}{product_id}-{uuid.uuid4().hex}"
         try:
             self._product_dir(product_id).rename(doomed)
@@ -231,10 +244,7 @@ class ProductStore:
             for path in self.root.iterdir():
                 if path.name.startswith(_DELETING_PREFIX) and path.is_dir():
                     shutil.rmtree(path)
-                elif path.name == _DELETED_DIR:
-                    for temp in path.glob(f"*{TEMP_SUFFIX}"):
-                        temp.unlink()
-                elif path.is_dir():
+                elif _PRODUCT_ID.fullmatch(path.name) and path.is_dir():
                     for temp in path.glob(f"*{TEMP_SUFFIX}"):
                         temp.unlink()
                     self._remove_unnamed_images(path)

@@ -29,19 +29,17 @@ class StoreLock:
         path = Path(root) / LOCK_FILE
         self._descriptor: int | None = None
         try:
-            # Open read-only: a file held open for writing would keep the store's filesystem from being
-            # remounted read-only while the server runs.
-            self._descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
-            fcntl.flock(self._descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self._descriptor = _locked(path)
         except BlockingIOError:
-            other = os.pread(self._descriptor, _HOLDER_BYTES, 0).decode(errors="replace").strip()
-            self.release()
+            try:
+                other = path.read_text(errors="replace")[:_HOLDER_BYTES].strip()
+            except OSError:
+                other = ""
             raise StorageError(
                 f"the product store {root} is in use by {other or 'another process'}; a store has one writer "
                 "at a time: teach over gRPC while a server runs, or stop the other process first"
             ) from None
         except OSError as error:
-            self.release()
             if error.errno == errno.EROFS:
                 return  # a read-only store without a lock file: no process can write it
             raise StorageError(f"cannot lock the product store {root}: {error.strerror}") from error
@@ -52,3 +50,30 @@ class StoreLock:
         if self._descriptor is not None:
             os.close(self._descriptor)
             self._descriptor = None
+
+
+def _locked(path: Path) -> int:
+    """A descriptor of the lock file at path, locked (BlockingIOError when another process holds it).
+
+    Opened read-only where the filesystem allows: a file held open for writing would keep the store's
+    filesystem from being remounted read-only while the server runs. NFS turns flock into a byte-range lock,
+    which needs a descriptor open for writing (EBADF otherwise). The file is readable by everyone, whoever
+    made it under whatever umask, so the server's user can lock a store the builder first locked as root.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        with contextlib.suppress(PermissionError):  # someone else's file, already readable
+            os.fchmod(descriptor, 0o644)
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return descriptor
+    except OSError as error:
+        os.close(descriptor)
+        if error.errno not in (errno.EBADF, errno.EINVAL):
+            raise
+    descriptor = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor

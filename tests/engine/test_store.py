@@ -85,7 +85,7 @@ def test_temporary_files_are_never_products_and_are_removed_at_start(store, make
     assert store.product_ids() == ["widget"]
     assert store.load("widget").version == 1
     store.remove_temporaries()
-    assert sorted(path.name for path in store.root.rglob("*")) == ["v00000001.bank", "widget"]
+    assert sorted(path.name for path in store.root.rglob("*")) == [".deleted", "v00000001.bank", "widget"]
 
 
 def test_delete_removes_every_version(store, make_bank):
@@ -255,3 +255,9 @@ def test_a_folder_left_empty_by_a_crash_is_removed_at_start(store, make_bank):
     (store.root / "newp").mkdir()  # a first Teach killed after its images were written: they are removed
     store.remove_temporaries()
     assert not (store.root / "newp").exists()
+
+
+def test_folders_that_are_not_products_are_left_alone_at_start(store):
+    (store.root / "lost+found").mkdir()  # a store that is a mount point
+    store.remove_temporaries()
+    assert (store.root / "lost+found").is_dir()

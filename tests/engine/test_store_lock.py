@@ -1,3 +1,5 @@
+import os
+import stat
 import subprocess
 import sys
 
@@ -33,3 +35,15 @@ def test_another_process_is_refused_and_its_exit_frees_the_store(tmp_path):
     holder.kill()  # as kill -9 would: the kernel releases the lock
     holder.wait()
     StoreLock(tmp_path, "the server").release()
+
+
+def test_the_lock_file_is_readable_by_everyone_whatever_the_umask(tmp_path):
+    """A store first locked by the builder run as root under umask 077 must still be lockable by the
+    service's user."""
+    program = (
+        "import sys; from patchcore.store_lock import StoreLock; StoreLock(sys.argv[1], 'builder').release()"
+    )
+    subprocess.run(
+        [sys.executable, "-c", program, str(tmp_path)], check=True, preexec_fn=lambda: os.umask(0o077)
+    )
+    assert stat.S_IMODE((tmp_path / ".lock").stat().st_mode) == 0o644

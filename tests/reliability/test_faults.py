@@ -125,11 +125,18 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
     with start_server(tiny_model, store, tmp_path) as server, grpc.insecure_channel(server.target) as channel:
         stub = stub_for(channel)
         before = stub.Teach(make_teach_request("part", seed=1))
+        spare = stub.Teach(make_teach_request("spare", seed=2))
 
         filler = fill(small_disk)
-        # Deleting needs no space, so only the calls that write a version are refused.
+        # Deleting needs no space (an operator frees the disk so), so only the calls that write a version
+        # are refused.
         assert_refused_and_unchanged(
             stub, store, before, "No space left on device", ["Teach", "UpdateProduct"]
+        )
+        stub.DeleteProduct(pb.DeleteProductRequest(product_id="spare"))
+        assert (
+            status_code(stub.GetProduct, pb.GetProductRequest(product_id="spare"))
+            == grpc.StatusCode.NOT_FOUND
         )
 
         filler.unlink()
@@ -138,4 +145,6 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
 
         assert run("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
         assert stub.Teach(make_teach_request("part", seed=3)).version == before.version + 1
+        # the delete on the full disk noted the version it removed: the id goes on from there
+        assert stub.Teach(make_teach_request("spare", seed=4)).version == spare.version + 1
         assert status_code(stub.GetProduct, pb.GetProductRequest(product_id="part")) == grpc.StatusCode.OK
