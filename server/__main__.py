@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 
-from patchcore.errors import InspectionError
+from patchcore.errors import InspectionError, StorageError
 from server.config import ServerConfig, parse_config
 from server.logs import configure_logging, log_event
 from server.malloc_arenas import limit_malloc_arenas, release_free_memory
@@ -51,7 +51,10 @@ async def serve(config: ServerConfig) -> int:
 
         server = InspectionServer(config)
         await server.start()
-    except (InspectionError, OSError) as error:
+    except StorageError as error:  # the store away, or in use by another process: it may pass, so exit 1
+        log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
+        return 1
+    except (InspectionError, OSError) as error:  # a setting, a file it names, a taken port: exit 2
         log_event("server_failed_to_start", level=logging.CRITICAL, error=str(error))
         return 2
     gc.freeze()

@@ -91,7 +91,7 @@ def test_a_second_server_on_the_same_store_is_refused_naming_the_first(
         ServerStartError, match=rf"in use by a patchcore-edge server \(pid {restarted.process.pid}\)"
     ):
         second.start(attempts=1)
-    assert second.process.returncode == 2
+    assert second.process.returncode == 1  # may pass (the other process ends): systemd tries again
 
 
 def test_restart_finds_the_product(restarted, drained):
