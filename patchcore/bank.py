@@ -207,10 +207,21 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             created_unix=header["created_unix"],
             teach_images_sha256=header.get("teach_images_sha256", ""),
             reference=Reference.from_json(header["reference"]) if header.get("reference") else None,
-            frame_size=tuple(header["frame_size"]) if header.get("frame_size") else None,
+            frame_size=_frame_size(header.get("frame_size")),
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error
+
+
+def _frame_size(field: object) -> tuple[int, int] | None:
+    """The header's frame_size: None, or (H, W) of two positive ints (ValueError otherwise)."""
+    if field is None:
+        return None
+    if not (
+        isinstance(field, list) and len(field) == 2 and all(type(side) is int and side > 0 for side in field)
+    ):
+        raise ValueError(f"frame_size {field!r} is not [height, width]")
+    return (field[0], field[1])
 
 
 def _teach_options(fields: dict) -> TeachOptions:

@@ -151,10 +151,10 @@ class FrameView:
         )
 
     def _in_pixels(self) -> str:
-        """What of the product is set in frame pixels, for messages."""
+        """What of the product is set in frame pixels, for messages (an aligning product's frames of another
+        size are refused before, by the alignment: patchcore.align)."""
         parts = [f"a region of interest ({self.roi.describe()})"] if self.roi is not None else []
         parts += [f"{self.tile_size}-pixel tiles"] if self.tile_size else []
-        parts += ["alignment"] if self.align else []
         return " and ".join(parts)
 
 

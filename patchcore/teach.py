@@ -148,6 +148,7 @@ def teach(
         raise InvalidInput(
             f"teaching needs at least {MIN_IMAGES} good images (8 recommended), got {len(frames)}"
         )
+    _check_one_frame_size(frames)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -190,6 +191,19 @@ def teach(
         reference=frames[0].reference,
         frame_size=frames[0].frame_size,
     )
+
+
+def _check_one_frame_size(frames: Sequence[PreparedFrame]) -> None:
+    """InvalidInput unless every frame has the first one's size, where the product's geometry is in frame
+    pixels (frames prepared with views of their own: a product's stored images and images added to it)."""
+    size = frames[0].frame_size
+    for number, frame in enumerate(frames, 1):
+        if size is not None and frame.plan.frame_size != size:
+            height, width = frame.plan.frame_size
+            raise InvalidInput(
+                f"image {number} of the teach set is {width}x{height}, the first {size[1]}x{size[0]}: this "
+                "product's region of interest, tiles or alignment are in its first image's pixels"
+            )
 
 
 def teach_images(

@@ -52,15 +52,16 @@ def _regions(
     smaller than a patch), the highest patch: that patch made the frame anomalous, while the smoothed
     heatmap's highest point may lie anywhere (a broad area of moderate scores keeps its level). Regions
     smaller than min_region_area are left out."""
-    regions = find_regions(heatmap, options.threshold) or [_highest_patch(grids, plan)]
+    regions = find_regions(heatmap, options.threshold) or _highest_patch(grids, plan)
     return [region for region in regions if region.area >= options.min_region_area]
 
 
-def _highest_patch(grids: np.ndarray, plan: FramePlan) -> Region:
+def _highest_patch(grids: np.ndarray, plan: FramePlan) -> list[Region]:
     """The highest-scoring patch as a region in frame pixels: its footprint on a heatmap of that patch
-    alone (so tiles, the ROI and alignment place it as they place every score), its pixels as the area."""
+    alone (so tiles, the ROI and alignment place it as they place every score), its pixels as the area;
+    none when an aligned frame's pose puts the patch outside the frame."""
     alone = np.zeros(grids.shape, np.float32)
     alone.flat[int(np.argmax(grids))] = 1.0
     footprint = frame_heatmap(alone, plan)
-    region = find_regions(footprint, 0.5 * float(footprint.max()))[0]
-    return dataclasses.replace(region, peak_score=float(grids.max()))
+    regions = find_regions(footprint, 0.5 * float(footprint.max())) if footprint.any() else []
+    return [dataclasses.replace(region, peak_score=float(grids.max())) for region in regions[:1]]

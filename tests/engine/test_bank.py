@@ -152,3 +152,17 @@ def test_the_teach_frame_size_round_trips_and_reaches_the_view(tmp_path, make_ba
     loaded = load_bank(tmp_path / "v.bank")
     assert loaded.frame_size == (1536, 2048)
     assert loaded.view(224).frame_size == (1536, 2048)
+
+
+@pytest.mark.parametrize("frame_size", [[1536], [0, 2048], ["1536", "2048"], [1536.0, 2048]])
+def test_a_malformed_frame_size_is_unusable(tmp_path, make_bank, frame_size):
+    save_bank(make_bank(), tmp_path / "v.bank")
+    content = (tmp_path / "v.bank").read_bytes()
+    _, _, header_length = struct.unpack_from("<8sIQ", content)
+    header = json.loads(content[20 : 20 + header_length])
+    header["frame_size"] = frame_size
+    body = content[:8] + struct.pack("<I", FORMAT_VERSION) + struct.pack("<Q", len(json.dumps(header)))
+    body += json.dumps(header).encode() + content[20 + header_length : -32]
+    (tmp_path / "v.bank").write_bytes(body + hashlib.sha256(body).digest())
+    with pytest.raises(ProductUnusable, match="frame_size"):
+        load_bank(tmp_path / "v.bank")

@@ -5,8 +5,9 @@ import pytest
 from patchcore import teach as teach_module
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
 from patchcore.errors import InvalidInput, TooLarge
-from patchcore.images import PixelFormat, decode_encoded, decode_raw
-from patchcore.teach import teach_images
+from patchcore.images import PixelFormat, ScaledImage, decode_encoded, decode_raw
+from patchcore.prepare import prepare_teach_set
+from patchcore.teach import teach, teach_images
 
 
 def test_bank_is_a_tenth_of_the_training_patches(brick_bank, tiny_extractor):
@@ -135,3 +136,20 @@ def test_augmentation_lets_rotated_good_frames_pass(brick_bank, brick_crops, tin
         result.anomalous for result in plain
     )  # brick rows turned upright look new without augmentation
     assert not any(result.anomalous for result in augmented)
+
+
+def test_frames_of_another_size_than_the_first_are_refused_where_the_product_is_in_frame_pixels(
+    brick_crops, tiny_extractor
+):
+    """Frames prepared apart (a product's stored images, then images added to it) meet in teach()."""
+
+    def full(image, _shrink_for):
+        return ScaledImage.full(image)
+
+    options = TeachOptions(tile_size=64)
+    stored = prepare_teach_set(brick_crops[:2], full, options.view(tiny_extractor.info.input_size))
+    added = prepare_teach_set(
+        [brick_crops[2][:100, :120]], full, options.view(tiny_extractor.info.input_size)
+    )
+    with pytest.raises(InvalidInput, match=r"image 3 of the teach set is 120x100"):
+        teach(tiny_extractor, [*stored, *added], "brick", options)

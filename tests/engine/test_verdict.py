@@ -157,3 +157,12 @@ def test_the_one_patch_region_is_found_in_the_tile_and_roi_it_came_from():
     (region,) = result.regions
     assert region.x <= 356 + 6.5 * 32 < region.x + region.width
     assert region.y <= 50 + 5.5 * 32 < region.y + region.height
+
+
+def test_a_one_patch_region_that_an_aligned_frames_pose_puts_outside_the_frame_is_left_out():
+    pose = np.array([[1.0, 0.0, 300.0], [0.0, 1.0, 0.0]])  # the part sits 300 px right of where it was taught
+    plan = FrameView(64, align=True).plan((512, 512), pose=pose)
+    grids = np.full((1, 8, 8), 0.05, np.float32)
+    grids[0, 3, 7] = 0.5  # at the part's right edge: outside this frame once shifted back
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.45), want_heatmap=False)
+    assert result.anomalous and result.regions == []
