@@ -84,9 +84,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     def _add_images(self, request: pb.AddImagesRequest, progress: Progress) -> ProductEntry:
         """Checks the images and the product's new image count, then rebuilds and stores it (in a thread)."""
-        self._registry.get(request.product_id)
+        current = self._registry.get(request.product_id)
         if not request.images:
             raise InvalidInput("no images to add: send at least one image of a good part")
+        # Before the images are decoded (a million tiny PNGs fit in a request); checked again at the
+        # change's turn, when another AddImages may have been stored meanwhile.
+        self._check_added_count(current.bank.stats.image_count if current.bank else 0, len(request.images))
         kept = kept_images(request.images, self._config.max_image_pixels, ADDED_IMAGE)
         return self._registry.add_images(
             request.product_id, kept, request.expected_version, progress, self._check_added_count

@@ -147,6 +147,17 @@ def test_two_add_images_at_once_cannot_take_a_product_over_the_image_limit(servi
     extractor.go_on.clear()
     extractor.running.clear()
 
+    registry = service._registry
+    queued = threading.Event()  # the second AddImages has passed the early check and waits for the writer
+    add_images = registry.add_images
+
+    def add_images_noting_the_second(*args, **kwargs):
+        if extractor.running.is_set():
+            queued.set()
+        return add_images(*args, **kwargs)
+
+    registry.add_images = add_images_noting_the_second
+
     async def two_at_once() -> list:
         first = asyncio.create_task(
             service.AddImages(pb.AddImagesRequest(product_id=PRODUCT, images=[_raw(rng)]), _Context())
@@ -155,6 +166,7 @@ def test_two_add_images_at_once_cannot_take_a_product_over_the_image_limit(servi
         second = asyncio.create_task(
             service.AddImages(pb.AddImagesRequest(product_id=PRODUCT, images=[_raw(rng)]), _Context())
         )
+        await asyncio.to_thread(queued.wait, 60)
         extractor.go_on.set()
         return await asyncio.gather(first, second, return_exceptions=True)
 
