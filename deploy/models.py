@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from deploy.errors import BundleError
-from exporter.metadata import RANDOM_SOURCE, read_metadata
+from exporter.metadata import read_metadata
+from patchcore.model import RANDOM_SOURCE
 
 
 def check_models(paths: Sequence[Path]) -> None:

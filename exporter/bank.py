@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from exporter.metadata import random_weights_warning
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, MemoryBank, TeachOptions
 from patchcore.errors import InspectionError, InvalidInput
 from patchcore.geometry import Rect
@@ -160,7 +159,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path, list[Path
             raise InvalidInput(f"no JPEG, PNG, BMP or TIFF files in {args.images} (subfolders are not read)")
         contents = [read_image_bytes(path) for path in files]
         extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
-        if warning := random_weights_warning(extractor.info):
+        if warning := extractor.info.random_weights_warning():
             print(f"warning: {warning}", file=sys.stderr)
         frames = prepare_teach_set(
             tqdm(contents, desc="reading", unit="image"),

@@ -11,13 +11,14 @@ from tqdm import tqdm
 from exporter.backbones import BACKBONES, FALLBACK_BACKBONE, BackboneSpec, build_patch_features
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.files import prepare_to_write
-from exporter.metadata import RANDOM_SOURCE, attach_metadata, model_metadata, read_metadata
+from exporter.metadata import attach_metadata, model_metadata, read_metadata
 from exporter.onnx_export import measure_parity, require_parity, trace_to_onnx
 from exporter.quantize import QUANTIZATIONS, quantize_int8
 from exporter.random_weights import random_weights
 from exporter.weights import load_weights
 from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ModelError
+from patchcore.model import RANDOM_SOURCE
 
 log = logging.getLogger(__name__)
 EXPORT_STEPS = ("load weights", "build", "trace to ONNX", "parity check", "write")

@@ -8,10 +8,8 @@ import onnx
 from google.protobuf.message import DecodeError
 
 from patchcore.errors import ModelError
-from patchcore.model import ModelInfo
 
 # weights_source of a model exported from random-initialised weights: speed measurements only, never served.
-RANDOM_SOURCE = "random"
 FINGERPRINT_FIELDS = (
     "backbone",
     "weights_sha256",
@@ -67,15 +65,3 @@ def read_metadata(path: Path) -> dict[str, str]:
     except (OSError, DecodeError) as error:
         raise ModelError(f"Cannot read model file {path}: {error}") from error
     return {prop.key: prop.value for prop in model.metadata_props}
-
-
-def random_weights_warning(info: ModelInfo) -> str | None:
-    """What to tell whoever loads a model exported from random weights, None for real weights: such a model
-    runs and teaches like any other, but its scores and verdicts mean nothing."""
-    if info.metadata.get("weights_source") != RANDOM_SOURCE:
-        return None
-    return (
-        f"{info.path} was exported from random weights (weights_source={RANDOM_SOURCE}), for speed "
-        "measurements only: its scores and verdicts mean nothing; export a model from real weights with "
-        "`make export`"
-    )

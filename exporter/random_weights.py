@@ -11,7 +11,7 @@ import torch
 
 from exporter.backbones import BackboneSpec
 from exporter.checkpoints import Weights
-from exporter.metadata import RANDOM_SOURCE
+from patchcore.model import RANDOM_SOURCE
 
 
 def random_weights(spec: BackboneSpec, seed: int = 0) -> Weights:

@@ -17,6 +17,7 @@ from patchcore.errors import InvalidInput, ModelError
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 _REQUIRED_KEYS = ("backbone", "input_size", "grid", "dim", "weights_sha256", "fingerprint")
+RANDOM_SOURCE = "random"  # metadata weights_source of a model exported from random weights (speed tests)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,17 @@ class ModelInfo:
     @property
     def patch_count(self) -> int:
         return self.grid[0] * self.grid[1]
+
+    def random_weights_warning(self) -> str | None:
+        """What to tell whoever loads a model exported from random weights, None for real weights: such a
+        model runs and teaches like any other, but its scores and verdicts mean nothing."""
+        if self.metadata.get("weights_source") != RANDOM_SOURCE:
+            return None
+        return (
+            f"{self.path} was exported from random weights (weights_source={RANDOM_SOURCE}), for speed "
+            "measurements only: its scores and verdicts mean nothing; export a model from real weights with "
+            "`make export`"
+        )
 
 
 def _parse_grid(text: str) -> tuple[int, int]:

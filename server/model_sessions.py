@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from exporter.metadata import random_weights_warning
 from patchcore.model import FeatureExtractor
 from server.config import ServerConfig
 from server.logs import log_event
@@ -14,7 +13,7 @@ def open_model(config: ServerConfig) -> tuple[FeatureExtractor, FeatureExtractor
     """(the session for a model run alone, a second one for runs that start beside another), the second None
     when there are no model runs side by side or they would get as many threads as a run alone."""
     alone = FeatureExtractor(str(config.model), intra_op_threads=config.onnx_threads())
-    if warning := random_weights_warning(alone.info):
+    if warning := alone.info.random_weights_warning():
         log_event(
             "model_from_random_weights",
             level=logging.WARNING,

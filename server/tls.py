@@ -24,6 +24,7 @@ from server.errors import ConfigError
 from server.logs import log_event
 
 EXPIRY_WARNING_DAYS = 30
+_PEM_FAULTS = {"NO_START_LINE", "PEM_LIB", "BAD_BASE64_DECODE", "BAD_END_LINE", "UNSUPPORTED"}
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -89,18 +90,30 @@ def _check_certificate_and_key(cert: Path, key: Path) -> None:
         raise ConfigError(f"the TLS private key {key} is encrypted; gRPC needs it without a passphrase")
 
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key, password=encrypted)
+        _permissive_context().load_cert_chain(cert, key, password=encrypted)
     except ssl.SSLError as error:
         if error.reason == "KEY_VALUES_MISMATCH":
             raise ConfigError(
                 f"the TLS private key {key} does not belong to the certificate {cert}"
             ) from error
-        raise ConfigError(f"the TLS private key {key} is not a PEM private key") from error
+        if error.reason is None or error.reason in _PEM_FAULTS:
+            raise ConfigError(f"the TLS private key {key} is not a PEM private key") from error
+        raise ConfigError(
+            f"the TLS certificate {cert} or key {key} cannot be used: {error.reason}"
+        ) from error
+
+
+def _permissive_context() -> ssl.SSLContext:
+    """A context that checks only that the files parse and belong together: OpenSSL's security level would
+    refuse what gRPC serves (a 1024-bit RSA key, a SHA-1 signature of an older line PC's certificate)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    return context
 
 
 def _check_client_ca(client_ca: Path) -> None:
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(client_ca)
+        _permissive_context().load_verify_locations(client_ca)
     except ssl.SSLError as error:
         raise ConfigError(f"the client CA bundle {client_ca} holds no PEM certificate") from error
 

@@ -47,14 +47,18 @@ def _tiny_graph(seed: int) -> onnx.GraphProto:
     )
 
 
-def write_tiny_model(path: Path, seed: int = 0, drop_key: str | None = None) -> Path:
-    """Write the tiny model with contract metadata to path; drop_key leaves one metadata key out."""
+def write_tiny_model(
+    path: Path, seed: int = 0, drop_key: str | None = None, weights_source: str | None = None
+) -> Path:
+    """Write the tiny model with contract metadata to path; drop_key leaves one metadata key out;
+    weights_source is what the metadata says the weights came from ("random": as the exporter marks a model
+    from random weights)."""
     graph = _tiny_graph(seed)
     grid = TINY_SIZE // TINY_STRIDE
     weights_sha256 = hashlib.sha256(b"".join(init.raw_data for init in graph.initializer)).hexdigest()
     metadata = {
         "backbone": "tiny_test",
-        "weights_source": f"random seed {seed}",
+        "weights_source": weights_source or f"random seed {seed}",
         "weights_sha256": weights_sha256,
         "input_size": str(TINY_SIZE),
         "grid": f"{grid}x{grid}",

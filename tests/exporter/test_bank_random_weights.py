@@ -2,11 +2,9 @@
 
 import cv2
 import numpy as np
-import onnx
 import pytest
 
 from exporter.bank import main
-from exporter.metadata import attach_metadata
 from tests.tiny_model import write_tiny_model
 
 
@@ -20,20 +18,12 @@ def good_folder(tmp_path):
     return folder
 
 
-def tiny_model_from(path, weights_source: str):
-    model = onnx.load(str(write_tiny_model(path)))
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    attach_metadata(model, {**metadata, "weights_source": weights_source})
-    onnx.save(model, str(path))
-    return path
-
-
 def build(model, good_folder, store) -> int:
     return main(["--model", str(model), "--images", str(good_folder), "--product", "part", "--store", store])
 
 
 def test_a_model_from_random_weights_is_one_warning_line(tmp_path, good_folder, capsys):
-    model = tiny_model_from(tmp_path / "random.onnx", "random")
+    model = write_tiny_model(tmp_path / "random.onnx", weights_source="random")
 
     assert build(model, good_folder, str(tmp_path / "store")) == 0
 
@@ -43,7 +33,7 @@ def test_a_model_from_random_weights_is_one_warning_line(tmp_path, good_folder, 
 
 
 def test_a_model_from_real_weights_is_no_warning(tmp_path, good_folder, capsys):
-    model = tiny_model_from(tmp_path / "real.onnx", "file:dinov2_vits14_pretrain.pth")
+    model = write_tiny_model(tmp_path / "real.onnx", weights_source="file:dinov2_vits14_pretrain.pth")
 
     assert build(model, good_folder, str(tmp_path / "store")) == 0
 

@@ -10,6 +10,10 @@ from datetime import datetime, timedelta, timezone
 import grpc
 import pytest
 from certificates import CertificateAuthority, Issued
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from patchcore_client import InspectionClient
 from patchcore_client.cli import main as client_cli
 from reliability_support import start_server, wait_for_log_event
@@ -256,3 +260,29 @@ def test_plaintext_on_a_network_address_logs_a_warning(caplog):
     [record] = caplog.records
     assert record.levelno == logging.WARNING
     assert record.getMessage() == "plaintext_on_network"
+
+
+def test_a_certificate_gRPC_serves_is_not_refused_for_openssls_security_level(tmp_path):
+    """An older line PC's 1024-bit RSA certificate: gRPC serves it, so the check before it must not refuse it
+    (OpenSSL's default security level would, as 'key too small')."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old-line-pc")])
+    now = datetime.now(timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "old.crt", tmp_path / "old.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    assert server_credentials(cert_path, key_path) is not None

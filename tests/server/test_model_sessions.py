@@ -1,12 +1,9 @@
 """Which ONNX Runtime sessions the server opens for its model workers, and what it says of the model."""
 
 import logging
-from pathlib import Path
 
-import onnx
 import pytest
 
-from exporter.metadata import attach_metadata
 from server.config import parse_config
 from server.model_sessions import open_model
 from tests.tiny_model import write_tiny_model
@@ -33,16 +30,8 @@ def test_a_second_session_only_when_runs_side_by_side_get_fewer_threads(
         assert beside is not alone and beside.info.fingerprint == alone.info.fingerprint
 
 
-def with_weights_source(path: Path, weights_source: str) -> Path:
-    model = onnx.load(str(path))
-    metadata = {prop.key: prop.value for prop in model.metadata_props}
-    attach_metadata(model, {**metadata, "weights_source": weights_source})
-    onnx.save(model, str(path))
-    return path
-
-
 def test_a_model_from_random_weights_is_a_warning_at_start(tmp_path, caplog):
-    model = with_weights_source(write_tiny_model(tmp_path / "tiny.onnx"), "random")
+    model = write_tiny_model(tmp_path / "tiny.onnx", weights_source="random")
 
     with caplog.at_level(logging.WARNING, logger="patchcore.server"):
         open_model(parse_config(["--model", str(model), "--store", str(tmp_path)]))
@@ -54,7 +43,7 @@ def test_a_model_from_random_weights_is_a_warning_at_start(tmp_path, caplog):
 
 
 def test_a_model_from_real_weights_is_no_warning(tmp_path, caplog):
-    model = with_weights_source(write_tiny_model(tmp_path / "tiny.onnx"), "file:dinov2_vits14_pretrain.pth")
+    model = write_tiny_model(tmp_path / "tiny.onnx", weights_source="file:dinov2_vits14_pretrain.pth")
 
     with caplog.at_level(logging.WARNING, logger="patchcore.server"):
         open_model(parse_config(["--model", str(model), "--store", str(tmp_path)]))
