@@ -1,6 +1,5 @@
 """What reaches a server's stderr outside its own logging is still a JSON line in its log."""
 
-import json
 import signal
 
 import grpc
@@ -8,24 +7,20 @@ import psutil
 import pytest
 from reliability_support import SERVING, health_status, start_server, wait_for_log_event
 
+from tests.json_lines import strict_json
+
 FATAL = {signal.SIGSEGV: "Segmentation fault", signal.SIGABRT: "Aborted"}  # faulthandler's names
 
 
-def strict_json(line: str) -> dict:
-    """`line` parsed as RFC 8259 JSON (no NaN or Infinity)."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(line, parse_constant=refuse)
-
-
 def test_what_onnx_runtime_writes_while_it_is_imported_is_logged_as_json(tiny_model, tmp_path):
-    # With a HOME it cannot write to, ONNX Runtime complains on stderr as it is imported.
-    server = start_server(tiny_model, tmp_path / "store", tmp_path, env={"HOME": "/proc/no-home"})
+    # With its telemetry on (an explicit setting wins over the engine's) and a HOME it cannot write to,
+    # ONNX Runtime complains on stderr as it is imported, before the server has configured anything.
+    env = {"HOME": "/proc/no-home", "ORT_DISABLE_TELEMETRY": "0"}
+    server = start_server(tiny_model, tmp_path / "store", tmp_path, env=env)
     with server:
         pass
     entries = [strict_json(line) for line in server.log().splitlines()]
+    assert any(entry["event"] == "native_log" and "telemetry" in entry["message"] for entry in entries)
     assert [entry["event"] for entry in entries][-1] == "server_stopped"
 
 

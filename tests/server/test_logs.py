@@ -1,13 +1,13 @@
 """The server's JSON log lines."""
 
 import io
-import json
 import logging
 import math
 
 import pytest
 
 from server.logs import LOGGER_NAME, configure_logging, log_event
+from tests.json_lines import strict_json
 
 
 @pytest.fixture
@@ -22,15 +22,6 @@ def json_log():
         yield lambda: sink.getvalue().splitlines()
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
-
-
-def strict_json(line: str) -> dict:
-    """`line` parsed as RFC 8259 JSON, which has no NaN or Infinity."""
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(line, parse_constant=refuse)
 
 
 def test_non_finite_numbers_are_written_as_strings(json_log):
