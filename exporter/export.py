@@ -161,7 +161,8 @@ def export_model(
     if quantize is None:
         return target
     quantized = model_path(Path(out_dir), backbone, size, quantize)
-    # The int8 file must have been quantised from the fp32 file's weights, which --force may have replaced.
+    # The int8 file must have been quantised from the fp32 file's weights, which an export without --force
+    # may have replaced (an unreadable or older fp32 file is exported again) or a person by hand.
     if force or not _reusable(quantized, spec, lambda: read_metadata(target)["weights_sha256"], random_init):
         prepare_to_write(quantized)
         quantize_int8(target, quantized)

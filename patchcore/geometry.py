@@ -84,7 +84,8 @@ class FramePlan:
 class FrameView:
     """What a product's model sees of a frame: its ROI (None = the whole frame), tile size (0 = none),
     contrast stretch and alignment, for a model with input_size x input_size inputs. An aligning view's
-    reference is None only until the first teach frame is seen (patchcore.prepare.prepare_teach_set)."""
+    reference, and a view in frame pixels' frame_size, are None only until the first teach frame is seen
+    (patchcore.prepare.prepare_teach_set)."""
 
     input_size: int
     roi: Rect | None = None

@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,9 +35,9 @@ _RANGES: dict[str, tuple[float, float]] = {
     "queue_size": (1, math.inf),
     "stream_window": (1, math.inf),
     "max_calls": (1, math.inf),
-    "max_wait_ms": (0, math.inf),
-    "grace_seconds": (0, math.inf),
-    "stream_idle_seconds": (0, math.inf),
+    "max_wait_ms": (0, threading.TIMEOUT_MAX * 1000),  # longer waits overflow the batcher's Condition.wait
+    "grace_seconds": (0, threading.TIMEOUT_MAX),
+    "stream_idle_seconds": (0, threading.TIMEOUT_MAX),
 }
 
 

@@ -2,9 +2,10 @@
 native libraries write to stderr too: server/stderr_relay.py).
 
 Callers pass only identifiers, counts and durations as fields: never image data, never the auth token.
-An event logged while an InspectionService call runs (in its task, or in a thread it started) also
-carries the call's `peer`, the client's address as gRPC names it ("ipv4:10.0.3.7:51234"), so a line
-can be traced to a camera.
+An event logged while an InspectionService call runs (in its task, or in a thread asyncio.to_thread
+started for it) also carries the call's `peer`, the client's address as gRPC names it
+("ipv4:10.0.3.7:51234"), so a line can be traced to a camera; events of the product writer's and the
+decode pool's threads do not, and the service logs a call's outcome in its task.
 """
 
 from __future__ import annotations

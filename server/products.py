@@ -241,7 +241,8 @@ class ProductRegistry:
     def store_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> ProductEntry:
         """Stores `rebuilt`, built for the loaded model from the images of version `source` (the bank this
         registry served), as the next version; VersionConflict when the product changed since `source`,
-        deleted and taught again included (its version numbers start again at 1): nothing is stored."""
+        deleted and taught again included (checked by the bank, not its number: a store from before deleted
+        versions were noted, or a fleet copy replaced, may reuse a number): nothing is stored."""
 
         def store() -> ProductEntry:
             if not self._serves(source):
@@ -387,8 +388,8 @@ class ProductRegistry:
 
 
 def _is_bank_of(entry: ProductEntry | None, bank: MemoryBank) -> bool:
-    """Whether bank (the object) is entry's: a product deleted and taught again has a version of the same
-    number but another bank."""
+    """Whether bank (the object) is entry's: a version number alone may name another bank (a store from
+    before deleted versions were noted, a fleet's copy replacing a local one)."""
     return entry is not None and entry.bank is bank
 
 

@@ -157,6 +157,12 @@ def test_durations_must_be_finite_and_not_negative(monkeypatch, capsys, flag, va
     assert flag in refusal(monkeypatch, capsys, [flag, value])
 
 
+@pytest.mark.parametrize("flag", ["--max-wait-ms", "--grace-seconds", "--stream-idle-seconds"])
+def test_durations_a_thread_cannot_wait_for_are_refused(monkeypatch, capsys, flag):
+    """Python's waits take at most threading.TIMEOUT_MAX seconds (about 292 years); 1e13 s or ms is more."""
+    assert flag in refusal(monkeypatch, capsys, [flag, "1e13"])
+
+
 @pytest.mark.parametrize("flag", ["--intra-op-threads", "--decode-threads"])
 def test_thread_counts_must_not_be_negative(monkeypatch, capsys, flag):
     assert flag in refusal(monkeypatch, capsys, [flag, "-1"])
