@@ -89,7 +89,7 @@ def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
     A comment is a line whose first non-blank character is `#`. A `#` anywhere else is part of the line, so
     a token with a `#` in it stays whole, and a comment after a token makes the line malformed."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
         raise ConfigError(f"cannot read tokens file {path}: {error.strerror or error}") from error
     except UnicodeDecodeError as error:
@@ -179,8 +179,11 @@ class RefusalLog:
         if last is not None and now - last < self._every_seconds:
             self._not_logged[address] = self._not_logged.get(address, 0) + 1
             return
-        if len(self._last_logged) >= _MAX_REFUSING_ADDRESSES:
-            self._forget_before(now - self._every_seconds)
+        self._last_logged.pop(address, None)  # re-entered below: the dict stays in the order last logged
+        while len(self._last_logged) >= _MAX_REFUSING_ADDRESSES:  # a flood of addresses: forget the oldest
+            oldest = next(iter(self._last_logged))
+            del self._last_logged[oldest]
+            self._not_logged.pop(oldest, None)
         self._last_logged[address] = now
         not_logged = self._not_logged.pop(address, 0)
         log_event(
@@ -191,11 +194,6 @@ class RefusalLog:
             peer=peer,
             not_logged=not_logged,
         )
-
-    def _forget_before(self, moment: float) -> None:
-        for address in [a for a, logged in self._last_logged.items() if logged < moment]:
-            del self._last_logged[address]
-            self._not_logged.pop(address, None)
 
 
 class RoleInterceptor(grpc.aio.ServerInterceptor):

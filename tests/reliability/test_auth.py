@@ -24,6 +24,7 @@ from reliability_support import (
 )
 from reliability_support import teach_request as make_teach_request
 
+from server import auth as auth_module
 from server.auth import (
     RefusalLog,
     Role,
@@ -125,6 +126,13 @@ def test_a_tokens_file_that_is_not_utf8_is_refused_with_a_reason(tmp_path):
     with pytest.raises(ConfigError) as raised:
         read_tokens_file(path)
     assert f"tokens file {path} is not UTF-8 text" in str(raised.value)
+
+
+def test_a_tokens_file_saved_with_a_byte_order_mark_is_read(tmp_path):
+    """Windows Notepad starts UTF-8 files with one."""
+    path = tmp_path / "tokens"
+    path.write_bytes("admin s3cret\r\n".encode("utf-8-sig"))
+    assert read_tokens_file(path) == [(b"s3cret", Role.ADMIN)]
 
 
 def test_tokens_never_appear_in_a_repr(tmp_path):
@@ -286,6 +294,17 @@ def test_refusals_are_all_counted_and_logged_once_a_minute_per_client_address(ca
     ]  # fmt: skip
     assert counter.labels("UNAUTHENTICATED")._value.get() == 3
     assert counter.labels("PERMISSION_DENIED")._value.get() == 1
+
+
+def test_a_flood_of_refusing_addresses_keeps_only_the_latest_in_memory(monkeypatch):
+    """Past the cap, the addresses logged longest ago are forgotten, even within the minute: a flood from
+    many addresses (an IPv6 /64) must neither grow the table nor slow each refusal."""
+    monkeypatch.setattr(auth_module, "_MAX_REFUSING_ADDRESSES", 3)
+    counter = Counter("refused", "refused calls", ["code"], registry=CollectorRegistry())
+    refusals = RefusalLog(counter, clock=lambda: 1000.0)
+    for number in range(10):
+        refusals.refused("Inspect", grpc.StatusCode.UNAUTHENTICATED, f"ipv6:[2001:db8::{number}]:4000")
+    assert list(refusals._last_logged) == ["ipv6:[2001:db8::7]", "ipv6:[2001:db8::8]", "ipv6:[2001:db8::9]"]
 
 
 def test_a_server_logs_and_counts_refused_calls_without_their_tokens(tiny_model, tmp_path):
