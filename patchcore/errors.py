@@ -34,3 +34,17 @@ class StorageError(InspectionError):
 class VersionConflict(InspectionError):
     """A change named the product version it expected and the product is at another one (optimistic
     concurrency): someone changed it meanwhile, and nothing was changed."""
+
+    @classmethod
+    def of(cls, product_id: str, current: int, expected: int, where: str = "") -> "VersionConflict":
+        """The conflict of a change made from version `expected` of a product at `current` (0: not stored),
+        `where` naming the store when it is not this server's own (" in the fleet")."""
+        if not current:
+            return cls(
+                f"product {product_id!r} is not stored{where} (deleted, or never taught), not at the "
+                f"expected version {expected}: nothing was changed; read it again and retry"
+            )
+        return cls(
+            f"product {product_id!r} is at version {current}{where}, not at the expected version {expected}: "
+            "it was changed meanwhile, and nothing was changed; read it again and retry"
+        )

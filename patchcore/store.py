@@ -215,10 +215,7 @@ class ProductStore:
         """VersionConflict unless base_version is 0 or the highest of versions."""
         current = versions[-1] if versions else 0
         if base_version and current != base_version:
-            raise VersionConflict(
-                f"product {product_id!r} is at version {current}, not at version {base_version} this change "
-                "was made from; nothing was changed"
-            )
+            raise VersionConflict.of(product_id, current, base_version)
 
     def delete(self, product_id: str, expected_version: int = 0) -> int:
         """Remove every version of product_id; returns the version that was current (ProductNotFound;

@@ -341,12 +341,7 @@ class ProductRegistry:
         except ProductNotFound:
             current = 0
         if current != expected_version:
-            what = f"is at version {current}" if current else "is not stored (deleted, or never taught here)"
-            why = "it was changed meanwhile, and " if current else ""
-            raise VersionConflict(
-                f"product {product_id!r} {what}, not at the expected version {expected_version}: "
-                f"{why}nothing was changed; read it again and retry"
-            )
+            raise VersionConflict.of(product_id, current, expected_version)
 
     def _store_and_swap(self, version: ProductVersion, base_version: int) -> ProductEntry:
         return self._swap(self._store.save(version, base_version))

@@ -83,7 +83,7 @@ class FleetStore:
             images = self.local.load_images(bank)
         for _ in range(MAX_WRITE_ATTEMPTS):
             manifest, revision = self._read(bank.product_id)
-            self._check_base(bank.product_id, manifest, base_version, "this change was made from")
+            self._check_base(bank.product_id, manifest, base_version)
             bank = dataclasses.replace(bank, version=self._above(bank.product_id, manifest, bank.version - 1))
             try:
                 published = self._publish(ProductVersion(bank, images), manifest, revision)
@@ -117,7 +117,7 @@ class FleetStore:
         returns the version that was current."""
         for _ in range(MAX_WRITE_ATTEMPTS):
             manifest, revision = self._read(product_id)
-            self._check_base(product_id, manifest, expected_version, "expected")
+            self._check_base(product_id, manifest, expected_version)
             current = self._current(product_id, manifest)
             tombstone = Manifest.tombstone(self._above(product_id, manifest, 0) - 1, time.time())
             try:
@@ -208,14 +208,10 @@ class FleetStore:
         except ProductNotFound:
             return 0
 
-    def _check_base(self, product_id: str, manifest: Manifest | None, base_version: int, what: str) -> None:
+    def _check_base(self, product_id: str, manifest: Manifest | None, base_version: int) -> None:
         current = self._current(product_id, manifest)
         if base_version and current != base_version:
-            state = f"is at version {current} in the fleet" if current else "is not stored in the fleet"
-            raise VersionConflict(
-                f"product {product_id!r} {state}, not at the version {base_version} {what}: it was changed "
-                "meanwhile (on this server or another), and nothing was changed; read it again and retry"
-            )
+            raise VersionConflict.of(product_id, current, base_version, " in the fleet")
 
     def _publish(self, version: ProductVersion, previous: Manifest | None, revision: int) -> Manifest:
         """Writes the version file, then the manifest by compare-and-set at `revision`, then removes the

@@ -208,7 +208,7 @@ def test_saving_images_whose_stored_copy_is_damaged_writes_them_again(store, mak
 def test_a_change_made_from_a_version_is_stored_only_while_the_product_is_at_it(store, make_bank):
     save(store, make_bank("widget", version=1))
     save(store, make_bank("widget", version=2))
-    with pytest.raises(VersionConflict, match="at version 2, not at version 1"):
+    with pytest.raises(VersionConflict, match="at version 2, not at the expected version 1"):
         store.save(ProductVersion(make_bank("widget", version=3)), base_version=1)
     assert store.current_version("widget") == 2
     assert store.save(ProductVersion(make_bank("widget", version=3)), base_version=2).version == 3
