@@ -5,14 +5,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from patchcore.durable import TEMP_SUFFIX, temp_prefix
 from patchcore.errors import StorageError
-
-TEMP_SUFFIX = ".tmp"
-
-
-def temp_prefix(target: Path) -> str:
-    """The start of the name of every temp file or folder made while writing target (hidden, beside it)."""
-    return f".{target.name}."
 
 
 def prepare_to_write(target: Path) -> None:

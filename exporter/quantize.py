@@ -17,10 +17,9 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from exporter.files import TEMP_SUFFIX, temp_prefix
 from exporter.metadata import attach_metadata, fingerprint, read_metadata
 from exporter.onnx_export import PARITY_BATCHES, random_images, session_for
-from patchcore.durable import write_atomically
+from patchcore.durable import TEMP_SUFFIX, temp_prefix, write_atomically
 from patchcore.errors import InvalidInput, ModelError
 
 QUANTIZATIONS = ("int8",)

@@ -10,6 +10,11 @@ from patchcore.errors import StorageError
 TEMP_SUFFIX = ".tmp"  # half-written files end so; nothing else in the store does
 
 
+def temp_prefix(target: Path) -> str:
+    """The start of the name of every temp file or folder made while writing target (hidden, beside it)."""
+    return f".{target.name}."
+
+
 def _file_mode() -> int:
     """The mode open(2) gives a new file under this process's umask (temp files are made 0600)."""
     umask = os.umask(0)
@@ -41,7 +46,7 @@ def write_atomically(path: Path, content: bytes, what: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(
-            dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False
+            dir=path.parent, prefix=temp_prefix(path), suffix=TEMP_SUFFIX, delete=False
         ) as temp:
             temp_name = temp.name
             os.fchmod(temp.fileno(), FILE_MODE)
