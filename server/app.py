@@ -45,7 +45,9 @@ from server.tls import server_credentials, tls_mode, warn_if_expiring, warn_if_e
 from server.web.page import OperatorPage, PageThread
 from server.web.recorder import FrameRecorder
 
-KEEPALIVE_MIN_CLIENT_PING_MS = 10_000  # clients keep a call alive with pings at most this often
+# Clients keep a call alive with pings every 10 s (the Python client, the C++ examples); the server takes them
+# twice as often, so a client's timer jitter never counts as a strike.
+KEEPALIVE_MIN_CLIENT_PING_MS = 5_000
 
 
 class InspectionServer:
@@ -147,11 +149,15 @@ class InspectionServer:
                 # gRPC binds with SO_REUSEPORT by default: a second server on a taken port would start and
                 # share its connections with the first instead of failing.
                 ("grpc.so_reuseport", 0),
-                # Keepalive both ways: clients may ping every 10 s while a call is open (gRPC's default
-                # policy answers pings more often than every 5 minutes with GOAWAY), so a client learns
-                # that a server froze; the server pings connections quiet for 60 s, so a client that
-                # vanished without closing frees its calls.
-                ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MIN_CLIENT_PING_MS),
+                # Keepalive both ways: clients may ping every KEEPALIVE_MIN_CLIENT_PING_MS while a call is
+                # open, so a client learns that a server froze; the server pings connections quiet for
+                # 60 s, so a client that vanished without closing frees its calls. The option's name is
+                # GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS's (gRPC ignores names it does not
+                # know, and its default of 5 minutes sent GOAWAY to the third ping of a quiet call).
+                ("grpc.http2.min_ping_interval_without_data_ms", KEEPALIVE_MIN_CLIENT_PING_MS),
+                # The same between calls (a line PC's client that keeps its connection warm), where gRPC
+                # would allow one ping per 2 hours.
+                ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.keepalive_time_ms", 60_000),
                 ("grpc.keepalive_timeout_ms", 20_000),
             ],

@@ -47,3 +47,29 @@ def test_a_stream_to_a_server_that_froze_ends_with_unavailable(tiny_model, tmp_p
         finally:
             os.kill(server.process.pid, signal.SIGCONT)
     assert [error.code() for error in ended] == [grpc.StatusCode.UNAVAILABLE]
+
+
+def test_a_stream_quiet_for_many_keepalive_pings_is_not_sent_away(tiny_model, tmp_path):
+    """The client pings every 10 s while a call is open and nothing moves (a long Teach, a quiet stream);
+    the server must take that from every client, timer jitter included, or it answers with GOAWAY
+    "too_many_pings" after a few and the call ends with UNAVAILABLE (a Teach of minutes could never land).
+    Quiet for 65 s: six pings, where the third strike came at 50-56 s."""
+    rng = np.random.default_rng(1)
+    with (
+        start_server(tiny_model, tmp_path / "store", tmp_path) as server,
+        InspectionClient(server.target) as client,
+    ):
+        client.teach(PRODUCT, [rng.integers(0, 256, (32, 32, 3), np.uint8) for _ in range(4)])
+        first_answered = threading.Event()
+
+        def frames():
+            yield 0, rng.integers(0, 256, (32, 32, 3), np.uint8)
+            first_answered.wait(60)
+            threading.Event().wait(65)  # the quiet the keepalive pings cover: nothing to wait for but time
+            yield 1, rng.integers(0, 256, (32, 32, 3), np.uint8)
+
+        answered = []
+        for result in client.inspect_stream(PRODUCT, frames()):
+            answered.append(result)
+            first_answered.set()
+    assert len(answered) == 2

@@ -39,7 +39,7 @@ Connection connect(const CommandLine& command_line, std::uint64_t default_deadli
   arguments.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   // Over every address the target names: ipv4:host:port,host:port or a DNS name with several addresses.
   arguments.SetLoadBalancingPolicyName("round_robin");
-  // While a call is open, keepalive pings (the server allows one every 10 s): a server that froze ends the
+  // While a call is open, keepalive pings (the server allows one every 5 s): a server that froze ends the
   // stream with UNAVAILABLE (in about a minute) instead of leaving the program waiting for ever.
   arguments.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);

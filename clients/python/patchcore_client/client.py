@@ -68,7 +68,7 @@ class InspectionClient:
             ("grpc.max_send_message_length", max_message_bytes),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.lb_policy_name", "round_robin"),  # over every address the target names
-            # While a call is open, keepalive pings (the server allows one every 10 s): a server that froze
+            # While a call is open, keepalive pings (the server allows one every 5 s): a server that froze
             # ends the call with UNAVAILABLE (in about a minute) instead of leaving it waiting for ever.
             ("grpc.keepalive_time_ms", 10_000),
             ("grpc.keepalive_timeout_ms", 10_000),
