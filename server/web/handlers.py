@@ -100,12 +100,25 @@ class PageHandlers:
         return web.json_response(product_json(await call(self._service.UpdateProduct, update)))
 
     async def teach(self, request: web.Request) -> web.Response:
-        """Multipart files named "images" -> Teach: the product (new or not) built from these good images."""
+        """Multipart files named "images" -> Teach: the product (new or not) built from these good images; a
+        product taught again keeps how it was taught (ROI, tiles, alignment, line views: the page has no
+        fields for them)."""
         require(request, self._tokens, "Teach")
         form = await request.post()
         images = [pb.Image(encoded=part.file.read()) for part in form.getall("images", []) if _is_file(part)]
-        teach = pb.TeachRequest(product_id=request.match_info["product_id"], images=images)
+        product_id = request.match_info["product_id"]
+        teach = pb.TeachRequest(
+            product_id=product_id, images=images, options=await self._taught_with(product_id)
+        )
         return web.json_response(product_json(await call(self._service.Teach, teach)))
+
+    async def _taught_with(self, product_id: str) -> pb.TeachOptions | None:
+        """The teach options of the product stored under product_id; None (the defaults) for a new one."""
+        try:
+            product = await call(self._service.GetProduct, pb.GetProductRequest(product_id=product_id))
+        except Refused:
+            return None
+        return product.teach_options
 
     async def good_part(self, request: web.Request) -> web.Response:
         """A flagged frame is a good part: AddImages of its image. {"expected_version": n} (0 = any)."""

@@ -7,8 +7,9 @@ import json
 import urllib.error
 import urllib.request
 
+import cv2
 import pytest
-from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, new_product
+from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
 
 from server.web.handlers import frame_number
@@ -150,3 +151,26 @@ def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server
     assert (status, answer["code"]) == (409, "ABORTED")
     with InspectionClient(open_server.target) as client:
         assert client.get_product(product_id).threshold == pytest.approx(0.4)
+
+
+def test_teaching_a_product_again_from_its_page_keeps_how_it_was_taught(open_server):
+    """The product page's "teach again" drops new good images only: the product keeps its region of
+    interest, tiles and line views (losing them changed what the model sees, and the frame-size check)."""
+    product_id = f"again-{id(open_server)}"
+    with InspectionClient(open_server.target) as client:
+        client.teach(product_id, good_parts(4, seed=5), roi=(16, 16, 200, 200), tile_size=100, line_views=0)
+    parts = b"".join(
+        b"--b\r\nContent-Disposition: form-data; name=images; filename=p%d.png\r\n"
+        b"Content-Type: image/png\r\n\r\n%s\r\n" % (number, cv2.imencode(".png", image)[1].tobytes())
+        for number, image in enumerate(good_parts(3, seed=6))
+    )
+    headers = {"Content-Type": "multipart/form-data; boundary=b", "X-Patchcore-Page": "1"}
+    url = f"{open_server.page_url}api/products/{product_id}/teach"
+    status, answer = _request(url, body=parts + b"--b--\r\n", headers=headers)
+    assert status == 200, answer
+    with InspectionClient(open_server.target) as client:
+        product = client.get_product(product_id)
+    roi = product.teach_options.roi
+    assert (product.version, product.teach_stats.image_count) == (2, 3)
+    assert (roi.x, roi.y, roi.width, roi.height) == (16, 16, 200, 200)
+    assert (product.teach_options.tile_size, product.teach_options.line_views) == (100, 0)
