@@ -13,6 +13,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import re
 from pathlib import Path
 
 from patchcore.errors import StorageError
@@ -31,10 +32,7 @@ class StoreLock:
         try:
             self._descriptor = _locked(path)
         except BlockingIOError:
-            try:
-                other = path.read_text(errors="replace")[:_HOLDER_BYTES].strip()
-            except OSError:
-                other = ""
+            other = _holder(path)
             raise StorageError(
                 f"the product store {root} is in use by {other or 'another process'}; a store has one writer "
                 "at a time: teach over gRPC while a server runs, or stop the other process first"
@@ -77,3 +75,24 @@ def _locked(path: Path) -> int:
         os.close(descriptor)
         raise
     return descriptor
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock, as the holder wrote it in the file; "" when unknown: unreadable, or naming a
+    process that has ended (a holder that could not write the file, another user's, left the last name)."""
+    try:
+        text = path.read_text(errors="replace")[:_HOLDER_BYTES].strip()
+    except OSError:
+        return ""
+    pid = re.search(r"\(pid (\d+)\)$", text)
+    return text if pid is None or _alive(int(pid.group(1))) else ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

@@ -1,3 +1,4 @@
+import fcntl
 import os
 import stat
 import subprocess
@@ -47,3 +48,15 @@ def test_the_lock_file_is_readable_by_everyone_whatever_the_umask(tmp_path):
         [sys.executable, "-c", program, str(tmp_path)], check=True, preexec_fn=lambda: os.umask(0o077)
     )
     assert stat.S_IMODE((tmp_path / ".lock").stat().st_mode) == 0o644
+
+
+def test_a_holder_named_by_a_process_that_has_ended_is_not_named(tmp_path):
+    """A holder that could not write its name (the file is another user's) leaves the last writer's there."""
+    (tmp_path / ".lock").write_text("the offline bank builder (pid 2147483646)")
+    descriptor = os.open(tmp_path / ".lock", os.O_RDONLY)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        with pytest.raises(StorageError, match="in use by another process"):
+            StoreLock(tmp_path, "the server")
+    finally:
+        os.close(descriptor)
