@@ -65,7 +65,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread)."""
         if not request.images:
             raise InvalidInput("the teach set is empty: send at least one image of a good part")
-        self._check_teach_set_size(len(request.images))
+        count = len(request.images)
+        self._check_image_count(count, f"the teach set has {count} images")
         options = teach_options(request.options)
         view = options.view(self._model.input_size)
         frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
@@ -203,19 +204,17 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     def _check_added_count(self, stored: int, added: int) -> None:
         """TooLarge when the product's stored images and the added ones exceed max_teach_images."""
-        if stored + added > self._config.max_teach_images:
-            raise TooLarge(
-                f"the product holds {stored} images and {added} were sent, {stored + added} in all; this "
-                f"server takes at most {self._config.max_teach_images} per product (8 good images are the "
-                "reference)"
-            )
+        total = stored + added
+        self._check_image_count(
+            total, f"the product holds {stored} images and {added} were sent, {total} in all"
+        )
 
-    def _check_teach_set_size(self, count: int) -> None:
+    def _check_image_count(self, count: int, described: str) -> None:
         """TooLarge when a product would be taught from more than max_teach_images images."""
         if count > self._config.max_teach_images:
             raise TooLarge(
-                f"the teach set has {count} images; this server takes at most "
-                f"{self._config.max_teach_images} per product (8 good images are the reference)"
+                f"{described}; this server takes at most {self._config.max_teach_images} per product (8 good "
+                "images are the reference)"
             )
 
     def count_products(self) -> None:
