@@ -13,9 +13,10 @@ FATAL = {signal.SIGSEGV: "Segmentation fault", signal.SIGABRT: "Aborted"}  # fau
 
 
 def test_what_onnx_runtime_writes_while_it_is_imported_is_logged_as_json(tiny_model, tmp_path):
-    # With its telemetry on (an explicit setting wins over the engine's) and a HOME it cannot write to,
-    # ONNX Runtime complains on stderr as it is imported, before the server has configured anything.
-    env = {"HOME": "/proc/no-home", "ORT_DISABLE_TELEMETRY": "0"}
+    # With its telemetry on (an explicit setting wins over the engine's) and a cache directory it cannot
+    # write to, ONNX Runtime complains on stderr as it is imported, before the server has configured
+    # anything. It keeps its device id under $XDG_CACHE_HOME when that is set, else under $HOME/.cache.
+    env = {"HOME": "/proc/no-home", "XDG_CACHE_HOME": "/proc/no-home", "ORT_DISABLE_TELEMETRY": "0"}
     server = start_server(tiny_model, tmp_path / "store", tmp_path, env=env)
     with server:
         pass
