@@ -61,8 +61,8 @@ def test_other_weights_give_another_fingerprint(tmp_path, tiny_model, tiny_model
 
 
 def test_onnx_runtime_keeps_no_telemetry_and_makes_no_lookups(tiny_model, tmp_path):
-    """ONNX Runtime's builds queue usage telemetry under $HOME/.cache/Microsoft and send it to Microsoft
-    unless told not to before they are imported; the engine tells them."""
+    """ONNX Runtime's builds queue usage telemetry under $XDG_CACHE_HOME (else $HOME/.cache)/Microsoft and
+    send it to Microsoft unless told not to before they are imported; the engine tells them."""
     program = (
         "import sys; from patchcore.model import FeatureExtractor; "
         "FeatureExtractor(sys.argv[1], intra_op_threads=1)"
@@ -70,7 +70,8 @@ def test_onnx_runtime_keeps_no_telemetry_and_makes_no_lookups(tiny_model, tmp_pa
     environment = {key: value for key, value in os.environ.items() if key != "ORT_DISABLE_TELEMETRY"}
     subprocess.run(
         [sys.executable, "-c", program, str(tiny_model)],
-        env={**environment, "HOME": str(tmp_path)},
+        env={**environment, "HOME": str(tmp_path / "home"), "XDG_CACHE_HOME": str(tmp_path / "cache")},
         check=True,
     )
-    assert not (tmp_path / ".cache" / "Microsoft").exists()
+    assert not (tmp_path / "cache" / "Microsoft").exists()
+    assert not (tmp_path / "home" / ".cache" / "Microsoft").exists()
