@@ -67,7 +67,7 @@ class TokenTable:
         given = token.encode(errors="surrogateescape")  # a header's undecodable bytes come back as given
         found = None
         for expected, role in self.entries:
-            if hmac.compare_digest(given, expected) and (found is None or role > found):
+            if hmac.compare_digest(given, expected):
                 found = role
         return found
 
@@ -83,11 +83,10 @@ def _parse_role(name: str, where: str) -> Role:
         raise ConfigError(f"{where}: unknown role {name!r}; use 'admin' or 'inspect'") from None
 
 
-def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
-    """(token, role) pairs from a file of `role token` lines; blank lines and comment lines are skipped.
+_Source = tuple[bytes, Role, str]  # a token, its role, and where it was given (for messages only)
 
-    A comment is a line whose first non-blank character is `#`. A `#` anywhere else is part of the line, so
-    a token with a `#` in it stays whole, and a comment after a token makes the line malformed."""
+
+def _tokens_file_entries(path: Path) -> list[_Source]:
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as error:
@@ -101,11 +100,33 @@ def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
             continue
         where = f"{path} line {number}"
         if len(words) != 2:
-            raise ConfigError(
-                f"{where}: expected `role token`, got {len(words)} words (a comment needs its own line)"
-            )
-        entries.append((words[1].encode(), _parse_role(words[0], where)))
+            counted = "1 word" if len(words) == 1 else f"{len(words)} words"
+            raise ConfigError(f"{where}: expected `role token`, got {counted} (a comment needs its own line)")
+        entries.append((words[1].encode(), _parse_role(words[0], where), where))
     return entries
+
+
+def read_tokens_file(path: Path) -> list[tuple[bytes, Role]]:
+    """(token, role) pairs from a file of `role token` lines; blank lines and comment lines are skipped.
+
+    A comment is a line whose first non-blank character is `#`. A `#` anywhere else is part of the line, so
+    a token with a `#` in it stays whole, and a comment after a token makes the line malformed."""
+    return [(token, role) for token, role, _ in _tokens_file_entries(path)]
+
+
+def _refuse_a_token_with_two_roles(entries: list[_Source]) -> None:
+    """A station given an inspect token must not find it is admin because the same string is listed as admin
+    elsewhere (a copied line, an environment variable left over): such a table is refused, naming where."""
+    places: dict[bytes, list[tuple[Role, str]]] = {}
+    for token, role, where in entries:
+        places.setdefault(token, []).append((role, where))
+    for listed in places.values():
+        if len({role for role, _ in listed}) > 1:
+            named = "; ".join(f"{role.name.lower()} in {where}" for role, where in listed)
+            raise ConfigError(
+                f"one token is given two roles ({named}): give each token one role, and each station "
+                "its own token"
+            )
 
 
 def load_tokens(
@@ -113,19 +134,21 @@ def load_tokens(
 ) -> TokenTable:
     """All tokens: from `tokens_file`, `admin_tokens` (e.g. the legacy --token) and the environment.
 
-    An empty token variable counts as unset. ConfigError when `tokens_file` holds no token."""
+    An empty token variable counts as unset. ConfigError when `tokens_file` holds no token, or when one token
+    is given two roles."""
     environ = os.environ if environ is None else environ
-    entries = read_tokens_file(tokens_file) if tokens_file else []
+    entries = _tokens_file_entries(tokens_file) if tokens_file else []
     if tokens_file and not entries:  # a template or a file commented out must not turn authentication off
         raise ConfigError(
             f"tokens file {tokens_file} holds no token: add `role token` lines, or leave out --tokens-file "
             "to run without authentication"
         )
-    entries += [(token.encode(), Role.ADMIN) for token in admin_tokens if token]
+    entries += [(token.encode(), Role.ADMIN, "--token") for token in admin_tokens if token]
     for variable, role in ((ADMIN_TOKEN_VARIABLE, Role.ADMIN), (INSPECT_TOKEN_VARIABLE, Role.INSPECT)):
         if environ.get(variable):
-            entries.append((environ[variable].encode(), role))
-    return TokenTable(tuple(entries))
+            entries.append((environ[variable].encode(), role, variable))
+    _refuse_a_token_with_two_roles(entries)
+    return TokenTable(tuple((token, role) for token, role, _ in entries))
 
 
 def warn_if_open(tokens: TokenTable, host: str) -> None:

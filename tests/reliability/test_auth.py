@@ -108,7 +108,7 @@ def test_no_token_on_a_network_address_logs_a_warning(caplog):
 @pytest.mark.parametrize(
     ("text", "complaint"),
     [
-        ("admin\n", "expected `role token`"),
+        ("admin\n", "expected `role token`, got 1 word ("),
         ("root s3cret-token\n", "unknown role 'root'"),
         ("inspect s3cret-token # camera 3\n", "expected `role token`"),
     ],
@@ -118,6 +118,24 @@ def test_malformed_tokens_file_is_refused_without_showing_tokens(tmp_path, text,
         read_tokens_file(write_tokens(tmp_path / "tokens", text))
     assert complaint in str(raised.value)
     assert "s3cret" not in str(raised.value)
+
+
+def test_one_token_with_two_roles_is_refused_naming_where_without_showing_it(tmp_path):
+    path = write_tokens(tmp_path / "tokens", "inspect s3cret-line\nadmin other-token\n")
+    with pytest.raises(ConfigError) as raised:
+        load_tokens(path, environ={"PATCHCORE_ADMIN_TOKEN": "s3cret-line"})
+    assert f"inspect in {path} line 1; admin in PATCHCORE_ADMIN_TOKEN" in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(ConfigError, match="two roles"):
+        load_tokens(write_tokens(tmp_path / "both", "admin s3cret\ninspect s3cret\n"), environ={})
+
+
+def test_one_token_listed_twice_with_one_role_is_taken(tmp_path):
+    tokens = load_tokens(
+        write_tokens(tmp_path / "tokens", "inspect cam-token\n"),
+        environ={"PATCHCORE_INSPECT_TOKEN": "cam-token"},
+    )
+    assert tokens.role_of("cam-token") is Role.INSPECT
 
 
 def test_a_tokens_file_that_is_not_utf8_is_refused_with_a_reason(tmp_path):
