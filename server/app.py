@@ -42,6 +42,7 @@ from server.request_bytes import RequestBytesInterceptor
 from server.service import InspectionService
 from server.teach_frames import prepare_teach_files
 from server.tls import server_credentials, tls_mode, warn_if_expiring, warn_if_exposed
+from server.web.access import PageAccess
 from server.web.page import OperatorPage, PageThread
 from server.web.recorder import FrameRecorder
 
@@ -126,8 +127,11 @@ class InspectionServer:
         if self.fleet:
             self.fleet.follow(self.registry, self.service.count_products)
         self.rebuilder = Rebuilder(self.registry, self.rebuilds, self.extractor, self.service.count_products)
-        page = OperatorPage(config, self.service, self.recorder, self.tokens) if config.web_port else None
-        self.page = PageThread(page) if page else None
+        self.page = None
+        if config.web_port:
+            # The page's refusals have a log of their own: the page runs on a thread of its own.
+            access = PageAccess(self.tokens, RefusalLog(self.metrics.calls_refused))
+            self.page = PageThread(OperatorPage(config, self.service, self.recorder, access))
         self.health = health_aio.HealthServicer()
         # The port bound: the one the system chose for --port 0.
         self.grpc_server, self.port = self._build_grpc_server()

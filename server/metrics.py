@@ -13,7 +13,7 @@
   patchcore_teach_duration_seconds                         one Teach, end to end
   patchcore_products{usable}                               products held
   patchcore_rebuilds_pending                               products waiting for or in a rebuild for the model
-  patchcore_calls_refused_total{code}                      calls refused for their token (server/auth.py)
+  patchcore_calls_refused_total{code}                      calls and page requests refused (server/auth.py)
   patchcore_fleet_connected                                with a fleet: 1 while connected to its store
   patchcore_fleet_sync_lag_seconds                         with a fleet: stored on a server -> served here
 
@@ -110,8 +110,9 @@ class ServerMetrics:
         )
         self.calls_refused = Counter(
             "patchcore_calls_refused",
-            "InspectionService calls refused for their token: missing or unknown (UNAUTHENTICATED), or of a "
-            "role too low for the method (PERMISSION_DENIED).",
+            "InspectionService calls and operator-page requests refused for their token: missing or unknown "
+            "(UNAUTHENTICATED), or of a role too low for the method (PERMISSION_DENIED, also a page change "
+            "sent without the page's header).",
             ["code"],
             registry=r,
         )

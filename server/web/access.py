@@ -14,34 +14,50 @@ from __future__ import annotations
 import grpc
 from aiohttp import web
 
-from server.auth import Role, TokenTable, bearer_token, required_role
+from server.auth import RefusalLog, Role, TokenTable, bearer_token, required_role
 from server.web.calls import Refused
 
 PAGE_HEADER = "X-Patchcore-Page"
 
 
-def role_of(request: web.Request, tokens: TokenTable) -> Role | None:
-    """The role of the request's token; ADMIN when the server has no tokens; None without a valid one."""
-    if not tokens:
-        return Role.ADMIN
-    token = bearer_token((("authorization", request.headers.get("Authorization", "")),))
-    return tokens.role_of(token) if token is not None else None
+class PageAccess:
+    """The page's check of each request: its token's role against the method's, and the page header on
+    changes. A refusal is counted and logged like a refused gRPC call (`call_refused`)."""
 
+    def __init__(self, tokens: TokenTable, refusals: RefusalLog) -> None:
+        self._tokens = tokens
+        self._refusals = refusals
 
-def require(request: web.Request, tokens: TokenTable, method: str) -> None:
-    """Refused (UNAUTHENTICATED / PERMISSION_DENIED) unless the request may do what `method` does."""
-    role = role_of(request, tokens)
-    if role is None:
-        raise Refused(grpc.StatusCode.UNAUTHENTICATED, "this server needs a token: enter one to continue")
-    needed = required_role(method)
-    if role < needed:
-        raise Refused(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"this needs a token with the {needed.name.lower()} role ({method}); yours has "
-            f"{role.name.lower()}",
-        )
-    if request.method == "POST" and PAGE_HEADER not in request.headers:
-        raise Refused(
-            grpc.StatusCode.PERMISSION_DENIED,
-            f"changes are accepted from the operator's page only (it sends the header {PAGE_HEADER})",
-        )
+    def role_of(self, request: web.Request) -> Role | None:
+        """The role of the request's token; ADMIN when the server has no tokens; None without a valid one."""
+        if not self._tokens:
+            return Role.ADMIN
+        token = bearer_token((("authorization", request.headers.get("Authorization", "")),))
+        return self._tokens.role_of(token) if token is not None else None
+
+    def require(self, request: web.Request, method: str) -> None:
+        """Refused (UNAUTHENTICATED / PERMISSION_DENIED) unless the request may do what `method` does."""
+        refusal = self._refusal(request, method)
+        if refusal is not None:
+            self._refusals.refused(method, refusal.code, f"page:{request.remote}")
+            raise refusal
+
+    def _refusal(self, request: web.Request, method: str) -> Refused | None:
+        role = self.role_of(request)
+        if role is None:
+            return Refused(
+                grpc.StatusCode.UNAUTHENTICATED, "this server needs a token: enter one to continue"
+            )
+        needed = required_role(method)
+        if role < needed:
+            return Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"this needs a token with the {needed.name.lower()} role ({method}); yours has "
+                f"{role.name.lower()}",
+            )
+        if request.method == "POST" and PAGE_HEADER not in request.headers:
+            return Refused(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"changes are accepted from the operator's page only (it sends the header {PAGE_HEADER})",
+            )
+        return None

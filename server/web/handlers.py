@@ -11,8 +11,7 @@ import grpc
 from aiohttp import web
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from server.auth import TokenTable
-from server.web.access import require, role_of
+from server.web.access import PageAccess
 from server.web.calls import Refused, call
 from server.web.events import event_stream
 from server.web.feeds import OverviewFeed, ProductFeed, product_json, rendered_overlay
@@ -29,13 +28,13 @@ class PageHandlers:
         self,
         service: object,
         recorder: FrameRecorder,
-        tokens: TokenTable,
+        access: PageAccess,
         started: float,
         closing: asyncio.Event,
     ) -> None:
         self._service = service
         self._recorder = recorder
-        self._tokens = tokens
+        self._access = access
         self._started = started
         self._closing = closing
 
@@ -61,16 +60,16 @@ class PageHandlers:
 
     async def session(self, request: web.Request) -> web.Response:
         """The token's role, so the page knows whether to offer changes."""
-        require(request, self._tokens, "GetServerInfo")
-        return web.json_response({"role": role_of(request, self._tokens).name.lower()})
+        self._access.require(request, "GetServerInfo")
+        return web.json_response({"role": self._access.role_of(request).name.lower()})
 
     async def overview_events(self, request: web.Request) -> web.StreamResponse:
-        require(request, self._tokens, "ListProducts")
+        self._access.require(request, "ListProducts")
         feed = OverviewFeed(self._service, self._recorder, self._started)
         return await event_stream(request, feed.next_event, OVERVIEW_INTERVAL, self._closing)
 
     async def product_events(self, request: web.Request) -> web.StreamResponse:
-        require(request, self._tokens, "GetProduct")
+        self._access.require(request, "GetProduct")
         product_id = request.match_info["product_id"]
         await call(self._service.GetProduct, pb.GetProductRequest(product_id=product_id))  # NOT_FOUND first
         self._recorder.watch(product_id)
@@ -81,7 +80,7 @@ class PageHandlers:
             self._recorder.unwatch(product_id)
 
     async def large_frame(self, request: web.Request) -> web.Response:
-        require(request, self._tokens, "GetProduct")
+        self._access.require(request, "GetProduct")
         frame = self._frame(request)
         jpeg = await asyncio.get_running_loop().run_in_executor(None, rendered_overlay, frame, PICTURE_SIDE)
         return web.Response(body=jpeg, content_type="image/jpeg", headers={"Cache-Control": "no-store"})
@@ -89,7 +88,7 @@ class PageHandlers:
     async def set_threshold(self, request: web.Request) -> web.Response:
         """{"threshold": number, "expected_version": n (0 = any)} -> UpdateProduct of the threshold alone: a
         new version."""
-        require(request, self._tokens, "UpdateProduct")
+        self._access.require(request, "UpdateProduct")
         body = await _json_body(request)
         update = pb.UpdateProductRequest(
             product_id=request.match_info["product_id"],
@@ -103,7 +102,7 @@ class PageHandlers:
         """Multipart files named "images" -> Teach: the product (new or not) built from these good images; a
         product taught again keeps how it was taught (ROI, tiles, alignment, line views: the page has no
         fields for them)."""
-        require(request, self._tokens, "Teach")
+        self._access.require(request, "Teach")
         form = await request.post()
         images = [pb.Image(encoded=part.file.read()) for part in form.getall("images", []) if _is_file(part)]
         product_id = request.match_info["product_id"]
@@ -122,7 +121,7 @@ class PageHandlers:
 
     async def good_part(self, request: web.Request) -> web.Response:
         """A flagged frame is a good part: AddImages of its image. {"expected_version": n} (0 = any)."""
-        require(request, self._tokens, "AddImages")
+        self._access.require(request, "AddImages")
         frame = self._frame(request)
         if frame.image is None:
             raise Refused(

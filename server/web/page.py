@@ -13,10 +13,10 @@ import time
 
 from aiohttp import web
 
-from server.auth import TokenTable
 from server.config import ServerConfig, host_port
 from server.logs import log_event
 from server.tls import ssl_context
+from server.web.access import PageAccess
 from server.web.calls import refusals
 from server.web.handlers import PageHandlers
 from server.web.recorder import FrameRecorder
@@ -26,7 +26,7 @@ SHUTDOWN_SECONDS = 5.0  # how long open pages' streams get to end when the serve
 
 class OperatorPage:
     def __init__(
-        self, config: ServerConfig, service: object, recorder: FrameRecorder, tokens: TokenTable
+        self, config: ServerConfig, service: object, recorder: FrameRecorder, access: PageAccess
     ) -> None:
         self._host = config.host
         self._port = config.web_port
@@ -34,7 +34,7 @@ class OperatorPage:
         self._max_upload_bytes = config.max_message_bytes
         self._service = service
         self._recorder = recorder
-        self._tokens = tokens
+        self._access = access
         self._started = time.monotonic()
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -46,7 +46,7 @@ class OperatorPage:
     async def start(self) -> None:
         """Listens on the web port; OSError when it cannot."""
         self._closing = asyncio.Event()
-        handlers = PageHandlers(self._service, self._recorder, self._tokens, self._started, self._closing)
+        handlers = PageHandlers(self._service, self._recorder, self._access, self._started, self._closing)
         app = web.Application(middlewares=[refusals], client_max_size=self._max_upload_bytes)
         app.add_routes(handlers.routes())
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)

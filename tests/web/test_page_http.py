@@ -13,6 +13,7 @@ from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
 
 from server.web.handlers import frame_number
+from tests.reliability.reliability_support import wait_for_log_event
 
 
 def _request(
@@ -63,6 +64,30 @@ def test_reading_needs_the_inspect_role_and_changing_the_admin_role(token_server
 def test_a_token_that_is_not_utf8_is_unauthenticated_not_a_server_error(token_server):
     status, answer = _request(f"{token_server.page_url}api/session", token="\xff\xfe")
     assert (status, answer["code"]) == (401, "UNAUTHENTICATED")
+
+
+def _refused_count(server, code: str) -> float:
+    """patchcore_calls_refused_total{code=...} on the server's /metrics page (0 before the first)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.metrics_port}/metrics", timeout=10) as page:
+        lines = page.read().decode().splitlines()
+    series = f'patchcore_calls_refused_total{{code="{code}"}}'
+    return sum(float(line.split()[-1]) for line in lines if line.startswith(series))
+
+
+def test_refused_page_requests_are_counted_and_logged_like_refused_calls(token_server):
+    before = (
+        _refused_count(token_server, "UNAUTHENTICATED"),
+        _refused_count(token_server, "PERMISSION_DENIED"),
+    )
+    product_id = new_product(token_server, token=ADMIN_TOKEN)
+    assert _request(f"{token_server.page_url}api/session", "guessed-token")[0] == 401
+    url = f"{token_server.page_url}api/products/{product_id}/threshold"
+    assert _request(url, INSPECT_TOKEN, _threshold(0.3))[0] == 403
+    after = _refused_count(token_server, "UNAUTHENTICATED"), _refused_count(token_server, "PERMISSION_DENIED")
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 1)
+    refused = wait_for_log_event(token_server, "call_refused", peer="page:127.0.0.1")
+    assert refused["level"] == "warning" and refused["code"] in {"UNAUTHENTICATED", "PERMISSION_DENIED"}
+    assert "guessed-token" not in token_server.log()
 
 
 @pytest.mark.parametrize(
