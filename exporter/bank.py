@@ -154,6 +154,7 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path, list[Path
                 f"product {args.product!r} in {args.store} is a fleet's copy: a version built here would be "
                 "replaced by the fleet's when its server starts. Teach it over gRPC on a server of the fleet"
             )
+        store.check_writable(args.product)
         files = list_image_files(args.images)
         if not files:
             raise InvalidInput(f"no JPEG, PNG, BMP or TIFF files in {args.images} (subfolders are not read)")

@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import re
 import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -62,6 +63,17 @@ class ProductStore:
             raise _storage_error(f"create the product store {self.root}", error) from error
         with contextlib.suppress(OSError):  # made while there is room: deleting must work on a full disk
             (self.root / _DELETED_DIR).mkdir(exist_ok=True)
+
+    def check_writable(self, product_id: str) -> None:
+        """StorageError unless a version of product_id can be written now (a read-only or foreign store), so a
+        long build learns it before it starts instead of at its end."""
+        directory = self._product_dir(product_id)
+        target = directory if directory.exists() else self.root
+        try:
+            with tempfile.TemporaryFile(dir=target):  # unnamed where the system allows: nothing left behind
+                pass
+        except OSError as error:
+            raise _storage_error(f"write to {target}", error) from error
 
     @staticmethod
     def validate_product_id(product_id: str) -> None:

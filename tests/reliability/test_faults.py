@@ -7,11 +7,15 @@ read-only, which stops root too (unlike chmod). Without the right to mount, thos
 import subprocess
 from pathlib import Path
 
+import cv2
 import grpc
+import numpy as np
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import inspect_request, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
+
+from exporter.bank import main as build_bank
 
 GOOD, TRUNCATED, FLIPPED = "good", "truncated", "flipped"
 
@@ -148,3 +152,22 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
         # the delete on the full disk noted the version it removed: the id goes on from there
         assert stub.Teach(make_teach_request("spare", seed=4)).version == spare.version + 1
         assert status_code(stub.GetProduct, pb.GetProductRequest(product_id="part")) == grpc.StatusCode.OK
+
+
+def test_the_offline_builder_refuses_a_read_only_store_before_it_reads_an_image(
+    tiny_model, small_disk, tmp_path, capsys
+):
+    images = tmp_path / "good"
+    images.mkdir()
+    for index in range(3):
+        pixels = np.random.default_rng(index).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        cv2.imwrite(str(images / f"part_{index}.png"), pixels)
+    arguments = ["--model", str(tiny_model), "--images", str(images), "--product", "part"]
+    arguments += ["--store", str(small_disk / "store")]
+    assert build_bank(arguments) == 0
+    capsys.readouterr()
+    assert run("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+    assert build_bank(arguments) == 1
+    printed = capsys.readouterr().err
+    assert "Read-only file system" in printed
+    assert "reading" not in printed  # refused before the first image, not after the whole build
