@@ -34,6 +34,7 @@ from server.logs import log_event
 T = TypeVar("T")
 
 RECONNECT_WAIT_SECONDS = 0.5
+BUCKETS_RETRY_SECONDS = 2.0  # connected, but JetStream does not answer yet (a leaf node's uplink is down)
 PING_SECONDS = 5  # a store that stops answering without closing the connection is noticed within ~3 pings
 CALL_TIMEOUT_SECONDS = 5.0
 OBJECT_TIMEOUT_SECONDS = 60.0  # a version file of a few MB; many on a slow uplink
@@ -70,6 +71,7 @@ class FleetConnection:
         self._unreachable_logged = False
         self._on_connected: list[Callable[[], Awaitable[None]]] = []
         self._connecting: asyncio.Task | None = None
+        self._opening: asyncio.Task | None = None
 
     @property
     def connected(self) -> bool:
@@ -87,8 +89,9 @@ class FleetConnection:
 
     async def close(self) -> None:
         self._closing = True
-        if self._connecting is not None:
-            self._connecting.cancel()
+        for task in (self._connecting, self._opening):
+            if task is not None:
+                task.cancel()
         try:
             await asyncio.wait_for(self._client.close(), CALL_TIMEOUT_SECONDS)
         except STORE_ERRORS as error:
@@ -146,14 +149,29 @@ class FleetConnection:
         await self._opened()
 
     async def _opened(self) -> None:
-        """Opens (or creates) the buckets, then runs the on_connected callbacks."""
-        try:
-            jetstream = self._client.jetstream(timeout=CALL_TIMEOUT_SECONDS)
-            self._kv = await _key_value(jetstream, self._bucket)
-            self._objects = await _object_store(jetstream, self._bucket)
-        except STORE_ERRORS as error:
-            log_event("fleet_buckets_unusable", level=logging.ERROR, url=self.url, error=str(error))
-            return
+        """Opens the buckets in the background (the NATS client waits for its reconnect callback)."""
+        if self._opening is not None:
+            self._opening.cancel()
+        self._opening = asyncio.create_task(self._open_buckets())
+
+    async def _open_buckets(self) -> None:
+        """Opens (or creates) the buckets, then runs the on_connected callbacks. While the connection stands
+        but JetStream does not answer (a leaf node whose uplink is down, a cluster electing its leader), tried
+        again every BUCKETS_RETRY_SECONDS: the next reconnect may be far away."""
+        attempts = 0
+        while True:
+            try:
+                jetstream = self._client.jetstream(timeout=CALL_TIMEOUT_SECONDS)
+                self._kv = await _key_value(jetstream, self._bucket)
+                self._objects = await _object_store(jetstream, self._bucket)
+                break
+            except STORE_ERRORS as error:
+                level = logging.ERROR if attempts == 0 else logging.DEBUG
+                log_event("fleet_buckets_unusable", level=level, url=self.url, error=str(error))
+            if self._closing or not self._client.is_connected:
+                return  # the next reconnect opens them
+            attempts += 1
+            await asyncio.sleep(BUCKETS_RETRY_SECONDS)
         self._ready = True
         self._unreachable_logged = False
         self._gauge.set(1)

@@ -5,17 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 import nats
-from patchcore_client.local_server import LocalServer
+from patchcore_client.local_nats import LocalNats, nats_server_binary
+from patchcore_client.local_server import HOST, LocalServer
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc
 from reliability_support import inspect_request
 
+RELOADED_LINE = "Reloaded server configuration"
 BUCKET = "patchcore"  # the default --fleet-bucket
 FRAME_PACING_SECONDS = 0.01  # keeps a stream at ~100 frames/s: CPU for the servers' own work
 
@@ -92,6 +97,31 @@ class InspectingStream:
 
     def wait_for_version(self, version: int) -> None:
         self.wait_for(lambda stream: bool(stream.versions) and stream.versions[-1] == version)
+
+
+class NatsWithoutJetStream(LocalNats):
+    """nats-server whose configuration has JetStream off until enable_jetstream() turns it on by a
+    configuration reload: connections stay up, and JetStream starts answering on them (as it does for a line
+    whose leaf node's uplink comes back, or a cluster that has elected its leader)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(folder / "jetstream", folder / "nats.log")
+        self._config = folder / "nats.conf"
+        self._config.write_text(f"listen: {HOST}:{self.port}\n")
+
+    def command(self) -> list[str]:
+        return [str(nats_server_binary()), "-c", str(self._config)]
+
+    def enable_jetstream(self, timeout: float = 30.0) -> None:
+        reloads_before = self.log().count(RELOADED_LINE)
+        jetstream = f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))} }}\n"
+        self._config.write_text(self._config.read_text() + jetstream)
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log().count(RELOADED_LINE) == reloads_before:
+            assert time.monotonic() < deadline, f"nats-server did not reload:\n{self.log()}"
+            time.sleep(0.05)
 
 
 async def _with_store(url: str, work: Callable) -> object:

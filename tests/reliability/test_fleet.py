@@ -19,6 +19,7 @@ import pytest
 from fleet_support import (
     InspectingStream,
     Member,
+    NatsWithoutJetStream,
     publish_tampered_version,
     read_manifest,
     rpc_error,
@@ -308,3 +309,25 @@ def test_a_fleet_delete_reaches_a_joining_server_whose_own_copy_has_a_higher_ver
     assert (deleted["level"], deleted["local_version"]) == ("warning", 3)
     error = rpc_error(joining.stub.GetProduct, pb.GetProductRequest(product_id=PRODUCT))
     assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_server_connected_to_a_store_whose_jetstream_does_not_answer_yet_opens_it_once_it_does(
+    tiny_model, tmp_path
+):
+    """JetStream that answers only after the server connected (a line's leaf node whose uplink is down, a
+    cluster electing its leader): the buckets are opened again until they can be, where the server used to
+    stay unconnected, refusing every change, until the connection itself broke."""
+    with NatsWithoutJetStream(tmp_path / "nats") as store:
+        flags = ("--fleet-store", store.url, "--log-level", "debug")
+        server = start_server(tiny_model, tmp_path / "a" / "store", tmp_path / "a", *flags)
+        with server, server.channel() as channel:
+            stub = stub_for(channel)
+            unusable = wait_for_log_event(server, "fleet_buckets_unusable")
+            assert unusable["level"] == "error"
+            error = rpc_error(stub.Teach, teach_request(PRODUCT, seed=1))
+            assert error.code() == grpc.StatusCode.UNAVAILABLE
+
+            store.enable_jetstream()
+            wait_for_log_event(server, "fleet_connected")
+            assert stub.Teach(teach_request(PRODUCT, seed=1)).version == 1
+            assert read_manifest(store.url, PRODUCT)["version"] == 1

@@ -57,15 +57,8 @@ class LocalNats:
     def start(self, timeout: float = 30.0) -> LocalNats:
         """Starts nats-server (again, on the same port and directory) and waits until it is ready."""
         starts_before = self.log().count(READY_LINE)
-        command = [
-            str(nats_server_binary()),
-            "--addr", HOST,
-            "--port", str(self.port),
-            "--jetstream",
-            "--store_dir", str(self.store_dir),
-        ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while self.log().count(READY_LINE) == starts_before:
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -73,6 +66,16 @@ class LocalNats:
                 raise ServerStartError(f"nats-server did not start:\n{self.log()}")
             time.sleep(0.05)
         return self
+
+    def command(self) -> list[str]:
+        """The nats-server command line."""
+        return [
+            str(nats_server_binary()),
+            "--addr", HOST,
+            "--port", str(self.port),
+            "--jetstream",
+            "--store_dir", str(self.store_dir),
+        ]  # fmt: skip
 
     def kill(self) -> None:
         """Ends nats-server at once (SIGKILL), as a crash or a power cut would."""
