@@ -97,8 +97,12 @@ class FleetStore:
             )
         self._published[bank.product_id] = bank.version
         # The fleet holds the version now. Should the local folder refuse it (disk full), sync.py brings it
-        # in later like any version stored by another server.
-        saved = self.local.save(ProductVersion(bank, images))
+        # in later like any version stored by another server: it must not take it as held already.
+        try:
+            saved = self.local.save(ProductVersion(bank, images))
+        except Exception:
+            self._published.pop(bank.product_id, None)
+            raise
         self.mark(bank.product_id, bank.version, published.sha256)
         return saved
 

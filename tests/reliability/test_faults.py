@@ -1,10 +1,10 @@
 """Storage faults: corrupted bank files at start, and a store that fills up or turns read-only under Teach.
 
 The disk faults are real: the store lives on a small tmpfs that is filled to the last byte and remounted
-read-only, which stops root too (unlike chmod). Without the right to mount, those tests are skipped.
+read-only, which stops root too (unlike chmod). Without the right to mount, those tests are skipped
+(the small_disk fixture, conftest.py).
 """
 
-import subprocess
 from pathlib import Path
 
 import cv2
@@ -12,7 +12,7 @@ import grpc
 import numpy as np
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
-from reliability_support import inspect_request, start_server, status_code, stub_for
+from reliability_support import inspect_request, run_command, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
 
 from exporter.bank import main as build_bank
@@ -62,24 +62,6 @@ def test_teaching_a_damaged_product_again_repairs_it(damaged_store):
     product = stub.Teach(make_teach_request(TRUNCATED, seed=9))
     assert product.usable and product.version == 2
     assert stub.Inspect(inspect_request(TRUNCATED)).product_version == 2
-
-
-def run(*command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(command, capture_output=True, text=True, timeout=30)
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 4 MiB tmpfs mounted at tmp_path/disk."""
-    mount_point = tmp_path / "disk"
-    mount_point.mkdir()
-    mounted = run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point))
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}); needs root with CAP_SYS_ADMIN")
-    try:
-        yield mount_point
-    finally:
-        run("umount", "-l", str(mount_point))
 
 
 def fill(disk: Path) -> Path:
@@ -144,10 +126,10 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
         )
 
         filler.unlink()
-        assert run("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+        assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
         assert_refused_and_unchanged(stub, store, before, "Read-only file system", list(WRITES))
 
-        assert run("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
+        assert run_command("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
         assert stub.Teach(make_teach_request("part", seed=3)).version == before.version + 1
         # the delete on the full disk noted the version it removed: the id goes on from there
         assert stub.Teach(make_teach_request("spare", seed=4)).version == spare.version + 1
@@ -166,7 +148,7 @@ def test_the_offline_builder_refuses_a_read_only_store_before_it_reads_an_image(
     arguments += ["--store", str(small_disk / "store")]
     assert build_bank(arguments) == 0
     capsys.readouterr()
-    assert run("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+    assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
     assert build_bank(arguments) == 1
     printed = capsys.readouterr().err
     assert "Read-only file system" in printed

@@ -30,6 +30,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import (
     inspect_request,
     metric_value,
+    run_command,
     start_server,
     stub_for,
     teach_request,
@@ -56,14 +57,16 @@ def nats_store(tmp_path: Path) -> Iterator[LocalNats]:
 
 @pytest.fixture
 def fleet(tiny_model: Path, nats_store: LocalNats, tmp_path: Path) -> Iterator[Callable[..., Member]]:
-    """fleet(name) starts a server of the fleet with its folder in tmp_path/name, and by default waits until
-    it is connected to the store; every server is stopped at the end."""
+    """fleet(name) starts a server of the fleet with its folder in tmp_path/name (its store there too unless
+    given), and by default waits until it is connected to the store; every server is stopped at the end."""
     with ExitStack() as stack:
 
-        def start(name: str, model: Path = tiny_model, *args: str, connected: bool = True) -> Member:
+        def start(
+            name: str, model: Path = tiny_model, *args: str, connected: bool = True, store: Path | None = None
+        ) -> Member:
             folder = tmp_path / name
             flags = ("--fleet-store", nats_store.url, "--log-level", "debug", *args)
-            server = stack.enter_context(start_server(model, folder / "store", folder, *flags))
+            server = stack.enter_context(start_server(model, store or folder / "store", folder, *flags))
             if connected:
                 wait_for_log_event(server, "fleet_connected")
             return Member(server, stub_for(stack.enter_context(server.channel())))
@@ -309,6 +312,27 @@ def test_a_fleet_delete_reaches_a_joining_server_whose_own_copy_has_a_higher_ver
     assert (deleted["level"], deleted["local_version"]) == ("warning", 3)
     error = rpc_error(joining.stub.GetProduct, pb.GetProductRequest(product_id=PRODUCT))
     assert error.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_version_its_writer_could_not_keep_in_its_folder_is_fetched_once_the_folder_is_writable(
+    fleet, small_disk
+):
+    """The fleet holds a version before the writer's folder does (README "When a piece goes away": a
+    server's disk full); the writer used to take the version as its own and never fetch it, serving the one
+    before until it was restarted."""
+    a, b = fleet("a", store=small_disk / "store"), fleet("b")
+    a.stub.Teach(teach_request(PRODUCT, seed=1))
+    wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=1)
+
+    assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+    error = rpc_error(a.stub.Teach, teach_request(PRODUCT, seed=2))
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "Read-only file system" in error.details()
+    wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=2)
+    assert a.version(PRODUCT) == 1
+
+    assert run_command("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
+    wait_for_log_event(a.server, "fleet_version_received", product=PRODUCT, version=2)
+    assert a.stub.Inspect(inspect_request(PRODUCT)).product_version == 2
 
 
 def test_a_server_connected_to_a_store_whose_jetstream_does_not_answer_yet_opens_it_once_it_does(
