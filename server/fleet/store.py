@@ -100,6 +100,13 @@ class FleetStore:
         # in later like any version stored by another server: it must not take it as held already.
         try:
             saved = self.local.save(ProductVersion(bank, images))
+        except StorageError as error:
+            self._published.pop(bank.product_id, None)
+            raise StorageError(
+                f"{error}. The fleet holds version {bank.version} of {bank.product_id!r} already: the other "
+                "servers serve it, and this server takes it from the fleet once its folder can be written; "
+                "do not repeat the change"
+            ) from error
         except Exception:
             self._published.pop(bank.product_id, None)
             raise

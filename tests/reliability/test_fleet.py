@@ -327,6 +327,7 @@ def test_a_version_its_writer_could_not_keep_in_its_folder_is_fetched_once_the_f
     assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
     error = rpc_error(a.stub.Teach, teach_request(PRODUCT, seed=2))
     assert error.code() == grpc.StatusCode.UNAVAILABLE and "Read-only file system" in error.details()
+    assert "The fleet holds version 2 of 'bracket' already" in error.details()
     wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=2)
     assert a.version(PRODUCT) == 1
 
