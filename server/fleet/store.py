@@ -129,6 +129,11 @@ class FleetStore:
         for _ in range(MAX_WRITE_ATTEMPTS):
             manifest, revision = self._read(product_id)
             self._check_base(product_id, manifest, expected_version)
+            if manifest is not None and manifest.deleted:  # this server's copy goes with the next sync
+                raise ProductNotFound(
+                    f"product {product_id!r} was deleted in the fleet meanwhile (at version "
+                    f"{manifest.version}); nothing to delete"
+                )
             current = self._current(product_id, manifest)
             tombstone = Manifest.tombstone(self._above(product_id, manifest, 0) - 1, time.time())
             try:

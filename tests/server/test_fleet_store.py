@@ -1,0 +1,71 @@
+"""The fleet's VersionStore against a store that answers at once: what a change finds in the fleet when
+another server changed the product first."""
+
+import numpy as np
+import pytest
+
+from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
+from patchcore.errors import ProductNotFound
+from patchcore.product_version import ProductVersion
+from patchcore.store import ProductStore
+from server.fleet.connection import CompareAndSetFailed
+from server.fleet.manifest import Manifest
+from server.fleet.store import FleetStore
+
+PRODUCT = "widget"
+
+
+class _AnsweringStore:
+    """The fleet's manifests by compare-and-set on a revision, as FleetStore reaches them through
+    FleetConnection.call; version files are not kept."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[Manifest, int]] = {}
+        self._revision = 0
+
+    def call(self, function, *args, timeout: float = 0.0, commits: bool = False):
+        return function(*args)
+
+    def read(self, product_id: str) -> tuple[Manifest | None, int]:
+        return self.entries.get(product_id, (None, 0))
+
+    def write(self, product_id: str, manifest: Manifest, revision: int) -> None:
+        if self.read(product_id)[1] != revision:
+            raise CompareAndSetFailed(f"{product_id} is past revision {revision}")
+        self._revision += 1
+        self.entries[product_id] = (manifest, self._revision)
+
+    def put_object(self, name: str, content: bytes) -> None:
+        pass
+
+    def delete_object(self, name: str) -> None:
+        pass
+
+
+def _bank(version: int) -> MemoryBank:
+    vectors = np.random.default_rng(version).standard_normal((8, 16)).astype(np.float32)
+    return MemoryBank(
+        product_id=PRODUCT,
+        version=version,
+        model_fingerprint="ab" * 32,
+        vectors=vectors / np.linalg.norm(vectors, axis=1, keepdims=True),
+        options=ProductOptions(threshold=0.5),
+        teach_options=TeachOptions(),
+        stats=TeachStats(
+            image_count=2, patch_count=16, bank_size=8, teach_seconds=0.1, leave_one_out_scores=[0.1, 0.2]
+        ),
+        created_unix=1_700_000_000,
+    )
+
+
+def test_deleting_a_product_another_server_deleted_meanwhile_finds_no_product(tmp_path):
+    """Two DeleteProduct calls at once on two servers: the second used to answer OK with deleted_version 0
+    and write the tombstone again."""
+    local = ProductStore(tmp_path / "store")
+    local.save(ProductVersion(_bank(3)))
+    fleet = _AnsweringStore()
+    fleet.entries[PRODUCT] = (Manifest.tombstone(3, 0.0), 7)  # deleted on another server; not heard of yet
+    store = FleetStore(local, fleet)
+    with pytest.raises(ProductNotFound, match="deleted in the fleet meanwhile"):
+        store.delete(PRODUCT)
+    assert fleet.entries[PRODUCT][1] == 7
