@@ -225,9 +225,19 @@ class FleetStore:
             return 0
 
     def _check_base(self, product_id: str, manifest: Manifest | None, base_version: int) -> None:
+        """VersionConflict unless base_version (the version a change was made from, or expected) is 0 or the
+        fleet's. When it is the one this server holds and the fleet is past it, the message says so: the
+        caller may have expected the fleet's newest version, or given none."""
         current = self._current(product_id, manifest)
-        if base_version and current != base_version:
-            raise VersionConflict.of(product_id, current, base_version, " in the fleet")
+        if not base_version or current == base_version:
+            return
+        if current > base_version == self._held(product_id):
+            raise VersionConflict(
+                f"product {product_id!r} is at version {current} in the fleet, and this server still holds "
+                f"version {base_version}, from which the change was made (another server changed it "
+                "meanwhile): nothing was changed; read it again and retry"
+            )
+        raise VersionConflict.of(product_id, current, base_version, " in the fleet")
 
     def _publish(self, version: ProductVersion, previous: Manifest | None, revision: int) -> Manifest:
         """Writes the version file, then the manifest by compare-and-set at `revision`, then removes the

@@ -1,11 +1,13 @@
 """The fleet's VersionStore against a store that answers at once: what a change finds in the fleet when
 another server changed the product first."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.errors import ProductNotFound
+from patchcore.errors import ProductNotFound, VersionConflict
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 from server.fleet.connection import CompareAndSetFailed
@@ -69,3 +71,20 @@ def test_deleting_a_product_another_server_deleted_meanwhile_finds_no_product(tm
     with pytest.raises(ProductNotFound, match="deleted in the fleet meanwhile"):
         store.delete(PRODUCT)
     assert fleet.entries[PRODUCT][1] == 7
+
+
+def test_a_change_made_from_the_version_this_server_holds_while_the_fleet_is_past_it_says_so(tmp_path):
+    """UpdateProduct with expected_version 4 (the fleet's) on a server that holds 3 yet, or with none while
+    another server stored 4: the answer used to name 3 as 'the expected version'."""
+    local = ProductStore(tmp_path / "store")
+    local.save(ProductVersion(_bank(3)))
+    fleet = _AnsweringStore()
+    fleet.entries[PRODUCT] = (Manifest(4, "widget/v4", "00" * 32, "ab" * 32, 0.0), 9)
+    store = FleetStore(local, fleet)
+    changed = dataclasses.replace(_bank(3), version=5, options=ProductOptions(threshold=0.7))
+    with pytest.raises(VersionConflict) as raised:
+        store.save(ProductVersion(changed), base_version=3)
+    message = str(raised.value)
+    assert "at version 4 in the fleet, and this server still holds version 3" in message
+    assert "expected" not in message
+    assert fleet.entries[PRODUCT][1] == 9
