@@ -3,6 +3,7 @@ list."""
 
 import csv
 
+import cv2
 import pytest
 from patchcore_client.cli import build_parser, main
 
@@ -176,3 +177,22 @@ def test_teach_without_roi_tiles_or_align_says_nothing_of_them(client_server, pa
     target = ["--target", client_server.target]
     assert main([*target, "teach", "--product", "cli-plain", str(part_files.teach)]) == 0
     assert "taught with" not in capsys.readouterr().out
+
+
+def test_files_of_one_name_each_keep_their_overlay(client_server, part_files, tmp_path):
+    """part.png in two folders and part.jpg: three frames, three overlays, none written over another; a name
+    that is not repeated keeps its plain overlay name."""
+    target = ["--target", client_server.target]
+    main([*target, "teach", "--product", "cli-same-names", str(part_files.teach)])
+    for folder, source in (("a", part_files.good[0]), ("b", part_files.defective[0])):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "part.png").write_bytes(source.read_bytes())
+    cv2.imwrite(str(tmp_path / "part.jpg"), cv2.imread(str(part_files.defective[1])))
+    files = [tmp_path / "a" / "part.png", tmp_path / "b" / "part.png", tmp_path / "part.jpg"]
+    files.append(part_files.good[1])
+    out = tmp_path / "out"
+    assert main([*target, "inspect", "--product", "cli-same-names", *map(str, files), "--out", str(out)]) == 0
+    names = sorted(p.name for p in out.glob("*_overlay.png"))
+    assert names == sorted(["part_0_overlay.png", "part_1_overlay.png", "part_2_overlay.png",
+                            f"{part_files.good[1].stem}_overlay.png"])  # fmt: skip
+    assert (out / "part_0_overlay.png").read_bytes() != (out / "part_1_overlay.png").read_bytes()

@@ -7,6 +7,7 @@ import argparse
 import csv
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -141,8 +142,26 @@ def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def overlay_names(files: Sequence[Path]) -> list[str]:
+    """The overlay file name of each file: <stem>_overlay.png, or <stem>_<frame>_overlay.png (frame: its
+    0-based place in files, the CSV's frame column) where files share a stem (part.png in two folders,
+    part.png and part.jpg), so no overlay is written over another."""
+    stems = Counter(path.stem for path in files)
+    names = [f"{path.stem}_overlay.png" if stems[path.stem] == 1 else "" for path in files]
+    taken = set(names)
+    for frame, path in enumerate(files):
+        if not names[frame]:
+            name = f"{path.stem}_{frame}_overlay.png"
+            while name in taken:  # a file's own stem can read like another's numbered one
+                name = name.removesuffix("_overlay.png") + f"_{frame}_overlay.png"
+            names[frame] = name
+            taken.add(name)
+    return names
+
+
 def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
     files = image_files(args.files)
+    overlays = overlay_names(files)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = ProgressLine("inspect", len(files))
     counts = {"good": 0, "anomalous": 0, "error": 0}
@@ -154,7 +173,7 @@ def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
         for result in results:
             path = files[result.frame_id]
             if result.overlay_png:
-                (args.out / f"{path.stem}_overlay.png").write_bytes(result.overlay_png)
+                (args.out / overlays[result.frame_id]).write_bytes(result.overlay_png)
             error = f"{result.error.code.name}: {result.error.message}" if result.error else ""
             writer.writerow(
                 (result.frame_id, path, f"{result.score:.6f}", result.verdict, f"{result.threshold:.6f}",
