@@ -196,3 +196,26 @@ def test_files_of_one_name_each_keep_their_overlay(client_server, part_files, tm
     assert names == sorted(["part_0_overlay.png", "part_1_overlay.png", "part_2_overlay.png",
                             f"{part_files.good[1].stem}_overlay.png"])  # fmt: skip
     assert (out / "part_0_overlay.png").read_bytes() != (out / "part_1_overlay.png").read_bytes()
+
+
+def test_a_teach_or_added_image_the_server_refuses_is_named_by_its_file(
+    client_server, part_files, tmp_path, capsys
+):
+    """The server counts a call's images from 1; the CLI, which sent them, adds each one's file."""
+    target = ["--target", client_server.target]
+    folder = tmp_path / "teach"
+    folder.mkdir()
+    for path in sorted(part_files.teach.iterdir()):
+        (folder / path.name).write_bytes(path.read_bytes())
+    broken = folder / "zz_broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not the rest of a png")
+    assert main([*target, "teach", "--product", "cli-broken", str(folder)]) == 1
+    assert f"INVALID_ARGUMENT: teach image 9 ({broken}): " in capsys.readouterr().err
+
+    broken.unlink()
+    assert main([*target, "teach", "--product", "cli-broken", str(folder)]) == 0
+    capsys.readouterr()
+    added = [str(part_files.good[0]), str(tmp_path / "other.png")]
+    (tmp_path / "other.png").write_bytes(b"not an image")
+    assert main([*target, "add-images", "--product", "cli-broken", *added]) == 1
+    assert f"INVALID_ARGUMENT: added image 2 ({added[1]}): " in capsys.readouterr().err

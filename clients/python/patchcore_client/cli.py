@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import re
 import sys
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,6 +20,8 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_client.client import DEFAULT_TARGET, InspectionClient
 from patchcore_client.progress import ProgressLine
 
+TEACH_IMAGE = "teach image"  # how the server's errors name a Teach call's images, counted from 1
+ADDED_IMAGE = "added image"  # and an AddImages call's
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 CSV_NAME = "results.csv"
 CSV_COLUMNS = ("frame", "file", "score", "verdict", "threshold", "regions", "error")
@@ -49,19 +53,20 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
         print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) in {args.folder}", file=sys.stderr)
         return 1
     print(f"teaching {args.product} from {_images(len(files))} ...", file=sys.stderr)
-    product = client.teach(
-        args.product,
-        files,
-        coreset_ratio=args.coreset_ratio,
-        augment_rotations=args.augment_rotations,
-        contrast_stretch=args.contrast_stretch,
-        threshold_scale=args.threshold_scale,
-        top_k=args.top_k,
-        roi=args.roi,
-        tile_size=args.tile_size,
-        line_views=args.line_views,
-        align=args.align,
-    )
+    with _naming_files(TEACH_IMAGE, files):
+        product = client.teach(
+            args.product,
+            files,
+            coreset_ratio=args.coreset_ratio,
+            augment_rotations=args.augment_rotations,
+            contrast_stretch=args.contrast_stretch,
+            threshold_scale=args.threshold_scale,
+            top_k=args.top_k,
+            roi=args.roi,
+            tile_size=args.tile_size,
+            line_views=args.line_views,
+            align=args.align,
+        )
     stats = product.teach_stats
     print(
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
@@ -70,6 +75,29 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     _print_taught_with(product)
     warn_of_outliers(product, files)
     return 0
+
+
+class _RefusedImage(Exception):
+    """The server refused an image this command sent; the message names its file."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(details)
+        self.code = code
+
+
+@contextmanager
+def _naming_files(noun: str, files: Sequence[Path]) -> Iterator[None]:
+    """Turns an error the server gives as "<noun> <n>: ..." (the call's images counted from 1) into one that
+    also names the file: "<noun> <n> (<file>): ..."."""
+    try:
+        yield
+    except grpc.RpcError as error:
+        details = error.details() or ""
+        match = re.match(rf"{noun} (\d+): ", details)
+        if match is None or not 1 <= int(match[1]) <= len(files):
+            raise
+        named = f"{noun} {match[1]} ({files[int(match[1]) - 1]}): {details[match.end() :]}"
+        raise _RefusedImage(error.code(), named) from error
 
 
 def _images(count: int) -> str:
@@ -132,7 +160,8 @@ def add_images(client: InspectionClient, args: argparse.Namespace) -> int:
         print(f"error: no image files ({', '.join(IMAGE_SUFFIXES)}) given", file=sys.stderr)
         return 1
     print(f"adding {_images(len(files))} to {args.product} ...", file=sys.stderr)
-    product = client.add_images(args.product, files, expected_version=args.expected_version)
+    with _naming_files(ADDED_IMAGE, files):
+        product = client.add_images(args.product, files, expected_version=args.expected_version)
     print(
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"{product.teach_stats.image_count} images in all"
@@ -410,4 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         except grpc.RpcError as error:
             print(f"\nerror: {error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+        except _RefusedImage as error:
+            print(f"\nerror: {error.code.name}: {error}", file=sys.stderr)
             return 1
