@@ -111,9 +111,12 @@ def prepare_teach_set(
     images).
     """
     frames = []
+    size_of_first = view.in_frame_pixels and view.frame_size is None
     for index, source in enumerate(sources):
         try:
             image = decode(source, view.shrink_for)
+            if size_of_first and index > 0 and image.size != view.frame_size:
+                _refuse_other_size(image.size, view.frame_size)
             if view.align and view.reference is None:
                 view = dataclasses.replace(view, reference=Reference.of(image.rgb, image.size))
             if view.in_frame_pixels and view.frame_size is None:
@@ -123,3 +126,13 @@ def prepare_teach_set(
             name = names[index] if names is not None else f"{noun} {index + 1}"
             raise type(error)(f"{name}: {error}") from error
     return frames
+
+
+def _refuse_other_size(size: tuple[int, int], first: tuple[int, int]) -> None:
+    """InvalidInput for a teach image of size (H, W) in a set whose first image, which sets the product's
+    frame size, is of size first."""
+    raise InvalidInput(
+        f"the frame is {size[1]}x{size[0]}, the first teach image {first[1]}x{first[0]}: this product's "
+        "region of interest, tiles or alignment are in its first image's pixels, so every teach image must "
+        "have its size"
+    )

@@ -5,6 +5,7 @@ import pytest
 from patchcore import teach as teach_module
 from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
 from patchcore.errors import InvalidInput, TooLarge
+from patchcore.geometry import Rect
 from patchcore.images import PixelFormat, ScaledImage, decode_encoded, decode_raw
 from patchcore.prepare import prepare_teach_set
 from patchcore.teach import teach, teach_images
@@ -153,3 +154,18 @@ def test_frames_of_another_size_than_the_first_are_refused_where_the_product_is_
     )
     with pytest.raises(InvalidInput, match=r"image 3 of the teach set is 120x100"):
         teach(tiny_extractor, [*stored, *added], "brick", options)
+
+
+@pytest.mark.parametrize("options", [TeachOptions(tile_size=64), TeachOptions(roi=Rect(0, 0, 90, 90))])
+def test_a_teach_image_of_another_size_than_the_first_is_refused_as_part_of_the_teach_set(
+    brick_crops, tiny_extractor, options
+):
+    """Within one teach set the size comes from its first image: the message says so, not that the product
+    was taught on frames of that size (it is being taught) or that it should be taught again."""
+    images = [brick_crops[0], brick_crops[1], brick_crops[2][:100, :120]]
+    height, width = brick_crops[0].shape[:2]
+    with pytest.raises(InvalidInput) as refused:
+        teach_images(tiny_extractor, images, "brick", options)
+    message = str(refused.value)
+    assert message.startswith(f"teach image 3: the frame is 120x100, the first teach image {width}x{height}")
+    assert "was taught" not in message and "again" not in message
