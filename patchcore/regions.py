@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,6 @@ def find_regions(heatmap: np.ndarray, threshold: float, min_area: int = 0) -> li
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     if count <= 1:
         return []
-    peaks = ndimage.maximum(heatmap, labels, index=np.arange(1, count))
     regions = [
         Region(
             x=int(stats[label, cv2.CC_STAT_LEFT]),
@@ -34,9 +32,18 @@ def find_regions(heatmap: np.ndarray, threshold: float, min_area: int = 0) -> li
             width=int(stats[label, cv2.CC_STAT_WIDTH]),
             height=int(stats[label, cv2.CC_STAT_HEIGHT]),
             area=int(stats[label, cv2.CC_STAT_AREA]),
-            peak_score=float(peaks[label - 1]),
+            peak_score=_peak(heatmap, labels, stats[label], label),
         )
         for label in range(1, count)
         if stats[label, cv2.CC_STAT_AREA] >= min_area
     ]
     return sorted(regions, key=lambda region: region.peak_score, reverse=True)
+
+
+def _peak(heatmap: np.ndarray, labels: np.ndarray, box: np.ndarray, label: int) -> float:
+    """The highest heatmap value of component `label`, read within its bounding box (a per-label maximum
+    over the whole frame sorts every pixel: seconds and 8 bytes a pixel on a 20-megapixel frame)."""
+    left, top = box[cv2.CC_STAT_LEFT], box[cv2.CC_STAT_TOP]
+    rows = slice(top, top + box[cv2.CC_STAT_HEIGHT])
+    columns = slice(left, left + box[cv2.CC_STAT_WIDTH])
+    return float(heatmap[rows, columns][labels[rows, columns] == label].max())
