@@ -47,6 +47,32 @@ def test_inspect_of_an_unreadable_file_reports_the_error_and_fails(
     with open(tmp_path / "out" / "results.csv", newline="") as table:
         (row,) = csv.DictReader(table)
     assert row["verdict"] == "error" and row["error"].startswith("INVALID_ARGUMENT")
+    assert (row["score"], row["threshold"]) == ("", "")  # not 0: no script may count it as a good part
+
+
+def test_inspect_of_an_unknown_product_fails_once_before_any_frame(
+    client_server, part_files, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    files = [str(path) for path in part_files.good]
+    assert (
+        main(
+            [
+                "--target",
+                client_server.target,
+                "inspect",
+                "--product",
+                "no-such-part",
+                *files,
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
+    printed = capsys.readouterr().err
+    assert printed.count("NOT_FOUND") == 1 and "no-such-part" in printed
+    assert not (out / "results.csv").exists()
 
 
 def test_add_images_teaches_the_files_given(client_server, part_files, capsys):

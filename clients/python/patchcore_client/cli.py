@@ -190,6 +190,7 @@ def overlay_names(files: Sequence[Path]) -> list[str]:
 
 def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
     files = image_files(args.files)
+    client.get_product(args.product)  # an unknown product fails once, not once a frame
     overlays = overlay_names(files)
     args.out.mkdir(parents=True, exist_ok=True)
     progress = ProgressLine("inspect", len(files))
@@ -203,11 +204,13 @@ def inspect(client: InspectionClient, args: argparse.Namespace) -> int:
             path = files[result.frame_id]
             if result.overlay_png:
                 (args.out / overlays[result.frame_id]).write_bytes(result.overlay_png)
-            error = f"{result.error.code.name}: {result.error.message}" if result.error else ""
+            if result.error:  # no score: a script reading the table must not take 0 for a good part's
+                score, threshold, error = "", "", f"{result.error.code.name}: {result.error.message}"
+            else:
+                score, threshold, error = f"{result.score:.6f}", f"{result.threshold:.6f}", ""
             writer.writerow(
-                (result.frame_id, path, f"{result.score:.6f}", result.verdict, f"{result.threshold:.6f}",
-                 len(result.regions), error)
-            )  # fmt: skip
+                (result.frame_id, path, score, result.verdict, threshold, len(result.regions), error)
+            )
             counts[result.verdict] += 1
             progress.advance()
     progress.close()
