@@ -199,6 +199,27 @@ def test_a_tried_threshold_marks_each_frame_and_applying_it_makes_a_new_version(
     assert product.threshold == pytest.approx(trial)
 
 
+def test_no_threshold_is_tried_until_the_operator_types_one(browser, open_server):
+    """The field shows the product's threshold rounded (float32 noise away): that is no value being tried,
+    on opening the page nor after Apply."""
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    stream_while_watched(browser, open_server, product_id)
+
+    def nothing_tried(driver) -> bool:
+        return driver.find_element(By.ID, "trial-summary").text == "" and not any(
+            frame.get_attribute("data-trial") for frame in shown_frames(driver).values()
+        )
+
+    wait(browser, nothing_tried, "no frame marked with a tried threshold")
+    field = browser.find_element(By.ID, "threshold")
+    field.clear()
+    field.send_keys("0.123457")  # float32 makes it 0.12345699965953827
+    browser.find_element(By.ID, "apply-threshold").click()
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), "threshold 0.123457 applied"))
+    wait(browser, nothing_tried, "no frame marked with a tried threshold after Apply")
+
+
 def test_dropping_good_images_teaches_a_new_product(browser, open_server, tmp_path: Path):
     teach_on_list_page(browser, open_server, "taught-on-page", good_parts(8, seed=3), tmp_path)
     status = (By.ID, "teach-status")

@@ -10,10 +10,11 @@ const state = { product: null, frames: [], scores: [], role: "none", streamError
 const thresholdInput = document.getElementById("threshold");
 const message = document.getElementById("message");
 
-// The threshold being tried: the input's value when it is a number other than the product's threshold.
+// The threshold being tried: the input's value when it is a number other than the product's threshold as the
+// field shows it (rounded: the stored float32 is never what the field holds).
 function trialThreshold() {
   const value = parseFloat(thresholdInput.value);
-  if (!Number.isFinite(value) || !state.product || value === state.product.threshold) return null;
+  if (!Number.isFinite(value) || !state.product || value === shownThreshold(state.product.threshold)) return null;
   return value;
 }
 
