@@ -7,9 +7,16 @@ its threshold UpdateProduct) and needs the role that method needs. The token tra
 A change (a POST) also needs the header PAGE_HEADER, which the page sends: a form or a script of another
 site cannot send it without the browser asking this server first, which it never allows (no CORS). Without
 tokens every visitor is admin, and a site the operator's browser opens could otherwise change products.
+
+A page on the loopback answers only requests addressed to a loopback name (`loopback_names_only`): a site
+whose name is made to resolve to 127.0.0.1 (DNS rebinding) is the same origin as the page to the browser,
+so its scripts could otherwise send the page header too.
 """
 
 from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
 
 import grpc
 from aiohttp import web
@@ -61,3 +68,37 @@ class PageAccess:
                 f"changes are accepted from the operator's page only (it sends the header {PAGE_HEADER})",
             )
         return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name, an IPv6 address with or without brackets) is this machine's
+    loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(host_header: str) -> str:
+    """The name or address of an HTTP Host header, without its port."""
+    if host_header.startswith("["):
+        return host_header[: host_header.find("]") + 1]
+    return host_header.rpartition(":")[0] if ":" in host_header else host_header
+
+
+@web.middleware
+async def loopback_names_only(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """For a page listening on the loopback: Refused unless the request's Host is a loopback name or address
+    (localhost, 127.0.0.1, [::1]), as every browser on the machine sends it for the page's own address."""
+    if not is_loopback(_host_name(request.headers.get("Host", ""))):
+        raise Refused(
+            grpc.StatusCode.PERMISSION_DENIED,
+            "this page listens on the loopback and answers to a loopback address only: open it at "
+            "127.0.0.1, localhost or [::1] with its port",
+        )
+    return await handler(request)

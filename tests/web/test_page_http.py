@@ -167,6 +167,24 @@ def test_a_change_sent_by_a_form_of_another_site_is_refused(open_server, route, 
         assert client.get_product(product_id).version == 1
 
 
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "10.0.0.7"])
+def test_a_page_on_the_loopback_answers_no_other_name(open_server, host):
+    """A site whose name is made to resolve to 127.0.0.1 (DNS rebinding) is the page's own origin to the
+    browser, so its scripts can send the page header: the Host it sends names the site, not the loopback."""
+    product_id = new_product(open_server)
+    port = open_server.web_port
+    url = f"{open_server.page_url}api/products/{product_id}/threshold"
+    headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": f"{host}:{port}"}
+    status, answer = _request(url, body=_threshold(0.3), headers=headers)
+    assert (status, answer["code"]) == (403, "PERMISSION_DENIED")
+    assert _request(f"{open_server.page_url}api/session", headers={"Host": f"{host}:{port}"})[0] == 403
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+    for name in ("localhost", "127.0.0.1"):
+        headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": f"{name}:{port}"}
+        assert _request(url, body=_threshold(0.3), headers=headers)[0] == 200
+
+
 def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:
