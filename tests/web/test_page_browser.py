@@ -9,6 +9,7 @@ import cv2
 import pytest
 from page_helpers import ADMIN_TOKEN, BROKEN_PRODUCT, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
+from patchcore_client.local_server import LocalServer
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as shown
@@ -320,3 +321,25 @@ def test_with_tokens_the_page_asks_once_and_keeps_to_the_roles(browser, token_se
     assert ADMIN_TOKEN not in browser.current_url and INSPECT_TOKEN not in browser.current_url
     log = token_server.log()
     assert ADMIN_TOKEN not in log and INSPECT_TOKEN not in log
+
+
+def test_a_server_that_stopped_is_said_so_when_the_operator_acts(browser, web_model, tmp_path: Path):
+    """The page stays on show while the server is down (reconnecting): a click on a frame or its good-part
+    button says why nothing happens, not the browser's "Failed to fetch" or nothing at all."""
+    with LocalServer(web_model, tmp_path / "store", log_path=tmp_path / "server.log", web=True) as server:
+        product_id = new_product(server)
+        with InspectionClient(server.target) as client:
+            client.update_product(product_id, threshold=0.0)  # every frame is flagged
+        open_product_page(browser, server, product_id)
+        stream_while_watched(browser, server, product_id)
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "connection"), "reconnecting"))
+    unreachable = "the server cannot be reached"
+    frame = shown_frames(browser)[1]
+    frame.find_element(By.TAG_NAME, "img").click()
+    message = (By.ID, "message")
+    wait(
+        browser,
+        shown.text_to_be_present_in_element(message, f"frame_id {FIRST_FRAME_ID} not opened: {unreachable}"),
+    )
+    frame.find_element(By.CSS_SELECTOR, ".good-part").click()
+    wait(browser, shown.text_to_be_present_in_element(message, f"not added: {unreachable}"))

@@ -41,11 +41,18 @@ async function errorText(response) {
   }
 }
 
-// fetch() with the token; asks for a token when the server wants one (401) and tries again.
+// fetch() with the token; asks for a token when the server wants one (401) and tries again. Rejects with
+// an Error the operator can read when the server cannot be reached (the browser's own says "Failed to fetch").
 async function api(url, options = {}) {
   for (;;) {
     const headers = { ...(options.headers || {}), ...pageHeaders() };
-    const response = await fetch(url, { ...options, headers });
+    let response;
+    try {
+      response = await fetch(url, { ...options, headers });
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new Error("the server cannot be reached (stopped, or the network is down)");
+    }
     if (response.status !== 401) return response;
     sessionStorage.removeItem(TOKEN_KEY);
     await askForToken(await errorText(response));

@@ -118,14 +118,18 @@ function addFrames(frames) {
 }
 
 async function openLarge(frame) {
-  const response = await api(`${productUrl}/frames/${frame.id}/large.jpg`);
-  if (!response.ok) {
-    message.textContent = await errorText(response);
+  let picture;
+  try {
+    const response = await api(`${productUrl}/frames/${frame.id}/large.jpg`);
+    if (!response.ok) throw new Error(await errorText(response));
+    picture = await response.blob();
+  } catch (error) {
+    message.textContent = `frame_id ${frame.frame_id} not opened: ${error.message}`;
     return;
   }
   const image = document.getElementById("large-image");
   URL.revokeObjectURL(image.src);
-  image.src = URL.createObjectURL(await response.blob());
+  image.src = URL.createObjectURL(picture);
   document.getElementById("large-caption").textContent =
     `frame_id ${frame.frame_id} at ${localTime(frame.unix)}: score ${frame.score.toFixed(4)}, ` +
     `${frame.anomalous ? "anomalous" : "good"} at ` +
@@ -134,6 +138,10 @@ async function openLarge(frame) {
 }
 
 async function applyThreshold() {
+  if (!state.product) {
+    message.textContent = "not applied: the product is not shown yet";
+    return;
+  }
   const threshold = parseFloat(thresholdInput.value);
   if (threshold === shownThreshold(state.product.threshold)) {
     message.textContent = `the threshold is ${threshold} already: nothing to apply`;
