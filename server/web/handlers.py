@@ -103,7 +103,7 @@ class PageHandlers:
         product taught again keeps how it was taught (ROI, tiles, alignment, line views: the page has no
         fields for them)."""
         self._access.require(request, "Teach")
-        form = await request.post()
+        form = await _form(request)
         images = [pb.Image(encoded=part.file.read()) for part in form.getall("images", []) if _is_file(part)]
         product_id = request.match_info["product_id"]
         teach = pb.TeachRequest(
@@ -157,6 +157,19 @@ def frame_number(text: str) -> int | None:
     """A frame number as a URL gives it: ASCII digits only (int() takes other scripts' digits too), at most
     18 of them."""
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+async def _form(request: web.Request) -> object:
+    """The request's multipart form; Refused (RESOURCE_EXHAUSTED) over --max-message-bytes, as Teach is."""
+    try:
+        return await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        size = f"{request.content_length:,} bytes" if request.content_length else "more"
+        raise Refused(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the images have {size} together; this server takes at most {request.client_max_size:,} "
+            "at once (--max-message-bytes): drop fewer or smaller images",
+        ) from None
 
 
 async def _json_body(request: web.Request) -> dict:

@@ -196,6 +196,24 @@ def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server
         assert client.get_product(product_id).threshold == pytest.approx(0.4)
 
 
+def test_images_over_the_message_limit_are_refused_with_the_limit_named(open_server):
+    """A drop of images larger than --max-message-bytes altogether: the operator learns the limit, as a
+    Teach over gRPC would, not a bare "413 Request Entity Too Large"."""
+    product_id = new_product(open_server)
+    with InspectionClient(open_server.target) as client:
+        limit = client.server_info().max_message_bytes
+    part = b"--b\r\nContent-Disposition: form-data; name=images; filename=big.png\r\n\r\n%s\r\n--b--\r\n"
+    body = part % bytes(limit)
+    headers = {"Content-Type": "multipart/form-data; boundary=b", "X-Patchcore-Page": "1"}
+    url = f"{open_server.page_url}api/products/{product_id}/teach"
+    status, answer = _request(url, body=body, headers=headers)
+    assert (status, answer["code"]) == (413, "RESOURCE_EXHAUSTED")
+    assert f"the images have {len(body):,} bytes together" in answer["error"]
+    assert f"at most {limit:,} at once (--max-message-bytes)" in answer["error"]
+    with InspectionClient(open_server.target) as client:
+        assert client.get_product(product_id).version == 1
+
+
 def test_teaching_a_product_again_from_its_page_keeps_how_it_was_taught(open_server):
     """The product page's "teach again" drops new good images only: the product keeps its region of
     interest, tiles and line views (losing them changed what the model sees, and the frame-size check)."""
