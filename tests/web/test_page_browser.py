@@ -343,3 +343,23 @@ def test_a_server_that_stopped_is_said_so_when_the_operator_acts(browser, web_mo
     )
     frame.find_element(By.CSS_SELECTOR, ".good-part").click()
     wait(browser, shown.text_to_be_present_in_element(message, f"not added: {unreachable}"))
+
+
+def test_a_product_deleted_while_its_page_is_open_is_no_longer_shown(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    stream_while_watched(browser, open_server, product_id)
+    with InspectionClient(open_server.target) as client:
+        client.delete_product(product_id)
+    gone = f"no product '{product_id}' on this server"
+    wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), gone))
+    assert not shown_frames(browser)
+    assert browser.find_element(By.ID, "histogram").get_attribute("data-count") == "0"
+    assert gone in browser.find_element(By.ID, "status").text
+    assert [
+        browser.find_element(By.ID, name).text for name in ("version", "current-threshold", "images")
+    ] == [
+        "",
+        "",
+        "",
+    ]

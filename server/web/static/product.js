@@ -46,6 +46,15 @@ function showProduct(product) {
   if (changed && document.activeElement !== thresholdInput) thresholdInput.value = shownThreshold(product.threshold);
 }
 
+// The product cannot be shown (deleted, or unreadable): its summary must not stay on show as if it held.
+function clearProduct(reason) {
+  state.product = null;
+  for (const id of ["version", "current-threshold", "bank-size", "images", "outlier-images"]) {
+    document.getElementById(id).textContent = "";
+  }
+  document.getElementById("status").textContent = reason;
+}
+
 // Frames of this product answered with an error (undecodable, unusable product, ...): a camera that sends
 // frames that all fail would otherwise look like one that sends nothing.
 function showFailures(failures) {
@@ -203,6 +212,7 @@ async function main() {
       // The product is gone or cannot be read: its old frames must not stay on show as if live.
       message.textContent = state.streamError = event.error;
       showConnection("not live", false);
+      clearProduct(event.error);
       clearFrames();
       markTrial();
       return;
