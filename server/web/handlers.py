@@ -71,7 +71,12 @@ class PageHandlers:
     async def product_events(self, request: web.Request) -> web.StreamResponse:
         self._access.require(request, "GetProduct")
         product_id = request.match_info["product_id"]
-        await call(self._service.GetProduct, pb.GetProductRequest(product_id=product_id))  # NOT_FOUND first
+        try:
+            await call(self._service.GetProduct, pb.GetProductRequest(product_id=product_id))
+        except Refused as refusal:  # NOT_FOUND: deleted, or never taught
+            if refusal.code == grpc.StatusCode.NOT_FOUND:
+                self._recorder.forget(product_id)
+            raise
         self._recorder.watch(product_id)
         try:
             feed = ProductFeed(self._service, self._recorder, product_id)

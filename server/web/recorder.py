@@ -199,6 +199,14 @@ class FrameRecorder:
                 if product_id not in product_ids:
                     del self._products[product_id]
 
+    def forget(self, product_id: str) -> None:
+        """Forgets a product found deleted (its scores and failures) unless a page still watches it: a
+        product taught later under the same id starts with none."""
+        with self._lock:
+            log = self._products.get(product_id)
+            if log is not None and not log.watchers:
+                del self._products[product_id]
+
     def _keep_image(self, frame: FrameRecord) -> None:
         """Keeps frame.image, dropping the oldest kept images beyond IMAGES_KEPT_BYTES. Holds the lock."""
         frame.image_bytes = frame.image.ByteSize()

@@ -363,3 +363,23 @@ def test_a_product_deleted_while_its_page_is_open_is_no_longer_shown(browser, op
         "",
         "",
     ]
+
+
+def test_a_product_taught_again_under_a_deleted_ones_id_starts_without_its_scores(browser, open_server):
+    product_id = new_product(open_server)
+    open_product_page(browser, open_server, product_id)
+    stream_while_watched(browser, open_server, product_id)
+    with InspectionClient(open_server.target) as client:
+        client.delete_product(product_id)
+        wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), "no product"))
+        # What the page asks every 2 s while the product is gone, asked now rather than waited for.
+        browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch(`/api/products/${arguments[0]}/events`).then((response) => done(response.status));",
+            product_id,
+        )
+        taught = client.teach(product_id, good_parts(8, seed=2))
+    wait(
+        browser, shown.text_to_be_present_in_element((By.ID, "version"), str(taught.version)), "taught again"
+    )
+    assert browser.find_element(By.ID, "histogram").get_attribute("data-count") == "0"
