@@ -50,6 +50,7 @@ class OperatorPage:
         middlewares = [refusals, loopback_names_only] if is_loopback(self._host) else [refusals]
         app = web.Application(middlewares=middlewares, client_max_size=self._max_upload_bytes)
         app.add_routes(handlers.routes())
+        app.on_response_prepare.append(_not_framed)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_SECONDS)
         await self._runner.setup()
         await web.TCPSite(self._runner, self._host, self._port, ssl_context=self._ssl).start()
@@ -59,6 +60,13 @@ class OperatorPage:
         """Ends the open pages' streams and stops listening."""
         self._closing.set()
         await self._runner.cleanup()
+
+
+async def _not_framed(request: web.Request, response: web.StreamResponse) -> None:
+    """No other site may show the page inside a frame of its own: hidden under a decoy, the operator's click
+    would apply a threshold or add a flagged part as good (clickjacking)."""
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
 
 
 class PageThread:

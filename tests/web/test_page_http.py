@@ -185,6 +185,15 @@ def test_a_page_on_the_loopback_answers_no_other_name(open_server, host):
         assert _request(url, body=_threshold(0.3), headers=headers)[0] == 200
 
 
+@pytest.mark.parametrize("path", ["", "products/any", "static/product.js", "api/session"])
+def test_no_other_site_may_frame_the_page(open_server, path):
+    """Shown in another site's frame under a decoy, the operator's click could press Apply or "This is a
+    good part": every answer forbids framing."""
+    with urllib.request.urlopen(f"{open_server.page_url}{path}", timeout=30) as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
 def test_a_threshold_for_a_version_that_changed_meanwhile_is_refused(open_server):
     product_id = new_product(open_server)
     with InspectionClient(open_server.target) as client:
