@@ -383,3 +383,14 @@ def test_a_product_taught_again_under_a_deleted_ones_id_starts_without_its_score
         browser, shown.text_to_be_present_in_element((By.ID, "version"), str(taught.version)), "taught again"
     )
     assert browser.find_element(By.ID, "histogram").get_attribute("data-count") == "0"
+
+
+def test_the_pages_load_without_errors_in_the_console(browser, open_server):
+    product_id = new_product(open_server)
+    browser.get_log("browser")  # what earlier tests left
+    for url in (open_server.page_url, product_url(open_server, product_id)):
+        browser.get(url)
+        wait(
+            browser, shown.text_to_be_present_in_element((By.ID, "connection"), "live"), "the page goes live"
+        )
+    assert [entry["message"] for entry in browser.get_log("browser") if entry["level"] == "SEVERE"] == []
