@@ -8,9 +8,9 @@ A change (a POST) also needs the header PAGE_HEADER, which the page sends: a for
 site cannot send it without the browser asking this server first, which it never allows (no CORS). Without
 tokens every visitor is admin, and a site the operator's browser opens could otherwise change products.
 
-A page on the loopback answers only requests addressed to a loopback name (`loopback_names_only`): a site
-whose name is made to resolve to 127.0.0.1 (DNS rebinding) is the same origin as the page to the browser,
-so its scripts could otherwise send the page header too.
+A page on the loopback answers only requests addressed to a loopback name (loopback_names_only): a site whose
+name is made to resolve to 127.0.0.1 (DNS rebinding) is the same origin as the page to the browser, so its
+scripts could otherwise send the page header too.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from server.auth import RefusalLog, Role, TokenTable, bearer_token, required_rol
 from server.web.calls import Refused
 
 PAGE_HEADER = "X-Patchcore-Page"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 class PageAccess:
@@ -48,6 +50,26 @@ class PageAccess:
         if refusal is not None:
             self._refusals.refused(method, refusal.code, f"page:{request.remote}")
             raise refusal
+
+    def loopback_names_only(self) -> Middleware:
+        """For a page listening on the loopback: a middleware refusing (and counting and logging, as
+        `require` does) every request whose Host is not a loopback name or address (localhost, 127.0.0.1,
+        [::1]), as every browser on the machine sends it for the page's own address."""
+
+        @web.middleware
+        async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+            if not is_loopback(_host_name(request.headers.get("Host", ""))):
+                self._refusals.refused(
+                    request.path, grpc.StatusCode.PERMISSION_DENIED, f"page:{request.remote}"
+                )
+                raise Refused(
+                    grpc.StatusCode.PERMISSION_DENIED,
+                    "this page listens on the loopback and answers to a loopback address only: open it at "
+                    "127.0.0.1, localhost or [::1] with its port",
+                )
+            return await handler(request)
+
+        return check
 
     def _refusal(self, request: web.Request, method: str) -> Refused | None:
         role = self.role_of(request)
@@ -87,18 +109,3 @@ def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
         return host_header[: host_header.find("]") + 1]
     return host_header.rpartition(":")[0] if ":" in host_header else host_header
-
-
-@web.middleware
-async def loopback_names_only(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """For a page listening on the loopback: Refused unless the request's Host is a loopback name or address
-    (localhost, 127.0.0.1, [::1]), as every browser on the machine sends it for the page's own address."""
-    if not is_loopback(_host_name(request.headers.get("Host", ""))):
-        raise Refused(
-            grpc.StatusCode.PERMISSION_DENIED,
-            "this page listens on the loopback and answers to a loopback address only: open it at "
-            "127.0.0.1, localhost or [::1] with its port",
-        )
-    return await handler(request)

@@ -16,7 +16,7 @@ from aiohttp import web
 from server.config import ServerConfig, host_port
 from server.logs import log_event
 from server.tls import ssl_context
-from server.web.access import PageAccess, is_loopback, loopback_names_only
+from server.web.access import PageAccess, is_loopback
 from server.web.calls import refusals
 from server.web.handlers import PageHandlers
 from server.web.recorder import FrameRecorder
@@ -47,7 +47,9 @@ class OperatorPage:
         """Listens on the web port; OSError when it cannot."""
         self._closing = asyncio.Event()
         handlers = PageHandlers(self._service, self._recorder, self._access, self._started, self._closing)
-        middlewares = [refusals, loopback_names_only] if is_loopback(self._host) else [refusals]
+        middlewares = (
+            [refusals, self._access.loopback_names_only()] if is_loopback(self._host) else [refusals]
+        )
         app = web.Application(middlewares=middlewares, client_max_size=self._max_upload_bytes)
         app.add_routes(handlers.routes())
         app.on_response_prepare.append(_not_framed)

@@ -172,6 +172,7 @@ def test_a_page_on_the_loopback_answers_no_other_name(open_server, host):
     """A site whose name is made to resolve to 127.0.0.1 (DNS rebinding) is the page's own origin to the
     browser, so its scripts can send the page header: the Host it sends names the site, not the loopback."""
     product_id = new_product(open_server)
+    refused_before = _refused_count(open_server, "PERMISSION_DENIED")
     port = open_server.web_port
     url = f"{open_server.page_url}api/products/{product_id}/threshold"
     headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": f"{host}:{port}"}
@@ -180,6 +181,7 @@ def test_a_page_on_the_loopback_answers_no_other_name(open_server, host):
     assert _request(f"{open_server.page_url}api/session", headers={"Host": f"{host}:{port}"})[0] == 403
     with InspectionClient(open_server.target) as client:
         assert client.get_product(product_id).version == 1
+    assert _refused_count(open_server, "PERMISSION_DENIED") - refused_before == 2  # counted as refused calls
     for name in ("localhost", "127.0.0.1"):
         headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": f"{name}:{port}"}
         assert _request(url, body=_threshold(0.3), headers=headers)[0] == 200
