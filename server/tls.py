@@ -158,8 +158,9 @@ def tls_mode(cert: Path | None, client_ca: Path | None) -> str:
 
 
 def is_loopback(host: str) -> bool:
-    """True when `host` only accepts connections from this machine."""
-    if host == "localhost":
+    """True when `host` (a name, or an address, IPv6 with or without brackets) is this machine's loopback:
+    a server there only accepts connections from this machine."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

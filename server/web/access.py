@@ -15,13 +15,13 @@ scripts could otherwise send the page header too.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 
 import grpc
 from aiohttp import web
 
 from server.auth import RefusalLog, Role, TokenTable, bearer_token, required_role
+from server.tls import is_loopback
 from server.web.calls import Refused
 
 PAGE_HEADER = "X-Patchcore-Page"
@@ -90,18 +90,6 @@ class PageAccess:
                 f"changes are accepted from the operator's page only (it sends the header {PAGE_HEADER})",
             )
         return None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (an address or a name, an IPv6 address with or without brackets) is this machine's
-    loopback."""
-    host = host.strip("[]").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _host_name(host_header: str) -> str:

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from server.config import ServerConfig, host_port
 from server.logs import log_event
-from server.tls import ssl_context
-from server.web.access import PageAccess, is_loopback
+from server.tls import is_loopback, ssl_context
+from server.web.access import PageAccess
 from server.web.calls import refusals
 from server.web.handlers import PageHandlers
 from server.web.recorder import FrameRecorder
