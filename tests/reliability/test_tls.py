@@ -245,8 +245,7 @@ def test_a_server_certificate_expiring_within_30_days_is_logged_as_a_warning(tmp
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("::1", True), ("[::1]", True), ("localhost", True), ("LocalHost", True),
-     ("0.0.0.0", False),
-     ("192.168.10.5", False), ("line-pc-3", False), ("[::]", False)],
+     ("0.0.0.0", False), ("192.168.10.5", False), ("line-pc-3", False), ("[::]", False)],
 )  # fmt: skip
 def test_loopback_detection(host, loopback):
     assert is_loopback(host) is loopback
