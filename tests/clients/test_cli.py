@@ -32,7 +32,8 @@ def test_teach_inspect_and_list(client_server, part_files, tmp_path, capsys):
     assert main([*target, "products"]) == 0
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:3] == ["PRODUCT", "VERSION", "THRESHOLD"]
-    assert any(line.split()[:2] == [PRODUCT, "1"] for line in table[1:])
+    [row] = [line.split() for line in table[1:] if line.split()[:2] == [PRODUCT, "1"]]
+    assert row[-2:] == ["yes", "ready"]  # USABLE, STATUS
 
 
 def test_inspect_of_an_unreadable_file_reports_the_error_and_fails(

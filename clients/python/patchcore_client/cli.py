@@ -233,7 +233,7 @@ def products(client: InspectionClient, args: argparse.Namespace) -> int:
             str(product.teach_stats.bank_size),
             str(product.teach_stats.image_count),
             "yes" if product.usable else "no",
-            product.status_message,
+            product.status_message or ("ready" if product.usable else ""),
         ]
         if args.verbose:
             row.insert(-1, _teach_flags(product.teach_options))
