@@ -345,33 +345,30 @@ def test_a_server_that_stopped_is_said_so_when_the_operator_acts(browser, web_mo
     wait(browser, shown.text_to_be_present_in_element(message, f"not added: {unreachable}"))
 
 
-def test_a_product_deleted_while_its_page_is_open_is_no_longer_shown(browser, open_server):
-    product_id = new_product(open_server)
-    open_product_page(browser, open_server, product_id)
-    stream_while_watched(browser, open_server, product_id)
-    with InspectionClient(open_server.target) as client:
+def _deleted_while_watched(browser, server) -> str:
+    """A product whose page is open with frames on it, deleted; returns its id once the page says so."""
+    product_id = new_product(server)
+    open_product_page(browser, server, product_id)
+    stream_while_watched(browser, server, product_id)
+    with InspectionClient(server.target) as client:
         client.delete_product(product_id)
     gone = f"no product '{product_id}' on this server"
     wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), gone))
+    return product_id
+
+
+def test_a_product_deleted_while_its_page_is_open_is_no_longer_shown(browser, open_server):
+    product_id = _deleted_while_watched(browser, open_server)
     assert not shown_frames(browser)
     assert browser.find_element(By.ID, "histogram").get_attribute("data-count") == "0"
-    assert gone in browser.find_element(By.ID, "status").text
-    assert [
-        browser.find_element(By.ID, name).text for name in ("version", "current-threshold", "images")
-    ] == [
-        "",
-        "",
-        "",
-    ]
+    assert f"no product '{product_id}' on this server" in browser.find_element(By.ID, "status").text
+    summary = [browser.find_element(By.ID, name).text for name in ("version", "current-threshold", "images")]
+    assert summary == ["", "", ""]
 
 
 def test_a_product_taught_again_under_a_deleted_ones_id_starts_without_its_scores(browser, open_server):
-    product_id = new_product(open_server)
-    open_product_page(browser, open_server, product_id)
-    stream_while_watched(browser, open_server, product_id)
+    product_id = _deleted_while_watched(browser, open_server)
     with InspectionClient(open_server.target) as client:
-        client.delete_product(product_id)
-        wait(browser, shown.text_to_be_present_in_element((By.ID, "message"), "no product"))
         # What the page asks every 2 s while the product is gone, asked now rather than waited for.
         browser.execute_async_script(
             "const done = arguments[arguments.length - 1];"
