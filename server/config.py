@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(
         perf,
         "--queue-size",
-        "frames waiting for the model before new ones get RESOURCE_EXHAUSTED",
+        "frames waiting for the model: beyond it an Inspect gets RESOURCE_EXHAUSTED, a stream's frame waits",
         int,
         d.queue_size,
     )

@@ -118,8 +118,10 @@ class FrameProcessor:
 
     @staticmethod
     def abandon(pending: PendingFrame) -> None:
-        """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody."""
+        """The caller is gone: a frame still queued for the model is dropped instead of scored for nobody,
+        and its answer is cancelled (on the event loop)."""
         pending.scored.cancel()
+        pending.answer.cancel()
 
     def _prepare(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
         """Decode and prepare stage, then queued for the batcher (in the decode pool)."""

@@ -51,6 +51,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self._frames = frames
         self._metrics = metrics
         self._fleet_status = fleet_status
+        # The frames of all streams between reading and their answer: at most what the model's queue holds.
+        self._stream_frames = asyncio.Semaphore(config.queue_size)
 
     async def Teach(self, request: pb.TeachRequest, context: grpc.aio.ServicerContext) -> pb.Product:
         started = time.perf_counter()
@@ -112,7 +114,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         config, products, code = self._config, set(), grpc.StatusCode.UNKNOWN
         try:
             async for response in answer_stream(
-                request_iterator, self._frames, config.stream_window, config.stream_idle_seconds, products
+                request_iterator,
+                self._frames,
+                config.stream_window,
+                config.stream_idle_seconds,
+                products,
+                self._stream_frames,
             ):
                 answered += 1
                 failed += response.HasField("error")

@@ -2,9 +2,14 @@
 call answers them, in order.
 
 At most `window` frames are between reading and answering; beyond that the reader stops reading, and gRPC
-flow control holds the client back. An open stream without frames is one task waiting for a message: it
-costs no thread. With an idle timeout, a stream that sent no frame for that long and has none in flight
-ends with StreamIdle (DEADLINE_EXCEEDED).
+flow control holds the client back. The streams share one more limit, `pipeline`: the frames of all streams
+read and not yet answered (being decoded, queued for the model or run), at most the model queue's size
+(--queue-size). A stream whose frame finds it full waits, so busy streams together hold back their
+clients instead of overflowing the model's queue, where the frames would be refused with
+RESOURCE_EXHAUSTED; only a call of its own (Inspect) gets that.
+
+An open stream without frames is one task waiting for a message: it costs no thread. With an idle timeout,
+a stream that sent no frame for that long and has none in flight ends with StreamIdle (DEADLINE_EXCEEDED).
 """
 
 from __future__ import annotations
@@ -52,8 +57,10 @@ async def answer_stream(
     window: int,
     idle_seconds: float,
     products: set[str],
+    pipeline: asyncio.Semaphore,
 ) -> AsyncIterator[pb.InspectResponse]:
     """The answers to `requests`, one per frame, in order. idle_seconds: 0 = a stream is never idle.
+    pipeline: the slots of the frames of all streams between reading and their answer (see above).
     products: gets the id of each product the frames named, or UNKNOWN_PRODUCT for a frame refused before
     its product was found (an id the server does not hold; also an oversized frame, a drain), so it stays
     as small as the metrics' product labels.
@@ -64,7 +71,7 @@ async def answer_stream(
     queued: asyncio.Queue = asyncio.Queue()  # PendingFrame, then _END; or _IDLE; or the reader's failure
     slots = asyncio.Semaphore(window)
     clock = _IdleClock(idle_seconds)
-    reader = asyncio.create_task(_read(requests, frames, queued, slots, clock, products))
+    reader = asyncio.create_task(_read(requests, frames, queued, slots, clock, products, pipeline))
     reader.add_done_callback(lambda task: _report_failure(task, queued))
     watchdog = asyncio.create_task(_expire_when_idle(clock, queued)) if idle_seconds > 0 else None
     try:
@@ -97,6 +104,7 @@ async def _read(
     slots: asyncio.Semaphore,
     clock: _IdleClock,
     products: set[str],
+    pipeline: asyncio.Semaphore,
 ) -> None:
     source = object()  # this stream's turn among the calls waiting for the model
     iterator = aiter(requests)
@@ -108,7 +116,9 @@ async def _read(
             except StopAsyncIteration:
                 break
             clock.read()
+            await pipeline.acquire()
             pending = frames.submit(request, source)
+            pending.answer.add_done_callback(lambda _: pipeline.release())  # answered or abandoned
             products.add(request.product_id if pending.entry else UNKNOWN_PRODUCT)
             queued.put_nowait(pending)
     except grpc.RpcError:

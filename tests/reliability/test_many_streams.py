@@ -146,3 +146,23 @@ def test_an_idle_stream_ends_with_the_clients_deadline_and_is_released(tiny_mode
         requests.put(None)
         assert ended.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         wait_for_open_calls(server, 0)
+
+
+def test_busy_streams_beyond_the_queue_size_wait_instead_of_getting_queue_full(tiny_model, tmp_path):
+    """Four streams whose windows (8 frames each) together hold more frames than the model's queue (2):
+    each stream is held back by flow control, and no frame is refused for a full queue."""
+    streams, frames = 4, 16
+    settings = ["--queue-size", "2", "--stream-window", "8", "--max-batch", "1", "--model-workers", "1"]
+    with (
+        start_server(tiny_model, tmp_path / "store", tmp_path, *settings) as server,
+        grpc.insecure_channel(server.target) as channel,
+    ):
+        stub = stub_for(channel)
+        stub.Teach(make_teach_request(PRODUCT, seed=1))
+        requests = [inspect_request(PRODUCT, frame_id=index) for index in range(frames)]
+        calls = [stub.InspectStream(iter(requests), timeout=120) for _ in range(streams)]
+        answers = [list(call) for call in calls]
+
+    for answer in answers:
+        assert [response.frame_id for response in answer] == list(range(frames))
+        assert [response.error.message for response in answer if response.HasField("error")] == []
