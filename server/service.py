@@ -128,8 +128,8 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         except StreamIdle as error:
             code, _ = status_of(error)
             await abort(context, error)
-        except asyncio.CancelledError:
-            cancelled, code = True, grpc.StatusCode.CANCELLED
+        except (asyncio.CancelledError, GeneratorExit):  # GeneratorExit: it ended while an answer was sent
+            cancelled, code = True, _ended_by(context)
             raise
         finally:
             log_event(
@@ -231,6 +231,17 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         usable = sum(entry.usable for entry in entries)
         self._metrics.products.labels("true").set(usable)
         self._metrics.products.labels("false").set(len(entries) - usable)
+
+
+def _ended_by(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
+    """How a call ended before its handler did: its deadline passed, or it was cancelled (by the client, a
+    broken connection, or the server's stop)."""
+    remaining = context.time_remaining()
+    return (
+        grpc.StatusCode.DEADLINE_EXCEEDED
+        if remaining is not None and remaining <= 0
+        else grpc.StatusCode.CANCELLED
+    )
 
 
 def _log_new_version(event: str, entry: ProductEntry, seconds: float, **fields: object) -> None:

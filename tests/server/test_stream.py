@@ -4,10 +4,15 @@ pipeline's slots (--queue-size), and a stream gives its slots back however it en
 from __future__ import annotations
 
 import asyncio
+import logging
+from pathlib import Path
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
+from server.config import ServerConfig
 from server.frames import FrameProcessor, PendingFrame
+from server.logs import LOGGER_NAME
+from server.service import InspectionService
 from server.stream import answer_stream
 
 
@@ -54,3 +59,43 @@ def test_a_stream_closed_with_frames_on_their_way_gives_their_slots_back():
         return [first.frame_id], await slots_free(pipeline, 4)
 
     assert asyncio.run(run()) == ([0], True)
+
+
+class EndedCall:
+    """The servicer context of a call that ended: by its deadline (no time remaining) or cancelled."""
+
+    def __init__(self, deadline_passed: bool) -> None:
+        self.deadline_passed = deadline_passed
+
+    def time_remaining(self) -> float | None:
+        return 0.0 if self.deadline_passed else None
+
+
+def stream_ended_after_one_answer(caplog, deadline_passed: bool) -> dict:
+    """The stream_ended fields of a stream whose call ends while its answer to frame 0 waits to be sent
+    (the client reads slowly, then cancels or its deadline passes): grpc.aio closes the handler there."""
+    service = InspectionService(
+        ServerConfig(Path("model"), Path("store")), None, None, HeldFrames({0}), None, None
+    )
+
+    async def run() -> None:
+        stream = service.InspectStream(requests(1), EndedCall(deadline_passed))
+        assert (await anext(stream)).frame_id == 0
+        await stream.aclose()
+
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        asyncio.run(run())
+    (ended,) = [record.fields for record in caplog.records if record.getMessage() == "stream_ended"]
+    return ended
+
+
+def test_a_stream_cancelled_while_an_answer_waits_to_be_sent_is_logged_as_cancelled(caplog):
+    ended = stream_ended_after_one_answer(caplog, deadline_passed=False)
+
+    assert (ended["code"], ended["cancelled"], ended["frames"]) == ("CANCELLED", True, 1)
+
+
+def test_a_stream_whose_deadline_passed_is_logged_with_deadline_exceeded(caplog):
+    ended = stream_ended_after_one_answer(caplog, deadline_passed=True)
+
+    assert (ended["code"], ended["cancelled"]) == ("DEADLINE_EXCEEDED", True)
