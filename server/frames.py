@@ -179,7 +179,8 @@ class FrameProcessor:
         )
         if want_heatmap:
             response.heatmap.CopyFrom(heatmap_message(pending.heatmap, result, pending.frame))
-            check_response_size(response.ByteSize(), self._max_message_bytes)
+            png = pending.heatmap == pb.HEATMAP_FORMAT_PNG
+            check_response_size(response.ByteSize(), self._max_message_bytes, png)
         response.timings.CopyFrom(
             pb.Timings(
                 decode_ms=pending.decode_seconds * 1e3,

@@ -48,11 +48,12 @@ def check_frame_size(request: object) -> None:
         raise message_too_large(request.size, request.max_message_bytes)
 
 
-def check_response_size(size: int, max_message_bytes: int) -> None:
+def check_response_size(size: int, max_message_bytes: int, png_heatmap: bool) -> None:
     """TooLarge when an answer of `size` bytes would be over --max-message-bytes: grpcio would end the whole
-    call for it, so the frame gets this error instead."""
+    call for it, so the frame gets this error instead. png_heatmap: the answer's heatmap is a PNG already."""
     if size > max_message_bytes:
+        advice = "ask for no heatmap" if png_heatmap else "ask for a PNG heatmap or none"
         raise TooLarge(
             f"the answer with its heatmap has {size:,} bytes; this server sends at most "
-            f"{max_message_bytes:,} (--max-message-bytes): ask for a PNG heatmap or none for such frames"
+            f"{max_message_bytes:,} (--max-message-bytes): {advice} for such frames"
         )

@@ -95,3 +95,19 @@ def test_an_answer_over_the_limit_is_the_frames_own_error_and_the_stream_goes_on
     assert [r.error.code for r in responses] == [RESOURCE_EXHAUSTED.value[0], 0, 0]
     assert "heatmap" in responses[0].error.message and "4,194,304" in responses[0].error.message
     assert (responses[1].heatmap.width, responses[1].heatmap.height) == (width, height)
+
+
+def test_a_png_heatmap_over_the_limit_is_not_told_to_ask_for_a_png_heatmap(stub, taught):
+    large = cv2.resize(good_part(np.random.default_rng(32)), (3000, 3000))  # its PNG overlay: 4.7 MB
+    ok, jpeg = cv2.imencode(".jpg", cv2.cvtColor(large, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    assert ok
+    request = pb.InspectRequest(
+        product_id=PRODUCT, frame_id=1, image=pb.Image(encoded=jpeg.tobytes()), heatmap=pb.HEATMAP_FORMAT_PNG
+    )
+
+    [response] = stub.InspectStream(iter([request]))
+
+    assert response.error.code == RESOURCE_EXHAUSTED.value[0]
+    assert "4,194,304" in response.error.message
+    assert "ask for a PNG heatmap" not in response.error.message
+    assert "no heatmap" in response.error.message
