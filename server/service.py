@@ -124,7 +124,7 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
                 answered += 1
                 failed += response.HasField("error")
                 yield response
-            code = grpc.StatusCode.OK
+            code = context.code() or grpc.StatusCode.OK  # set when a malformed message ended the requests
         except StreamIdle as error:
             code, _ = status_of(error)
             await abort(context, error)

@@ -46,3 +46,23 @@ def test_call_events_carry_the_peer_and_a_stream_its_products_and_status(tiny_mo
     assert (idled["products"], idled["code"], idled["frames"]) == ([PRODUCT], "DEADLINE_EXCEEDED", 1)
     assert "peer" not in log_events(server, "server_started")[0]  # not logged by a call
     assert "peer" not in log_events(server, "server_stopped")[0]
+
+
+def test_a_stream_ended_by_a_malformed_message_is_logged_with_the_clients_status(tiny_model, tmp_path):
+    """The frames before it are answered; the call ends with INVALID_ARGUMENT, and so says the log."""
+    server = start_server(tiny_model, tmp_path / "store", tmp_path)
+    with server, grpc.insecure_channel(server.target) as channel:
+        stub_for(channel).Teach(teach_request(PRODUCT, seed=1))
+        stream = channel.stream_stream(
+            "/patchcore.edge.v1.InspectionService/InspectStream",
+            request_serializer=lambda message: message,
+            response_deserializer=pb.InspectResponse.FromString,
+        )
+        good = inspect_request(PRODUCT, 1).SerializeToString()
+        answered = []
+        code = status_code(lambda: answered.extend(stream(iter([good, b"\xff\xff\xff", good]))))
+        ended = wait_for_log_event(server, "stream_ended")
+
+    assert [response.frame_id for response in answered] == [1]
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert (ended["code"], ended["frames"]) == ("INVALID_ARGUMENT", 1)
