@@ -125,6 +125,8 @@ class FrameProcessor:
 
     def _prepare(self, pending: PendingFrame, loop: asyncio.AbstractEventLoop) -> None:
         """Decode and prepare stage, then queued for the batcher (in the decode pool)."""
+        if pending.scored.cancelled():
+            return  # abandoned while it waited for its turn: nobody waits for it
         image, scorer = pending.image, pending.scorer
         try:
             scaled = decode_image(image, self._max_image_pixels, scorer.view.shrink_for)
