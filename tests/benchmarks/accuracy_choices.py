@@ -23,7 +23,7 @@ from tqdm import tqdm
 from patchcore import augment, heatmap, teach
 from patchcore.augment import LineVariation
 from patchcore.bank import TeachOptions
-from tests.benchmarks.accuracy_configs import PLAIN, TeachConfig
+from tests.benchmarks.accuracy_configs import DEFAULTS, TeachConfig
 from tests.benchmarks.accuracy_evaluate import SeedOutcome, run_elpv_seed, run_texture_seed
 from tests.benchmarks.accuracy_protocol import prepared_frames
 from tests.benchmarks.cached_features import CachedFeatureExtractor
@@ -45,7 +45,7 @@ class Choice:
 
     name: str
     variant: FeatureVariant = BASELINE
-    config: TeachConfig = PLAIN
+    config: TeachConfig = DEFAULTS
     heatmap_sigma: float | None = None
     line_variation: LineVariation | None = None
 
