@@ -22,10 +22,23 @@ def transport_limit(max_message_bytes: int) -> int:
     return min(TRANSPORT_LIMIT_FACTOR * max_message_bytes, _GRPC_LIMIT_MAX)
 
 
-def message_too_large(size: int, max_message_bytes: int) -> TooLarge:
+# A Teach or AddImages message carries every image of the call, so "a smaller image" is not what helps there.
+_IMAGE_SET_METHODS = ("Teach", "AddImages")
+
+
+def message_too_large(size: int, max_message_bytes: int, method: str = "") -> TooLarge:
+    """method: the call's method name ("Teach", "Inspect"), which picks the advice."""
+    if method in _IMAGE_SET_METHODS:
+        advice = (
+            f"a {method} carries all its images in one message: start the server with a larger "
+            "--max-message-bytes (and the client with the same), or send fewer images in this call and add "
+            "the others with AddImages"
+        )
+    else:
+        advice = "send a smaller or an encoded (JPEG, PNG) image"
     return TooLarge(
         f"the message has {size:,} bytes; this server takes at most {max_message_bytes:,} "
-        "(--max-message-bytes): send a smaller or an encoded (JPEG, PNG) image"
+        f"(--max-message-bytes): {advice}"
     )
 
 

@@ -35,12 +35,12 @@ class _StreamEnded(grpc.RpcError):
 
 
 def _parser(
-    deserialize: Callable[[bytes], Any], max_message_bytes: int, streaming: bool
+    deserialize: Callable[[bytes], Any], max_message_bytes: int, streaming: bool, method: str
 ) -> Callable[[bytes], Any]:
     def parse(data: bytes) -> Any:
         too_large = len(data) > max_message_bytes
         if too_large and not streaming:
-            return RefusedRequest(message_too_large(len(data), max_message_bytes))
+            return RefusedRequest(message_too_large(len(data), max_message_bytes, method))
         try:
             request = deserialize(data)
         except Exception as error:  # protobuf raises DecodeError, and others for some inputs
@@ -94,8 +94,11 @@ class RequestBytesInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or not handler_call_details.method.startswith(f"/{SERVICE_NAME}/"):
             return handler
         streaming = handler.request_streaming
+        method = handler_call_details.method.rpartition("/")[2]
         return wrap_behavior(
             handler,
             lambda behavior, streams_responses: _checked(behavior, streaming, streams_responses),
-            request_deserializer=_parser(handler.request_deserializer, self._max_message_bytes, streaming),
+            request_deserializer=_parser(
+                handler.request_deserializer, self._max_message_bytes, streaming, method
+            ),
         )

@@ -60,6 +60,26 @@ def test_unary_calls_over_the_limit_get_the_same_answer(stub, taught):
     assert "at most 4,194,304 (--max-message-bytes)" in teach.value.details()
 
 
+@pytest.mark.parametrize("method", ["Teach", "AddImages"])
+def test_a_set_of_images_over_the_limit_is_told_to_raise_it_or_send_fewer_images(stub, taught, good, method):
+    """A Teach or AddImages over the limit is many images, each as small as it can be: the advice is to
+    raise the limit or split the set, not to send a smaller image."""
+    images = [good] * (MAX_MESSAGE_BYTES // good.ByteSize() + 1)
+    request = (
+        pb.TeachRequest(product_id="too-many", images=images)
+        if method == "Teach"
+        else pb.AddImagesRequest(product_id=PRODUCT, images=images)
+    )
+
+    with pytest.raises(grpc.RpcError) as refused:
+        getattr(stub, method)(request)
+
+    assert refused.value.code() == RESOURCE_EXHAUSTED
+    details = refused.value.details()
+    assert "larger --max-message-bytes" in details and "fewer images" in details
+    assert "a smaller or an encoded" not in details
+
+
 def test_a_frame_over_twice_the_limit_ends_the_stream(stub, taught, good):
     """The transport refuses it: the call ends with RESOURCE_EXHAUSTED; answers already sent arrive, later
     frames are not answered, and the server goes on serving other calls."""
