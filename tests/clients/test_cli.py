@@ -246,3 +246,18 @@ def test_a_teach_or_added_image_the_server_refuses_is_named_by_its_file(
     (tmp_path / "other.png").write_bytes(b"not an image")
     assert main([*target, "add-images", "--product", "cli-broken", *added]) == 1
     assert f"INVALID_ARGUMENT: added image 2 ({added[1]}): " in capsys.readouterr().err
+
+
+def test_a_teach_over_the_message_limit_says_which_flag_raises_it(client_server, part_files, capsys):
+    """A teach sends all its images in one message: over the limit, the CLI names the flag that raises it and
+    the other way out; with the limit raised the same images are taught."""
+    target = ["--target", client_server.target]
+    teach = ["teach", "--product", "cli-large", str(part_files.teach)]
+    files_bytes = sum(path.stat().st_size for path in part_files.teach.iterdir())
+
+    assert main([*target, "--max-message-bytes", str(files_bytes // 2), *teach]) == 1
+    printed = capsys.readouterr().err
+    assert "RESOURCE_EXHAUSTED" in printed and "--max-message-bytes" in printed and "add-images" in printed
+
+    assert main([*target, "--max-message-bytes", str(2 * files_bytes), *teach]) == 0
+    assert "cli-large version 1" in capsys.readouterr().out

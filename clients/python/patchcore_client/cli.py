@@ -17,7 +17,7 @@ from typing import NoReturn
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from patchcore_client.client import DEFAULT_TARGET, InspectionClient
+from patchcore_client.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, InspectionClient
 from patchcore_client.progress import ProgressLine
 
 TEACH_IMAGE = "teach image"  # how the server's errors name a Teach call's images, counted from 1
@@ -27,6 +27,8 @@ CSV_NAME = "results.csv"
 CSV_COLUMNS = ("frame", "file", "score", "verdict", "threshold", "regions", "error")
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
+GRPC_MESSAGE_MAX = 2**31 - 1  # gRPC's message length options are C ints
+SENT_TOO_LARGE = "CLIENT: Sent message larger than max"  # how grpcio refuses to send a message over the limit
 
 
 class MissingPath(Exception):
@@ -327,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=None, help="seconds per call; none by default")
     parser.add_argument(
+        "--max-message-bytes", type=_whole_number(GRPC_MESSAGE_MAX), default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest message sent or received, as the server's flag of that name: a teach or add-images "
+        "sends all its images in one message",
+    )  # fmt: skip
+    parser.add_argument(
         "--token", default=os.environ.get("PATCHCORE_TOKEN"), help="token, if the server requires one "
         "[PATCHCORE_TOKEN]",
     )  # fmt: skip
@@ -422,6 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _advice(error: grpc.RpcError) -> str:
+    """What to do about an error this client raised itself before sending ("" for others)."""
+    if (error.details() or "").startswith(SENT_TOO_LARGE):
+        return (
+            " bytes, this client's --max-message-bytes: give a larger one here and to the server, or send "
+            "fewer images per call (teach some, then add-images the others)"
+        )
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -434,6 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_certificate=_read_pem(args.client_cert),
         client_key=_read_pem(args.client_key),
         token=args.token,
+        max_message_bytes=args.max_message_bytes,
     ) as client:
         try:
             return args.run(client, args)
@@ -441,7 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         except grpc.RpcError as error:
-            print(f"\nerror: {error.code().name}: {error.details()}", file=sys.stderr)
+            print(f"\nerror: {error.code().name}: {error.details()}{_advice(error)}", file=sys.stderr)
             return 1
         except _RefusedImage as error:
             print(f"\nerror: {error.code.name}: {error}", file=sys.stderr)
