@@ -5,6 +5,7 @@ import csv
 
 import cv2
 import pytest
+from patchcore_client import InspectionClient
 from patchcore_client.cli import build_parser, main
 
 PRODUCT = "cli-part"
@@ -261,3 +262,17 @@ def test_a_teach_over_the_message_limit_says_which_flag_raises_it(client_server,
 
     assert main([*target, "--max-message-bytes", str(2 * files_bytes), *teach]) == 0
     assert "cli-large version 1" in capsys.readouterr().out
+
+
+def test_ctrl_c_during_a_teach_ends_the_command_with_a_line_not_a_traceback(
+    client_server, part_files, monkeypatch, capsys
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(InspectionClient, "teach", interrupted)
+
+    code = main(["--target", client_server.target, "teach", "--product", "cli-ctrl-c", str(part_files.teach)])
+
+    assert code == 130
+    assert capsys.readouterr().err.splitlines()[-1] == "interrupted: teach was cancelled"

@@ -464,3 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         except _RefusedImage as error:
             print(f"\nerror: {error.code.name}: {error}", file=sys.stderr)
             return 1
+        except KeyboardInterrupt:
+            # The call is cancelled as the client closes: a teach or add-images the server had not stored
+            # yet stores nothing (README "Running the server", teach_cancelled).
+            print(f"\ninterrupted: {args.command} was cancelled", file=sys.stderr)
+            return 130
