@@ -35,7 +35,7 @@ def message_too_large(size: int, max_message_bytes: int, method: str = "") -> To
             "the others with AddImages"
         )
     else:
-        advice = "send a smaller or an encoded (JPEG, PNG) image"
+        advice = "send a smaller image (a raw one encoded as JPEG or PNG is several times smaller)"
     return TooLarge(
         f"the message has {size:,} bytes; this server takes at most {max_message_bytes:,} "
         f"(--max-message-bytes): {advice}"
