@@ -9,7 +9,6 @@ from google.protobuf.message import DecodeError
 
 from patchcore.errors import ModelError
 
-# weights_source of a model exported from random-initialised weights: speed measurements only, never served.
 FINGERPRINT_FIELDS = (
     "backbone",
     "weights_sha256",
