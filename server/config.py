@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 MIB = 1024 * 1024
 _BUCKET_NAME = re.compile(r"[a-zA-Z0-9_-]+")  # JetStream bucket names
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*")  # as a browser sends it in Host, lower case
 _C_INT_MAX = 2**31 - 1  # grpcio's channel options and ONNX Runtime's thread counts are C ints
 
 # The lowest and highest value of each numeric setting; infinity and NaN are refused whatever the range.
@@ -49,6 +50,7 @@ class ServerConfig:
     port: int = 50051
     metrics_port: int = 8002
     web_port: int = 0
+    page_allowed_hosts: tuple[str, ...] = ()  # names the page answers to beyond its addresses; "*" = any
     token: str = field(default="", repr=False)  # an admin token (kept for older setups; see auth.py)
     tokens_file: Path | None = None
     tls_cert: Path | None = None
@@ -102,6 +104,8 @@ class _FromEnvironment:
         """The parsed value; ValueError naming the variable when the flag would not take it."""
         try:
             value = self.parse(self.raw)
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"{self.variable}: {error}") from None
         except (TypeError, ValueError):
             kind = getattr(self.parse, "__name__", "")
             raise ValueError(f"{self.variable}: invalid {kind} value: {self.raw!r}") from None
@@ -136,6 +140,30 @@ def boolean(raw: str) -> bool:
     if word in ("0", "false", "no", "off"):
         return False
     raise ValueError(f"not a boolean: {raw!r}")
+
+
+def host_names(raw: str) -> tuple[str, ...]:
+    """The names of `--page-allowed-hosts NAME[,NAME...]`, in lower case and without a final dot; `*` for
+    any name; "" for none. ArgumentTypeError telling what is wrong with a name."""
+    names = tuple(name.strip().lower().removesuffix(".") for name in raw.split(","))
+    if names == ("",):
+        return ()
+    for name in names:
+        if name == "*":
+            continue
+        if not name:
+            raise argparse.ArgumentTypeError(
+                f"an empty name in {raw!r}: give names separated by commas, e.g. line-pc-3,line-pc-3.plant"
+            )
+        if "/" in name or ":" in name:
+            raise argparse.ArgumentTypeError(
+                f"{name!r}: give the name alone, as in line-pc-3.plant, without http:// or a port"
+            )
+        if not _HOST_NAME.fullmatch(name):
+            raise argparse.ArgumentTypeError(
+                f"{name!r} is not a host name: letters, digits, '-', '_' and dots between them"
+            )
+    return names
 
 
 def _add(
@@ -208,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and tokens; 0 = no page",
         int,
         d.web_port,
+    )
+    _add(
+        net,
+        "--page-allowed-hosts",
+        "names the operator's page may be opened at, beside localhost and the server's IP addresses (on the "
+        "loopback, its loopback addresses); other names are refused: a malicious site sends its own to use "
+        "the page from the operator's browser (DNS rebinding); * = any name",
+        host_names,
+        "",
+        metavar="NAME[,NAME...]",
     )
 
     security = parser.add_argument_group(

@@ -8,14 +8,17 @@ A change (a POST) also needs the header PAGE_HEADER, which the page sends: a for
 site cannot send it without the browser asking this server first, which it never allows (no CORS). Without
 tokens every visitor is admin, and a site the operator's browser opens could otherwise change products.
 
-A page on the loopback answers only requests addressed to a loopback name (loopback_names_only): a site whose
-name is made to resolve to 127.0.0.1 (DNS rebinding) is the same origin as the page to the browser, so its
-scripts could otherwise send the page header too.
+The page answers only requests addressed to a name it knows (known_hosts_only): a site whose name is made to
+resolve to the page's address (DNS rebinding: 127.0.0.1, or the line PC's address on the network) is the same
+origin as the page to the browser, so its scripts could otherwise send the page header too. Such a site always
+sends its own name, never an IP address, so IP addresses pass on a page listening on the network; other names
+only when given with --page-allowed-hosts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import ipaddress
+from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 from aiohttp import web
@@ -51,22 +54,33 @@ class PageAccess:
             self._refusals.refused(method, refusal.code, f"page:{request.remote}")
             raise refusal
 
-    def loopback_names_only(self) -> Middleware:
-        """For a page listening on the loopback: a middleware refusing (and counting and logging, as
-        `require` does) every request whose Host is not a loopback name or address (localhost, 127.0.0.1,
-        [::1]), as every browser on the machine sends it for the page's own address."""
+    def known_hosts_only(self, listening_on: str, allowed_names: Sequence[str]) -> Middleware:
+        """A middleware refusing (and counting and logging, as `require` does) every request whose Host
+        names a site the page does not know: a loopback name or address (localhost, 127.0.0.1, [::1]) and
+        the `allowed_names` (--page-allowed-hosts; "*" = any) pass, and, unless the page listens on the
+        loopback (`listening_on`), any IP address. A DNS rebinding site always sends its own name."""
+        on_loopback = is_loopback(listening_on)
+        names = frozenset(allowed_names)
+        where = (
+            "this page listens on the loopback and answers to a loopback address: open it at 127.0.0.1, "
+            "localhost or [::1] with its port"
+            if on_loopback
+            else "this page answers to the server's IP address and localhost: open it at the address with "
+            "its port"
+        )
+        message = f"{where}, or start the server with --page-allowed-hosts NAME to open it at NAME"
 
         @web.middleware
         async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-            if not is_loopback(_host_name(request.headers.get("Host", ""))):
+            name = _host_name(request.headers.get("Host", "")).lower().removesuffix(".")
+            known = (
+                "*" in names or name in names or is_loopback(name) or (not on_loopback and _is_address(name))
+            )
+            if not known:
                 self._refusals.refused(
                     request.path, grpc.StatusCode.PERMISSION_DENIED, f"page:{request.remote}"
                 )
-                raise Refused(
-                    grpc.StatusCode.PERMISSION_DENIED,
-                    "this page listens on the loopback and answers to a loopback address only: open it at "
-                    "127.0.0.1, localhost or [::1] with its port",
-                )
+                raise Refused(grpc.StatusCode.PERMISSION_DENIED, message)
             return await handler(request)
 
         return check
@@ -97,3 +111,12 @@ def _host_name(host_header: str) -> str:
     if host_header.startswith("["):
         return host_header[: host_header.find("]") + 1]
     return host_header.rpartition(":")[0] if ":" in host_header else host_header
+
+
+def _is_address(name: str) -> bool:
+    """True when `name` (from _host_name) is an IPv4 address or a bracketed IPv6 one."""
+    try:
+        ipaddress.ip_address(name.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return True

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from server.config import ServerConfig, host_port
 from server.logs import log_event
-from server.tls import is_loopback, ssl_context
+from server.tls import ssl_context
 from server.web.access import PageAccess
 from server.web.calls import refusals
 from server.web.handlers import PageHandlers
@@ -30,6 +30,7 @@ class OperatorPage:
     ) -> None:
         self._host = config.host
         self._port = config.web_port
+        self._allowed_names = config.page_allowed_hosts
         self._ssl: ssl.SSLContext | None = ssl_context(config.tls_cert, config.tls_key, config.tls_client_ca)
         self._max_upload_bytes = config.max_message_bytes
         self._service = service
@@ -47,9 +48,7 @@ class OperatorPage:
         """Listens on the web port; OSError when it cannot."""
         self._closing = asyncio.Event()
         handlers = PageHandlers(self._service, self._recorder, self._access, self._started, self._closing)
-        middlewares = (
-            [refusals, self._access.loopback_names_only()] if is_loopback(self._host) else [refusals]
-        )
+        middlewares = [refusals, self._access.known_hosts_only(self._host, self._allowed_names)]
         app = web.Application(middlewares=middlewares, client_max_size=self._max_upload_bytes)
         app.add_routes(handlers.routes())
         app.on_response_prepare.append(_not_framed)

@@ -222,3 +222,32 @@ def test_a_store_that_is_a_file_is_refused_as_not_a_directory(monkeypatch, capsy
     store = tmp_path / "storefile"
     store.write_text("not a store")
     assert f"--store {store}: not a directory" in refusal(monkeypatch, capsys, ["--store", str(store)])
+
+
+def test_the_page_answers_no_extra_name_unless_given(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    assert parse_config([]).page_allowed_hosts == ()
+
+
+def test_page_allowed_hosts_come_from_a_flag_or_the_environment_in_lower_case(monkeypatch):
+    monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
+    monkeypatch.setenv("PATCHCORE_PAGE_ALLOWED_HOSTS", "line-pc-3, Line-PC-3.Plant.")
+    assert parse_config([]).page_allowed_hosts == ("line-pc-3", "line-pc-3.plant")
+    assert parse_config(["--page-allowed-hosts", "*"]).page_allowed_hosts == ("*",)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("line-pc-3,,line-pc-4", "an empty name in 'line-pc-3,,line-pc-4': give names separated by commas"),
+        ("line-pc-3,", "an empty name in 'line-pc-3,'"),
+        ("line-pc-3:8080", "'line-pc-3:8080': give the name alone, as in line-pc-3.plant, without http://"),
+        ("http://line-pc-3", "'http://line-pc-3': give the name alone"),
+        ("line pc 3", "'line pc 3' is not a host name: letters, digits, '-', '_' and dots between them"),
+        ("line-pc-3..plant", "'line-pc-3..plant' is not a host name"),
+    ],
+)
+def test_page_allowed_hosts_that_are_no_names_are_refused_saying_why(monkeypatch, capsys, value, message):
+    assert f"--page-allowed-hosts: {message}" in refusal(monkeypatch, capsys, ["--page-allowed-hosts", value])
+    monkeypatch.setenv("PATCHCORE_PAGE_ALLOWED_HOSTS", value)
+    assert f"PATCHCORE_PAGE_ALLOWED_HOSTS: {message}" in refusal(monkeypatch, capsys, [])

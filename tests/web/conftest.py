@@ -19,17 +19,28 @@ def web_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_model(tmp_path_factory.mktemp("web_model") / "tiny_test_64.onnx")
 
 
-def _server(model: Path, folder: Path, env: dict[str, str] | None = None) -> LocalServer:
+def _server(
+    model: Path, folder: Path, env: dict[str, str] | None = None, extra_args: tuple[str, ...] = ()
+) -> LocalServer:
     store = folder / "store"
     (store / BROKEN_PRODUCT).mkdir(parents=True)
     (store / BROKEN_PRODUCT / "v00000001.bank").write_bytes(b"this is not a memory bank")
-    return LocalServer(model, store, log_path=folder / "server.log", env=env, web=True)
+    return LocalServer(model, store, extra_args, folder / "server.log", env=env, web=True)
 
 
 @pytest.fixture(scope="module")
 def open_server(web_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     """A server without tokens: everyone may read and change."""
     with _server(web_model, tmp_path_factory.mktemp("open_server")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def network_server(web_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """A server without tokens listening on every interface, as for a page opened from other PCs, with one
+    name given for its page (reached here at 127.0.0.1 all the same)."""
+    flags = ("--host", "0.0.0.0", "--page-allowed-hosts", "line-pc-3.plant")
+    with _server(web_model, tmp_path_factory.mktemp("network_server"), extra_args=flags) as server:
         yield server
 
 

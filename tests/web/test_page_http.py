@@ -3,15 +3,22 @@ must never reach the log."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import urllib.error
 import urllib.request
 
 import cv2
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
+from prometheus_client import CollectorRegistry, Counter
 
+from server.auth import RefusalLog, TokenTable
+from server.web.access import PageAccess
+from server.web.calls import Refused
 from server.web.handlers import frame_number
 from tests.reliability.reliability_support import wait_for_log_event
 
@@ -185,6 +192,73 @@ def test_a_page_on_the_loopback_answers_no_other_name(open_server, host):
     for name in ("localhost", "127.0.0.1"):
         headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": f"{name}:{port}"}
         assert _request(url, body=_threshold(0.3), headers=headers)[0] == 200
+
+
+def test_a_page_on_the_network_answers_its_addresses_and_the_names_given_only(network_server):
+    """On 0.0.0.0 the page is reached at the line PC's address or a name; a site whose name is made to
+    resolve to that address (DNS rebinding) sends its own name, which is neither."""
+    product_id = new_product(network_server)
+    refused_before = _refused_count(network_server, "PERMISSION_DENIED")
+    port = network_server.web_port
+    url = f"{network_server.page_url}api/products/{product_id}/threshold"
+    session = f"{network_server.page_url}api/session"
+
+    def change(host: str) -> tuple[int, dict | None]:
+        headers = {"Content-Type": "application/json", "X-Patchcore-Page": "1", "Host": host}
+        return _request(url, body=_threshold(0.3), headers=headers)
+
+    status, answer = change(f"evil.example:{port}")
+    assert (status, answer.get("code")) == (403, "PERMISSION_DENIED")
+    assert "--page-allowed-hosts" in answer["error"]
+    assert _request(session, headers={"Host": "evil.example"})[0] == 403
+    with InspectionClient(network_server.target) as client:
+        assert client.get_product(product_id).version == 1
+    assert _refused_count(network_server, "PERMISSION_DENIED") - refused_before == 2
+    refused = wait_for_log_event(network_server, "call_refused", peer="page:127.0.0.1")
+    assert refused["code"] == "PERMISSION_DENIED"
+
+    for host in ("192.168.10.5", f"192.168.10.5:{port}", f"[fe80::1]:{port}", f"localhost:{port}"):
+        assert _request(session, headers={"Host": host})[0] == 200, host
+    assert _request(session, headers={"Host": f"LINE-PC-3.plant.:{port}"})[0] == 200
+    assert change(f"10.0.0.7:{port}")[0] == 200
+    assert change(f"line-pc-3.plant:{port}")[0] == 200
+    with InspectionClient(network_server.target) as client:
+        assert client.get_product(product_id).version == 3
+
+
+def _host_checked(listening_on: str, allowed: tuple[str, ...], host: str) -> bool:
+    """Whether the page's Host check lets a request with this Host header through."""
+    access = PageAccess(TokenTable(), RefusalLog(Counter("r", "r", ["code"], registry=CollectorRegistry())))
+    check = access.known_hosts_only(listening_on, allowed)
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="page")
+
+    try:
+        asyncio.run(check(make_mocked_request("GET", "/", headers={"Host": host}), answer))
+    except Refused:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("listening_on", "allowed", "host", "passes"),
+    [
+        ("0.0.0.0", (), "evil.example:8080", False),
+        ("0.0.0.0", (), "10.0.0.7.evil.example", False),
+        ("0.0.0.0", (), "", False),
+        ("0.0.0.0", (), "10.0.0.7:8080", True),
+        ("0.0.0.0", (), "[2001:db8::7]:8080", True),
+        ("0.0.0.0", (), "localhost:8080", True),
+        ("192.168.10.5", ("line-pc-3",), "line-pc-3:8080", True),
+        ("192.168.10.5", ("line-pc-3",), "line-pc-3.evil.example:8080", False),
+        ("::", ("*",), "evil.example:8080", True),
+        ("127.0.0.1", (), "10.0.0.7:8080", False),  # the loopback page: loopback addresses only
+        ("127.0.0.1", ("line-pc-3",), "line-pc-3:8080", True),  # as a proxy in front of it sends it
+    ],
+)
+def test_which_host_names_the_page_answers(listening_on, allowed, host, passes):
+    assert _host_checked(listening_on, allowed, host) is passes
 
 
 @pytest.mark.parametrize("path", ["", "products/any", "static/product.js", "api/session"])
