@@ -21,11 +21,12 @@ from patchcore.prepare import prepare_teach_set
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
 from patchcore.store_lock import StoreLock
-from patchcore.teach import teach
+from patchcore.teach import stage_progress, teach
 from patchcore.teach_images import TeachImages
 
 REPORTED_SCORES = 16  # more held-out scores than this are summarised in the report
 STAGE_BARS = {  # teach stage -> (bar label, unit)
+    "prepare": ("reading", "image"),
     "extract": ("extracting features", "input"),
     "coreset": ("choosing the memory bank", "pick"),
     "threshold": ("scoring for the threshold", "patch"),
@@ -162,13 +163,14 @@ def build_product(args: argparse.Namespace) -> tuple[MemoryBank, Path, list[Path
         extractor = FeatureExtractor(args.model, intra_op_threads=args.threads)
         if warning := extractor.info.random_weights_warning():
             print(f"warning: {warning}", file=sys.stderr)
-        frames = prepare_teach_set(
-            tqdm(contents, desc="reading", unit="image"),
-            lambda data, shrink_for: decode_scaled(data, shrink_for, args.max_image_pixels),
-            options.view(extractor.info.input_size),
-            names=[path.name for path in files],
-        )
         with StageBars() as bars:
+            frames = prepare_teach_set(
+                contents,
+                lambda data, shrink_for: decode_scaled(data, shrink_for, args.max_image_pixels),
+                options.view(extractor.info.input_size),
+                names=[path.name for path in files],
+                progress=stage_progress(bars.advance, "prepare"),
+            )
             bank = teach(
                 extractor, frames, args.product, options, store.next_version(args.product), bars.advance
             )

@@ -10,7 +10,7 @@ through the same steps, and looks alike to it whichever way it came (README "Per
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -95,16 +95,19 @@ def _model_input(region: np.ndarray, shrink: int, size: int) -> np.ndarray:
 
 
 def prepare_teach_set(
-    sources: Iterable[Source],
+    sources: Sequence[Source],
     decode: Callable[[Source, ShrinkRule], ScaledImage],
     view: FrameView,
     noun: str = TEACH_IMAGE,
     names: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[PreparedFrame]:
     """Each teach image decoded with decode(source, view.shrink_for) and prepared; an error names the image
     (by names, when given: file names; else noun and its 1-based number), and the first bad image fails the
     set. An aligning view without a reference takes the first image as the reference; a view in frame pixels
     (FrameView.in_frame_pixels) without a frame size takes the first image's, so every other must have it.
+    progress(done, total) is called after each image; an exception it raises stops the set before the next
+    one is decoded (a Teach whose call ended).
 
     One image is decoded at a time and only its model inputs are kept, so a teach set of many large frames
     never holds them all decoded (64 MiB of well-compressed PNGs can declare hundreds of 50-megapixel
@@ -125,6 +128,8 @@ def prepare_teach_set(
         except InspectionError as error:
             name = names[index] if names is not None else f"{noun} {index + 1}"
             raise type(error)(f"{name}: {error}") from error
+        if progress is not None:
+            progress(index + 1, len(sources))
     return frames
 
 

@@ -32,7 +32,9 @@ MAX_TEACH_FEATURE_BYTES = 4 << 30
 MIN_IMAGES = 2  # a held-out score needs one image to score and at least one other in the bank
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
-TEACH_STAGES = ("extract", "coreset", "threshold")  # counting model inputs, bank rows picked, patches scored
+# Counting images decoded and prepared (prepare_teach_set, run by the caller of teach()), model inputs, bank
+# rows picked, patches scored.
+TEACH_STAGES = ("prepare", "extract", "coreset", "threshold")
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class TeachFeatures:
     scored: np.ndarray
 
 
-def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+def stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
     """progress as the (done, total) callback of one stage."""
     if progress is None:
         return None
@@ -140,8 +142,9 @@ def teach(
 ) -> MemoryBank:
     """Build the memory bank of product_id from good frames, each prepared with options.view(model size).
 
-    progress(stage, done, total) is called as each of TEACH_STAGES advances. InvalidInput if fewer than
-    MIN_IMAGES frames are given or the product id is invalid.
+    progress(stage, done, total) is called as each of TEACH_STAGES after "prepare" advances; an exception it
+    raises stops the build. InvalidInput if fewer than MIN_IMAGES frames are given or the product id is
+    invalid.
     """
     ProductStore.validate_product_id(product_id)
     if len(frames) < MIN_IMAGES:
@@ -153,11 +156,11 @@ def teach(
     timings: dict[str, float] = {}
 
     with _timed(timings, "extract_seconds"):
-        features = _extract(extractor, frames, options, _stage(progress, "extract"))
+        features = _extract(extractor, frames, options, stage_progress(progress, "extract"))
     with _timed(timings, "coreset_seconds"):
         count = bank_size(int(features.scored.sum()), len(frames), options.coreset_ratio)
         indices = greedy_coreset(
-            features.patches, count, seed=options.seed, progress=_stage(progress, "coreset")
+            features.patches, count, seed=options.seed, progress=stage_progress(progress, "coreset")
         )
     with _timed(timings, "threshold_seconds"):
         scores = threshold_scores(
@@ -166,7 +169,7 @@ def teach(
             features.scored,
             indices,
             options.top_k,
-            _stage(progress, "threshold"),
+            stage_progress(progress, "threshold"),
         )
 
     stats = TeachStats(
@@ -214,8 +217,12 @@ def teach_images(
     version: int = 1,
     progress: Progress | None = None,
 ) -> MemoryBank:
-    """teach() on full-size frames ([H, W, 3] uint8 RGB arrays), each prepared with the product's view."""
+    """teach() on full-size frames ([H, W, 3] uint8 RGB arrays), each prepared with the product's view
+    (progress's "prepare" stage)."""
     frames = prepare_teach_set(
-        images, lambda image, _: ScaledImage.full(image), options.view(extractor.info.input_size)
+        images,
+        lambda image, _: ScaledImage.full(image),
+        options.view(extractor.info.input_size),
+        progress=stage_progress(progress, "prepare"),
     )
     return teach(extractor, frames, product_id, options, version, progress)

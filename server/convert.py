@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
@@ -51,10 +51,16 @@ def decode_image(image: pb.Image, max_pixels: int, shrink_for: ShrinkRule | None
     raise InvalidInput("the request carries no image: set image.encoded or image.raw")
 
 
-def kept_images(images: Sequence[pb.Image], max_pixels: int, noun: str = TEACH_IMAGE) -> TeachImages:
+def kept_images(
+    images: Sequence[pb.Image],
+    max_pixels: int,
+    noun: str = TEACH_IMAGE,
+    progress: Callable[[int, int], None] | None = None,
+) -> TeachImages:
     """Teach images as they are stored with the product version: encoded files as received, raw buffers as
     PNG files (lossless; grey stays grey). A raw buffer that does not decode is an error naming the image
-    (noun and its 1-based number); encoded files are checked when they are prepared."""
+    (noun and its 1-based number); encoded files are checked when they are prepared. progress(done, total)
+    is called after each raw buffer is encoded; an exception it raises stops the encoding."""
     files = []
     for index, image in enumerate(images):
         if image.WhichOneof("source") != "raw":
@@ -65,6 +71,8 @@ def kept_images(images: Sequence[pb.Image], max_pixels: int, noun: str = TEACH_I
         except InspectionError as error:
             raise type(error)(f"{noun} {index + 1}: {error}") from error
         files.append(png_file(rgb[:, :, 0] if image.raw.format == pb.PIXEL_FORMAT_GRAY8 else rgb))
+        if progress is not None:
+            progress(index + 1, len(images))
     return TeachImages(tuple(files))
 
 

@@ -28,7 +28,7 @@ from patchcore.prepare import PreparedFrame
 from patchcore.product_version import ProductVersion, VersionStore
 from patchcore.scoring import Scorer
 from patchcore.store import ProductStore
-from patchcore.teach import Progress, teach
+from patchcore.teach import Progress, stage_progress, teach
 from patchcore.teach_images import TeachImages
 from server.logs import log_event
 from server.relearn import PrepareFiles, teach_again
@@ -171,7 +171,9 @@ class ProductRegistry:
                 ) from error
             version = self._store.next_version(product_id)  # before the work: a fleet's store may be away
             view = current.view(self._extractor.info.input_size)
-            new_frames = self._prepare_files(images, view, noun=ADDED_IMAGE)
+            new_frames = self._prepare_files(
+                images, view, noun=ADDED_IMAGE, progress=stage_progress(progress, "prepare")
+            )
             bank = teach_again(
                 self._extractor, current, stored, self._prepare_files, new_frames, progress=progress
             )

@@ -4,7 +4,7 @@ and the rebuild for a new model (without) share this."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from patchcore.bank import MemoryBank
@@ -12,15 +12,22 @@ from patchcore.errors import InspectionError, ProductUnusable
 from patchcore.geometry import FrameView
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import PreparedFrame
-from patchcore.teach import Progress, teach
+from patchcore.teach import Progress, stage_progress, teach
 from patchcore.teach_images import TeachImages
 
 
 class PrepareFiles(Protocol):
     """(teach images as kept, the product's view) -> their prepared frames, through the same preparation as
-    the images of a Teach call (server/teach_frames.py); errors name an image as noun and its number."""
+    the images of a Teach call (server/teach_frames.py); errors name an image as noun and its number;
+    progress as patchcore.prepare.prepare_teach_set's."""
 
-    def __call__(self, images: TeachImages, view: FrameView, noun: str = ...) -> list[PreparedFrame]: ...
+    def __call__(
+        self,
+        images: TeachImages,
+        view: FrameView,
+        noun: str = ...,
+        progress: Callable[[int, int], None] | None = ...,
+    ) -> list[PreparedFrame]: ...
 
 
 def teach_again(
@@ -38,7 +45,7 @@ def teach_again(
     """
     view = bank.view(extractor.info.input_size)
     try:
-        frames = prepare_files(stored, view)
+        frames = prepare_files(stored, view, progress=stage_progress(progress, "prepare"))
     except InspectionError as error:
         raise ProductUnusable(f"a stored teach image cannot be used: {error}") from error
     taught = teach(extractor, [*frames, *new_frames], bank.product_id, bank.teach_options, progress=progress)

@@ -18,7 +18,7 @@ from patchcore_edge.v1 import inspection_pb2_grpc
 
 from patchcore.errors import InvalidInput, TooLarge
 from patchcore.model import ModelInfo
-from patchcore.teach import Progress
+from patchcore.teach import Progress, stage_progress
 from server import __version__
 from server.config import ServerConfig
 from server.convert import kept_images, model_message, product_message, teach_options, updated_options
@@ -64,15 +64,18 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         return product_message(entry)
 
     def _teach(self, request: pb.TeachRequest, progress: Progress) -> ProductEntry:
-        """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread)."""
+        """Checks, decodes and prepares the teach set, then builds and stores the product (in a thread).
+        Keeping the images (raw buffers encoded as PNG) is reported as preparing them too."""
         if not request.images:
             raise InvalidInput("the teach set is empty: send at least one image of a good part")
         count = len(request.images)
         self._check_image_count(count, f"the teach set has {count} images")
         options = teach_options(request.options)
         view = options.view(self._model.input_size)
-        frames = prepare_teach_images(request.images, view, self._config.max_image_pixels)
-        kept = kept_images(request.images, self._config.max_image_pixels)
+        prepared = stage_progress(progress, "prepare")
+        max_pixels = self._config.max_image_pixels
+        frames = prepare_teach_images(request.images, view, max_pixels, progress=prepared)
+        kept = kept_images(request.images, max_pixels, progress=prepared)
         return self._registry.teach(
             request.product_id, frames, kept, options, request.expected_version, progress=progress
         )
@@ -93,7 +96,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         # Before the images are decoded (a million tiny PNGs fit in a request); checked again at the
         # change's turn, when another AddImages may have been stored meanwhile.
         self._check_added_count(current.bank.stats.image_count if current.bank else 0, len(request.images))
-        kept = kept_images(request.images, self._config.max_image_pixels, ADDED_IMAGE)
+        kept = kept_images(
+            request.images, self._config.max_image_pixels, ADDED_IMAGE, stage_progress(progress, "prepare")
+        )
         return self._registry.add_images(
             request.product_id, kept, request.expected_version, progress, self._check_added_count
         )

@@ -3,7 +3,7 @@ the engine's teach() takes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from patchcore_edge.v1 import inspection_pb2 as pb
 
@@ -14,18 +14,31 @@ from server.convert import decode_image
 
 
 def prepare_teach_images(
-    images: Sequence[pb.Image], view: FrameView, max_pixels: int, noun: str = TEACH_IMAGE
+    images: Sequence[pb.Image],
+    view: FrameView,
+    max_pixels: int,
+    noun: str = TEACH_IMAGE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[PreparedFrame]:
     """Every image decoded and prepared as the product's inspected frames will be (errors name the image:
-    noun and its 1-based number)."""
+    noun and its 1-based number; progress as prepare_teach_set's)."""
     return prepare_teach_set(
-        images, lambda image, shrink_for: decode_image(image, max_pixels, shrink_for), view, noun
+        images,
+        lambda image, shrink_for: decode_image(image, max_pixels, shrink_for),
+        view,
+        noun,
+        progress=progress,
     )
 
 
 def prepare_teach_files(
-    images: TeachImages, view: FrameView, max_pixels: int, noun: str = TEACH_IMAGE
+    images: TeachImages,
+    view: FrameView,
+    max_pixels: int,
+    noun: str = TEACH_IMAGE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[PreparedFrame]:
     """Teach images as kept with a product version (image files: as received, raw buffers as PNG), prepared
     by the same function as the images of a call, so a rebuild or AddImages sees them as Teach saw them."""
-    return prepare_teach_images([pb.Image(encoded=data) for data in images.files], view, max_pixels, noun)
+    files = [pb.Image(encoded=data) for data in images.files]
+    return prepare_teach_images(files, view, max_pixels, noun, progress)

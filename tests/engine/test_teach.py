@@ -85,9 +85,10 @@ def test_progress_reports_every_stage_up_to_its_total(brick_crops, tiny_extracto
         TeachOptions(line_views=0),
         progress=lambda stage, done, total: calls.append((stage, done, total)),
     )
-    # 3 images extracted one after the other; 20 bank vectors picked (10% of 3 x 64 patches); the 3 x 64
-    # patches searched twice for the threshold: all at once, then image by image
+    # 3 images prepared, then extracted, one after the other; 20 bank vectors picked (10% of 3 x 64
+    # patches); the 3 x 64 patches searched twice for the threshold: all at once, then image by image
     assert calls == [
+        *(("prepare", done, 3) for done in (1, 2, 3)),
         *(("extract", done, 3) for done in (1, 2, 3)),
         ("coreset", 20, 20),
         *(("threshold", done, 384) for done in (192, 256, 320, 384)),

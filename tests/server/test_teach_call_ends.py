@@ -18,6 +18,7 @@ from tiny_model import write_tiny_model
 from patchcore.errors import ProductNotFound
 from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
+from server import teach_frames
 from server.config import ServerConfig
 from server.fleet.fleet import FleetStatus
 from server.metrics import ServerMetrics
@@ -73,6 +74,40 @@ def test_a_teach_whose_call_ends_while_it_builds_stores_nothing(service):
         extractor.go_on.set()
 
     asyncio.run(call_ends_during_the_build())  # returns once the build's thread has ended
+    with pytest.raises(ProductNotFound):
+        service._registry.get(PRODUCT)
+
+
+def test_a_teach_whose_call_ends_while_its_images_are_decoded_decodes_no_more_and_stores_nothing(
+    service, monkeypatch
+):
+    service, extractor = service
+    extractor.go_on.set()
+    decoded = []
+    decoding, go_on = threading.Event(), threading.Event()
+    decode_image = teach_frames.decode_image
+
+    def held_decode(image, max_pixels, shrink_for=None):
+        decoded.append(image)
+        decoding.set()
+        go_on.wait(60)
+        return decode_image(image, max_pixels, shrink_for)
+
+    monkeypatch.setattr(teach_frames, "decode_image", held_decode)
+    rng = np.random.default_rng(3)
+    request = pb.TeachRequest(product_id=PRODUCT, images=[_raw(rng) for _ in range(64)])
+
+    async def call_ends_during_the_decode() -> None:
+        teach = asyncio.create_task(service.Teach(request, context=None))
+        await asyncio.to_thread(decoding.wait, 60)
+        teach.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await teach
+        go_on.set()
+
+    asyncio.run(call_ends_during_the_decode())  # returns once the teach's thread has ended
+    assert len(decoded) == 1  # the image being decoded as the call ended, and no other
+    assert not extractor.running.is_set()
     with pytest.raises(ProductNotFound):
         service._registry.get(PRODUCT)
 
