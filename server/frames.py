@@ -191,11 +191,9 @@ class FrameProcessor:
                 total_ms=(time.perf_counter() - pending.received) * 1e3,
             )
         )
-        product = pending.product_id
-        self._metrics.request_success.labels(product).inc()
-        if response.anomalous:
-            self._metrics.anomalies.labels(product).inc()
-        self._metrics.request_duration_us.labels(product).observe(response.timings.total_ms * 1e3)
+        series = self._metrics.series_of(pending.product_id)
+        if series is not None:  # None: the product was deleted while the frame was scored
+            series.count_answer(response.anomalous, response.timings.total_ms * 1e3)
         return response
 
     def _failed(self, pending: PendingFrame, error: BaseException) -> pb.InspectResponse:
@@ -203,7 +201,7 @@ class FrameProcessor:
         # A frame refused before its product was looked up (over the size limit) still counts for it.
         known = pending.entry is not None or self._registry.held_version(pending.product_id) > 0
         product = pending.product_id if known else UNKNOWN_PRODUCT
-        self._metrics.request_failure.labels(product, code.name).inc()
+        self._metrics.count_failure(product, code.name)
         internal = code == grpc.StatusCode.INTERNAL
         log_event(
             "frame_failed",

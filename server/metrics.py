@@ -18,6 +18,7 @@
   patchcore_fleet_sync_lag_seconds                         with a fleet: stored on a server -> served here
 
 Every metric lives in the server's own registry, so several servers in one process (tests) do not clash.
+The per-product series exist only for the products the server holds (ProductSeries).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 _MICROSECOND_BUCKETS = tuple(
     float(b)
@@ -50,9 +52,52 @@ _TEACH_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 UNKNOWN_PRODUCT = "_unknown"
 
 
+class ProductSeries:
+    """The series of one product the server holds, each made on its first use.
+
+    A frame looks its product's ProductSeries up when it is answered; the product may be deleted before it
+    records. drop() takes the series off the metrics, so what a frame records afterwards goes into series
+    no longer exported, instead of making them again (labels() would): a deleted product does not come back
+    on /metrics. Looking up and recording take no lock of their own."""
+
+    def __init__(self, metrics: ServerMetrics, product: str) -> None:
+        self._metrics = metrics
+        self._product = product
+        self._children: dict[tuple[MetricWrapperBase, tuple[str, ...]], MetricWrapperBase] = {}
+        self._dropped = False
+
+    def count_answer(self, anomalous: bool, microseconds: float) -> None:
+        """A frame answered with a score."""
+        self._child(self._metrics.request_success).inc()
+        if anomalous:
+            self._child(self._metrics.anomalies).inc()
+        self._child(self._metrics.request_duration_us).observe(microseconds)
+
+    def count_failure(self, code: str) -> None:
+        """A frame answered with an error of this gRPC status code name."""
+        self._child(self._metrics.request_failure, code).inc()
+
+    def drop(self) -> None:
+        """Removes the series from the metrics: the product is no longer held."""
+        self._dropped = True
+        for metric, labels in list(self._children):
+            metric.remove(self._product, *labels)
+
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> MetricWrapperBase:
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(self._product, *labels)
+            if self._dropped:  # made while drop() ran, or after: it must not stay exported
+                metric.remove(self._product, *labels)
+        return child
+
+
 class ServerMetrics:
     def __init__(self, fleet: bool = False) -> None:
         """fleet: export the fleet gauges (a server on its own has no fleet to be connected to)."""
+        # Replaced whole by keep_products, never changed in place: frames read it without a lock.
+        self._series: dict[str, ProductSeries] = {}
         self.registry = CollectorRegistry()
         r = self.registry
         self.request_success = Counter(
@@ -130,25 +175,28 @@ class ServerMetrics:
             registry=r if fleet else None,
         )
 
+    def series_of(self, product: str) -> ProductSeries | None:
+        """The series of a product the server holds; None for any other id (deleted, never taught)."""
+        return self._series.get(product)
+
+    def count_failure(self, product: str, code: str) -> None:
+        """A frame answered with an error: counted for its product while the server holds it, else for
+        UNKNOWN_PRODUCT."""
+        series = self.series_of(product)
+        if series is None:
+            self.request_failure.labels(UNKNOWN_PRODUCT, code).inc()
+        else:
+            series.count_failure(code)
+
     def keep_products(self, held: Collection[str]) -> None:
-        """Removes the series of products not in `held` (deleted here or by the fleet), so the label sets
-        do not grow until a restart."""
-        keep = {*held, UNKNOWN_PRODUCT}
-        per_product = (
-            (self.request_success, ("product",)),
-            (self.request_failure, ("product", "code")),
-            (self.request_duration_us, ("product",)),
-            (self.anomalies, ("product",)),
-        )
-        for metric, names in per_product:
-            stale = {
-                tuple(sample.labels[name] for name in names)
-                for family in metric.collect()
-                for sample in family.samples
-                if sample.labels["product"] not in keep
-            }
-            for labels in stale:
-                metric.remove(*labels)
+        """The products the server holds are `held` now: products no longer held (deleted here or by the
+        fleet) lose their series, so the label sets do not grow until a restart and a deleted product does
+        not come back. Callers take turns (server/service.py count_products)."""
+        previous = self._series
+        self._series = {product: previous.get(product) or ProductSeries(self, product) for product in held}
+        for product, series in previous.items():
+            if product not in self._series:
+                series.drop()
 
     def serve(self, host: str, port: int) -> None:
         """Serves /metrics over HTTP on a background thread."""

@@ -51,6 +51,9 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
         self._frames = frames
         self._metrics = metrics
         self._fleet_status = fleet_status
+        # count_products runs on the event loop, the rebuilder's and the fleet's threads: one at a time, each
+        # with the products as they are at its turn, so a stale list cannot bring a deleted product back.
+        self._counting = threading.Lock()
         # The frames of all streams between reading and their answer: at most what the model's queue holds.
         self._stream_frames = asyncio.Semaphore(config.queue_size)
 
@@ -231,11 +234,12 @@ class InspectionService(inspection_pb2_grpc.InspectionServiceServicer):
 
     def count_products(self) -> None:
         """Updates the products gauge, and drops the series of products no longer held."""
-        entries = self._registry.entries()
-        self._metrics.keep_products({entry.product_id for entry in entries})
-        usable = sum(entry.usable for entry in entries)
-        self._metrics.products.labels("true").set(usable)
-        self._metrics.products.labels("false").set(len(entries) - usable)
+        with self._counting:
+            entries = self._registry.entries()
+            self._metrics.keep_products({entry.product_id for entry in entries})
+            usable = sum(entry.usable for entry in entries)
+            self._metrics.products.labels("true").set(usable)
+            self._metrics.products.labels("false").set(len(entries) - usable)
 
 
 def _ended_by(context: grpc.aio.ServicerContext) -> grpc.StatusCode:
