@@ -27,7 +27,7 @@ import numpy as np
 from patchcore.align import Reference
 from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ProductUnusable
-from patchcore.geometry import FrameView, Rect, check_tile_size
+from patchcore.geometry import FrameView, Rect, check_roi, check_tile_size
 from patchcore.outliers import outlier_images
 
 MAGIC = b"PCEBANK\0"
@@ -85,6 +85,8 @@ class TeachOptions:
         if self.top_k < 1:
             raise InvalidInput(f"top_k must be at least 1, got {self.top_k}")
         check_tile_size(self.tile_size)
+        if self.roi is not None:
+            check_roi(self.roi)
         if self.seed < 0:
             raise InvalidInput(f"the seed must be 0 or more, got {self.seed}")
         if not 0 <= self.line_views <= MAX_LINE_VIEWS:

@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from patchcore.align import Pose, Reference
 from patchcore.errors import InvalidInput, TooLarge
 
-MIN_TILE_SIZE = 32
+# The shortest side of what one model input is cut from (an ROI, a whole frame, a tile), in frame pixels. It
+# is resized to the model's input (224 pixels), where the finest patch grid of our backbones is 28x28
+# (EfficientNet-Lite, stride 8; DINOv2 is 16x16, stride 14). Under 28 pixels a side, one frame pixel spans
+# more than a patch: neighbouring patches see the same pixel enlarged, and the bank learns the interpolation
+# blur, not the part. At 32 (7 model pixels per frame pixel) each stride-8 patch still covers a frame pixel
+# of its own; a 16x16 image would be 14 model pixels per frame pixel, one DINOv2 patch per frame pixel.
+MIN_REGION_SIDE = 32
+MIN_TILE_SIZE = MIN_REGION_SIDE
 MAX_TILE_SIZE = 8192
 MAX_TILES_PER_FRAME = 64
 SHRINK_FACTORS = (8, 4, 2)  # the scales libjpeg decodes at; larger ones first
@@ -51,6 +58,27 @@ class Rect:
 
     def describe(self) -> str:
         return f"x={self.x} y={self.y} {self.width}x{self.height}"
+
+
+def check_region_side(width: int, height: int, what: str, remedy: str) -> None:
+    """InvalidInput naming `what` (the ROI, the image), its size and the minimum when a width x height region
+    the model would see has a side under MIN_REGION_SIDE; `remedy` says what to send instead."""
+    if min(width, height) < MIN_REGION_SIDE:
+        side = MIN_REGION_SIDE
+        raise InvalidInput(
+            f"{what} is {width}x{height} pixels, smaller than the {side}x{side} the model needs at least: "
+            f"enlarged to the model's input it shows blur, not the part; {remedy}"
+        )
+
+
+def check_roi(roi: Rect) -> None:
+    """InvalidInput when a region of interest is too small for the model (check_region_side)."""
+    check_region_side(
+        roi.width,
+        roi.height,
+        f"the region of interest at x={roi.x} y={roi.y}",
+        f"choose one of at least {MIN_REGION_SIDE} pixels a side",
+    )
 
 
 def check_tile_size(tile_size: int) -> None:
@@ -126,8 +154,8 @@ class FrameView:
 
     def plan(self, frame_size: tuple[int, int], pose: Pose | None = None) -> FramePlan:
         """The plan for a frame of frame_size (H, W), aligned with pose when the view aligns. InvalidInput
-        when the ROI is not inside the frame, TooLarge when the frame needs more than MAX_TILES_PER_FRAME
-        tiles."""
+        when the ROI is not inside the frame or, without an ROI, the frame is under MIN_REGION_SIDE a side;
+        TooLarge when the frame needs more than MAX_TILES_PER_FRAME tiles."""
         height, width = frame_size
         if self.frame_size is not None and (height, width) != tuple(self.frame_size):
             raise InvalidInput(
@@ -140,6 +168,8 @@ class FrameView:
             raise InvalidInput(
                 f"the region of interest ({roi.describe()}) is not inside the {width}x{height} frame"
             )
+        if self.roi is None:
+            self._check_frame_side(roi)
         tiles = _tiles(roi, self.tile_size) if self.tile_size else (roi,)
         return FramePlan(
             frame_size=(height, width),
@@ -150,6 +180,14 @@ class FrameView:
             shrink=self.shrink_for(width, height),
             pose=pose,
         )
+
+    def _check_frame_side(self, region: Rect) -> None:
+        """InvalidInput when the part of a frame a product without an ROI sees is too small for the model
+        (an ROI is checked when the product's options are made: patchcore.bank.TeachOptions)."""
+        what = "the image"
+        if self.align:
+            what += f" without the margins alignment leaves out ({ALIGNED_MARGIN:.0%} of each side)"
+        check_region_side(region.width, region.height, what, "send larger images")
 
     def _in_pixels(self) -> str:
         """What of the product is set in frame pixels, for messages (an aligning product's frames of another

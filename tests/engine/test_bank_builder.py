@@ -166,3 +166,22 @@ def test_an_interrupted_build_stores_nothing_and_frees_the_store(
     assert "interrupted" in capsys.readouterr().err
     assert ProductStore(store).product_ids() == []
     StoreLock(store, "a patchcore-edge server").release()
+
+
+def test_an_image_under_32_pixels_a_side_is_refused_naming_the_file_and_nothing_is_stored(
+    tmp_path, tiny_model, brick_folder, brick_crops, capsys
+):
+    cv2.imwrite(str(brick_folder / "crop_9_thumbnail.png"), brick_crops[0][:16, :16, ::-1])
+    store = tmp_path / "store"
+    assert main(builder_arguments(tiny_model, brick_folder, store)) == 1
+    error = capsys.readouterr().err
+    assert "crop_9_thumbnail.png: the image is 16x16 pixels" in error and "32x32" in error
+    assert not ProductStore(store).product_ids()
+
+
+def test_a_region_of_interest_under_32_pixels_a_side_is_refused(tmp_path, tiny_model, brick_folder, capsys):
+    store = tmp_path / "store"
+    assert main(builder_arguments(tiny_model, brick_folder, store, "--roi", "4,4,1,1")) == 1
+    error = capsys.readouterr().err
+    assert "region of interest at x=4 y=4 is 1x1 pixels" in error and "32x32" in error
+    assert not ProductStore(store).product_ids()

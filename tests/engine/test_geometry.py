@@ -1,5 +1,6 @@
 import pytest
 
+from patchcore.bank import TeachOptions
 from patchcore.errors import InvalidInput, TooLarge
 from patchcore.geometry import FrameView, Rect
 
@@ -84,3 +85,33 @@ def test_a_tile_size_out_of_range_is_invalid(tile_size):
 )
 def test_a_frame_is_shrunk_only_as_far_as_every_input_keeps_the_model_size(view, frame, shrink):
     assert view.shrink_for(*frame) == shrink
+
+
+@pytest.mark.parametrize("roi", [(0, 0, 1, 1), (10, 10, 31, 200), (10, 10, 200, 16)])
+def test_a_region_of_interest_under_32_pixels_a_side_is_invalid_and_named_with_its_size(roi):
+    x, y, width, height = roi
+    with pytest.raises(InvalidInput) as refused:
+        TeachOptions(roi=Rect(*roi))
+    message = str(refused.value)
+    assert f"region of interest at x={x} y={y}" in message
+    assert f"{width}x{height}" in message and "32x32" in message
+
+
+def test_a_region_of_interest_of_32_pixels_a_side_is_taken():
+    assert TeachOptions(roi=Rect(0, 0, 32, 32)).roi == Rect(0, 0, 32, 32)
+
+
+@pytest.mark.parametrize("frame", [(16, 16), (31, 640), (480, 20)])
+def test_a_frame_under_32_pixels_a_side_is_invalid_for_a_product_without_an_roi(frame):
+    height, width = frame
+    with pytest.raises(InvalidInput, match=f"the image is {width}x{height} pixels.*32x32"):
+        FrameView(224).plan(frame)
+
+
+def test_a_frame_of_32_pixels_a_side_is_taken_whole():
+    assert FrameView(224).plan((32, 32)).tiles == (Rect(0, 0, 32, 32),)
+
+
+def test_an_aligned_frame_is_checked_without_the_margins_it_leaves_out():
+    with pytest.raises(InvalidInput, match=r"without the margins alignment leaves out .* 30x30 pixels"):
+        FrameView(224, align=True).plan((36, 36))

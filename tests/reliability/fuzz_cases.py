@@ -18,6 +18,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 
 FUZZ_PRODUCT = "fuzzed"
 PIXEL_CAP = 1_000_000
+MIN_SIDE = 32  # the smallest image side a product without a region of interest takes (README)
 MAX_MESSAGE_BYTES = 1 << 20
 _PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _CHANNELS = {pb.PIXEL_FORMAT_GRAY8: 1, pb.PIXEL_FORMAT_RGB8: 3, pb.PIXEL_FORMAT_BGR8: 3}
@@ -47,7 +48,7 @@ class Case:
 
 def _sample_images() -> list[bytes]:
     """A small real image in each accepted format: the seeds that mutations start from."""
-    rgb = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(0).integers(0, 256, (MIN_SIDE, MIN_SIDE, 3), dtype=np.uint8)
     return [cv2.imencode(suffix, rgb)[1].tobytes() for suffix in (".png", ".jpg", ".bmp", ".tiff")]
 
 
@@ -82,7 +83,8 @@ def raw_images(draw) -> tuple[pb.Image, frozenset]:
         return image, frozenset({INVALID})
     if width * height > PIXEL_CAP:
         return image, frozenset({TOO_LARGE})
-    return image, frozenset({OK if len(pixels) == width * height * channels else INVALID})
+    usable = len(pixels) == width * height * channels and min(width, height) >= MIN_SIDE
+    return image, frozenset({OK if usable else INVALID})
 
 
 def png_declaring(width: int, height: int) -> bytes:

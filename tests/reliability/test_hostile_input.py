@@ -215,10 +215,10 @@ def peak_rss_bytes(pid: int) -> int:
 def over_the_image_count_limit(stub, call: str):
     """A request of `call` that would teach a product one image more than MAX_TEACH_IMAGES."""
     if call == "Teach":
-        return make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1, size=8)
-    stub.Teach(make_teach_request("grown", seed=6, count=MAX_TEACH_IMAGES - 1, size=8))
+        return make_teach_request("crowd", seed=5, count=MAX_TEACH_IMAGES + 1)
+    stub.Teach(make_teach_request("grown", seed=6, count=MAX_TEACH_IMAGES - 1))
     rng = np.random.default_rng(7)
-    return pb.AddImagesRequest(product_id="grown", images=[raw_image(rng, 8) for _ in range(2)])
+    return pb.AddImagesRequest(product_id="grown", images=[raw_image(rng) for _ in range(2)])
 
 
 @pytest.mark.parametrize("call", ["Teach", "AddImages"])

@@ -152,3 +152,41 @@ def test_a_whole_frame_product_takes_frames_of_any_size(stub, wide_surfaces):
     teach_frames(stub, "whole-any-size", [wide_surfaces[0], wide_surfaces[1][:400, :600]])
     response = inspect(stub, "whole-any-size", wide_surfaces[8][:300, :500])
     assert response.score > 0
+
+
+def test_a_teach_image_under_32_pixels_a_side_fails_the_teach_naming_it(stub, surfaces):
+    frames = [surfaces[0], surfaces[1][:16, :16], surfaces[2]]
+    with pytest.raises(RpcError) as failure:
+        teach_frames(stub, "thumbnail", frames)
+    assert failure.value.code() == StatusCode.INVALID_ARGUMENT
+    details = failure.value.details()
+    assert "teach image 2: the image is 16x16 pixels" in details and "32x32" in details
+    with pytest.raises(RpcError) as missing:
+        stub.GetProduct(pb.GetProductRequest(product_id="thumbnail"))
+    assert missing.value.code() == StatusCode.NOT_FOUND
+
+
+def test_a_region_of_interest_under_32_pixels_a_side_fails_the_teach_naming_it(stub, surfaces):
+    with pytest.raises(RpcError) as failure:
+        teach_frames(stub, "one-pixel-roi", surfaces[:4], roi=pb.Rect(x=100, y=50, width=1, height=1))
+    assert failure.value.code() == StatusCode.INVALID_ARGUMENT
+    details = failure.value.details()
+    assert "region of interest at x=100 y=50 is 1x1 pixels" in details and "32x32" in details
+    with pytest.raises(RpcError) as missing:
+        stub.GetProduct(pb.GetProductRequest(product_id="one-pixel-roi"))
+    assert missing.value.code() == StatusCode.NOT_FOUND
+
+
+def test_a_frame_under_32_pixels_a_side_is_invalid_as_any_bad_frame(stub, taught, surfaces):
+    tiny = surfaces[4][:16, :24]
+    with pytest.raises(RpcError) as refused:
+        stub.Inspect(pb.InspectRequest(product_id=taught.product_id, image=encoded(tiny)))
+    assert refused.value.code() == StatusCode.INVALID_ARGUMENT
+    assert "the image is 24x16 pixels" in refused.value.details()
+    requests = [
+        pb.InspectRequest(product_id=taught.product_id, frame_id=frame_id, image=encoded(frame))
+        for frame_id, frame in enumerate([surfaces[4], tiny, surfaces[4]])
+    ]
+    responses = list(stub.InspectStream(iter(requests)))
+    assert [response.error.code for response in responses] == [0, StatusCode.INVALID_ARGUMENT.value[0], 0]
+    assert "24x16" in responses[1].error.message and "32x32" in responses[1].error.message
