@@ -161,9 +161,7 @@ def test_a_teach_image_under_32_pixels_a_side_fails_the_teach_naming_it(stub, su
     assert failure.value.code() == StatusCode.INVALID_ARGUMENT
     details = failure.value.details()
     assert "teach image 2: the image is 16x16 pixels" in details and "32x32" in details
-    with pytest.raises(RpcError) as missing:
-        stub.GetProduct(pb.GetProductRequest(product_id="thumbnail"))
-    assert missing.value.code() == StatusCode.NOT_FOUND
+    assert_not_stored(stub, "thumbnail")
 
 
 def test_a_region_of_interest_under_32_pixels_a_side_fails_the_teach_naming_it(stub, surfaces):
@@ -172,9 +170,7 @@ def test_a_region_of_interest_under_32_pixels_a_side_fails_the_teach_naming_it(s
     assert failure.value.code() == StatusCode.INVALID_ARGUMENT
     details = failure.value.details()
     assert "region of interest at x=100 y=50 is 1x1 pixels" in details and "32x32" in details
-    with pytest.raises(RpcError) as missing:
-        stub.GetProduct(pb.GetProductRequest(product_id="one-pixel-roi"))
-    assert missing.value.code() == StatusCode.NOT_FOUND
+    assert_not_stored(stub, "one-pixel-roi")
 
 
 def test_a_frame_under_32_pixels_a_side_is_invalid_as_any_bad_frame(stub, taught, surfaces):
@@ -190,3 +186,9 @@ def test_a_frame_under_32_pixels_a_side_is_invalid_as_any_bad_frame(stub, taught
     responses = list(stub.InspectStream(iter(requests)))
     assert [response.error.code for response in responses] == [0, StatusCode.INVALID_ARGUMENT.value[0], 0]
     assert "24x16" in responses[1].error.message and "32x32" in responses[1].error.message
+
+
+def assert_not_stored(stub, product_id: str) -> None:
+    with pytest.raises(RpcError) as missing:
+        stub.GetProduct(pb.GetProductRequest(product_id=product_id))
+    assert missing.value.code() == StatusCode.NOT_FOUND
