@@ -3,12 +3,12 @@
 For each exported backbone at 224: raw ONNX Runtime throughput at batch 1 and 8, then a real server on the
 same model, driven by the Python client: Teach of 8 images, Inspect latency on a 640x480 frame (JPEG and raw
 RGB8), InspectStream throughput with 1 and 4 concurrent streams of JPEG frames and 2 of raw frames, the
-server's CPU per frame and its stages, peak server RSS, and (for one model) RSS growth over 10,000 frames and
-what idle streams cost. With --baseline, an earlier version's server is measured in the same rounds. Then
-products that learn, with EfficientNet-Lite0: AddImages against Teach, and the rebuild of 10 products after
-a model change while another product is inspected (perf_learn.py); and 2048x1536 frames tiled at 512 against
-resized whole (perf_highres.py). Prints Markdown tables with the issues'
-targets checked, and writes them to bench-results/perf.md.
+server's CPU per frame and its stages, peak server RSS, and (for one model) RSS growth over 10,000 frames,
+the idle RSS after bursts of 100 streams of raw frames, and what idle streams cost. With --baseline, an
+earlier version's server is measured in the same rounds. Then products that learn, with EfficientNet-Lite0:
+AddImages against Teach, and the rebuild of 10 products after a model change while another product is
+inspected (perf_learn.py); and 2048x1536 frames tiled at 512 against resized whole (perf_highres.py). Prints
+Markdown tables with the issues' targets checked, and writes them to bench-results/perf.md.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ NOTES = """Notes:
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak
   over the soak (4 streams, windows of 1,000 frames): median of the last three windows' peaks against the
   median of windows 2-4 (window 1 is the warm-up); the report lists every window's peak.
+- Bursts: for the model with the soak, after it, on the same server: 2 bursts of 100 InspectStream calls at
+  once (a connection each), 10 raw 640x480 frames each; idle RSS (the server idle and its periodic
+  malloc_trim run since) before the first and after each, and each burst's peak.
 - page open: for the model with the soak, the 4 streams run once more in each round with the operator's page
   of the product open in a headless Chromium on the same machine (live: frames recorded, thumbnails drawn
   and pushed twice a second, the histogram redrawn); the order of the two alternates between rounds, and
@@ -139,6 +142,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="idle streams whose memory is measured, for EfficientNet-Lite0; 0 = skip (default 1000)",
     )
     parser.add_argument(
+        "--burst-streams",
+        type=int,
+        default=100,
+        help="for EfficientNet-Lite0, after the soak: two bursts of this many streams at once, 10 raw "
+        "640x480 frames each, and the server's idle RSS before and after them; 0 = skip (default 100)",
+    )
+    parser.add_argument(
         "--baseline",
         type=Path,
         help="a checkout of an earlier version (e.g. `git worktree add /tmp/before main`; one that takes "
@@ -188,6 +198,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         args.page,
         args.idle_streams,
         args.baseline,
+        args.burst_streams,
     )
     models = [model for model in BENCH_MODELS if not args.only or args.only in model.label]
     log_dir = args.out.parent / "logs"

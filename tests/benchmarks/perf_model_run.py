@@ -16,6 +16,7 @@ from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore.model import FeatureExtractor
 from server.config import parse_config
 from server.model_sessions import open_model
+from tests.benchmarks.perf_burst import BurstResult, measure_bursts
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
@@ -43,6 +44,7 @@ class BenchSettings:
     page: bool = True  # 4 streams also with the operator's page open, for the models with a soak
     idle_streams: int = 1000
     baseline: Path | None = None  # a checkout of an earlier version whose server is measured beside this one
+    burst_streams: int = 100  # raw-frame streams at once in the bursts, for the models with a soak; 0 = none
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class ModelRun:
     soak: SoakResult | None
     stages: StageCosts
     idle: IdleStreamsResult | None
+    burst: BurstResult | None
 
     def raw_images_per_second(self, batch: int, workers: bool = False) -> float:
         """workers: batch 8 in as many loops as the server's model workers."""
@@ -409,7 +412,11 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
         if model.soak and settings.soak_frames:
             say(f"{model.label}: {settings.soak_frames} frames for memory growth")
             soak = _soak(server.target, images["jpeg"], monitor, settings.soak_frames)
+        burst = None
+        if model.soak and settings.burst_streams:
+            say(f"{model.label}: bursts of {settings.burst_streams} streams of raw frames")
+            burst = measure_bursts(server.target, monitor, PRODUCT, images["raw"], settings.burst_streams)
         monitor.stop()
         if baseline is not None:
             baseline.monitor.stop()
-    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak, stages, idle)
+    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak, stages, idle, burst)

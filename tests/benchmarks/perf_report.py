@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from tests.benchmarks.perf_burst import BurstResult
 from tests.benchmarks.perf_idle import LATENCY_STREAMS, IdleStreamsResult
 from tests.benchmarks.perf_learn import REBUILT_PRODUCTS, LearnRun
 from tests.benchmarks.perf_model_run import ModelRun
@@ -162,6 +163,17 @@ def _idle_line(name: str, idle: IdleStreamsResult) -> str:
     )
 
 
+def _burst_line(name: str, burst: BurstResult) -> str:
+    peaks = ", ".join(f"{peak:.0f}" for peak in burst.peaks_mib)
+    after = ", ".join(f"{mib:.0f}" for mib in burst.idle_after_mib)
+    seconds = ", ".join(f"{value:.0f}" for value in burst.seconds)
+    return (
+        f"- {name}: bursts of {burst.streams} streams at once, {burst.frames_per_stream} raw 640x480 frames "
+        f"each ({seconds} s): idle RSS {burst.idle_before_mib:.0f} MiB before, {after} MiB after each "
+        f"({burst.excess * 100:+.0f}% after the last); peaks {peaks} MiB"
+    )
+
+
 def target_lines(runs: Sequence[ModelRun]) -> list[str]:
     """One line per target and model, with the numbers that decide it."""
     lines = []
@@ -208,6 +220,8 @@ def target_lines(runs: Sequence[ModelRun]) -> list[str]:
                 f"{soak.frames:,} frames ({soak.growth * 100:+.1f}%, target < {RSS_GROWTH_TARGET:.0%}): "
                 f"{_verdict(soak.growth < RSS_GROWTH_TARGET)}; peak MiB per window: {peaks}"
             )
+        if run.burst is not None:
+            lines.append(_burst_line(name, run.burst))
     return lines
 
 
