@@ -191,20 +191,33 @@ class ProductStore:
                 f"product {bank.product_id!r} version {bank.version} is not newer than the stored "
                 f"version {versions[-1]}; nothing was changed"
             )
-        if version.images is not None:
-            if version.images.sha256 != bank.teach_images_sha256:
-                raise ValueError("the bank does not name the images it is saved with")
-            path = self.images_path(bank.product_id, version.images.sha256)
-            if not _holds(path, version.images.sha256):  # another version may have stored them already
-                write_atomically(path, version.images.content, "teach images file")
-        save_bank(bank, self.version_path(bank.product_id, bank.version))
+        if version.images is not None and version.images.sha256 != bank.teach_images_sha256:
+            raise ValueError("the bank does not name the images it is saved with")
+        directory = self._product_dir(bank.product_id)
+        try:
+            if version.images is not None:
+                path = self.images_path(bank.product_id, version.images.sha256)
+                if not _holds(path, version.images.sha256):  # another version may have stored them already
+                    write_atomically(path, version.images.content, "teach images file")
+            save_bank(bank, self.version_path(bank.product_id, bank.version))
+        except StorageError:
+            self._forget_unsaved(directory)
+            raise
         for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:
             try:
                 self.version_path(bank.product_id, old).unlink(missing_ok=True)
             except OSError as error:
                 raise _storage_error(f"remove old version {old} of {bank.product_id!r}", error) from error
-        self._remove_unnamed_images(self._product_dir(bank.product_id))
+        self._remove_unnamed_images(directory)
         return bank
+
+    def _forget_unsaved(self, directory: Path) -> None:
+        """After a version could not be written (disk full): removes its images if they were written, which no
+        bank names, so a refused change does not keep the space it took, and the folder a refused first Teach
+        made. What cannot be removed now is removed at the next start."""
+        with contextlib.suppress(StorageError, OSError):
+            self._remove_unnamed_images(directory)
+            directory.rmdir()  # only when empty: a product's first version
 
     def save_rebuilt(self, source: MemoryBank, rebuilt: MemoryBank) -> MemoryBank:
         """Stores `rebuilt` (taught again from source's images) as the next version, sharing source's images

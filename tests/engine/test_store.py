@@ -261,3 +261,29 @@ def test_folders_that_are_not_products_are_left_alone_at_start(store):
     (store.root / "lost+found").mkdir()  # a store that is a mount point
     store.remove_temporaries()
     assert (store.root / "lost+found").is_dir()
+
+
+def full_disk_for_banks(monkeypatch) -> None:
+    """Every bank write fails as on a full disk; images files are still written."""
+
+    def no_space(bank, path) -> None:
+        raise StorageError(f"cannot write product file {path}: No space left on device")
+
+    monkeypatch.setattr(patchcore.store, "save_bank", no_space)
+
+
+def test_a_version_refused_by_a_full_disk_leaves_neither_its_images_nor_its_folder(
+    store, make_bank, monkeypatch
+):
+    """The images of a change whose bank found the disk full would keep the space they took until the next
+    start, and refuse the next change that would have fitted."""
+    store.save(ProductVersion.taught(make_bank("widget", version=1), teach_images("a")))
+    kept = images_files(store)
+    full_disk_for_banks(monkeypatch)
+    with pytest.raises(StorageError, match="No space left on device"):
+        store.save(ProductVersion.taught(make_bank("widget", version=2), teach_images("a", "b")))
+    with pytest.raises(StorageError, match="No space left on device"):
+        store.save(ProductVersion.taught(make_bank("gadget", version=1), teach_images("c")))
+    assert images_files(store) == kept
+    assert store.load_images(store.load("widget")).files == (b"image file a",)
+    assert sorted(path.name for path in store.root.iterdir()) == [".deleted", "widget"]
