@@ -34,6 +34,7 @@ from server.logs import log_event
 from server.relearn import PrepareFiles, teach_again
 
 ADDED_IMAGE = "added image"  # how errors name the images of an AddImages call
+TEACH_AGAIN = "Teach the product again with this model"  # what repairs a product whose rebuild failed
 
 T = TypeVar("T")
 
@@ -302,12 +303,12 @@ class ProductRegistry:
             entry = self._entries.get(product_id)
         return entry.bank.version if entry is not None and entry.bank is not None else 0
 
-    def rebuild_failed(self, source: MemoryBank, reason: str) -> None:
-        """The product, if it is still `source`, says why it could not be rebuilt for the model."""
+    def rebuild_failed(self, source: MemoryBank, reason: str, advice: str = TEACH_AGAIN) -> None:
+        """The product, if it is still `source`, says why it could not be rebuilt for the model, and what to
+        do about it."""
         problem = (
             f"it was built with another model (fingerprint {source.model_fingerprint[:12]}) and could not be "
-            f"rebuilt for the loaded model {describe_model(self._extractor.info)}: {reason}. Teach the "
-            "product again with this model"
+            f"rebuilt for the loaded model {describe_model(self._extractor.info)}: {reason}. {advice}"
         )
         with self._lock:
             entry = self._entries.get(source.product_id)

@@ -27,10 +27,15 @@ from patchcore.bank import MemoryBank
 from patchcore.errors import InspectionError, ProductNotFound, StorageError, VersionConflict
 from patchcore.model import FeatureExtractor, ModelInfo
 from server.logs import log_event
-from server.products import ProductRegistry
+from server.products import TEACH_AGAIN, ProductRegistry
 
 BACKGROUND_NICE = 19
 STORE_RETRY_SECONDS = 60.0  # a rebuild the store could not take (disk full, fleet store away) is tried again
+# What a product whose rebuild the store refused says to do: not to teach it again, which the store would
+# refuse as well, and which its stored images make needless.
+STORE_AGAIN = (
+    "Nothing needs to be taught again: the product is rebuilt and stored once the store can be written"
+)
 
 
 class RebuildQueue:
@@ -181,7 +186,8 @@ class Rebuilder:
             log_event("product_rebuild_superseded", product=product_id, version=source.version)
             return  # changed meanwhile; queued again if the new version needs a rebuild too
         except StorageError as error:
-            self._failed(source, f"{error}; tried again in {self._retry_seconds:g} s", logging.WARNING)
+            reason = f"{error}; tried again in {self._retry_seconds:g} s"
+            self._failed(source, reason, logging.WARNING, advice=STORE_AGAIN)
             self._retry_later(product_id)
             return
         except InspectionError as error:
@@ -213,9 +219,11 @@ class Rebuilder:
         timer.daemon = True
         timer.start()
 
-    def _failed(self, source: MemoryBank, reason: str, level: int = logging.ERROR) -> None:
+    def _failed(
+        self, source: MemoryBank, reason: str, level: int = logging.ERROR, advice: str = TEACH_AGAIN
+    ) -> None:
         """Called in the except block: an ERROR is logged with the traceback."""
-        self._registry.rebuild_failed(source, reason)
+        self._registry.rebuild_failed(source, reason, advice)
         log_event(
             "product_rebuild_failed",
             level=level,

@@ -178,6 +178,8 @@ def test_a_rebuild_the_store_could_not_take_is_tried_again(store, extractors):
     queue.done()
     entry = registry.get(PRODUCT)
     assert not entry.usable and "(No space left on device); tried again in 0 s" in entry.problem
+    assert "once the store can be written" in entry.problem
+    assert "Teach the product again" not in entry.problem  # the store would refuse a Teach as well
 
     assert queue.take() == PRODUCT  # queued again by the retry
     rebuilder.rebuild(PRODUCT)
