@@ -41,21 +41,29 @@ STORE_AGAIN = (
 class RebuildQueue:
     """Products waiting for a rebuild, first come first served, each at most once; thread-safe.
 
-    The gauge counts the waiting products and the one being rebuilt.
+    The gauge counts the waiting products, the one being rebuilt and those held back for a retry (later()).
     """
 
     def __init__(self, gauge: Gauge) -> None:
         self._waiting: dict[str, None] = {}  # an ordered set
         self._current: str | None = None
+        self._later: set[str] = set()
         self._closed = False
         self._changed = threading.Condition()
         self._gauge = gauge
 
     def add(self, product_id: str) -> None:
         with self._changed:
+            self._later.discard(product_id)
             self._waiting[product_id] = None
             self._count()
             self._changed.notify()
+
+    def later(self, product_id: str) -> None:
+        """Counts product_id as pending until it is added again (its retry)."""
+        with self._changed:
+            self._later.add(product_id)
+            self._count()
 
     def take(self) -> str | None:
         """The next product to rebuild, waiting for one; None once closed. Call done() after its rebuild."""
@@ -83,7 +91,7 @@ class RebuildQueue:
             self._changed.notify_all()
 
     def _pending(self) -> int:
-        return len(self._waiting) + (self._current is not None)
+        return len(self._waiting.keys() | self._later) + (self._current is not None)
 
     def _count(self) -> None:
         self._gauge.set(self._pending())
@@ -211,6 +219,8 @@ class Rebuilder:
         self._on_change()
 
     def _retry_later(self, product_id: str) -> None:
+        self._queue.later(product_id)
+
         def again() -> None:
             if not self._stopping.is_set():
                 self._queue.add(product_id)

@@ -186,3 +186,27 @@ def test_a_rebuild_the_store_could_not_take_is_tried_again(store, extractors):
     queue.done()
     assert registry.get(PRODUCT).usable and registry.get(PRODUCT).bank.version == 2
     registry.close()
+
+
+def test_a_rebuild_waiting_for_its_retry_is_still_counted_as_pending(store, extractors):
+    """patchcore_rebuilds_pending must not read 0 (all rebuilt) while a product waits to be stored again."""
+    metrics = CollectorRegistry()
+    queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
+    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
+    registry.load_all()
+    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None, retry_seconds=3600)
+
+    def disk_full(*args):
+        raise StorageError("the product store is full (No space left on device)")
+
+    registry.store_rebuilt = disk_full
+    assert queue.take() == PRODUCT
+    rebuilder.rebuild(PRODUCT)
+    queue.done()
+    assert not registry.get(PRODUCT).usable
+    assert queue.pending() == 1
+    assert metrics.get_sample_value("rebuilds_pending") == 1
+    queue.add(PRODUCT)  # the retry
+    assert queue.pending() == 1
+    rebuilder.stop()
+    registry.close()
