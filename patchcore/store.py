@@ -72,8 +72,8 @@ class ProductStore:
         try:
             with tempfile.TemporaryFile(dir=target):  # unnamed where the system allows: nothing left behind
                 pass
-        except OSError as error:
-            raise _storage_error(f"write to {target}", error) from error
+        except OSError as error:  # its filename is the probe's, which tells an operator nothing
+            raise StorageError(f"cannot write to {target}: {error.strerror or error}") from error
 
     @staticmethod
     def validate_product_id(product_id: str) -> None:

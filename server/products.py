@@ -140,6 +140,7 @@ class ProductRegistry:
 
         def build() -> ProductEntry:
             self._check_expected(product_id, expected_version)
+            self._store.check_writable(product_id)
             version = self._store.next_version(product_id)
             bank = teach(self._extractor, frames, product_id, options, version=version, progress=progress)
             return self._store_and_swap(ProductVersion.taught(bank, images), base_version=expected_version)
@@ -163,6 +164,7 @@ class ProductRegistry:
             current = self._current_bank(product_id)
             self._check_expected(product_id, expected_version)
             check_count(current.stats.image_count, len(images.files))
+            self._store.check_writable(product_id)
             try:
                 stored = self._store.load_images(current)
             except ProductUnusable as error:

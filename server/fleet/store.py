@@ -60,6 +60,9 @@ class FleetStore:
     def remove_temporaries(self) -> None:
         self.local.remove_temporaries()
 
+    def check_writable(self, product_id: str) -> None:
+        self.local.check_writable(product_id)
+
     def published_version(self, product_id: str) -> int:
         """The version of product_id this server wrote to the fleet last (0: none since it started)."""
         return self._published.get(product_id, 0)

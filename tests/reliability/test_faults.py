@@ -5,6 +5,7 @@ read-only, which stops root too (unlike chmod). Without the right to mount, thos
 (the small_disk fixture, conftest.py).
 """
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -16,6 +17,14 @@ from reliability_support import inspect_request, run_command, start_server, stat
 from reliability_support import teach_request as make_teach_request
 
 from exporter.bank import main as build_bank
+from patchcore.bank import TeachOptions
+from patchcore.errors import StorageError
+from patchcore.model import FeatureExtractor
+from patchcore.prepare import PreparedFrame
+from patchcore.store import ProductStore
+from patchcore.teach_images import TeachImages, png_file
+from server.products import ProductRegistry
+from server.teach_frames import prepare_teach_files
 
 GOOD, TRUNCATED, FLIPPED = "good", "truncated", "flipped"
 
@@ -153,3 +162,44 @@ def test_the_offline_builder_refuses_a_read_only_store_before_it_reads_an_image(
     printed = capsys.readouterr().err
     assert "Read-only file system" in printed
     assert "reading" not in printed  # refused before the first image, not after the whole build
+
+
+class _CountingExtractor:
+    """The tiny model, counting its runs."""
+
+    def __init__(self, model: Path) -> None:
+        self._extractor = FeatureExtractor(model, intra_op_threads=1)
+        self.info = self._extractor.info
+        self.runs = 0
+
+    def extract(self, images: np.ndarray) -> np.ndarray:
+        self.runs += 1
+        return self._extractor.extract(images)
+
+
+def test_a_read_only_store_refuses_a_teach_and_added_images_before_the_model_runs(tiny_model, small_disk):
+    """A long Teach or AddImages (minutes for hundreds of images) learns that the store refuses it before
+    building, not after."""
+    extractor = _CountingExtractor(tiny_model)
+    prepare = functools.partial(prepare_teach_files, max_pixels=10_000)
+    registry = ProductRegistry(ProductStore(small_disk / "store"), extractor, prepare)
+    rng = np.random.default_rng(0)
+    images = TeachImages(tuple(png_file(rng.integers(0, 256, (32, 32, 3), np.uint8)) for _ in range(3)))
+    options = TeachOptions(coreset_ratio=0.25)
+
+    def frames() -> list[PreparedFrame]:
+        return prepare(images, options.view(extractor.info.input_size))
+
+    try:
+        registry.teach("part", frames(), images, options)
+        assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+        runs = extractor.runs
+        with pytest.raises(StorageError, match="Read-only file system"):
+            registry.teach("part", frames(), images, options)
+        with pytest.raises(StorageError, match="Read-only file system"):
+            registry.teach("other", frames(), images, options)
+        with pytest.raises(StorageError, match="Read-only file system"):
+            registry.add_images("part", images)
+        assert extractor.runs == runs
+    finally:
+        registry.close()
