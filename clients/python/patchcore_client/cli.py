@@ -264,8 +264,15 @@ def _env_path(variable: str) -> Path | None:
     return Path(value) if value else None
 
 
-def _read_pem(path: Path | None) -> bytes | None:
-    return path.read_bytes() if path else None
+def _read_pem(parser: argparse.ArgumentParser, flag: str, path: Path | None) -> bytes | None:
+    """The bytes of the PEM file given as `flag`; a file that cannot be read is a bad command line (exit 2)
+    naming the flag, the file and why, as the service's start-up probe shows it in the journal."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        parser.error(f"cannot read {flag} {path}: {error.strerror or error}")
 
 
 def _unsigned(text: str, largest: int) -> int | None:
@@ -447,9 +454,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with InspectionClient(
         args.target,
         timeout=args.timeout,
-        root_certificates=_read_pem(args.ca_cert),
-        client_certificate=_read_pem(args.client_cert),
-        client_key=_read_pem(args.client_key),
+        root_certificates=_read_pem(parser, "--ca-cert", args.ca_cert),
+        client_certificate=_read_pem(parser, "--client-cert", args.client_cert),
+        client_key=_read_pem(parser, "--client-key", args.client_key),
         token=args.token,
         max_message_bytes=args.max_message_bytes,
     ) as client:
