@@ -17,7 +17,7 @@ from typing import NoReturn
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
-from patchcore_client.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, InspectionClient
+from patchcore_client.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, InspectionClient, check_token
 from patchcore_client.progress import ProgressLine
 
 TEACH_IMAGE = "teach image"  # how the server's errors name a Teach call's images, counted from 1
@@ -451,6 +451,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.client_cert is None) != (args.client_key is None):
         parser.error("give both --client-cert and --client-key, or neither")
+    if args.token:
+        try:
+            check_token(args.token)
+        except ValueError as error:
+            parser.error(f"--token (or PATCHCORE_TOKEN): {error}")
     with InspectionClient(
         args.target,
         timeout=args.timeout,

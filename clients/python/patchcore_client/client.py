@@ -39,6 +39,15 @@ def _heatmap_format(heatmap: str | int) -> int:
     return HEATMAP_FORMATS[heatmap]
 
 
+def check_token(token: str) -> None:
+    """ValueError unless `token` can travel in a gRPC header (printable ASCII): gRPC would refuse every
+    call with INTERNAL "Invalid metadata" instead, which says nothing of the token."""
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in token):
+        raise ValueError("the token holds a control character (a line end from a file saved on Windows?)")
+    if not token.isascii():
+        raise ValueError("the token holds a character that is not ASCII, which a gRPC header cannot carry")
+
+
 class InspectionClient:
     """A connection to a patchcore-edge server, or to several serving the same products (a fleet).
 
@@ -76,6 +85,8 @@ class InspectionClient:
         ]
         if (client_certificate is None) != (client_key is None):
             raise ValueError("give both client_certificate and client_key, or neither")
+        if token:
+            check_token(token)
         if root_certificates is None and client_certificate is None:
             self._channel = grpc.insecure_channel(target, options=options)
         else:
