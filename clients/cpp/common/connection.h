@@ -20,7 +20,7 @@ struct Connection {
   std::unique_ptr<pb::InspectionService::Stub> stub;
   // Time for each call in milliseconds; 0 = no deadline.
   std::uint64_t deadline_ms = 0;
-  // Sent as `authorization: Bearer <token>` when not empty (servers started with --token require it).
+  // Sent as `authorization: Bearer <token>` when not empty (servers with tokens require it).
   std::string token;
 
   // Sets the deadline and the authorization header on a call's context. Call once per call.
@@ -28,8 +28,10 @@ struct Connection {
 };
 
 // Connects as --target HOST:PORT (default 127.0.0.1:50051), --deadline-ms N (default `default_deadline_ms`)
-// and --token T (default: the PATCHCORE_TOKEN environment variable) say. The channel is insecure (plain
-// HTTP/2, as the server listens by default) and accepts responses up to 64 MiB, the server's default cap.
+// and --token T (default: the PATCHCORE_TOKEN environment variable) say. The channel is plain HTTP/2, as the
+// server listens by default, or TLS with --ca-cert FILE and, for mutual TLS, --client-cert FILE --client-key
+// FILE (defaults: PATCHCORE_CA_CERT, PATCHCORE_CLIENT_CERT, PATCHCORE_CLIENT_KEY); it accepts responses up to
+// 64 MiB, the server's default cap. A certificate or key file that cannot be read throws InputError.
 Connection connect(const CommandLine& command_line, std::uint64_t default_deadline_ms);
 
 // `flags` plus the flags connect() reads.

@@ -22,7 +22,8 @@ constexpr std::uint64_t kDefaultDeadlineMs = 5000;
 const std::string kUsage =
     std::string(
         "usage: inspect_raw [--target HOST:PORT] --product ID --width W --height H [--format gray8|bgr8|rgb8]\n"
-        "                   [--deadline-ms N] [--token T] FILE...\n"
+        "                   [--deadline-ms N] [--token T] [--ca-cert PEM [--client-cert PEM --client-key PEM]]\n"
+        "                   FILE...\n"
         "\n"
         "Sends each FILE, a raw buffer of W x H pixels, rows top to bottom without padding, as a RawImage in\n"
         "one unary Inspect call per file (frame_id = its index) and prints one line per frame:\n") +

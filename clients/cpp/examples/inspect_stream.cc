@@ -19,7 +19,8 @@ namespace {
 using namespace patchcore_client;
 
 const std::string kUsage =
-    std::string("usage: inspect_stream [--target HOST:PORT] [--token T] --product ID [--deadline-ms N] FILE...\n"
+    std::string("usage: inspect_stream [--target HOST:PORT] [--token T] --product ID [--deadline-ms N]\n"
+                "                      [--ca-cert PEM [--client-cert PEM --client-key PEM]] FILE...\n"
                 "\n"
                 "Sends each FILE (JPEG/PNG/BMP/TIFF bytes) as one frame of a single InspectStream call,\n"
                 "frame_id = its index (0, 1, ...), and prints one line per frame as the result arrives:\n") +

@@ -18,7 +18,8 @@ constexpr std::uint64_t kDefaultDeadlineMs = 120000;
 
 const std::string kUsage =
     std::string(
-        "usage: teach [--target HOST:PORT] [--token T] --product ID [--tile-size N] [--deadline-ms N] FILE...\n"
+        "usage: teach [--target HOST:PORT] [--token T] --product ID [--tile-size N] [--deadline-ms N]\n"
+        "             [--ca-cert PEM [--client-cert PEM --client-key PEM]] FILE...\n"
         "\n"
         "Teaches product ID from the image files (JPEG/PNG/BMP/TIFF) of good parts, 8 being the reference\n"
         "case. A product that exists gets a new version. Prints:\n"
