@@ -76,11 +76,11 @@ class TokenTable:
         return {role.name.lower(): sum(r is role for _, r in self.entries) for role in Role}
 
 
-def _parse_role(name: str, where: str) -> Role:
+def _parse_role(name: str) -> Role | None:
     try:
         return Role[name.upper()]
     except KeyError:
-        raise ConfigError(f"{where}: unknown role {name!r}; use 'admin' or 'inspect'") from None
+        return None
 
 
 _Source = tuple[bytes, Role, str]  # a token, its role, and where it was given (for messages only)
@@ -102,7 +102,15 @@ def _tokens_file_entries(path: Path) -> list[_Source]:
         if len(words) != 2:
             counted = "1 word" if len(words) == 1 else f"{len(words)} words"
             raise ConfigError(f"{where}: expected `role token`, got {counted} (a comment needs its own line)")
-        entries.append((words[1].encode(), _parse_role(words[0], where), where))
+        role = _parse_role(words[0])
+        if role is None:
+            # The word is not shown: in a line written `token role` it is the token, and this goes to the log.
+            swapped = " (role and token swapped?)" if _parse_role(words[1]) else ""
+            raise ConfigError(
+                f"{where}: the first word is not a role: use 'admin' or 'inspect'{swapped}; "
+                "a line is `role token`"
+            )
+        entries.append((words[1].encode(), role, where))
     return entries
 
 

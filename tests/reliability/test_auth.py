@@ -109,7 +109,11 @@ def test_no_token_on_a_network_address_logs_a_warning(caplog):
     ("text", "complaint"),
     [
         ("admin\n", "expected `role token`, got 1 word ("),
-        ("root s3cret-token\n", "unknown role 'root'"),
+        ("root s3cret-token\n", "the first word is not a role: use 'admin' or 'inspect'"),
+        (
+            "s3cret-token inspect\n",
+            "the first word is not a role: use 'admin' or 'inspect' (role and token swapped?)",
+        ),
         ("inspect s3cret-token # camera 3\n", "expected `role token`"),
     ],
 )
