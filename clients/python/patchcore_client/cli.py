@@ -29,6 +29,7 @@ UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
 GRPC_MESSAGE_MAX = 2**31 - 1  # gRPC's message length options are C ints
 SENT_TOO_LARGE = "CLIENT: Sent message larger than max"  # how grpcio refuses to send a message over the limit
+SOCKET_CLOSED = ": Socket closed"  # how gRPC core ends the details of a connection the server closed at once
 
 
 class MissingPath(Exception):
@@ -253,7 +254,10 @@ def health(client: InspectionClient, args: argparse.Namespace) -> int:
         if error.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             raise
         within = f" within {args.wait:g} s" if args.wait > 0 else ""
-        print(f"error: no answer from {args.target}{within} ({error.code().name})", file=sys.stderr)
+        answer = f"{error.code().name}: {error.details()}"
+        print(
+            f"error: no answer from {args.target}{within} ({answer}){_advice(error, args)}", file=sys.stderr
+        )
         return 1
     print(status)
     return 0 if status == "SERVING" else 1
@@ -436,13 +440,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _advice(error: grpc.RpcError) -> str:
-    """What to do about an error this client raised itself before sending ("" for others)."""
-    if (error.details() or "").startswith(SENT_TOO_LARGE):
+def _advice(error: grpc.RpcError, args: argparse.Namespace) -> str:
+    """What to do about an error this client raised itself before sending, or about a connection the server
+    closed during its TLS handshake ("" for others)."""
+    details = error.details() or ""
+    if details.startswith(SENT_TOO_LARGE):
         return (
             " bytes, this client's --max-message-bytes: give a larger one here and to the server, or send "
             "fewer images per call (teach some, then add-images the others)"
         )
+    if error.code() == grpc.StatusCode.UNAVAILABLE and details.endswith(SOCKET_CLOSED):
+        if args.ca_cert is None and args.client_cert is None:
+            return (
+                "; the server closed the connection: a server with TLS closes plaintext ones (give --ca-cert)"
+            )
+        if args.client_cert is None:
+            return (
+                "; the server closed the connection: a server that requires client certificates closes "
+                "connections without one (give --client-cert and --client-key)"
+            )
     return ""
 
 
@@ -471,7 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 1
         except grpc.RpcError as error:
-            print(f"\nerror: {error.code().name}: {error.details()}{_advice(error)}", file=sys.stderr)
+            print(f"\nerror: {error.code().name}: {error.details()}{_advice(error, args)}", file=sys.stderr)
             return 1
         except _RefusedImage as error:
             print(f"\nerror: {error.code.name}: {error}", file=sys.stderr)

@@ -39,6 +39,11 @@ def _heatmap_format(heatmap: str | int) -> int:
     return HEATMAP_FORMATS[heatmap]
 
 
+# After `health(wait=...)` saw no answer: the one check that says why, within the probe's budget (the unit's
+# TimeoutStartSec=180 leaves 10 s beyond its --wait 170).
+LAST_HEALTH_CHECK_SECONDS = 5.0
+
+
 def check_token(token: str) -> None:
     """ValueError unless `token` can travel in a gRPC header (printable ASCII): gRPC would refuse every
     call with INTERNAL "Invalid metadata" instead, which says nothing of the token."""
@@ -241,7 +246,9 @@ class InspectionClient:
     def health(self, service: str = "", wait: float = 0.0) -> str:
         """The standard gRPC health status of `service` ("" = the whole server): "SERVING", "NOT_SERVING",
         "SERVICE_UNKNOWN". Health needs no token. With `wait` > 0, waits up to `wait` seconds for the server
-        to come up and report SERVING, and returns the last status seen; grpc.RpcError if none came."""
+        to come up and report SERVING, and returns the last status seen; grpc.RpcError if none came: then,
+        after one last check that does not wait, its error, which says why the channel did not connect
+        (nothing listening, a TLS handshake refused) where waiting only says the time ran out."""
         health = health_pb2_grpc.HealthStub(self._channel)
         request = health_pb2.HealthCheckRequest(service=service)
         if wait <= 0:
@@ -253,8 +260,10 @@ class InspectionClient:
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:
                     break
         except grpc.RpcError as error:
-            if last is None or error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            if error.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise
+            if last is None:
+                return _status_name(health.Check(request, timeout=LAST_HEALTH_CHECK_SECONDS))
         return _status_name(last)
 
     def _inspect_request(
