@@ -1,5 +1,5 @@
 """Helpers of the server integration tests: product ids, image messages, unusable products in a store, the
-metrics page."""
+metrics page, a decode pool held by the test."""
 
 from __future__ import annotations
 
@@ -79,3 +79,18 @@ def scrape(port: int) -> dict[str, float]:
         text = response.read().decode()
     samples = (line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
     return {name: float(value) for name, value in samples}
+
+
+class HeldPool:
+    """A decode pool that runs its jobs only when told to."""
+
+    def __init__(self) -> None:
+        self.jobs = []
+
+    def submit(self, source, job) -> None:
+        self.jobs.append(job)
+
+    def run_all(self) -> None:
+        """Runs the jobs queued, and those they queue, and forgets them."""
+        while self.jobs:
+            self.jobs.pop(0)()

@@ -9,26 +9,12 @@ import weakref
 from types import SimpleNamespace
 
 from patchcore_edge.v1 import inspection_pb2 as pb
+from server_helpers import HeldPool
 
 import server.frames
 from server.frames import FrameProcessor
 from server.lifecycle import Lifecycle
 from server.metrics import ServerMetrics
-
-
-class HeldPool:
-    """A decode pool that runs its jobs only when told to."""
-
-    def __init__(self) -> None:
-        self.jobs = []
-
-    def submit(self, source, job) -> None:
-        self.jobs.append(job)
-
-    def run_all(self) -> None:
-        """Runs the jobs queued, and those they queue, and forgets them."""
-        while self.jobs:
-            self.jobs.pop(0)()
 
 
 class HeldBatcher:

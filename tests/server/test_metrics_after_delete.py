@@ -9,6 +9,7 @@ import functools
 import numpy as np
 from patchcore_edge.v1 import inspection_pb2 as pb
 from prometheus_client import generate_latest
+from server_helpers import HeldPool
 from tiny_model import write_tiny_model
 
 from patchcore.model import FeatureExtractor
@@ -24,20 +25,6 @@ from server.service import InspectionService
 from server.teach_frames import prepare_teach_files
 
 PRODUCT = "part"
-
-
-class HeldPool:
-    """A decode pool that runs its jobs only when told to."""
-
-    def __init__(self) -> None:
-        self.jobs = []
-
-    def submit(self, source, job) -> None:
-        self.jobs.append(job)
-
-    def run_all(self) -> None:
-        while self.jobs:
-            self.jobs.pop(0)()
 
 
 class DirectBatcher:
