@@ -3,7 +3,8 @@
 A call carries `authorization: Bearer <token>`. A token has a role: `inspect` may score frames and read
 products and server info; `admin` may do everything, including Teach, AddImages, UpdateProduct and
 DeleteProduct.
-Missing or unknown token -> UNAUTHENTICATED; a known token whose role is too low -> PERMISSION_DENIED.
+No token, a malformed header or an unknown token -> UNAUTHENTICATED, the message saying which; a known token
+whose role is too low -> PERMISSION_DENIED.
 Health and reflection are never checked, so orchestrators and grpcurl work without a token.
 
 Tokens come from a file (`role token` per line, `#` comment lines) and from PATCHCORE_ADMIN_TOKEN /
@@ -171,17 +172,50 @@ def warn_if_open(tokens: TokenTable, host: str) -> None:
         )
 
 
-def bearer_token(metadata: tuple | None) -> str | None:
-    """The token of the call's `authorization: Bearer <token>` header, None when absent or malformed.
+class TokenFault(enum.Enum):
+    """Why a call is UNAUTHENTICATED."""
+
+    MISSING = enum.auto()  # no `authorization` metadata at all
+    MALFORMED = enum.auto()  # `authorization` metadata that is not `Bearer <token>`
+    UNKNOWN = enum.auto()  # a token the server does not know
+
+
+# The messages never show the token, nor part of it: a malformed header may be the token itself.
+_UNAUTHENTICATED_MESSAGES = {
+    TokenFault.MISSING: "this server needs a token: send it as `authorization: Bearer <token>` metadata "
+    "(patchcore-client: --token, or the environment variable PATCHCORE_TOKEN)",
+    TokenFault.MALFORMED: "the call's `authorization` metadata is not `Bearer <token>`: send the word "
+    "Bearer, one space, then the token (patchcore-client does so with --token or PATCHCORE_TOKEN)",
+    TokenFault.UNKNOWN: "this server does not know the call's token (mistyped, revoked, or another "
+    f"server's): send one listed in this server's --tokens-file, {ADMIN_TOKEN_VARIABLE} or "
+    f"{INSPECT_TOKEN_VARIABLE}",
+}
+
+
+def bearer_token(metadata: tuple | None) -> str | TokenFault:
+    """The token of the call's `authorization: Bearer <token>` header; MISSING without an `authorization`
+    header, MALFORMED when none is `Bearer <token>`.
 
     The scheme name is case-insensitive (RFC 6750 via RFC 7235): `bearer` and `BEARER` are accepted too.
     """
+    fault = TokenFault.MISSING
     for key, value in metadata or ():
-        if key == "authorization" and isinstance(value, str):
-            scheme, _, token = value.partition(" ")
-            if scheme.lower() == _BEARER_SCHEME and token:
-                return token
-    return None
+        if key == "authorization":
+            fault = TokenFault.MALFORMED
+            if isinstance(value, str):
+                scheme, _, token = value.partition(" ")
+                if scheme.lower() == _BEARER_SCHEME and token:
+                    return token
+    return fault
+
+
+def role_or_fault(tokens: TokenTable, metadata: tuple | None) -> Role | TokenFault:
+    """The role of the call's token, or why the call has none."""
+    token = bearer_token(metadata)
+    if isinstance(token, TokenFault):
+        return token
+    role = tokens.role_of(token)
+    return TokenFault.UNKNOWN if role is None else role
 
 
 class RefusalLog:
@@ -239,10 +273,9 @@ class RoleInterceptor(grpc.aio.ServerInterceptor):
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
         if handler is None or service != SERVICE_NAME:
             return handler
-        token = bearer_token(handler_call_details.invocation_metadata)
-        role = self._tokens.role_of(token) if token is not None else None
-        if role is None:
-            refusal = Unauthenticated("send a valid token as `authorization: Bearer <token>`")
+        role = role_or_fault(self._tokens, handler_call_details.invocation_metadata)
+        if isinstance(role, TokenFault):
+            refusal = Unauthenticated(_UNAUTHENTICATED_MESSAGES[role])
         elif role < (needed := required_role(method)):
             refusal = PermissionDenied(
                 f"{method} needs a token with the {needed.name.lower()} role; this one has "

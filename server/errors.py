@@ -17,7 +17,8 @@ class ServerBusy(InspectionError):
 
 
 class Unauthenticated(InspectionError):
-    """The server requires a token and the call carries none, or one the server does not know."""
+    """The server requires a token and the call carries none, a malformed `authorization` header, or a token
+    the server does not know."""
 
 
 class PermissionDenied(InspectionError):

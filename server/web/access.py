@@ -23,11 +23,18 @@ from collections.abc import Awaitable, Callable, Sequence
 import grpc
 from aiohttp import web
 
-from server.auth import RefusalLog, Role, TokenTable, bearer_token, required_role
+from server.auth import RefusalLog, Role, TokenFault, TokenTable, required_role, role_or_fault
 from server.tls import is_loopback
 from server.web.calls import Refused
 
 PAGE_HEADER = "X-Patchcore-Page"
+# The page shows these in its token form (static/page.js), and asks for a token again.
+_UNAUTHENTICATED_MESSAGES = {
+    TokenFault.MISSING: "this server needs a token: enter one to continue",
+    TokenFault.MALFORMED: "the request's Authorization header is not `Bearer <token>`: enter the token again",
+    TokenFault.UNKNOWN: "this server does not know that token (mistyped, revoked, or another server's): "
+    "enter a valid one",
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
@@ -42,10 +49,8 @@ class PageAccess:
 
     def role_of(self, request: web.Request) -> Role | None:
         """The role of the request's token; ADMIN when the server has no tokens; None without a valid one."""
-        if not self._tokens:
-            return Role.ADMIN
-        token = bearer_token((("authorization", request.headers.get("Authorization", "")),))
-        return self._tokens.role_of(token) if token is not None else None
+        role = self._role_or_fault(request)
+        return role if isinstance(role, Role) else None
 
     def require(self, request: web.Request, method: str) -> None:
         """Refused (UNAUTHENTICATED / PERMISSION_DENIED) unless the request may do what `method` does."""
@@ -85,12 +90,16 @@ class PageAccess:
 
         return check
 
+    def _role_or_fault(self, request: web.Request) -> Role | TokenFault:
+        if not self._tokens:
+            return Role.ADMIN
+        header = request.headers.get("Authorization")
+        return role_or_fault(self._tokens, (("authorization", header),) if header is not None else ())
+
     def _refusal(self, request: web.Request, method: str) -> Refused | None:
-        role = self.role_of(request)
-        if role is None:
-            return Refused(
-                grpc.StatusCode.UNAUTHENTICATED, "this server needs a token: enter one to continue"
-            )
+        role = self._role_or_fault(request)
+        if isinstance(role, TokenFault):
+            return Refused(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED_MESSAGES[role])
         needed = required_role(method)
         if role < needed:
             return Refused(

@@ -28,6 +28,7 @@ from server import auth as auth_module
 from server.auth import (
     RefusalLog,
     Role,
+    TokenFault,
     bearer_token,
     load_tokens,
     read_tokens_file,
@@ -165,10 +166,16 @@ def test_tokens_never_appear_in_a_repr(tmp_path):
 @pytest.mark.parametrize(
     ("value", "token"),
     [("Bearer t-1", "t-1"), ("bearer t-1", "t-1"), ("BEARER t-1", "t-1"), ("bEaReR t-1", "t-1"),
-     ("Basic t-1", None), ("Bearer", None), ("Bearer ", None), ("Bearert-1", None), ("t-1", None)],
+     ("Basic t-1", TokenFault.MALFORMED), ("Bearer", TokenFault.MALFORMED), ("Bearer ", TokenFault.MALFORMED),
+     ("Bearert-1", TokenFault.MALFORMED), ("t-1", TokenFault.MALFORMED), ("", TokenFault.MALFORMED)],
 )  # fmt: skip
 def test_the_bearer_scheme_is_matched_case_insensitively(value, token):
     assert bearer_token((("x-other", "Bearer no"), ("authorization", value))) == token
+
+
+def test_a_call_without_an_authorization_header_has_no_token():
+    assert bearer_token((("x-token", "Bearer t-1"),)) is TokenFault.MISSING
+    assert bearer_token(None) is TokenFault.MISSING
 
 
 def test_every_method_has_the_documented_role():
@@ -246,6 +253,30 @@ METHODS = tuple(pb.DESCRIPTOR.services_by_name["InspectionService"].methods_by_n
 def test_calls_without_a_valid_token_are_unauthenticated(guarded, method, metadata):
     _, stub = guarded
     assert status_code(calls(stub)[method], metadata) == grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize(
+    ("metadata", "says"),
+    [
+        ((), "this server needs a token: send it as `authorization: Bearer <token>` metadata "
+             "(patchcore-client: --token, or the environment variable PATCHCORE_TOKEN)"),
+        ((("x-token", ADMIN_TOKEN),), "this server needs a token"),
+        ((("authorization", ADMIN_TOKEN),), "the call's `authorization` metadata is not `Bearer <token>`"),
+        ((("authorization", f"Basic {ADMIN_TOKEN}"),), "is not `Bearer <token>`"),
+        ((("authorization", "Bearer"),), "is not `Bearer <token>`"),
+        (bearer(f"{ADMIN_TOKEN}x"), "this server does not know the call's token (mistyped, revoked, or "
+                                    "another server's): send one listed in this server's --tokens-file, "
+                                    "PATCHCORE_ADMIN_TOKEN or PATCHCORE_INSPECT_TOKEN"),
+    ],
+    ids=["none", "other-header", "no-scheme", "other-scheme", "scheme-only", "unknown"],
+)  # fmt: skip
+def test_an_unauthenticated_call_is_told_what_is_wrong_with_its_token_without_it(guarded, metadata, says):
+    _, stub = guarded
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.ListProducts(pb.ListProductsRequest(), metadata=metadata)
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert says in raised.value.details()
+    assert ADMIN_TOKEN[:4] not in raised.value.details()
 
 
 @pytest.mark.parametrize("method", METHODS)

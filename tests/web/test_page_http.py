@@ -16,7 +16,7 @@ from page_helpers import ADMIN_TOKEN, INSPECT_TOKEN, good_parts, new_product
 from patchcore_client import InspectionClient
 from prometheus_client import CollectorRegistry, Counter
 
-from server.auth import RefusalLog, TokenTable
+from server.auth import RefusalLog, Role, TokenTable
 from server.web.access import PageAccess
 from server.web.calls import Refused
 from server.web.handlers import frame_number
@@ -71,6 +71,27 @@ def test_reading_needs_the_inspect_role_and_changing_the_admin_role(token_server
 def test_a_token_that_is_not_utf8_is_unauthenticated_not_a_server_error(token_server):
     status, answer = _request(f"{token_server.page_url}api/session", token="\xff\xfe")
     assert (status, answer["code"]) == (401, "UNAUTHENTICATED")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "says"),
+    [
+        (None, "this server needs a token: enter one to continue"),
+        ("s3cret", "the request's Authorization header is not `Bearer <token>`: enter the token again"),
+        ("Bearer s3cret-guess", "this server does not know that token (mistyped, revoked, or another "
+                                "server's): enter a valid one"),
+    ],
+    ids=["none", "malformed", "unknown"],
+)  # fmt: skip
+def test_the_page_tells_a_missing_a_malformed_and_an_unknown_token_apart(authorization, says):
+    access = PageAccess(
+        TokenTable(((b"s3cret", Role.ADMIN),)),
+        RefusalLog(Counter("r", "r", ["code"], registry=CollectorRegistry())),
+    )
+    headers = {} if authorization is None else {"Authorization": authorization}
+    with pytest.raises(Refused) as refused:
+        access.require(make_mocked_request("GET", "/api/session", headers=headers), "GetServerInfo")
+    assert (refused.value.code.name, refused.value.message) == ("UNAUTHENTICATED", says)
 
 
 def _refused_count(server, code: str) -> float:
