@@ -28,7 +28,11 @@ class ModelError(InspectionError):
 
 
 class StorageError(InspectionError):
-    """The product store could not be written (disk full, read-only)."""
+    """The product store could not be written (disk full, read-only). A change refused with one changed
+    nothing, and its message names only the fault: the server adds the product's state to it. One that
+    `tells_outcome` says itself what became of the change (a fleet's store may hold it already)."""
+
+    tells_outcome = False
 
 
 class VersionConflict(InspectionError):

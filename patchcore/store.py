@@ -181,7 +181,8 @@ class ProductStore:
         """Write a new version whole - its images (unless stored already), then its bank - and prune.
 
         The version must be newer than every stored one, and the product at base_version unless that is 0
-        (VersionConflict otherwise: another writer was first); StorageError when the disk refuses.
+        (VersionConflict otherwise: another writer was first); StorageError when the disk refuses the version,
+        which then is not stored.
         """
         bank = version.bank
         versions = self._versions(bank.product_id)
@@ -203,12 +204,11 @@ class ProductStore:
         except StorageError:
             self._forget_unsaved(directory)
             raise
-        for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:
-            try:
+        # The version is stored, so the change is made: what cannot be removed now goes with the next save.
+        with contextlib.suppress(StorageError, OSError):
+            for old in versions[: max(0, len(versions) + 1 - _VERSIONS_KEPT)]:
                 self.version_path(bank.product_id, old).unlink(missing_ok=True)
-            except OSError as error:
-                raise _storage_error(f"remove old version {old} of {bank.product_id!r}", error) from error
-        self._remove_unnamed_images(directory)
+            self._remove_unnamed_images(directory)
         return bank
 
     def _forget_unsaved(self, directory: Path) -> None:
@@ -254,9 +254,11 @@ class ProductStore:
         doomed = self.root / f"{_DELETING_PREFIX}{product_id}-{uuid.uuid4().hex}"
         try:
             self._product_dir(product_id).rename(doomed)
-            shutil.rmtree(doomed)
         except OSError as error:
             raise _storage_error(f"delete product {product_id!r}", error) from error
+        shutil.rmtree(
+            doomed, ignore_errors=True
+        )  # the product is deleted: what is left goes at the next start
         return version
 
     def remove_temporaries(self) -> None:

@@ -32,6 +32,15 @@ class ConfigError(InspectionError):
 class FleetUnavailable(StorageError):
     """The fleet's product store (NATS) is unreachable: changes are refused, inspection goes on."""
 
+    tells_outcome = True
+
+
+class StoredInFleetOnly(StorageError):
+    """This server's folder refused a change the fleet's store has made already: the other servers have it,
+    and this server takes it from the fleet once its folder can be written."""
+
+    tells_outcome = True
+
 
 class CallEnded(Exception):
     """The call of a Teach or AddImages ended (its deadline, the client cancelled, the server's drain ran out)

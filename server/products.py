@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions
-from patchcore.errors import ProductNotFound, ProductUnusable, VersionConflict
+from patchcore.errors import ProductNotFound, ProductUnusable, StorageError, VersionConflict
 from patchcore.model import FeatureExtractor, ModelInfo
 from patchcore.prepare import PreparedFrame
 from patchcore.product_version import ProductVersion, VersionStore
@@ -145,7 +145,7 @@ class ProductRegistry:
             bank = teach(self._extractor, frames, product_id, options, version=version, progress=progress)
             return self._store_and_swap(ProductVersion.taught(bank, images), base_version=expected_version)
 
-        return self._write(build)
+        return self._change(product_id, build)
 
     def add_images(
         self,
@@ -183,7 +183,7 @@ class ProductRegistry:
             bank = dataclasses.replace(bank, version=version)
             return self._store_and_swap(ProductVersion.taught(bank, stored + images), current.version)
 
-        return self._write(build)
+        return self._change(product_id, build)
 
     def update(
         self,
@@ -208,7 +208,7 @@ class ProductRegistry:
             )
             return self._store_and_swap(ProductVersion(new_bank), bank.version)
 
-        return self._write(apply)
+        return self._change(product_id, apply)
 
     def delete(
         self, product_id: str, expected_version: int = 0, proceed: Callable[[], None] = lambda: None
@@ -224,7 +224,7 @@ class ProductRegistry:
                 del self._entries[product_id]
             return deleted_version
 
-        return self._write(remove)
+        return self._change(product_id, remove)
 
     def needs_rebuild(self, bank: MemoryBank | None) -> bool:
         """Built with another model, and rebuildable: its teach images are stored."""
@@ -329,6 +329,33 @@ class ProductRegistry:
 
     def _write(self, change: Callable[[], T]) -> T:
         return self._writer.submit(change).result()
+
+    def _change(self, product_id: str, change: Callable[[], T]) -> T:
+        """_write(change) for a change a client asked for. The store's faults name the file and the cause; a
+        client must also learn that nothing was changed, and what to do. The product's state is read on the
+        writer thread, before a change queued behind this one can make another."""
+
+        def reporting_the_state() -> T:
+            try:
+                return change()
+            except StorageError as error:
+                if error.tells_outcome:
+                    raise
+                state = self._state(product_id)
+                raise StorageError(
+                    f"{error}. Nothing was changed: {state}. Retry once the store can be written"
+                ) from error
+
+        return self._write(reporting_the_state)
+
+    def _state(self, product_id: str) -> str:
+        with self._lock:
+            entry = self._entries.get(product_id)
+        if entry is None:
+            return f"product {product_id!r} still does not exist"
+        if entry.bank is None:
+            return f"product {product_id!r} stays as it was (its bank file unreadable)"
+        return f"product {product_id!r} stays at version {entry.bank.version}"
 
     def _current_bank(self, product_id: str) -> MemoryBank:
         """The product's current bank; ProductNotFound / ProductUnusable when there is none readable."""

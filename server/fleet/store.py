@@ -32,7 +32,7 @@ from patchcore.product_version import ProductVersion
 from patchcore.store import FLEET_MARK, ProductStore
 from patchcore.teach_images import TeachImages
 from patchcore.version_file import encode_version_file
-from server.errors import FleetUnavailable
+from server.errors import FleetUnavailable, StoredInFleetOnly
 from server.fleet.connection import OBJECT_TIMEOUT_SECONDS, CompareAndSetFailed, FleetConnection
 from server.fleet.manifest import Manifest, new_object_name
 from server.logs import log_event
@@ -105,7 +105,7 @@ class FleetStore:
             saved = self.local.save(ProductVersion(bank, images))
         except StorageError as error:
             self._published.pop(bank.product_id, None)
-            raise StorageError(
+            raise StoredInFleetOnly(
                 f"{error}. The fleet holds version {bank.version} of {bank.product_id!r} already: the other "
                 "servers serve it, and this server takes it from the fleet once its folder can be written; "
                 "do not repeat the change"
@@ -151,7 +151,14 @@ class FleetStore:
         if manifest is not None:
             self._remove_objects(manifest.object_name, manifest.previous_object)
         if self._held(product_id):
-            self.local.delete(product_id)
+            try:
+                self.local.delete(product_id)
+            except StorageError as error:
+                raise StoredInFleetOnly(
+                    f"{error}. The fleet has deleted {product_id!r} already: the other servers have deleted "
+                    "their copies, and this server deletes its own once its folder can be written; do not "
+                    "repeat the delete"
+                ) from error
         return current
 
     def publish_held(self, product_id: str) -> bool:

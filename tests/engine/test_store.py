@@ -287,3 +287,42 @@ def test_a_version_refused_by_a_full_disk_leaves_neither_its_images_nor_its_fold
     assert images_files(store) == kept
     assert store.load_images(store.load("widget")).files == (b"image file a",)
     assert sorted(path.name for path in store.root.iterdir()) == [".deleted", "widget"]
+
+
+def test_a_version_stored_whose_old_version_cannot_be_removed_is_stored(store, make_bank, monkeypatch):
+    """A StorageError from save means nothing was changed: once the new bank is in place, pruning the old
+    ones is left to the next save."""
+    for version in (1, 2):
+        save(store, make_bank("widget", version=version))
+    unlink = patchcore.store.Path.unlink
+
+    def refused_for_banks(path, missing_ok=False):
+        if path.suffix == ".bank":
+            raise PermissionError(13, "Permission denied", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(patchcore.store.Path, "unlink", refused_for_banks)
+    save(store, make_bank("widget", version=3))
+    assert store.load("widget").version == 3
+    monkeypatch.undo()
+    save(store, make_bank("widget", version=4))
+    assert sorted(path.name for path in (store.root / "widget").iterdir()) == [
+        "v00000003.bank",
+        "v00000004.bank",
+    ]
+
+
+def test_a_deleted_product_whose_folder_cannot_be_removed_is_deleted(store, make_bank, monkeypatch):
+    """The folder is renamed away first: once that is done the product is gone, and the rest goes at start."""
+    save(store, make_bank("widget", version=1))
+
+    def refused(path, ignore_errors=False):
+        if not ignore_errors:
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(patchcore.store.shutil, "rmtree", refused)
+    assert store.delete("widget") == 1
+    assert store.product_ids() == []
+    monkeypatch.undo()
+    store.remove_temporaries()
+    assert sorted(path.name for path in store.root.iterdir()) == [".deleted"]

@@ -81,7 +81,7 @@ def _during_prune() -> None:
 
 def _during_delete() -> None:
     """DeleteProduct has renamed the product's folder away; removing it never finishes."""
-    patchcore.store.shutil = types.SimpleNamespace(**{**vars(shutil), "rmtree": lambda *_: die()})
+    patchcore.store.shutil = types.SimpleNamespace(**{**vars(shutil), "rmtree": lambda *_, **__: die()})
 
 
 MOMENTS = {

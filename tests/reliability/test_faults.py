@@ -91,6 +91,9 @@ def stored_names(store: Path) -> list[str]:
 
 WRITES = {
     "Teach": lambda stub: stub.Teach(make_teach_request("part", seed=2)),
+    "AddImages": lambda stub: stub.AddImages(
+        pb.AddImagesRequest(product_id="part", images=make_teach_request("part", seed=5, count=1).images)
+    ),
     "UpdateProduct": lambda stub: stub.UpdateProduct(
         pb.UpdateProductRequest(
             product_id="part", options=pb.ProductOptions(threshold=0.3), update_fields=["threshold"]
@@ -103,13 +106,19 @@ WRITES = {
 def assert_refused_and_unchanged(
     stub, store: Path, before: pb.Product, reason: str, methods: list[str]
 ) -> None:
-    """Each of `methods` gets UNAVAILABLE naming `reason`; the old version still serves; nothing is left."""
+    """Each of `methods` gets UNAVAILABLE naming `reason` and saying the product is unchanged; the old version
+    still serves; nothing is left."""
     files = stored_names(store)
+    unchanged = (
+        f". Nothing was changed: product 'part' stays at version {before.version}. Retry once the store can "
+        "be written"
+    )
     for method in methods:
         with pytest.raises(grpc.RpcError) as raised:
             WRITES[method](stub)
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE, method
         assert reason in raised.value.details()
+        assert raised.value.details().endswith(unchanged), method
     assert stub.GetProduct(pb.GetProductRequest(product_id="part")) == before
     assert stub.Inspect(inspect_request("part")).product_version == before.version
     assert stored_names(store) == files  # no temp file, no half-deleted folder
@@ -126,7 +135,7 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
         # Deleting needs no space (an operator frees the disk so), so only the calls that write a version
         # are refused.
         assert_refused_and_unchanged(
-            stub, store, before, "No space left on device", ["Teach", "UpdateProduct"]
+            stub, store, before, "No space left on device", ["Teach", "AddImages", "UpdateProduct"]
         )
         stub.DeleteProduct(pb.DeleteProductRequest(product_id="spare"))
         assert (
@@ -137,6 +146,11 @@ def test_full_or_read_only_store_refuses_changes_and_keeps_serving(tiny_model, s
         filler.unlink()
         assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
         assert_refused_and_unchanged(stub, store, before, "Read-only file system", list(WRITES))
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.Teach(make_teach_request("fresh", seed=6))
+        assert raised.value.details().endswith(
+            ". Nothing was changed: product 'fresh' still does not exist. Retry once the store can be written"
+        )
 
         assert run_command("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
         assert stub.Teach(make_teach_request("part", seed=3)).version == before.version + 1

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
-from patchcore.errors import ProductNotFound, VersionConflict
+from patchcore.errors import ProductNotFound, StorageError, VersionConflict
 from patchcore.product_version import ProductVersion
 from patchcore.store import ProductStore
+from server.errors import StoredInFleetOnly
 from server.fleet.connection import CompareAndSetFailed
 from server.fleet.manifest import Manifest
 from server.fleet.store import FleetStore
@@ -88,3 +89,27 @@ def test_a_change_made_from_the_version_this_server_holds_while_the_fleet_is_pas
     assert "at version 4 in the fleet, and this server still holds version 3" in message
     assert "expected" not in message
     assert fleet.entries[PRODUCT][1] == 9
+
+
+def test_a_delete_the_fleet_made_but_the_folder_refused_says_so_and_not_that_nothing_changed(
+    tmp_path, monkeypatch
+):
+    """The registry adds "nothing was changed" to a StorageError that does not tell its outcome: here the
+    tombstone is written, so the product is deleted in the fleet whatever this server's folder says."""
+    local = ProductStore(tmp_path / "store")
+    local.save(ProductVersion(_bank(3)))
+    fleet = _AnsweringStore()
+
+    def read_only(product_id: str, expected_version: int = 0) -> int:
+        raise StorageError(f"cannot delete product {product_id!r}: Read-only file system")
+
+    monkeypatch.setattr(local, "delete", read_only)
+    with pytest.raises(StoredInFleetOnly) as raised:
+        FleetStore(local, fleet).delete(PRODUCT)
+    assert raised.value.tells_outcome
+    assert str(raised.value) == (
+        "cannot delete product 'widget': Read-only file system. The fleet has deleted 'widget' already: the "
+        "other servers have deleted their copies, and this server deletes its own once its folder can be "
+        "written; do not repeat the delete"
+    )
+    assert fleet.entries[PRODUCT][0].deleted
