@@ -5,6 +5,7 @@ import logging
 import subprocess
 import sys
 import time
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 import grpc
@@ -16,9 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from patchcore_client import InspectionClient
 from patchcore_client.cli import main as client_cli
-from reliability_support import start_server, wait_for_log_event
+from reliability_support import log_events, start_server, wait_for_log_event
 
 from server.errors import ConfigError
+from server.stderr_relay import NATIVE_LINES_PER_WINDOW
 from server.tls import is_loopback, server_credentials, warn_if_expiring, warn_if_exposed
 
 
@@ -111,6 +113,25 @@ def test_a_failed_handshake_is_logged_as_json_like_everything_else(tiny_model, p
     handshake = next(event for event in events if "Handshake failed" in event.get("message", ""))
     assert handshake["event"] == "native_log" and handshake["source"].startswith("ssl_transport_security")
     assert events[-1]["event"] == "server_stopped"
+
+
+def test_a_client_retrying_a_failed_handshake_does_not_flood_the_log(tiny_model, pki, tmp_path):
+    """Each failed handshake writes gRPC core lines with no limit of its own; the relay logs at most
+    NATIVE_LINES_PER_WINDOW of a kind a minute, and says how many it left out when the server stops."""
+    credentials = grpc.ssl_channel_credentials(root_certificates=pki["ca"].cert_pem)
+    server = start_server(tiny_model, tmp_path / "store", tmp_path, *tls_args(pki, False),
+                          credentials=credentials, env={"GRPC_VERBOSITY": "INFO"})  # fmt: skip
+    attempts = 3 * NATIVE_LINES_PER_WINDOW
+    with server:
+        for _ in range(attempts):
+            assert server_info_code(server.target) == grpc.StatusCode.UNAVAILABLE  # plaintext to a TLS port
+    summaries = {s["source"]: s for s in log_events(server, "native_log_suppressed")}
+    logged = Counter(e["source"] for e in log_events(server, "native_log") if "source" in e)
+    assert summaries, "no line was left out"
+    for source, summary in summaries.items():
+        assert logged[source] == NATIVE_LINES_PER_WINDOW
+        assert summary["not_logged"] > 0, source
+    assert any(source.startswith("ssl_transport_security") for source in summaries)
 
 
 def test_mutual_tls_serves_clients_with_a_certificate_from_the_ca(mtls_server, pki):
