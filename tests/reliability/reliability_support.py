@@ -73,6 +73,18 @@ def run_command(*command: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, capture_output=True, text=True, timeout=30)
 
 
+def fill(disk: Path) -> Path:
+    """Writes a file until the disk is full; returns it."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
 def server_rss_bytes(server: LocalServer) -> int:
     """Resident memory of the server process."""
     return psutil.Process(server.process.pid).memory_info().rss

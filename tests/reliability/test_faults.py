@@ -13,7 +13,7 @@ import grpc
 import numpy as np
 import pytest
 from patchcore_edge.v1 import inspection_pb2 as pb
-from reliability_support import inspect_request, run_command, start_server, status_code, stub_for
+from reliability_support import fill, inspect_request, run_command, start_server, status_code, stub_for
 from reliability_support import teach_request as make_teach_request
 
 from exporter.bank import main as build_bank
@@ -71,18 +71,6 @@ def test_teaching_a_damaged_product_again_repairs_it(damaged_store):
     product = stub.Teach(make_teach_request(TRUNCATED, seed=9))
     assert product.usable and product.version == 2
     assert stub.Inspect(inspect_request(TRUNCATED)).product_version == 2
-
-
-def fill(disk: Path) -> Path:
-    """Writes a file until the disk is full; returns it."""
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
 
 
 def stored_names(store: Path) -> list[str]:

@@ -28,9 +28,9 @@ from patchcore_client import InspectionClient
 from patchcore_client.local_nats import LocalNats
 from patchcore_edge.v1 import inspection_pb2 as pb
 from reliability_support import (
+    fill,
     inspect_request,
     metric_value,
-    run_command,
     start_server,
     stub_for,
     teach_request,
@@ -324,14 +324,16 @@ def test_a_version_its_writer_could_not_keep_in_its_folder_is_fetched_once_the_f
     a.stub.Teach(teach_request(PRODUCT, seed=1))
     wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=1)
 
-    assert run_command("mount", "-o", "remount,ro", str(small_disk)).returncode == 0
+    # A full disk, not a read-only one: a store that takes no file at all refuses the Teach before it is
+    # built, while a full one takes the check's empty file and fails only at the version's own files.
+    filler = fill(small_disk)
     error = rpc_error(a.stub.Teach, teach_request(PRODUCT, seed=2))
-    assert error.code() == grpc.StatusCode.UNAVAILABLE and "Read-only file system" in error.details()
+    assert error.code() == grpc.StatusCode.UNAVAILABLE and "No space left on device" in error.details()
     assert "The fleet holds version 2 of 'bracket' already" in error.details()
     wait_for_log_event(b.server, "fleet_version_received", product=PRODUCT, version=2)
     assert a.version(PRODUCT) == 1
 
-    assert run_command("mount", "-o", "remount,rw", str(small_disk)).returncode == 0
+    filler.unlink()
     wait_for_log_event(a.server, "fleet_version_received", product=PRODUCT, version=2)
     assert a.stub.Inspect(inspect_request(PRODUCT)).product_version == 2
 
