@@ -4,10 +4,14 @@ compared with the bank where it was taught, and its region of interest follows i
 
 The pose (a rotation and a shift) is found by ECC (OpenCV's findTransformECC, Euclidean motion) between
 small, blurred grey copies of the two frames, REFERENCE_SIDE pixels on their longer side, started from the
-shift that phase correlation finds (so shifts of up to a fifth of the frame are found, and turns of up to
-about 10 degrees); ECC compares zero-mean, unit-variance intensities, so a change of gain or offset does not
-move it. A frame it cannot align (ECC does not converge, or the result correlates less than MIN_CORRELATION
-with the reference: another part, an empty fixture) is inspected as it came.
+turn and shift that phase correlation finds: the frame's copy is turned back by each of START_TURNS about
+its centre and phase-correlated with the reference's, and the turn that correlates best, with its shift, is
+the start. So shifts of up to a fifth of the frame are found together with turns of up to about 10 degrees:
+phase correlation of the copy as it came finds no shift once it is turned by more than a few degrees, and
+ECC started from a wrong shift fails or settles on a wrong pose. ECC compares zero-mean, unit-variance
+intensities, so a change of gain or offset does not move it. A frame it cannot align (ECC does not
+converge, or the result correlates less than MIN_CORRELATION with the reference: another part, an empty
+fixture) is inspected as it came.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ MAX_LONG_SIDE = 1024
 _MIN_SIDE = 8  # phase correlation's window needs more than 1 pixel each way (frames thinner than 8 px)
 _BLUR_SIGMA = 1.0  # in those pixels: smooths away sensor noise and JPEG blocks
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
+# The turns (degrees) the pose search starts from, 2 degrees apart: the copy turned back by the nearest one
+# is at most a degree off (about a pixel at the copy's edge), where phase correlation still finds the shift.
+START_TURNS = tuple(range(-12, 13, 2))
 # Below this correlation between the turned frame and the reference, the pose is not trusted: the part moved
 # frames correlate at 0.95 or more, another part or an empty fixture near 0.
 MIN_CORRELATION = 0.5
@@ -67,10 +74,7 @@ class Reference:
                 f"{width}x{height} teach frames, so every frame must have that size"
             )
         small = _blurred(_small_grey(rgb, self.grey.shape))
-        warp = np.eye(2, 3, dtype=np.float32)
-        # phaseCorrelate applies its window to its inputs in place: it gets copies.
-        (dx, dy), _ = cv2.phaseCorrelate(self._template.copy(), small.copy(), self._window)
-        warp[:, 2] = (dx, dy)  # the shift alone first: ECC then refines it from near the answer
+        warp = self._start(small)  # ECC then refines the pose from near the answer
         try:
             correlation, warp = cv2.findTransformECC(
                 self._template, small, warp, cv2.MOTION_EUCLIDEAN, _ECC_CRITERIA, None, 1
@@ -83,6 +87,30 @@ class Reference:
         return scaled_pose(
             warp.astype(np.float64), (frame_size[1] / small_width, frame_size[0] / small_height)
         )
+
+    def _start(self, small: np.ndarray) -> np.ndarray:
+        """[2, 3] float32, reference pixels -> small's (the frame's blurred grey copy): the turn of
+        START_TURNS whose turned-back copy phase-correlates best with the reference, with the shift found
+        there."""
+        height, width = small.shape
+        centre = ((width - 1) / 2, (height - 1) / 2)
+        best, start = -np.inf, np.eye(2, 3)
+        for turn in START_TURNS:
+            turning = cv2.getRotationMatrix2D(centre, turn, 1.0)  # turned-back pixels -> small's
+            turned_back = cv2.warpAffine(
+                small,
+                turning,
+                (width, height),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REPLICATE,
+            )
+            # phaseCorrelate applies its window to its inputs in place: the template gets a copy.
+            shift, response = cv2.phaseCorrelate(self._template.copy(), turned_back, self._window)
+            if response > best:
+                # a reference pixel x is turned_back's x + shift, which is small's turning @ (x + shift)
+                best, start = response, turning.copy()
+                start[:, 2] = turning @ [shift[0], shift[1], 1.0]
+        return start.astype(np.float32)
 
     def to_json(self) -> dict:
         return {

@@ -171,6 +171,25 @@ def test_a_part_shifted_by_a_fifth_of_the_frame_is_found(part):
     np.testing.assert_allclose(pose @ corners, part_pose(part.shape, 2.0, shift) @ corners, atol=0.5)
 
 
+@pytest.mark.parametrize(
+    ("angle", "shift"),
+    [
+        (8.0, (0.0, 0.0)),
+        (6.0, (25.0, 15.0)),
+        (6.0, (51.0, -30.0)),
+        (-8.0, (-40.0, 30.0)),
+        (10.0, (10.0, -8.0)),
+    ],
+)
+def test_a_part_turned_by_up_to_ten_degrees_and_shifted_is_found(part, angle, shift):
+    """Turns the README promises (up to about 10 degrees) together with a shift: the phase correlation of
+    an unturned copy finds no shift there, so the turn is looked for first."""
+    reference = Reference.of(part, part.shape[:2])
+    pose = reference.pose_of(placed(part, angle=angle, shift=shift), part.shape[:2])
+    corners = np.array([[0, 0, 1], [255, 0, 1], [0, 255, 1], [255, 255, 1]], dtype=np.float64).T
+    np.testing.assert_allclose(pose @ corners, part_pose(part.shape, angle, shift) @ corners, atol=0.5)
+
+
 def test_another_part_is_inspected_as_it_came(part, brick_crops):
     reference = Reference.of(part, part.shape[:2])
     np.testing.assert_array_equal(reference.pose_of(brick_crops[5], part.shape[:2]), np.eye(2, 3))
