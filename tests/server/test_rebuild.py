@@ -57,16 +57,30 @@ def store(tmp_path, extractors) -> ProductStore:
 
 
 @pytest.fixture
-def server_parts(store, extractors):
-    """(registry, queue, rebuilder, pending gauge value) of a server started with the new model; the
-    rebuilder's thread is not started: tests rebuild one product at a time by calling it."""
-    metrics = CollectorRegistry()
-    queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
-    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
-    registry.load_all()
-    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None)
-    yield registry, queue, rebuilder, lambda: metrics.get_sample_value("rebuilds_pending")
-    registry.close()
+def start_server_parts(store, extractors):
+    """A function of the Rebuilder's options -> (registry, queue, rebuilder, pending gauge value) of a server
+    started with the new model; the rebuilder's thread is not started: tests rebuild one product at a time by
+    calling it. The registries are closed after the test."""
+    registries = []
+
+    def start(**rebuilder_options):
+        metrics = CollectorRegistry()
+        queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
+        registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
+        registries.append(registry)
+        registry.load_all()
+        rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None, **rebuilder_options)
+        return registry, queue, rebuilder, lambda: metrics.get_sample_value("rebuilds_pending")
+
+    yield start
+    for registry in registries:
+        registry.close()
+
+
+@pytest.fixture
+def server_parts(start_server_parts):
+    """start_server_parts() with the Rebuilder's defaults."""
+    return start_server_parts()
 
 
 def test_a_product_waiting_for_its_rebuild_says_so_and_for_which_model(server_parts, extractors):
@@ -159,13 +173,9 @@ def test_a_rebuild_of_a_product_deleted_and_taught_again_meanwhile_is_dropped(se
     assert entry.bank.teach_images_sha256 == fresh_images.sha256
 
 
-def test_a_rebuild_the_store_could_not_take_is_tried_again(store, extractors):
+def test_a_rebuild_the_store_could_not_take_is_tried_again(start_server_parts):
     """A full disk at the first attempt: the product says so, and is queued again (here at once)."""
-    metrics = CollectorRegistry()
-    queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
-    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
-    registry.load_all()
-    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None, retry_seconds=0)
+    registry, queue, rebuilder, _ = start_server_parts(retry_seconds=0)
     store_rebuilt = registry.store_rebuilt
 
     def disk_full(*args):
@@ -185,16 +195,11 @@ def test_a_rebuild_the_store_could_not_take_is_tried_again(store, extractors):
     rebuilder.rebuild(PRODUCT)
     queue.done()
     assert registry.get(PRODUCT).usable and registry.get(PRODUCT).bank.version == 2
-    registry.close()
 
 
-def test_a_rebuild_waiting_for_its_retry_is_still_counted_as_pending(store, extractors):
+def test_a_rebuild_waiting_for_its_retry_is_still_counted_as_pending(start_server_parts):
     """patchcore_rebuilds_pending must not read 0 (all rebuilt) while a product waits to be stored again."""
-    metrics = CollectorRegistry()
-    queue = RebuildQueue(Gauge("rebuilds_pending", "Products waiting for a rebuild.", registry=metrics))
-    registry = ProductRegistry(store, extractors[1], prepare_files, queue.add)
-    registry.load_all()
-    rebuilder = Rebuilder(registry, queue, extractors[1], on_change=lambda: None, retry_seconds=3600)
+    registry, queue, rebuilder, pending_gauge = start_server_parts(retry_seconds=3600)
 
     def disk_full(*args):
         raise StorageError("the product store is full (No space left on device)")
@@ -205,8 +210,7 @@ def test_a_rebuild_waiting_for_its_retry_is_still_counted_as_pending(store, extr
     queue.done()
     assert not registry.get(PRODUCT).usable
     assert queue.pending() == 1
-    assert metrics.get_sample_value("rebuilds_pending") == 1
+    assert pending_gauge() == 1
     queue.add(PRODUCT)  # the retry
     assert queue.pending() == 1
     rebuilder.stop()
-    registry.close()
