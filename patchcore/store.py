@@ -256,9 +256,8 @@ class ProductStore:
             self._product_dir(product_id).rename(doomed)
         except OSError as error:
             raise _storage_error(f"delete product {product_id!r}", error) from error
-        shutil.rmtree(
-            doomed, ignore_errors=True
-        )  # the product is deleted: what is left goes at the next start
+        # The product is deleted: what cannot be removed now goes at the next start (remove_temporaries).
+        shutil.rmtree(doomed, ignore_errors=True)
         return version
 
     def remove_temporaries(self) -> None:
