@@ -295,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         choices=list(CHOICES),
         default=list(CHOICES),
         metavar="CHOICE",
-        help="which rows to run (default all): " + "; ".join(CHOICES),
+        help="which rows to run (default all): " + "; ".join(CHOICES).replace("%", "%%"),
     )
     parser.add_argument("--seeds", type=int, default=3, help="seeds per product (default 3)")
     parser.add_argument("--held-out", action="store_true", help="also the held-out surfaces (report only)")
