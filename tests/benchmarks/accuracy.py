@@ -6,7 +6,9 @@ defects, image AUROC) and three scikit-image textures with planted defects (exac
 every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
 frames, both with the reference model and beside a plain PatchCore reference; "roi" = parts in a region of
 interest of larger frames; "align" = the line set's structured parts held loosely, with and without
-alignment; "outliers" = teach sets with one bad frame, whether Teach names it (teach_outliers.py). Prints
+alignment; "outliers" = teach sets with one bad frame, whether Teach names it (teach_outliers.py);
+"thresholds" = false alarms and misses of default-taught products at several threshold scales
+(threshold_scales.py). Prints
 one Markdown table per section and writes them, with the coreset timings and the teach scaling table
 (tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
 """
@@ -57,8 +59,9 @@ from tests.benchmarks.plain_patchcore import plain_extractor
 from tests.benchmarks.teach_outliers import outlier_table
 from tests.benchmarks.teach_scaling import scaling_table
 from tests.benchmarks.textures import TEXTURES
+from tests.benchmarks.threshold_scales import threshold_scale_table
 
-SECTIONS = ("elpv", "line", "highres", "roi", "align", "outliers")
+SECTIONS = ("elpv", "line", "highres", "roi", "align", "outliers", "thresholds")
 ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
@@ -115,7 +118,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="which tables to run (default all): elpv = elpv cells and textures for every model, "
         "line = the line-variation set, highres = its 2048x1536 frames, roi = parts in a region of interest, "
         "align = its structured parts held loosely, with and without alignment, outliers = teach sets with "
-        "one bad frame: is it named",
+        "one bad frame: is it named, thresholds = false alarms and misses of default-taught products at "
+        "several threshold scales",
     )
     parser.add_argument(
         "--line-surfaces",
@@ -259,6 +263,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if "outliers" in args.sections:
         cached = CachedFeatureExtractor(reference_extractor(args.models), args.feature_cache)
         appendix += "\n\n" + outlier_table(cached, load_elpv_products(), seeds)
+    if "thresholds" in args.sections:
+        extractor = reference_extractor(args.models)
+        appendix += "\n\n" + threshold_scale_table(extractor, args.feature_cache, seeds)
     write_report(args.out, tables, appendix, len(seeds), started, done=True)
     print(f"\n{markdown_tables(tables)}\n\n{appendix}\n\nwritten to {args.out}")
 

@@ -7,8 +7,8 @@ stride-16 map upsampled bilinearly to the stride-8 grid, concatenated, no L2 nor
 10% greedy k-center coreset (the same greedy algorithm as anomalib's, patchcore.coreset); patch score =
 Euclidean distance to the nearest bank vector; image score = the highest patch score; heatmap = patch scores
 upsampled bilinearly to the input size and Gaussian-smoothed with sigma 4 (anomalib's defaults). Frames are
-resized to the input size with area averaging. Its threshold follows the engine's rule (1.1 x the highest
-leave-one-out score), so false alarms and misses are comparable.
+resized to the input size with area averaging. Its threshold follows the engine's rule (the engine's
+DEFAULT_THRESHOLD_SCALE x the highest leave-one-out score), so false alarms and misses are comparable.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from patchcore.bank import DEFAULT_THRESHOLD_SCALE
 from patchcore.coreset import coreset_size, greedy_coreset
 from tests.benchmarks.accuracy_protocol import SCORE_BATCH, FrameScores
 from tests.benchmarks.cached_features import CachedFeatureExtractor
@@ -29,7 +30,6 @@ from tests.benchmarks.traced_features import TracedFeatures, lite0_features_only
 
 INPUT_SIZE = 224
 CORESET_RATIO = 0.1
-THRESHOLD_SCALE = 1.1
 HEATMAP_SIGMA = 4.0
 NAME = "plain PatchCore (anomalib-like, torch)"
 
@@ -100,7 +100,7 @@ def plain_teach(extractor: CachedFeatureExtractor, frames: np.ndarray, seed: int
         scores.append(float(nearest_distances(_coreset(others, seed), features[left_out]).max()))
     return PlainBank(
         vectors=_coreset(features.reshape(-1, dim), seed),
-        threshold=THRESHOLD_SCALE * max(scores),
+        threshold=DEFAULT_THRESHOLD_SCALE * max(scores),
         leave_one_out_scores=tuple(scores),
     )
 
