@@ -19,16 +19,26 @@ from collections.abc import Callable
 
 import numpy as np
 
+from patchcore.errors import InvalidInput
 from patchcore.knn import NearestNeighbours
 from patchcore.progress import ProgressCounter
 from patchcore.scoring import image_score
 
 QUERY_CHUNK = 16_384  # rows searched at a time (bounds the float32 copy of the queries)
+MAX_THRESHOLD = 2.0  # the cosine distance of opposite unit vectors: no score can be above it
 
 
 def threshold_from_scores(scores: list[float], threshold_scale: float) -> float:
-    """The default threshold for these held-out scores of good images."""
-    return float(threshold_scale * max(scores))
+    """The default threshold for these held-out scores of good images. InvalidInput when it is above
+    MAX_THRESHOLD: no frame could score above it, so the product would pass every defect."""
+    threshold = float(threshold_scale * max(scores))
+    if threshold > MAX_THRESHOLD:
+        raise InvalidInput(
+            f"threshold_scale {threshold_scale:g} x the highest held-out score of the good images "
+            f"({max(scores):.4f}) gives a threshold of {threshold:.4g}, above {MAX_THRESHOLD:g}, the largest "
+            "cosine distance: no frame could ever be anomalous; teach with a smaller threshold_scale"
+        )
+    return threshold
 
 
 def _rows_by_image(owners: np.ndarray, scored: np.ndarray, image_count: int) -> list[np.ndarray]:

@@ -15,6 +15,7 @@ from patchcore.model import ModelInfo
 from patchcore.prepare import TEACH_IMAGE
 from patchcore.regions import Region
 from patchcore.teach_images import TeachImages, png_file
+from patchcore.threshold import MAX_THRESHOLD
 from server.products import ProductEntry
 
 _PIXEL_FORMATS = {
@@ -24,7 +25,6 @@ _PIXEL_FORMATS = {
 }
 
 PRODUCT_OPTION_FIELDS = ("threshold", "top_k", "min_region_area")
-MAX_THRESHOLD = 2.0  # the cosine distance of opposite unit vectors: no score can be above it
 _HEATMAP_FORMATS = frozenset(pb.HeatmapFormat.values())
 
 

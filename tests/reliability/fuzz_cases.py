@@ -164,7 +164,10 @@ def teach_cases(draw) -> Case:
     )
     if surely_bad:
         return Case("Teach", request, frozenset({INVALID, TOO_LARGE}))
-    return Case("Teach", request, frozenset({OK}).union(*image_codes))
+    codes = frozenset({OK}).union(*image_codes)
+    if options.threshold_scale > 1:  # scale x the highest held-out score may be above 2: refused
+        codes |= {INVALID}
+    return Case("Teach", request, codes)
 
 
 @st.composite

@@ -103,3 +103,17 @@ def test_server_info_describes_the_model_and_limits(stub):
     assert info.max_message_bytes == MAX_MESSAGE_BYTES
     assert info.version
     assert not info.fleet.enabled and not info.fleet.connected and info.fleet.url == ""
+
+
+def test_teach_refuses_a_threshold_scale_that_puts_the_threshold_above_the_largest_distance(stub):
+    # A cosine distance is at most 2: a threshold above it would pass every frame, defects included.
+    request = teach_request("overscaled", seed=16)
+    request.options.threshold_scale = 1000.0
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Teach(request)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "threshold_scale" in raised.value.details()
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.GetProduct(pb.GetProductRequest(product_id="overscaled"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    assert stub.Teach(teach_request("overscaled", seed=16)).threshold <= 2.0
