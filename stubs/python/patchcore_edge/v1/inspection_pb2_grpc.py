@@ -29,9 +29,9 @@ class InspectionServiceStub:
     """Teaches products and inspects frames. All calls that name a product take its `product_id`.
 
     Errors are standard gRPC status codes:
-    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set,
-    an image (of a product without a region of interest) or a region of interest under
-    32 pixels a side.
+    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, a Teach with fewer
+    than 2 images, an image (of a product without a region of interest) or a region of
+    interest under 32 pixels a side.
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
     rebuilt for the loaded model, or its stored bank is unreadable).
@@ -101,9 +101,9 @@ class InspectionServiceServicer:
     """Teaches products and inspects frames. All calls that name a product take its `product_id`.
 
     Errors are standard gRPC status codes:
-    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set,
-    an image (of a product without a region of interest) or a region of interest under
-    32 pixels a side.
+    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, a Teach with fewer
+    than 2 images, an image (of a product without a region of interest) or a region of
+    interest under 32 pixels a side.
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
     rebuilt for the loaded model, or its stored bank is unreadable).
@@ -258,9 +258,9 @@ class InspectionService:
     """Teaches products and inspects frames. All calls that name a product take its `product_id`.
 
     Errors are standard gRPC status codes:
-    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, empty teach set,
-    an image (of a product without a region of interest) or a region of interest under
-    32 pixels a side.
+    INVALID_ARGUMENT     bad input: undecodable image, buffer size mismatch, bad product id, a Teach with fewer
+    than 2 images, an image (of a product without a region of interest) or a region of
+    interest under 32 pixels a side.
     NOT_FOUND            unknown product.
     FAILED_PRECONDITION  the product cannot be used with the loaded model (built for another model, being
     rebuilt for the loaded model, or its stored bank is unreadable).
