@@ -157,6 +157,10 @@ class InspectionServiceServicer:
         and every later one get no response: treat a frame without a response as not inspected. An answer that
         would be over max_message_bytes (a FLOAT32 heatmap takes 4 bytes per frame pixel) is not sent: the frame
         gets `error` RESOURCE_EXHAUSTED instead, and the stream goes on.
+
+        A request that is not a valid InspectRequest (bytes that do not parse, a string that is not UTF-8) has
+        no frame_id to answer: the frames before it are answered, then the whole call ends with status
+        INVALID_ARGUMENT, and it and every later frame get no response.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
