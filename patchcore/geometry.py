@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from patchcore.align import Pose, Reference
 from patchcore.errors import InvalidInput, TooLarge
 
@@ -106,6 +108,19 @@ class FramePlan:
     input_size: int
     shrink: int
     pose: Pose | None = field(default=None, compare=False)  # an aligned frame's pose (patchcore.align)
+
+    def patch_locations(self, grid: tuple[int, int]) -> np.ndarray:
+        """[T, h, w] int: where on the ROI each patch of each tile's (h, w) patch grid lies, as the index of a
+        cell in a grid of patch-sized cells laid over the ROI from its top-left corner. A tile's grid is
+        placed at the cells nearest to it, so where tiles overlap, the patches of two tiles that see the same
+        part of the frame share a cell; elsewhere (and without tiling) each patch has a cell of its own."""
+        grid_h, grid_w = grid
+        tile_h, tile_w = self.tiles[0].height, self.tiles[0].width
+        tops = [math.floor((tile.y - self.roi.y) * grid_h / tile_h + 0.5) for tile in self.tiles]
+        lefts = [math.floor((tile.x - self.roi.x) * grid_w / tile_w + 0.5) for tile in self.tiles]
+        columns = max(lefts) + grid_w
+        rows, cols = np.arange(grid_h)[:, None], np.arange(grid_w)[None, :]
+        return np.stack([(top + rows) * columns + left + cols for top, left in zip(tops, lefts, strict=True)])
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """Score: patch features -> patch scores, the cosine distance of each patch to its nearest memory-bank
-vector, and a frame's image score (the highest patch score, or the mean of the top_k highest).
+vector, and a frame's image score (the highest patch score, or the mean of the top_k highest over the
+frame's locations: where tiles overlap, the patches of two tiles that see the same part of the frame count
+once, with the higher of their scores; FramePlan.patch_locations).
 
 A frame's image score needs the exact scores of only the few patches that can be among the highest. A
 patch's distance to the nearest vector of part of the bank is never below its distance to the nearest of the
@@ -77,29 +79,36 @@ class Scorer:
         """Whether the image score of features [T, h*w, D] is searched by its bounds (BOUNDED_FROM_PAIRS)."""
         return features.shape[0] * features.shape[1] * len(self.bank.vectors) >= BOUNDED_FROM_PAIRS
 
-    def highest_patch_scores(self, features: np.ndarray, count: int) -> np.ndarray:
+    def highest_patch_scores(
+        self, features: np.ndarray, count: int, locations: np.ndarray | None = None
+    ) -> np.ndarray:
         """features: [T, h*w, D] float32 -> the `count` highest of their patch scores, exact, highest first
-        (fewer when there are fewer patches). Searches the whole bank only for the patches whose bounds say
-        they could be among them (module docstring)."""
+        (fewer when there are fewer). locations: [T, h, w] int, where each patch lies on the frame
+        (FramePlan.patch_locations), so that each location counts once, with its highest score; None: every
+        patch a location of its own. Searches the whole bank only for the patches whose bounds say they
+        could be among them (module docstring): a patch whose bound is not above the count-th highest
+        location's score can neither join the highest nor raise one of them."""
         self._check_shape(features)
         patches = features.reshape(-1, self.model.dim)
-        count = min(count, len(patches))
+        where = None if locations is None else locations.ravel()
+        count = min(count, len(patches) if where is None else len(np.unique(where)))
         bounds = self._quarter.distances(patches)
         first = np.argsort(-bounds, kind="stable")[: max(FIRST_EXACT_BLOCK, count)]
-        found = self._neighbours.distances(patches[first])  # the most promising patches set the bar
+        found = _Found(where)
+        found.add(first, self._neighbours.distances(patches[first]))  # the most promising set the bar
         left = np.delete(np.arange(len(patches)), first)
-        left = left[bounds[left] > _lowest_of_top(found, count)]
+        left = left[bounds[left] > found.lowest_of_top(count)]
         if not len(left):
-            return _highest(found, count)
+            return found.highest(count)
         bounds = self._half.distances(patches[left])
         order = np.argsort(-bounds, kind="stable")
         left, bounds = left[order], bounds[order]
         searched, block = 0, FIRST_EXACT_BLOCK
-        while searched < len(left) and bounds[searched] > _lowest_of_top(found, count):
+        while searched < len(left) and bounds[searched] > found.lowest_of_top(count):
             rows = left[searched : searched + block]
-            found = np.concatenate([found, self._neighbours.distances(patches[rows])])
+            found.add(rows, self._neighbours.distances(patches[rows]))
             searched, block = searched + len(rows), block * 2
-        return _highest(found, count)
+        return found.highest(count)
 
     def _check_shape(self, features: np.ndarray) -> None:
         grid_h, grid_w = self.model.grid
@@ -126,15 +135,22 @@ class PatchScores:
         """Scores already searched: grids [T, h, w] float32."""
         return cls(None, None, grids)
 
-    def image_score(self, top_k: int) -> float:
-        """The highest patch score (top_k = 1, plain PatchCore) or the mean of the top_k highest."""
+    @property
+    def grid(self) -> tuple[int, int]:
+        """(h, w): the patch grid of each model input."""
+        return tuple(self._grids.shape[1:]) if self._grids is not None else self._scorer.model.grid
+
+    def image_score(self, top_k: int, locations: np.ndarray | None = None) -> float:
+        """The highest patch score (top_k = 1, plain PatchCore) or the mean of the top_k highest, each
+        location counted once (locations: the frame's, the same at every call; see image_score)."""
         if self._grids is None and not self._scorer.bounds_pay(self._features):
             self.grids()
         if self._grids is not None:
-            return image_score(self._grids, top_k)
+            return image_score(self._grids, top_k, locations)
         if self._top is None or self._top[0] != top_k:
             started = time.perf_counter()
-            highest = self._scorer.highest_patch_scores(self._features, max(top_k, 1))
+            where = locations if top_k > 1 else None  # the highest patch is the highest location
+            highest = self._scorer.highest_patch_scores(self._features, max(top_k, 1), where)
             self.search_seconds += time.perf_counter() - started
             self._top = (top_k, float(highest.mean()))
         return self._top[1]
@@ -148,19 +164,54 @@ class PatchScores:
         return self._grids
 
 
-def _highest(scores: np.ndarray, count: int) -> np.ndarray:
-    return -np.sort(-scores)[:count]
+class _Found:
+    """The exact scores the bounded search has found so far, of patches at `locations` ([P] int, None: each
+    patch a location of its own)."""
+
+    def __init__(self, locations: np.ndarray | None) -> None:
+        self._locations = locations
+        self._rows: list[np.ndarray] = []
+        self._scores: list[np.ndarray] = []
+
+    def add(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        self._rows.append(rows)
+        self._scores.append(scores)
+
+    def by_location(self) -> np.ndarray:
+        """The highest score found at each location searched, in no order."""
+        scores = np.concatenate(self._scores)
+        if self._locations is None:
+            return scores
+        return highest_per_location(scores, self._locations[np.concatenate(self._rows)])
+
+    def highest(self, count: int) -> np.ndarray:
+        return -np.sort(-self.by_location())[:count]
+
+    def lowest_of_top(self, count: int) -> float:
+        """The count-th highest location score: a patch must score above it to change the count highest
+        (-inf while fewer locations are found)."""
+        scores = self.by_location()
+        if len(scores) < count:
+            return -np.inf
+        return float(np.partition(scores, len(scores) - count)[len(scores) - count])
 
 
-def _lowest_of_top(scores: np.ndarray, count: int) -> float:
-    """The count-th highest of scores: a patch must score above it to be among the count highest."""
-    return float(np.partition(scores, len(scores) - count)[len(scores) - count])
+def highest_per_location(scores: np.ndarray, locations: np.ndarray) -> np.ndarray:
+    """scores, locations: [P] -> the highest score at each location there is, in location order."""
+    order = np.argsort(-scores, kind="stable")
+    _, first = np.unique(locations[order], return_index=True)
+    return scores[order[first]]
 
 
-def image_score(patch_scores: np.ndarray, top_k: int) -> float:
-    """patch_scores: any shape -> the max (top_k = 1, plain PatchCore) or the mean of the top_k highest."""
+def image_score(patch_scores: np.ndarray, top_k: int, locations: np.ndarray | None = None) -> float:
+    """patch_scores: any shape -> the max (top_k = 1, plain PatchCore) or the mean of the top_k highest.
+    locations: patch_scores' shape, int, where on the frame each patch lies (FramePlan.patch_locations):
+    patches at one location (overlapping tiles) count once, with the highest of their scores; None: every
+    patch a location of its own."""
     flat = patch_scores.ravel()
     if top_k <= 1:
         return float(flat.max())
+    if locations is not None:
+        flat = highest_per_location(flat, locations.ravel())
     top_k = min(top_k, flat.size)
     return float(np.partition(flat, flat.size - top_k)[-top_k:].mean())

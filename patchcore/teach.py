@@ -170,6 +170,7 @@ def teach(
             indices,
             options.top_k,
             stage_progress(progress, "threshold"),
+            frames[0].plan.patch_locations(extractor.info.grid).ravel(),
         )
 
     stats = TeachStats(

@@ -72,14 +72,17 @@ def threshold_scores(
     bank_indices: np.ndarray,
     top_k: int,
     progress: Callable[[int, int], None] | None = None,
+    locations: np.ndarray | None = None,
 ) -> list[float]:
     """Image score of each teach image against the bank without the vectors it contributed, each of them
     replaced by its substitute (see the module docstring).
 
     patches: [N, D] unit vectors (float32 or float16), owners: [N] int (teach image 0..n-1 of each patch),
     scored: [N] bool (the patches an image is scored by: its un-augmented views), bank_indices: [M] rows of
-    patches that form the bank. Returns n scores, image order. progress(done, total) counts the scored
-    patches through the two searches.
+    patches that form the bank. locations: [P] int, where on its frame each of an image's scored patches lies
+    (in row order; FramePlan.patch_locations), so an image's score counts each location once as an
+    inspected frame's does; None: each patch a location of its own. Returns n scores, image order.
+    progress(done, total) counts the scored patches through the two searches.
     """
     image_count = int(owners.max()) + 1
     if image_count < 2:
@@ -92,7 +95,7 @@ def threshold_scores(
     substitutes = _substitutes(owners, rows, cells, distances, bank_owners)
     held_out = _held_out_distances(patches, owners, rows_by_image, bank_indices, substitutes, searched)
     offsets = np.cumsum([len(image_rows) for image_rows in rows_by_image])[:-1]
-    return [image_score(image_distances, top_k) for image_distances in np.split(held_out, offsets)]
+    return [image_score(distances, top_k, locations) for distances in np.split(held_out, offsets)]
 
 
 def _nearest(

@@ -27,12 +27,13 @@ class Verdict:
 def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_heatmap: bool) -> Verdict:
     """scores: the patch scores of the frame's T model inputs (all its tiles) -> the frame's Verdict.
 
-    The image score is taken over every patch of every tile. The frame-sized heatmap, and with it every
+    The image score is taken over every patch of every tile, each location of the frame counted once where
+    tiles overlap (FramePlan.patch_locations). The frame-sized heatmap, and with it every
     patch's score, is computed only when asked for or when the frame is anomalous (its regions come from it).
     """
     if want_heatmap:
         scores.grids()  # searched in full anyway: the image score comes from them
-    score = scores.image_score(options.top_k)
+    score = scores.image_score(options.top_k, plan.patch_locations(scores.grid))
     anomalous = score > options.threshold
     heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap or anomalous else None
     regions = _regions(heatmap, scores.grids(), plan, options) if anomalous else []

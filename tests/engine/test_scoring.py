@@ -3,13 +3,15 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from patchcore.bank import TeachOptions
+from patchcore.bank import ProductOptions, TeachOptions
 from patchcore.errors import InvalidInput, ProductUnusable
+from patchcore.geometry import FrameView
 from patchcore.inspection import extract, score, search
 from patchcore.knn import NearestNeighbours
 from patchcore.model import read_model_info
 from patchcore.scoring import Scorer
 from patchcore.teach import teach_images
+from patchcore.verdict import verdict
 
 
 def test_a_bank_from_another_model_is_refused(brick_bank, tmp_path, tiny_model_writer):
@@ -125,3 +127,26 @@ def test_a_small_frame_against_a_small_bank_is_searched_in_full_once(wide_scorer
     assert scores.image_score(1) == pytest.approx(0.0, abs=1e-6)
     assert scores.grids().shape == (1, 8, 8)
     assert searched == [64]
+
+
+@pytest.mark.parametrize("want_heatmap", [False, True])
+def test_the_bounded_search_counts_a_part_of_the_frame_seen_by_two_tiles_once(wide_scorer, want_heatmap):
+    plan = FrameView(64, tile_size=256).plan((1900, 1900))  # 8 x 8 tiles, 235 pixels apart
+    assert len(plan.tiles) == TILES and plan.tiles[1].x == 235
+    rng = np.random.default_rng(3)
+    near_bank = wide_scorer.bank.vectors[rng.integers(0, 600, (TILES, 64))]
+    features = _unit_rows(near_bank + 0.05 * rng.standard_normal(near_bank.shape))
+    planted = _unit_rows(rng.standard_normal((2, near_bank.shape[-1])))
+    (far_score, far), (other_score, other) = sorted(
+        ((_brute_force_scores(wide_scorer, vector[None, None])[0], vector) for vector in planted),
+        key=lambda scored: -scored[0],
+    )
+    features[0, 3 * 8 + 7] = far  # frame x 224..256, y 96..128 in the first tile
+    features[1, 3 * 8 + 0] = far  # frame x 235..267, y 96..128: mostly the same pixels, in the second
+    features[9, 5 * 8 + 4] = other  # a tile of the second row, nowhere near them
+    assert far_score > other_score > _brute_force_scores(wide_scorer, features)[3]  # the 3 planted lead
+    options = ProductOptions(threshold=10.0, top_k=2)
+
+    result = verdict(wide_scorer.frame_scores(features), plan, options, want_heatmap)
+
+    assert result.score == pytest.approx((far_score + other_score) / 2, abs=1e-5)

@@ -3,7 +3,10 @@ import inspect
 import numpy as np
 import pytest
 
-from patchcore.bank import DEFAULT_THRESHOLD_SCALE
+from patchcore.bank import DEFAULT_THRESHOLD_SCALE, TeachOptions
+from patchcore.geometry import FrameView
+from patchcore.model import ModelInfo
+from patchcore.prepare import PreparedFrame
 from patchcore.teach import teach
 from patchcore.threshold import threshold_from_scores, threshold_scores
 
@@ -115,3 +118,35 @@ def test_an_image_without_scored_patches_is_refused():
     scored[1] = False
     with pytest.raises(ValueError, match="teach image 2 "):
         threshold_scores(patches, owners, scored, np.arange(3), top_k=1)
+
+
+class PatchesByInput:
+    """An extractor whose features are set by the test: a model input whose pixels all hold the value i gets
+    features[i] ([h*w, D]), on an 8 x 8 patch grid at 64 pixels."""
+
+    def __init__(self, features: np.ndarray) -> None:
+        self.features = features
+        self.info = ModelInfo("by-input", "by-input", 64, (8, 8), features.shape[-1], "0" * 64, "ab" * 32, {})
+
+    def extract(self, images: np.ndarray) -> np.ndarray:
+        return self.features[images[:, 0, 0, 0]]
+
+
+def test_a_teach_image_seen_twice_where_its_tiles_overlap_counts_that_part_once_in_its_held_out_score():
+    plan = FrameView(64, tile_size=256).plan((256, 384))  # tiles at x = 0 and x = 128: 32-pixel patches
+    features = np.tile(axis(0), (4, 64, 1))  # inputs 0, 1: image 0's two tiles; 2, 3: image 1's
+    half = np.array([0.5, np.sqrt(0.75), 0, 0, 0, 0, 0, 0], np.float32)  # at cosine distance 0.5 from axis 0
+    fifth = np.array([0.8, 0.6, 0, 0, 0, 0, 0, 0], np.float32)  # at 0.2
+    features[0, 3 * 8 + 5] = half  # frame x 160..192, y 96..128, as image 0's first tile sees it
+    features[1, 3 * 8 + 1] = half  # the same frame pixels, as its second tile sees them
+    features[0, 6 * 8 + 0] = fifth  # frame x 0..32, seen by the first tile only
+    frames = [
+        PreparedFrame(np.stack([np.full((64, 64, 3), code, np.uint8) for code in codes]), plan)
+        for codes in ((0, 1), (2, 3))
+    ]
+    options = TeachOptions(tile_size=256, top_k=2, line_views=0)
+
+    bank = teach(PatchesByInput(features), frames, "tiled", options)
+
+    # image 0 against image 1's bank vectors, all of them axis 0: the part at 0.5 once, the one at 0.2
+    assert bank.stats.leave_one_out_scores[0] == pytest.approx((0.5 + 0.2) / 2, abs=2e-3)

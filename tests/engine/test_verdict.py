@@ -190,3 +190,26 @@ def test_regions_of_a_high_resolution_heatmap_need_little_memory_beyond_their_la
     ]
     assert [r.peak_score for r in regions] == pytest.approx([0.9, 0.7])
     assert peak_bytes < 8 * heatmap.size
+
+
+def test_where_tiles_overlap_a_part_of_the_frame_counts_once_in_the_top_k_mean():
+    plan = FrameView(64, tile_size=256).plan((256, 384))  # tiles at x = 0 and x = 128: 32-pixel patches
+    grids = np.full((2, 8, 8), 0.1, np.float32)
+    grids[0, 3, 5] = 0.9  # frame x 160..192, y 96..128, as the first tile sees it
+    grids[1, 3, 1] = 0.9  # the same frame pixels, as the second tile sees them
+    grids[0, 6, 0] = 0.5  # frame x 0..32, seen by the first tile only
+    options = ProductOptions(threshold=1.0, top_k=2)
+    for want_heatmap in (False, True):
+        result = verdict(PatchScores.known(grids), plan, options, want_heatmap)
+        assert result.score == pytest.approx((0.9 + 0.5) / 2)
+    top_1 = ProductOptions(threshold=1.0, top_k=1)
+    assert verdict(PatchScores.known(grids), plan, top_1, want_heatmap=False).score == pytest.approx(0.9)
+
+
+def test_tiles_that_do_not_overlap_keep_every_patch_in_the_top_k_mean():
+    plan = FrameView(64, tile_size=256).plan((256, 512))  # tiles at x = 0 and x = 256
+    grids = np.full((2, 8, 8), 0.1, np.float32)
+    grids[0, 3, 7] = 0.9
+    grids[1, 3, 0] = 0.7  # the neighbouring patch, in the other tile
+    result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=1.0, top_k=2), False)
+    assert result.score == pytest.approx(0.8)
