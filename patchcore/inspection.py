@@ -3,8 +3,8 @@ then search (the nearest bank vector of the patches the verdict needs: patchcore
 
 The server runs the stages on different threads: prepare where the request is read, extract in the batcher
 for the frames of all calls at once, search and verdict back in the request's thread, so that the batcher
-starts the next model run while the last batch's frames are searched. The offline tools, tests and
-benchmarks call `inspect` or `score`, which run them in a row. Nothing else turns a frame into a verdict.
+starts the next model run while the last batch's frames are searched. Tests and benchmarks call `inspect`
+or `inspect_frames`, which run them in a row. Nothing else turns a frame into a verdict.
 """
 
 from __future__ import annotations
@@ -40,10 +40,21 @@ def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]
     return [search(scorer, frame) for (_, scorer), frame in zip(jobs, features, strict=True)]
 
 
+def inspect_frames(
+    extractor: FeatureExtractor, scorer: Scorer, images: Sequence[ScaledImage], want_heatmap: bool = True
+) -> list[Verdict]:
+    """Frames, decoded, against one product: one model run for all of them."""
+    prepared = [prepare(image, scorer.view) for image in images]
+    scores = score(extractor, [(frame.inputs, scorer) for frame in prepared])
+    return [
+        verdict(frame_scores, frame.plan, scorer.bank.options, want_heatmap)
+        for frame, frame_scores in zip(prepared, scores, strict=True)
+    ]
+
+
 def inspect(
     extractor: FeatureExtractor, scorer: Scorer, image: ScaledImage, want_heatmap: bool = True
 ) -> Verdict:
     """One frame, decoded, against one product."""
-    prepared = prepare(image, scorer.view)
-    (scores,) = score(extractor, [(prepared.inputs, scorer)])
-    return verdict(scores, prepared.plan, scorer.bank.options, want_heatmap)
+    (result,) = inspect_frames(extractor, scorer, [image], want_heatmap)
+    return result

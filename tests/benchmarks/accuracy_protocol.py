@@ -1,7 +1,8 @@
 """One teach-and-test run, done the way the server does it: the engine's teach and inspection pipeline.
 
-Teach frames go through teach_images (prepare + teach), test frames through prepare -> score -> verdict
-(patchcore.inspection), in batches; only the feature extraction is served from the benchmark's cache.
+Teach frames go through teach_images (prepare + teach), test frames through inspect_frames (prepare -> score
+-> verdict: patchcore.inspection), in batches; only the feature extraction is served from the benchmark's
+cache.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import numpy as np
 from patchcore.bank import MemoryBank, TeachOptions
 from patchcore.geometry import FrameView
 from patchcore.images import ScaledImage
-from patchcore.inspection import score
+from patchcore.inspection import inspect_frames
 from patchcore.prepare import PreparedFrame, prepare
 from patchcore.scoring import Scorer
 from patchcore.teach import teach_images
-from patchcore.verdict import verdict
 from tests.benchmarks.cached_features import CachedFeatureExtractor
 
 SCORE_BATCH = 32
@@ -50,10 +50,8 @@ def score_frames(
     scorer = Scorer(bank, extractor.info)
     scores, heatmaps = [], []
     for start in range(0, len(frames), SCORE_BATCH):
-        prepared = prepared_frames(frames[start : start + SCORE_BATCH], scorer.view)
-        patch_scores = score(extractor, [(frame.inputs, scorer) for frame in prepared])
-        for frame, frame_scores in zip(prepared, patch_scores, strict=True):
-            result = verdict(frame_scores, frame.plan, bank.options, want_heatmaps)
+        batch = [ScaledImage.full(frame) for frame in frames[start : start + SCORE_BATCH]]
+        for result in inspect_frames(extractor, scorer, batch, want_heatmaps):
             scores.append(result.score)
             heatmaps.append(result.heatmap)
     return FrameScores(
