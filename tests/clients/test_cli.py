@@ -140,6 +140,18 @@ def test_help_shows_defaults_only_where_there_are_some():
     assert "(default: None)" not in text
 
 
+@pytest.mark.parametrize("command", ["teach", "add-images", "inspect", "products", "health"])
+def test_each_command_help_says_what_it_does_and_what_each_option_means(command, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    usage, _, rest = text.partition("\n\n")
+    assert usage.startswith(f"usage: patchcore-client {command}")
+    assert not rest.startswith(("positional arguments:", "options:"))  # a description comes first
+    assert "server default" not in text  # "0 = server default" alone did not say what an option sets
+
+
 @pytest.mark.parametrize(
     ("command", "option", "value"),
     [

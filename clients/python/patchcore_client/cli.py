@@ -362,12 +362,27 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
 
-    teach_parser = commands.add_parser("teach", help="teach a product from a folder of good images")
+    teach_parser = commands.add_parser(
+        "teach",
+        help="teach a product from a folder of good images",
+        description="Teach a product from a folder of good images (no defect images): the server builds its "
+        "memory bank and sets its threshold from held-out scores of these images. Teaching a product again "
+        "stores a new version.",
+    )
     teach_parser.add_argument("--product", required=True, help="product id, e.g. flange-a")
     teach_parser.add_argument("folder", type=Path, help="folder of good images (8 is the reference)")
-    teach_parser.add_argument("--coreset-ratio", type=float, default=0.0, help="0 = server default")
-    teach_parser.add_argument("--threshold-scale", type=float, default=0.0, help="0 = server default")
-    teach_parser.add_argument("--top-k", type=_whole_number(UINT32_MAX), default=0, help="0 = server default")
+    teach_parser.add_argument(
+        "--coreset-ratio", type=float, default=0.0,
+        help="share of the teach patches kept in the memory bank; 0 = the server's default",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--threshold-scale", type=float, default=0.0,
+        help="threshold = this x the highest held-out score of the good images; 0 = the server's default",
+    )  # fmt: skip
+    teach_parser.add_argument(
+        "--top-k", type=_whole_number(UINT32_MAX), default=0,
+        help="image score = mean of the k highest patch scores (1 = the highest); 0 = the server's default",
+    )  # fmt: skip
     teach_parser.add_argument(
         "--augment-rotations", action="store_true", help="for parts that appear rotated"
     )
@@ -410,14 +425,25 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     add_parser.set_defaults(run=add_images)
 
-    inspect_parser = commands.add_parser("inspect", help="inspect image files; write overlays and a CSV")
+    inspect_parser = commands.add_parser(
+        "inspect",
+        help="inspect image files; write overlays and a CSV",
+        description=f"Inspect image files against a taught product, streamed to the server: one row per file "
+        f"in OUT/{CSV_NAME} ({', '.join(CSV_COLUMNS)}) and, unless --no-overlays, each file's heatmap "
+        "overlay. Exits 1 when a file could not be inspected.",
+    )
     inspect_parser.add_argument("--product", required=True, help="id of a taught product")
     inspect_parser.add_argument("files", type=Path, nargs="+", help="image files or folders of them")
     inspect_parser.add_argument("--out", type=Path, required=True, help=f"folder for overlays and {CSV_NAME}")
     inspect_parser.add_argument("--no-overlays", action="store_true", help="write the CSV only (faster)")
     inspect_parser.set_defaults(run=inspect)
 
-    products_parser = commands.add_parser("products", help="list the server's products")
+    products_parser = commands.add_parser(
+        "products",
+        help="list the server's products",
+        description="List the server's products: version, threshold, memory bank size, teach image count "
+        "and whether the loaded model can score them.",
+    )
     products_parser.add_argument(
         "-v", "--verbose", action="store_true",
         help="also show the options each product was taught with, as teach flags",
@@ -428,6 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
         "health",
         help="print the server's gRPC health status; exit 0 only when SERVING (a probe for systemd or "
         "monitoring; needs no token)",
+        description="Print the server's gRPC health status (SERVING, NOT_SERVING, ...); exit 0 only when "
+        "SERVING. A probe for systemd or monitoring; needs no token.",
     )
     health_parser.add_argument(
         "--service", default="", help='"" = the whole server, or patchcore.edge.v1.InspectionService'
