@@ -18,6 +18,7 @@ import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore_client.client import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TARGET, InspectionClient, check_token
+from patchcore_client.help_format import HelpFormatter
 from patchcore_client.progress import ProgressLine
 
 TEACH_IMAGE = "teach image"  # how the server's errors name a Teach call's images, counted from 1
@@ -309,13 +310,6 @@ def _roi(text: str) -> tuple[int, int, int, int]:
     return x, y, width, height
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default only where it has one: no "(default: None)"."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        return action.help if action.default in (None, "") else super()._get_help_string(action)
-
-
 class _Parser(argparse.ArgumentParser):
     """Adds a hint to "expected one argument": argparse takes a value starting with "-" (--roi -5,0,10,10)
     for an option unless it is joined to its option with "="."""
@@ -331,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="patchcore-client",
         description="Command-line client for a patchcore-edge inspection server.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--target", default=os.environ.get("PATCHCORE_TARGET", DEFAULT_TARGET),

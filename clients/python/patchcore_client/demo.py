@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from patchcore_client.client import InspectionClient
+from patchcore_client.help_format import HelpFormatter
 from patchcore_client.local_server import LocalServer
 
 PRODUCT = "demo-flange"
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m patchcore_client.demo",
         description="End-to-end demo on generated parts: teach, stream good and defective frames, overlays.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model", type=Path, help="ONNX model; default: the one in --models, exported if none"

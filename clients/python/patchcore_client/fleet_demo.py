@@ -21,6 +21,7 @@ import grpc
 
 from patchcore_client.client import InspectionClient
 from patchcore_client.demo import THRESHOLD_SCALE, find_or_export_model
+from patchcore_client.help_format import HelpFormatter
 from patchcore_client.local_nats import LocalNats
 from patchcore_client.local_server import LocalServer
 
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m patchcore_client.fleet_demo",
         description="Two servers sharing one product store (NATS JetStream): teach on one, inspect on both.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--model", type=Path, help="ONNX model; default: the one in --models, exported if none"
