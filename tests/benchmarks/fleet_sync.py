@@ -1,4 +1,4 @@
-"""Fleet sync latency (issue 13): `python -m tests.benchmarks.fleet_sync --help`.
+"""Fleet sync latency (issue 13): how soon a product taught on one server is served by another.
 
 A nats-server with JetStream on a temp dir and two servers sharing it as their product store. A product is
 taught on one server after the other (8 generated 640x480 parts each time); each Teach is timed from its
@@ -96,7 +96,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--model", type=Path, default=Path("models/efficientnet_lite0_224.onnx"))
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=Path("models/efficientnet_lite0_224.onnx"),
+        help="ONNX model both servers run",
+    )
     parser.add_argument("--teaches", type=int, default=20, help="timed Teach calls, idle and streaming each")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated parts")
     parser.add_argument("--out", type=Path, default=Path("bench-results/fleet_sync.md"), help="report file")
