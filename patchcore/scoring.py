@@ -27,9 +27,9 @@ from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
 FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at a time at first; then twice as many
-# Patch-bank pairs of a frame from which its image score comes from the bounded search: below, the bounds'
-# extra searches cost about what they save (a 640x480 frame against 628 vectors: 0.5M), above, they save
-# a quarter to three quarters of the search (README "Performance").
+# Patch-bank pairs of a frame (patches x bank vectors; a whole 640x480 frame against 628 vectors: 0.5M) from
+# which its image score comes from the bounded search: below, the bounds' extra searches cost about what they
+# save (the figures: README "Performance").
 BOUNDED_FROM_PAIRS = 2_000_000
 
 

@@ -9,7 +9,8 @@ change made from a version (new options, more images) or given an expected_versi
 VersionConflict instead, as it was made from a version that is no longer current.
 
 With the store away every write fails with FleetUnavailable before anything is changed, locally or in the
-fleet. Rebuilds for this server's model stay local and keep their version number (README "A fleet").
+fleet. Rebuilds for this server's model stay local and keep their version number (README "A fleet of
+servers").
 
 Each product folder holds a mark of the fleet version its current version is (or was rebuilt from): version
 number and version file sha256. A copy without a matching mark is not the fleet's - a server that was on its
