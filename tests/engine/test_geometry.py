@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from patchcore.bank import TeachOptions
@@ -115,3 +116,21 @@ def test_a_frame_of_32_pixels_a_side_is_taken_whole():
 def test_an_aligned_frame_is_checked_without_the_margins_it_leaves_out():
     with pytest.raises(InvalidInput, match=r"without the margins alignment leaves out .* 30x30 pixels"):
         FrameView(224, align=True).plan((36, 36))
+
+
+def test_overlapping_tiles_share_the_patch_locations_of_the_pixels_they_both_see():
+    plan = FrameView(224, tile_size=512).plan((600, 1000))  # tiles at x 0, 488 and y 0, 88: 32-pixel patches
+    locations = plan.patch_locations((16, 16))
+    assert locations.shape == (4, 16, 16)
+    # x 488 is 15.25 patches in: the second tile's first column is the first tile's last one
+    assert (locations[1, :, 0] == locations[0, :, 15]).all()
+    # y 88 is 2.75 patches down: the third tile's first row is the first tile's fourth
+    assert (locations[2, 0, :] == locations[0, 3, :]).all()
+    # 31 x 19 cells of 32 pixels cover the 1000 x 600 frame, each seen by at least one patch
+    assert len(np.unique(locations)) == 31 * 19
+
+
+def test_without_overlap_every_patch_has_a_location_of_its_own():
+    for plan in (FrameView(224).plan((480, 640)), FrameView(224, tile_size=512).plan((1536, 2048))):
+        locations = plan.patch_locations((16, 16))
+        assert len(np.unique(locations)) == locations.size
