@@ -13,6 +13,7 @@ COMMANDS = [
     "patchcore_client.demo",
     "patchcore_client.fleet_demo",
     "tests.benchmarks.accuracy",
+    "tests.benchmarks.accuracy_choices",
     "tests.benchmarks.fleet_sync",
     "tests.benchmarks.perf",
     "tests.benchmarks.teach_scaling",

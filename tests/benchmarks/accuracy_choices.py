@@ -307,7 +307,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=Path("bench-results/feature-cache"),
         help="where elpv features are kept between runs",
     )
-    parser.add_argument("--out", type=Path, default=Path("bench-results/accuracy-choices.md"))
+    parser.add_argument(
+        "--out", type=Path, default=Path("bench-results/accuracy-choices.md"), help="report file"
+    )
     args = parser.parse_args(argv)
     chosen = [CHOICES[name] for name in args.choices]
     report = run(
