@@ -149,8 +149,7 @@ class PatchScores:
             return image_score(self._grids, top_k, locations)
         if self._top is None or self._top[0] != top_k:
             started = time.perf_counter()
-            where = locations if top_k > 1 else None  # the highest patch is the highest location
-            highest = self._scorer.highest_patch_scores(self._features, max(top_k, 1), where)
+            highest = self._scorer.highest_patch_scores(self._features, max(top_k, 1), locations)
             self.search_seconds += time.perf_counter() - started
             self._top = (top_k, float(highest.mean()))
         return self._top[1]

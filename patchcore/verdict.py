@@ -33,7 +33,9 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     """
     if want_heatmap:
         scores.grids()  # searched in full anyway: the image score comes from them
-    score = scores.image_score(options.top_k, plan.patch_locations(scores.grid))
+    # The highest patch is the highest location: only a mean of several needs to know where patches lie.
+    locations = plan.patch_locations(scores.grid) if options.top_k > 1 else None
+    score = scores.image_score(options.top_k, locations)
     anomalous = score > options.threshold
     heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap or anomalous else None
     regions = _regions(heatmap, scores.grids(), plan, options) if anomalous else []
