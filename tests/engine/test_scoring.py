@@ -9,7 +9,7 @@ from patchcore.geometry import FrameView
 from patchcore.inspection import extract, score, search
 from patchcore.knn import NearestNeighbours
 from patchcore.model import read_model_info
-from patchcore.scoring import Scorer
+from patchcore.scoring import Scorer, image_score
 from patchcore.teach import teach_images
 from patchcore.verdict import verdict
 
@@ -150,3 +150,7 @@ def test_the_bounded_search_counts_a_part_of_the_frame_seen_by_two_tiles_once(wi
     result = verdict(wide_scorer.frame_scores(features), plan, options, want_heatmap)
 
     assert result.score == pytest.approx((far_score + other_score) / 2, abs=1e-5)
+
+
+def test_a_top_k_above_the_patch_count_is_the_mean_of_every_patch():
+    assert image_score(np.array([[0.1, 0.2], [0.3, 0.4]], np.float32), top_k=100) == pytest.approx(0.25)
