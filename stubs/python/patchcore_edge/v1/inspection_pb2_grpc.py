@@ -37,8 +37,10 @@ class InspectionServiceStub:
     rebuilt for the loaded model, or its stored bank is unreadable).
     ABORTED              a change named an `expected_version` and the product is at another version: it was
     changed meanwhile. Nothing was changed; read the product again and retry.
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
-    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
+    RESOURCE_EXHAUSTED   image or message too large (retrying does not help), or the server's queue is full
+    (retry later). The message limit is ServerInfo.max_message_bytes (the server's
+    --max-message-bytes, 64 MiB by default); a request over twice that is refused by the
+    transport before the server reads it, and its message names that doubled limit.
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -109,8 +111,10 @@ class InspectionServiceServicer:
     rebuilt for the loaded model, or its stored bank is unreadable).
     ABORTED              a change named an `expected_version` and the product is at another version: it was
     changed meanwhile. Nothing was changed; read the product again and retry.
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
-    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
+    RESOURCE_EXHAUSTED   image or message too large (retrying does not help), or the server's queue is full
+    (retry later). The message limit is ServerInfo.max_message_bytes (the server's
+    --max-message-bytes, 64 MiB by default); a request over twice that is refused by the
+    transport before the server reads it, and its message names that doubled limit.
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
@@ -270,8 +274,10 @@ class InspectionService:
     rebuilt for the loaded model, or its stored bank is unreadable).
     ABORTED              a change named an `expected_version` and the product is at another version: it was
     changed meanwhile. Nothing was changed; read the product again and retry.
-    RESOURCE_EXHAUSTED   image or message too large, or the server's queue is full. The message limit is
-    ServerInfo.max_message_bytes (the server's --max-message-bytes, 64 MiB by default).
+    RESOURCE_EXHAUSTED   image or message too large (retrying does not help), or the server's queue is full
+    (retry later). The message limit is ServerInfo.max_message_bytes (the server's
+    --max-message-bytes, 64 MiB by default); a request over twice that is refused by the
+    transport before the server reads it, and its message names that doubled limit.
     UNAVAILABLE          the server is shutting down; retry on another instance or later.
     UNAUTHENTICATED / PERMISSION_DENIED  when the server runs with token auth.
     In InspectStream a bad frame does not end the stream: its result carries `error` instead.
