@@ -6,7 +6,8 @@ import csv
 import cv2
 import pytest
 from patchcore_client import InspectionClient
-from patchcore_client.cli import build_parser, main
+from patchcore_client.cli import main
+from patchcore_client.cli_parser import build_parser
 
 PRODUCT = "cli-part"
 
