@@ -21,12 +21,3 @@ def test_demo_gets_every_verdict_right(lite0_model, tmp_path, capsys):
         "frame_001_good.png",
         "frame_002_scratch.png",
     ]
-
-
-def test_help_shows_defaults_only_where_there_are_some(capsys):
-    with pytest.raises(SystemExit) as exited:
-        demo.main(["--help"])
-    assert exited.value.code == 0
-    text = capsys.readouterr().out
-    assert "(default: demo-out)" in text
-    assert "(default: None)" not in text  # --model's default is said in its own words

@@ -10,12 +10,3 @@ def test_fleet_demo_ends_with_both_servers_serving_the_same_version(lite0_model,
     out = capsys.readouterr().out
     assert "versions served: {'A': 5, 'B': 5}" in out
     assert out.count("never going back") == 2
-
-
-def test_help_shows_defaults_only_where_there_are_some(capsys):
-    with pytest.raises(SystemExit) as exited:
-        fleet_demo.main(["--help"])
-    assert exited.value.code == 0
-    text = capsys.readouterr().out
-    assert "(default: models)" in text
-    assert "(default: None)" not in text  # --model's default is said in its own words

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import grpc
 import numpy as np
 import pytest
+from contract_text import CONTRACT, comment_above
 from patchcore_client.synthetic import good_part
 from patchcore_edge.v1 import inspection_pb2 as pb
 from server_helpers import PRODUCT, encoded
 
-CONTRACT = Path(__file__).resolve().parents[2] / "protos" / "patchcore" / "edge" / "v1" / "inspection.proto"
 NOT_A_MESSAGE = b"\x0a\xff\xff\xff"  # field 1 (product_id), a length it does not have: bad wire format
 
 
 def inspect_stream_comment() -> str:
     """The comment lines above `rpc InspectStream`, joined."""
-    lines = CONTRACT.read_text().split("rpc InspectStream(", 1)[0].splitlines()[:-1]  # [-1]: its indent
-    comment = []
-    for line in reversed(lines):
-        if not line.strip().startswith("//"):
-            break
-        comment.insert(0, line.strip().removeprefix("//").strip())
-    return " ".join(comment)
+    return comment_above(CONTRACT.read_text(), "rpc InspectStream(")
 
 
 def test_the_contract_says_what_a_malformed_request_does_to_the_stream():

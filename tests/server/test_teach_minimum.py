@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import grpc
 import pytest
+from contract_text import CONTRACT
 from patchcore_edge.v1 import inspection_pb2 as pb
 from server_helpers import teach_request
-
-CONTRACT = Path(__file__).resolve().parents[2] / "protos" / "patchcore" / "edge" / "v1" / "inspection.proto"
 
 
 def documented_minimum() -> int:

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import grpc
 import pytest
+from contract_text import CONTRACT, comment_above
 from patchcore_edge.v1 import inspection_pb2 as pb
 from server_helpers import teach_request
-
-CONTRACT = Path(__file__).resolve().parents[2] / "protos" / "patchcore" / "edge" / "v1" / "inspection.proto"
 
 
 def product_version_comment() -> str:
     """The comment lines above Product.version, joined."""
     product = CONTRACT.read_text().split("message Product {", 1)[1]
-    lines = product.split("uint64 version = 2;", 1)[0].splitlines()[:-1]  # [-1]: the field's indent
-    comment = []
-    for line in reversed(lines):
-        if not line.strip().startswith("//"):
-            break
-        comment.insert(0, line.strip().removeprefix("//").strip())
-    return " ".join(comment)
+    return comment_above(product, "uint64 version = 2;")
 
 
 def test_the_contract_says_a_product_taught_again_after_a_delete_goes_on_from_its_last_version():
