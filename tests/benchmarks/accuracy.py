@@ -1,16 +1,16 @@
 """Accuracy benchmark: `make bench-accuracy` (or `python -m tests.benchmarks.accuracy --help`).
 
-Teaches each product with 8 good images, exactly as the server's Teach does, and scores held-out good and
-defective frames as Inspect does. Sections (--sections): "elpv" = the elpv solar cells (mono, poly: real
-defects, image AUROC) and three scikit-image textures with planted defects (exact masks: pixel AUROC) for
-every model; "line" = the generated line-variation set (pose, light, encoding) and "highres" = its 2048x1536
-frames, both with the reference model and beside a plain PatchCore reference; "roi" = parts in a region of
-interest of larger frames; "align" = the line set's structured parts held loosely, with and without
-alignment; "outliers" = teach sets with one bad frame, whether Teach names it (teach_outliers.py);
-"thresholds" = false alarms and misses of default-taught products at several threshold scales
-(threshold_scales.py). Prints
-one Markdown table per section and writes them, with the coreset timings and the teach scaling table
-(tests/benchmarks/teach_scaling.py), to bench-results/accuracy.md.
+Teaches each product with 8 good images as the server's Teach does (the seed is also the engine's seed, which
+a Teach over gRPC always sets to 0), and scores held-out good and defective frames as Inspect does. Sections
+(--sections): "elpv" = the elpv solar cells (mono, poly: real defects, image AUROC) and three scikit-image
+textures with planted defects (exact masks: pixel AUROC) for every model; "line" = the generated
+line-variation set (pose, light, encoding) and "highres" = its 2048x1536 frames, both with the reference model
+and beside a plain PatchCore reference; "roi" = parts in a region of interest of larger frames; "align" = the
+line set's structured parts held loosely, with and without alignment; "outliers" = teach sets with one bad
+frame, whether Teach names it (teach_outliers.py); "thresholds" = false alarms and misses of default-taught
+products at several threshold scales (threshold_scales.py). Prints one Markdown table per section and writes
+them, with the coreset timings and the teach scaling table (tests/benchmarks/teach_scaling.py), to
+bench-results/accuracy.md.
 """
 
 from __future__ import annotations

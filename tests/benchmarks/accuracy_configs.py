@@ -28,7 +28,7 @@ class ModelChoice:
 @dataclass(frozen=True)
 class TeachConfig:
     """A named set of teach options, the engine's defaults where not given; `options()` builds the engine's
-    TeachOptions for one seed."""
+    TeachOptions for one seed, which is also the engine's seed (a Teach over gRPC always has 0)."""
 
     name: str
     coreset_ratio: float = TeachOptions.coreset_ratio
