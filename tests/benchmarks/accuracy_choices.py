@@ -131,6 +131,12 @@ CHOICES = {
             line_variation=LineVariation(**NO_LIGHT),
         ),
         Choice(
+            "+ stride-4 layer, 2x2 average, 4 line views: light and JPEG, no pose",
+            STRIDE4_AVG,
+            _views(4),
+            line_variation=LineVariation(**NO_POSE),
+        ),
+        Choice(
             "after upsampling, unit layers, 8 line views: pose only",
             FINE_UNIT,
             _views(8),
