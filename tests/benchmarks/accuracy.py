@@ -40,7 +40,7 @@ from tests.benchmarks.accuracy_configs import (
 )
 from tests.benchmarks.accuracy_evaluate import ProductRun, run_elpv_seed, run_texture_seed
 from tests.benchmarks.accuracy_protocol import prepared_frames
-from tests.benchmarks.accuracy_report import Row, markdown_table
+from tests.benchmarks.accuracy_report import Row, defect_kind_table, markdown_table
 from tests.benchmarks.accuracy_thresholds import threshold_rows
 from tests.benchmarks.accuracy_timing import coreset_table, frame_latency_ms, timed_teach
 from tests.benchmarks.cached_features import CachedFeatureExtractor
@@ -66,6 +66,7 @@ ELPV_TITLE = "elpv solar cells and textures with planted defects"
 LINE_TITLE = "Line-variation set (256x256 frames: pose, light, encoding)"
 HIGHRES_TITLE = "Line-variation set, 2048x1536 frames with 2-5 px defects"
 HIGHRES_CROPS_TITLE = "The same defects on 640x480 crops of those frames"
+KIND_TABLE_TITLE = "image AUROC by defect kind (each kind against the good frames of its run, mean over runs)"
 ROI_TITLE = "Line-variation set, a part in a region of interest of 640x480 frames"
 ALIGN_TITLE = "Line-variation set, parts held loosely in a fixture: alignment"
 NOTES = """Notes:
@@ -259,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         if section in args.sections:
             tables[title] = run_line_section(line_set, args.line_surfaces, seeds, args.models)
+            if section == "highres":
+                appendix += f"\n\n{title}, {KIND_TABLE_TITLE}:\n\n{defect_kind_table(tables[title])}"
             write_report(args.out, tables, appendix, len(seeds), started, done=False)
     if "outliers" in args.sections:
         cached = CachedFeatureExtractor(reference_extractor(args.models), args.feature_cache)

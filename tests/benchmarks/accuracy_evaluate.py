@@ -29,6 +29,7 @@ class SeedOutcome:
     good_scores: np.ndarray
     defect_scores: np.ndarray
     bank_size: int
+    defect_kinds: tuple[str, ...] = ()  # the kind of each defective frame, where the data set names them
 
 
 @dataclass
@@ -96,9 +97,12 @@ class Taught:
         return cls(bank.options.threshold, tuple(bank.stats.leave_one_out_scores), bank.vectors.shape[0])
 
 
-def masked_outcome(frames: FrameScores, masks: np.ndarray, taught: Taught) -> SeedOutcome:
+def masked_outcome(
+    frames: FrameScores, masks: np.ndarray, taught: Taught, kinds: tuple[str, ...] = ()
+) -> SeedOutcome:
     """Image AUROC of scored frames, and pixel AUROC when they have heatmaps, against their defect masks
-    [N, H, W] bool (a frame is defective when its mask has a pixel set)."""
+    [N, H, W] bool (a frame is defective when its mask has a pixel set); kinds: [N] each frame's defect kind
+    ("" for good frames), or () where the data set does not name them."""
     defective = masks.any(axis=(1, 2))
     return SeedOutcome(
         image_auroc=auroc(frames.scores[~defective], frames.scores[defective]),
@@ -108,6 +112,7 @@ def masked_outcome(frames: FrameScores, masks: np.ndarray, taught: Taught) -> Se
         good_scores=frames.scores[~defective],
         defect_scores=frames.scores[defective],
         bank_size=taught.bank_size,
+        defect_kinds=tuple(np.asarray(kinds)[defective].tolist()) if kinds else (),
     )
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tests.benchmarks.accuracy_evaluate import ProductRun, SeedOutcome
+from tests.benchmarks.metrics import auroc
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,31 @@ def format_row(row: Row) -> str:
 
 def markdown_table(rows: Sequence[Row]) -> str:
     return "\n".join([HEADER, RULE, *(format_row(row) for row in rows)])
+
+
+def defect_kind_table(rows: Sequence[Row]) -> str:
+    """Image AUROC of each defect kind against the good frames of the same run (product and seed), the mean
+    over the row's runs: one line per row, one column per kind ("" where the rows' data sets name none)."""
+    kinds = list(
+        dict.fromkeys(
+            kind for row in rows for run in row.runs for seed in run.seeds for kind in seed.defect_kinds
+        )
+    )
+    if not kinds:
+        return ""
+    lines = [
+        "| row | configuration | " + " | ".join(kinds) + " |",
+        "|---|---|" + "---|" * len(kinds),
+    ]
+    for row in rows:
+        seeds = [seed for run in row.runs for seed in run.seeds]
+        cells = []
+        for kind in kinds:
+            values = [
+                auroc(seed.good_scores, seed.defect_scores[np.asarray(seed.defect_kinds) == kind])
+                for seed in seeds
+                if kind in seed.defect_kinds
+            ]
+            cells.append(f"{np.mean(values):.2f}" if values else "-")
+        lines.append(f"| {row.label} | {row.runs[0].config.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -121,7 +121,9 @@ def engine_outcomes(
     bank = teach_product(extractor, product.teach, config.options(seed), f"line-{product.surface}")
     taught = Taught.of(bank)
     return {
-        case: masked_outcome(score_frames(extractor, bank, test.frames, with_heatmaps), test.masks, taught)
+        case: masked_outcome(
+            score_frames(extractor, bank, test.frames, with_heatmaps), test.masks, taught, test.kinds
+        )
         for case, test in product.cases.items()
     }
 
@@ -133,7 +135,9 @@ def plain_outcomes(
     bank = plain_teach(extractor, product.teach, seed)
     taught = Taught(bank.threshold, bank.leave_one_out_scores, bank.vectors.shape[0])
     return {
-        case: masked_outcome(plain_score(extractor, bank, test.frames, with_heatmaps), test.masks, taught)
+        case: masked_outcome(
+            plain_score(extractor, bank, test.frames, with_heatmaps), test.masks, taught, test.kinds
+        )
         for case, test in product.cases.items()
     }
 
