@@ -9,7 +9,8 @@ whole bank, so it bounds the patch's score from above; the bank's rows are in gr
 first quarter and first half are coresets themselves and their bounds are close. The patches with the highest
 bounds by the first quarter are searched against the whole bank; the score they set prunes every patch whose
 bound is not above it, by the quarter and then by the half; the patches left are searched against the whole
-bank. The image score is the same as from every patch, for a fraction of the search where the frame and
+bank. The image score is the same as from every patch (to float32 rounding: BLAS may round a distance
+apart in the last bits in batches of other sizes), for a fraction of the search where the frame and
 the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score is
 searched only when a heatmap or regions need them.
 """
