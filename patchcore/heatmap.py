@@ -4,7 +4,9 @@ Each model input's grid is upsampled bilinearly to the input's size and laid ont
 interest at model-input resolution (tiles where they were cut; where tiles overlap the higher score wins, as
 the image score is the highest patch score of any tile). The canvas is Gaussian-smoothed with sigma 4 there,
 as PatchCore does, resized to the ROI's size in the frame and placed into a frame-sized map that is 0
-outside the ROI; an aligned frame's map is then turned and shifted back onto the frame as it came.
+outside the ROI; an aligned frame's map is then turned and shifted back onto the frame as it came. The map
+can also be made at a whole fraction of the frame's size, where a frame-sized one would be large (the regions
+of a frame of many megapixels: patchcore/verdict.py).
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from patchcore.align import to_frame
+from patchcore.align import scaled_pose, to_frame
 from patchcore.geometry import FramePlan
 
 HEATMAP_SIGMA = 4.0  # pixels at model input scale
 
 
-def frame_heatmap(grids: np.ndarray, plan: FramePlan) -> np.ndarray:
-    """grids: [T, h, w] patch scores, one per tile of plan -> [H, W] float32 at the frame's size."""
+def frame_heatmap(grids: np.ndarray, plan: FramePlan, step: int = 1) -> np.ndarray:
+    """grids: [T, h, w] patch scores, one per tile of plan -> [H, W] float32 at the frame's size, or with step
+    above 1 at 1/step of it (each side rounded up), a map pixel covering step x step frame pixels."""
     size = plan.input_size
     roi = plan.roi
     if plan.tiled:
@@ -33,15 +36,20 @@ def frame_heatmap(grids: np.ndarray, plan: FramePlan) -> np.ndarray:
     else:
         canvas = _upsampled(grids[0], size)
     smoothed = cv2.GaussianBlur(canvas, (0, 0), HEATMAP_SIGMA)
-    height, width = plan.frame_size
-    if (roi.width, roi.height) == (width, height):
+    frame_height, frame_width = plan.frame_size
+    height, width = -(-frame_height // step), -(-frame_width // step)
+    if (roi.width, roi.height) == (frame_width, frame_height):
         heatmap = cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
     else:
+        top, left = roi.y // step, roi.x // step
+        bottom, right = -(-roi.bottom // step), -(-roi.right // step)
         heatmap = np.zeros((height, width), np.float32)
-        heatmap[roi.y : roi.bottom, roi.x : roi.right] = cv2.resize(
-            smoothed, (roi.width, roi.height), interpolation=cv2.INTER_LINEAR
+        heatmap[top:bottom, left:right] = cv2.resize(
+            smoothed, (right - left, bottom - top), interpolation=cv2.INTER_LINEAR
         )
-    return heatmap if plan.pose is None else to_frame(heatmap, plan.pose)
+    if plan.pose is None:
+        return heatmap
+    return to_frame(heatmap, plan.pose if step == 1 else scaled_pose(plan.pose, (1 / step, 1 / step)))
 
 
 def _upsampled(grid: np.ndarray, size: int) -> np.ndarray:

@@ -14,6 +14,11 @@ from patchcore.heatmap import frame_heatmap
 from patchcore.regions import Region, find_regions
 from patchcore.scoring import PatchScores
 
+# The longest side of the map a frame's regions are found on: a larger frame's map is made a whole step
+# smaller (a frame-sized float map of a 49-megapixel frame holds 196 MB, and finding regions on it as much
+# again), so its boxes are exact to that step.
+REGION_MAP_SIDE = 2048
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -29,7 +34,8 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
 
     The image score is taken over every patch of every tile, each location of the frame counted once where
     tiles overlap (FramePlan.patch_locations). The frame-sized heatmap, and with it every
-    patch's score, is computed only when asked for or when the frame is anomalous (its regions come from it).
+    patch's score, is computed only when asked for or when the frame is anomalous (its regions come from it,
+    or, on a frame over REGION_MAP_SIDE pixels a side, from a map a whole step smaller).
     """
     if want_heatmap:
         scores.grids()  # searched in full anyway: the image score comes from them
@@ -37,7 +43,7 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     locations = plan.patch_locations(scores.grid) if options.top_k > 1 else None
     score = scores.image_score(options.top_k, locations)
     anomalous = score > options.threshold
-    heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap or anomalous else None
+    heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap else None
     regions = _regions(heatmap, scores.grids(), plan, options) if anomalous else []
     return Verdict(
         score=score,
@@ -48,23 +54,45 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     )
 
 
+def region_map_step(frame_size: tuple[int, int]) -> int:
+    """The whole step by which the map regions are found on is smaller than a frame of frame_size (H, W)."""
+    return -(-max(frame_size) // REGION_MAP_SIDE)
+
+
 def _regions(
-    heatmap: np.ndarray, grids: np.ndarray, plan: FramePlan, options: ProductOptions
+    heatmap: np.ndarray | None, grids: np.ndarray, plan: FramePlan, options: ProductOptions
 ) -> list[Region]:
-    """The heatmap's areas above the threshold; when smoothing has pulled every pixel below it (a defect
-    smaller than a patch), the highest patch: that patch made the frame anomalous, while the smoothed
-    heatmap's highest point may lie anywhere (a broad area of moderate scores keeps its level). Regions
-    smaller than min_region_area are left out."""
-    regions = find_regions(heatmap, options.threshold) or _highest_patch(grids, plan)
-    return [region for region in regions if region.area >= options.min_region_area]
+    """The areas above the threshold of the heatmap (the frame-sized one when given and the frame is at
+    most REGION_MAP_SIDE pixels a side, else one made a region_map_step smaller, whose regions are scaled
+    back to frame pixels); when smoothing has pulled every pixel below it (a defect smaller than a patch),
+    the highest patch: that patch made the frame anomalous, while the smoothed heatmap's highest point may
+    lie anywhere (a broad area of moderate scores keeps its level). Regions smaller than min_region_area
+    are left out."""
+    step = region_map_step(plan.frame_size)
+    region_map = heatmap if heatmap is not None and step == 1 else frame_heatmap(grids, plan, step)
+    regions = find_regions(region_map, options.threshold) or _highest_patch(grids, plan, step)
+    in_frame = [_in_frame_pixels(region, step, plan.frame_size) for region in regions]
+    return [region for region in in_frame if region.area >= options.min_region_area]
 
 
-def _highest_patch(grids: np.ndarray, plan: FramePlan) -> list[Region]:
-    """The highest-scoring patch as a region in frame pixels: its footprint on a heatmap of that patch
-    alone (so tiles, the ROI and alignment place it as they place every score), its pixels as the area;
-    none when an aligned frame's pose puts the patch outside the frame."""
+def _highest_patch(grids: np.ndarray, plan: FramePlan, step: int) -> list[Region]:
+    """The highest-scoring patch as a region on the map a step smaller than the frame: its footprint on a
+    heatmap of that patch alone (so tiles, the ROI and alignment place it as they place every score), its
+    pixels as the area; none when an aligned frame's pose puts the patch outside the frame."""
     alone = np.zeros(grids.shape, np.float32)
     alone.flat[int(np.argmax(grids))] = 1.0
-    footprint = frame_heatmap(alone, plan)
+    footprint = frame_heatmap(alone, plan, step)
     regions = find_regions(footprint, 0.5 * float(footprint.max())) if footprint.any() else []
     return [dataclasses.replace(region, peak_score=float(grids.max())) for region in regions[:1]]
+
+
+def _in_frame_pixels(region: Region, step: int, frame_size: tuple[int, int]) -> Region:
+    """A region found on a map step times smaller than the frame -> the same region in frame pixels (its box
+    clipped to the frame, each map pixel counted as step x step frame pixels)."""
+    if step == 1:
+        return region
+    height, width = frame_size
+    x, y = region.x * step, region.y * step
+    box_width, box_height = min(region.width * step, width - x), min(region.height * step, height - y)
+    area = min(region.area * step * step, box_width * box_height)
+    return dataclasses.replace(region, x=x, y=y, width=box_width, height=box_height, area=area)

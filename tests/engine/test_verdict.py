@@ -212,3 +212,38 @@ def test_tiles_that_do_not_overlap_keep_every_patch_in_the_top_k_mean():
     grids[1, 3, 0] = 0.7  # the neighbouring patch, in the other tile
     result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=1.0, top_k=2), False)
     assert result.score == pytest.approx(0.8)
+
+
+@pytest.mark.parametrize(
+    ("view", "pose", "patch_box"),
+    [
+        # patch (2, 6) of an 8x8 grid over the whole 5000x3000 frame: x 3750..4375, y 750..1125
+        (FrameView(64), None, (3750, 750, 625, 375)),
+        # the same patch over a 2400x1600 ROI at (2000, 1000): x 3800..4100, y 1400..1600
+        (FrameView(64, roi=Rect(2000, 1000, 2400, 1600)), None, (3800, 1400, 300, 200)),
+        # an aligned part 400 px right of and 200 px below where it was taught (8 % margins left out)
+        (FrameView(64, align=True), np.array([[1.0, 0.0, 400.0], [0.0, 1.0, 200.0]]), None),
+    ],
+)
+def test_a_large_frames_regions_lie_on_its_hot_patch_without_a_map_of_the_frames_size(view, pose, patch_box):
+    plan = view.plan((3000, 5000), pose=pose)
+    if patch_box is None:  # the aligned case: the patch of the region the model saw, moved by the pose
+        roi = plan.roi
+        x, y = roi.x + roi.width * 6 / 8 + 400, roi.y + roi.height * 2 / 8 + 200
+        patch_box = (x, y, roi.width / 8, roi.height / 8)
+    grids = grids_with_hot_patch(1, 0, 2, 6)
+    tracemalloc.start()
+    try:
+        result = verdict(PatchScores.known(grids), plan, ProductOptions(threshold=0.2), want_heatmap=False)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.anomalous and result.regions
+    region = result.regions[0]
+    left, top, width, height = patch_box
+    centre_x, centre_y = left + width / 2, top + height / 2
+    assert region.x <= centre_x < region.x + region.width and region.y <= centre_y < region.y + region.height
+    assert region.width < 3 * width and region.height < 3 * height  # around the patch, not the frame
+    assert region.x + region.width <= 5000 and region.y + region.height <= 3000
+    assert 0 < region.area <= region.width * region.height
+    assert peak_bytes < 4 * 5000 * 3000 / 2  # half a float32 map of the frame's size (60 MB)
