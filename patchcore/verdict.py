@@ -33,9 +33,10 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     """scores: the patch scores of the frame's T model inputs (all its tiles) -> the frame's Verdict.
 
     The image score is taken over every patch of every tile, each location of the frame counted once where
-    tiles overlap (FramePlan.patch_locations). The frame-sized heatmap, and with it every
-    patch's score, is computed only when asked for or when the frame is anomalous (its regions come from it,
-    or, on a frame over REGION_MAP_SIDE pixels a side, from a map a whole step smaller).
+    tiles overlap (FramePlan.patch_locations). Every patch's score is searched only when a heatmap is asked
+    for or the frame is anomalous; the frame-sized heatmap is made only when asked for or for the regions of
+    an anomalous frame of at most REGION_MAP_SIDE pixels a side (a larger one's come from a map a whole step
+    smaller).
     """
     if want_heatmap:
         scores.grids()  # searched in full anyway: the image score comes from them
@@ -49,12 +50,12 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
         score=score,
         anomalous=anomalous,
         threshold=options.threshold,
-        heatmap=heatmap if want_heatmap else None,
+        heatmap=heatmap,
         regions=regions,
     )
 
 
-def region_map_step(frame_size: tuple[int, int]) -> int:
+def _region_map_step(frame_size: tuple[int, int]) -> int:
     """The whole step by which the map regions are found on is smaller than a frame of frame_size (H, W)."""
     return -(-max(frame_size) // REGION_MAP_SIDE)
 
@@ -63,12 +64,12 @@ def _regions(
     heatmap: np.ndarray | None, grids: np.ndarray, plan: FramePlan, options: ProductOptions
 ) -> list[Region]:
     """The areas above the threshold of the heatmap (the frame-sized one when given and the frame is at
-    most REGION_MAP_SIDE pixels a side, else one made a region_map_step smaller, whose regions are scaled
+    most REGION_MAP_SIDE pixels a side, else one made a _region_map_step smaller, whose regions are scaled
     back to frame pixels); when smoothing has pulled every pixel below it (a defect smaller than a patch),
     the highest patch: that patch made the frame anomalous, while the smoothed heatmap's highest point may
     lie anywhere (a broad area of moderate scores keeps its level). Regions smaller than min_region_area
     are left out."""
-    step = region_map_step(plan.frame_size)
+    step = _region_map_step(plan.frame_size)
     region_map = heatmap if heatmap is not None and step == 1 else frame_heatmap(grids, plan, step)
     regions = find_regions(region_map, options.threshold) or _highest_patch(grids, plan, step)
     in_frame = [_in_frame_pixels(region, step, plan.frame_size) for region in regions]
