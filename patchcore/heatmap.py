@@ -23,6 +23,24 @@ HEATMAP_SIGMA = 4.0  # pixels at model input scale
 def frame_heatmap(grids: np.ndarray, plan: FramePlan, step: int = 1) -> np.ndarray:
     """grids: [T, h, w] patch scores, one per tile of plan -> [H, W] float32 at the frame's size, or with step
     above 1 at 1/step of it (each side rounded up), a map pixel covering step x step frame pixels."""
+    roi = plan.roi
+    frame_height, frame_width = plan.frame_size
+    height, width = -(-frame_height // step), -(-frame_width // step)
+    if (roi.width, roi.height) == (frame_width, frame_height):
+        heatmap = roi_heatmap(grids, plan, width, height)
+    else:
+        top, left = roi.y // step, roi.x // step
+        bottom, right = -(-roi.bottom // step), -(-roi.right // step)
+        heatmap = np.zeros((height, width), np.float32)
+        heatmap[top:bottom, left:right] = roi_heatmap(grids, plan, right - left, bottom - top)
+    if plan.pose is None:
+        return heatmap
+    return to_frame(heatmap, plan.pose if step == 1 else scaled_pose(plan.pose, (1 / step, 1 / step)))
+
+
+def roi_heatmap(grids: np.ndarray, plan: FramePlan, width: int, height: int) -> np.ndarray:
+    """grids as in frame_heatmap -> [height, width] float32: the heatmap of plan's ROI drawn at that size (an
+    aligned frame's ROI as the product's reference sees it: no pose applied)."""
     size = plan.input_size
     roi = plan.roi
     if plan.tiled:
@@ -36,20 +54,7 @@ def frame_heatmap(grids: np.ndarray, plan: FramePlan, step: int = 1) -> np.ndarr
     else:
         canvas = _upsampled(grids[0], size)
     smoothed = cv2.GaussianBlur(canvas, (0, 0), HEATMAP_SIGMA)
-    frame_height, frame_width = plan.frame_size
-    height, width = -(-frame_height // step), -(-frame_width // step)
-    if (roi.width, roi.height) == (frame_width, frame_height):
-        heatmap = cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
-    else:
-        top, left = roi.y // step, roi.x // step
-        bottom, right = -(-roi.bottom // step), -(-roi.right // step)
-        heatmap = np.zeros((height, width), np.float32)
-        heatmap[top:bottom, left:right] = cv2.resize(
-            smoothed, (right - left, bottom - top), interpolation=cv2.INTER_LINEAR
-        )
-    if plan.pose is None:
-        return heatmap
-    return to_frame(heatmap, plan.pose if step == 1 else scaled_pose(plan.pose, (1 / step, 1 / step)))
+    return cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _upsampled(grid: np.ndarray, size: int) -> np.ndarray:

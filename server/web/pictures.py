@@ -10,7 +10,7 @@ import numpy as np
 
 from patchcore.align import rect_on_reference
 from patchcore.geometry import FramePlan, Rect
-from patchcore.heatmap import frame_heatmap
+from patchcore.heatmap import roi_heatmap
 from patchcore.overlay import render_overlay
 from patchcore.prepare import PreparedFrame
 from patchcore.regions import Region
@@ -54,19 +54,6 @@ def _scaled(rect: Rect | Region, roi: Rect, scale: float) -> tuple[int, int, int
     return x, y, max(1, round(rect.width * scale)), max(1, round(rect.height * scale))
 
 
-def _picture_plan(plan: FramePlan, scale: float, width: int, height: int) -> FramePlan:
-    """plan with the ROI's picture as the frame, so frame_heatmap draws the heatmap at the picture's size."""
-    tiles = tuple(Rect(*_scaled(tile, plan.roi, scale)) for tile in plan.tiles)
-    return FramePlan(
-        frame_size=(height, width),
-        roi=Rect(0, 0, width, height),
-        tiles=tiles,
-        tiled=plan.tiled,
-        input_size=plan.input_size,
-        shrink=1,
-    )
-
-
 def _on_picture(region: Region, plan: FramePlan) -> Rect:
     """A region (pixels of the frame as it came) where the picture shows it: an aligned frame's picture is
     turned onto the product's first teach image."""
@@ -81,7 +68,7 @@ def overlay_jpeg(frame: FrameRecord, side: int) -> bytes:
     roi = frame.plan.roi
     scale, width, height = _fitted(roi, side)
     picture = cv2.resize(frame.picture, (width, height), interpolation=cv2.INTER_AREA)
-    heatmap = frame_heatmap(frame.grids, _picture_plan(frame.plan, scale, width, height))
+    heatmap = roi_heatmap(frame.grids, frame.plan, width, height)
     regions = [
         Region(
             *_scaled(_on_picture(region, frame.plan), roi, scale),
