@@ -1,6 +1,8 @@
 """Torch modules that implement the model contract: a batch of uint8 NHWC RGB images in, unit-length patch
-embeddings [B, h*w, dim] out. Everything the server must not know about (normalisation, which layers, the
-3x3 neighbourhood aggregation of PatchCore, L2 normalisation) live inside these modules, so in the graph.
+embeddings [B, h*w, dim] out ("features"), and for EfficientNet-Lite a second output, the stride-4 cells
+unaveraged ("fine_features"; patchcore/fine.py says why). Everything the server must not know about
+(normalisation, which layers, the 3x3 neighbourhood aggregation of PatchCore, L2 normalisation) live
+inside these modules, so in the graph.
 
 The EfficientNet-Lite graph was chosen by measurement (README "Accuracy", the choices table): the stride-16
 map is brought onto the stride-8 grid before the 3x3 averaging (averaging it at its own grid first mixed
@@ -45,6 +47,8 @@ class BackboneSpec:
     # the concatenation, over 8 scikit-image photos and textures (astronaut, coffee, chelsea, rocket, brick,
     # grass, gravel, camera) at 224.
     layer_norms: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    # Dimensions of the graph's "fine_features" output (the stride-4 cells, lifted), 0 for none.
+    fine_dim: int = 0
 
 
 BACKBONES: dict[str, BackboneSpec] = {
@@ -59,8 +63,9 @@ BACKBONES: dict[str, BackboneSpec] = {
             "tf_efficientnet_lite0",
             stride=8,
             dim=24 + 40 + 112 + 1,
-            graph_version="4",
+            graph_version="5",
             layer_norms=(25.4, 28.9, 47.3),
+            fine_dim=24 + 1,
         ),
         BackboneSpec(
             "efficientnet_lite2",
@@ -68,13 +73,18 @@ BACKBONES: dict[str, BackboneSpec] = {
             "tf_efficientnet_lite2",
             stride=8,
             dim=24 + 48 + 120 + 1,
-            graph_version="4",
+            graph_version="5",
             layer_norms=(32.4, 37.4, 54.7),
+            fine_dim=24 + 1,
         ),
     )
 }
 DEFAULT_BACKBONE = "dinov2_vits14"
 FALLBACK_BACKBONE = "efficientnet_lite0"
+FINE_STRIDE = 4  # input pixels per cell of the "fine_features" output
+# The stride-4 cells are divided by this many times their layer norm before the lift, which keeps a typical
+# cell as near the origin as a typical patch (where the lift is close to linear).
+FINE_CELL_SPREAD = 4.0
 
 
 class ImageNormalisation(nn.Module):
@@ -125,6 +135,8 @@ class EfficientNetLitePatchFeatures(nn.Module):
     stride-8 map (zero border counted); each is divided by its median patch length (layer_norms), and the
     concatenation x is lifted onto the unit sphere as x / (2 sqrt 3): one dimension more than the channels.
     A typical patch has |x| = 1 before the lift.
+    Second output: every stride-4 cell as it is, divided by FINE_CELL_SPREAD x its layer norm and lifted the
+    same way: [B, (S/4)^2, 24 + 1].
     net: a timm tf_efficientnet_lite* classifier (its later blocks and head are not part of the graph)."""
 
     def __init__(self, net: nn.Module, layer_norms: tuple[float, float, float]) -> None:
@@ -137,7 +149,7 @@ class EfficientNetLitePatchFeatures(nn.Module):
         self.to_stride16 = net.blocks[last_block[8] + 1 : last_block[16] + 1]
         self.layer_norms = layer_norms
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         stride4 = self.to_stride4(self.stem(self.normalise(images)))
         stride8 = self.to_stride8(stride4)
         stride16 = self.to_stride16(stride8)
@@ -146,7 +158,8 @@ class EfficientNetLitePatchFeatures(nn.Module):
         maps = (fine, _averaged(stride8), _averaged(coarse))
         layers = [layer / norm for layer, norm in zip(maps, self.layer_norms, strict=True)]
         patches = torch.cat(layers, dim=1).flatten(2).transpose(1, 2)
-        return lifted_onto_sphere(patches / (2.0 * math.sqrt(len(layers))))
+        cells = stride4.flatten(2).transpose(1, 2) / (FINE_CELL_SPREAD * self.layer_norms[0])
+        return lifted_onto_sphere(patches / (2.0 * math.sqrt(len(layers)))), lifted_onto_sphere(cells)
 
 
 def _averaged(feature_map: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ STAGE_BARS = {  # teach stage -> (bar label, unit)
     "extract": ("extracting features", "input"),
     "coreset": ("choosing the memory bank", "pick"),
     "threshold": ("scoring for the threshold", "patch"),
+    "fine": ("choosing the fine bank", "pick"),
 }
 
 DESCRIPTION = """\

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from exporter.backbones import BACKBONES, FALLBACK_BACKBONE, BackboneSpec, build_patch_features
+from exporter.backbones import (
+    BACKBONES,
+    FALLBACK_BACKBONE,
+    FINE_STRIDE,
+    BackboneSpec,
+    build_patch_features,
+)
 from exporter.checkpoints import WeightsUnavailable, sha256_of_file
 from exporter.files import prepare_to_write
 from exporter.metadata import attach_metadata, model_metadata, read_metadata
@@ -113,6 +119,8 @@ def _export_fp32(
             "none",
             parity,
             spec.graph_version,
+            fine_grid=size // FINE_STRIDE if spec.fine_dim else 0,
+            fine_dim=spec.fine_dim,
         )
         attach_metadata(model, metadata)
         write_atomically(target, model.SerializeToString(), "model file")

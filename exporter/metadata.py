@@ -35,9 +35,13 @@ def model_metadata(
     quantization: str,
     parity_max_abs: float,
     graph_version: str,
+    fine_grid: int = 0,
+    fine_dim: int = 0,
 ) -> dict[str, str]:
     """All metadata_props of one model file (grid is square: grid x grid patches). graph_version: the
-    backbone's graph version (exporter.backbones.BackboneSpec), kept as "exporter_version"."""
+    backbone's graph version (exporter.backbones.BackboneSpec), kept as "exporter_version". fine_grid,
+    fine_dim: the "fine_features" output's cells per side and dimensions (0: the graph has none); they are
+    not in the fingerprint, which the graph version already is."""
     metadata = {
         "backbone": backbone,
         "weights_source": weights_source,
@@ -49,6 +53,8 @@ def model_metadata(
         "quantization": quantization,
         "parity_max_abs": f"{parity_max_abs:.3g}",
     }
+    if fine_dim:
+        metadata |= {"fine_grid": f"{fine_grid}x{fine_grid}", "fine_dim": str(fine_dim)}
     return {**metadata, "fingerprint": fingerprint(metadata)}
 
 

@@ -7,9 +7,13 @@ File layout (all integers little-endian):
     header length    uint64    n
     header           n bytes   UTF-8 JSON: product, version, model fingerprint, options, stats, vector shape,
                                the sha256 of the teach images file (patchcore/teach_images.py; absent in
-                               files written before teach images were kept)
+                               files written before teach images were kept), the fine bank's shape and
+                               scale (format 2)
     vectors          M*D*4     float32 little-endian, row-major [M, D]
+    fine vectors     F*d*4     format 2 only: the fine bank (patchcore/fine.py), float32 [F, d]
     checksum         32 bytes  sha256 of everything above
+
+A bank without a fine bank is written as format 1, so a server from before format 2 still reads it.
 
 The checksum makes a truncated or bit-flipped file fail loudly instead of scoring with garbage.
 """
@@ -27,11 +31,13 @@ import numpy as np
 from patchcore.align import Reference
 from patchcore.durable import write_atomically
 from patchcore.errors import InvalidInput, ProductUnusable
+from patchcore.fine import FineBank
 from patchcore.geometry import FrameView, Rect, check_roi, check_tile_size
 from patchcore.outliers import outlier_images
 
 MAGIC = b"PCEBANK\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+FORMAT_WITHOUT_FINE = 1
 _PREAMBLE = struct.Struct("<8sIQ")  # magic, format version, header length
 _CHECKSUM_SIZE = hashlib.sha256().digest_size
 _VECTOR_DTYPE = np.dtype("<f4")
@@ -137,6 +143,7 @@ class MemoryBank:
     # (H, W) of the teach frames, which every frame must have when the product's geometry is in their pixels
     # (FrameView.in_frame_pixels); None otherwise, and in files written before it was kept
     frame_size: tuple[int, int] | None = None
+    fine: FineBank | None = None  # the fine channel of a product whose tiles are shrunk (patchcore/fine.py)
 
     def view(self, input_size: int) -> FrameView:
         """What a model with input_size inputs sees of a frame of this product."""
@@ -157,17 +164,19 @@ def _header(bank: MemoryBank) -> bytes:
         "reference": bank.reference.to_json() if bank.reference else None,
         "frame_size": list(bank.frame_size) if bank.frame_size else None,
     }
+    if bank.fine is not None:
+        count, dim = bank.fine.vectors.shape
+        header["fine"] = {"count": count, "dim": dim, "scale": bank.fine.scale}
     return json.dumps(header, sort_keys=True).encode()
 
 
 def encode_bank(bank: MemoryBank) -> bytes:
     """The complete file content for bank."""
     header = _header(bank)
-    body = (
-        _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(header))
-        + header
-        + np.ascontiguousarray(bank.vectors, dtype=_VECTOR_DTYPE).tobytes()
-    )
+    arrays = [bank.vectors] if bank.fine is None else [bank.vectors, bank.fine.vectors]
+    version = FORMAT_WITHOUT_FINE if bank.fine is None else FORMAT_VERSION
+    body = _PREAMBLE.pack(MAGIC, version, len(header)) + header
+    body += b"".join(np.ascontiguousarray(array, dtype=_VECTOR_DTYPE).tobytes() for array in arrays)
     return body + hashlib.sha256(body).digest()
 
 
@@ -187,7 +196,7 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
     magic, format_version, header_length = _PREAMBLE.unpack_from(content)
     if magic != MAGIC:
         raise _unusable(path, "not a patchcore-edge bank file")
-    if format_version != FORMAT_VERSION:
+    if format_version not in (FORMAT_WITHOUT_FINE, FORMAT_VERSION):
         raise _unusable(
             path, f"file format version {format_version}, this server reads version {FORMAT_VERSION}"
         )
@@ -197,8 +206,7 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
     header_end = _PREAMBLE.size + header_length
     try:
         header = json.loads(body[_PREAMBLE.size : header_end])
-        shape = (header["vectors"]["count"], header["vectors"]["dim"])
-        vectors = np.frombuffer(body, dtype=_VECTOR_DTYPE, offset=header_end).reshape(shape)
+        vectors, fine = _vectors(body[header_end:], header)
         return MemoryBank(
             product_id=header["product_id"],
             version=header["version"],
@@ -211,9 +219,28 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
             teach_images_sha256=header.get("teach_images_sha256", ""),
             reference=Reference.from_json(header["reference"]) if header.get("reference") else None,
             frame_size=_frame_size(header.get("frame_size")),
+            fine=fine,
         )
     except (ValueError, KeyError, TypeError, InvalidInput) as error:
         raise _unusable(path, f"malformed content ({error})") from error
+
+
+def _vectors(data: bytes, header: dict) -> tuple[np.ndarray, FineBank | None]:
+    """The bank's vectors [M, D] and its fine bank from what follows the header (ValueError when the sizes do
+    not add up)."""
+    shapes = [(header["vectors"]["count"], header["vectors"]["dim"])]
+    fine = header.get("fine")
+    if fine is not None:
+        shapes.append((fine["count"], fine["dim"]))
+    sizes = [rows * dim * _VECTOR_DTYPE.itemsize for rows, dim in shapes]
+    if sum(sizes) != len(data):
+        raise ValueError(f"{len(data)} bytes of vectors, the header says {sum(sizes)}")
+    arrays = [
+        np.frombuffer(data, dtype=_VECTOR_DTYPE, count=rows * dim, offset=offset).reshape(rows, dim)
+        for (rows, dim), offset in zip(shapes, np.cumsum([0, *sizes[:-1]]), strict=True)
+    ]
+    vectors = arrays[0].astype(np.float32)
+    return vectors, None if fine is None else FineBank(arrays[1].astype(np.float32), float(fine["scale"]))
 
 
 def _frame_size(field: object) -> tuple[int, int] | None:

@@ -10,6 +10,7 @@ or `inspect_frames`, which run them in a row. Nothing else turns a frame into a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,24 +21,46 @@ from patchcore.scoring import PatchScores, Scorer
 from patchcore.verdict import Verdict, verdict
 
 
-def extract(extractor: FeatureExtractor, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Model inputs [T_i, S, S, 3] uint8 per frame -> features [T_i, h*w, D] per frame, from one model run
-    for the inputs of every frame."""
-    features = extractor.extract(np.concatenate(inputs))
-    return np.split(features, np.cumsum([len(frame) for frame in inputs])[:-1])
+@dataclass(frozen=True)
+class FrameFeatures:
+    """What the model made of one frame's T inputs: features [T, h*w, D], and its fine cells [T, cells,
+    fine_dim] where they were asked for (a product with a fine bank: patchcore/fine.py), else None."""
+
+    features: np.ndarray
+    fine_cells: np.ndarray | None = None
 
 
-def search(scorer: Scorer, features: np.ndarray) -> PatchScores:
-    """One frame's features [T, h*w, D] -> its patch scores against the product's bank, searched as far as
-    the verdict asks (patchcore/scoring.py)."""
-    return scorer.frame_scores(features)
+def extract(
+    extractor: FeatureExtractor, inputs: Sequence[np.ndarray], fine: Sequence[bool] | None = None
+) -> list[FrameFeatures]:
+    """Model inputs [T_i, S, S, 3] uint8 per frame -> the features of each frame, from one model run for the
+    inputs of every frame. fine: per frame, whether its fine cells are wanted too (None: for none)."""
+    wanted = [False] * len(inputs) if fine is None else list(fine)
+    batch = np.concatenate(inputs)
+    if any(wanted):
+        features, cells = extractor.extract_with_fine(batch)
+    else:
+        features, cells = extractor.extract(batch), None
+    offsets = np.cumsum([len(frame) for frame in inputs])[:-1]
+    per_frame_cells = np.split(cells, offsets) if cells is not None else [None] * len(inputs)
+    return [
+        FrameFeatures(frame, frame_cells if want else None)
+        for frame, frame_cells, want in zip(np.split(features, offsets), per_frame_cells, wanted, strict=True)
+    ]
+
+
+def search(scorer: Scorer, frame: FrameFeatures) -> PatchScores:
+    """One frame's features -> its patch scores against the product's bank, searched as far as the verdict
+    asks (patchcore/scoring.py)."""
+    return scorer.frame_scores(frame.features, frame.fine_cells)
 
 
 def score(extractor: FeatureExtractor, jobs: Sequence[tuple[np.ndarray, Scorer]]) -> list[PatchScores]:
     """jobs: (inputs [T_i, S, S, 3] uint8, scorer) per frame -> the patch scores of each frame: one model run
     for all, then each frame's search."""
-    features = extract(extractor, [inputs for inputs, _ in jobs])
-    return [search(scorer, frame) for (_, scorer), frame in zip(jobs, features, strict=True)]
+    fine = [scorer.wants_fine_cells for _, scorer in jobs]
+    frames = extract(extractor, [inputs for inputs, _ in jobs], fine)
+    return [search(scorer, frame) for (_, scorer), frame in zip(jobs, frames, strict=True)]
 
 
 def inspect_frames(

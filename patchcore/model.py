@@ -2,7 +2,9 @@
 
 The model contract (README "Preparing a model"): input "images" [B, S, S, 3] uint8 RGB, output "features"
 [B, h*w, dim] float32 unit vectors; metadata_props give backbone, input_size, grid ("hxw"), dim and a
-fingerprint. Grid and dim are read from the metadata and never guessed from the backbone name.
+fingerprint. Grid and dim are read from the metadata and never guessed from the backbone name. A model may
+also give "fine_features" [B, cells, fine_dim] unit vectors, the fine grid's cells (metadata fine_grid,
+fine_dim: patchcore/fine.py).
 """
 
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from patchcore.errors import InvalidInput, ModelError
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "features"
+FINE_OUTPUT_NAME = "fine_features"
 _REQUIRED_KEYS = ("backbone", "input_size", "grid", "dim", "weights_sha256", "fingerprint")
 RANDOM_SOURCE = "random"  # metadata weights_source of a model exported from random weights (speed tests)
 
@@ -30,10 +33,18 @@ class ModelInfo:
     weights_sha256: str
     fingerprint: str
     metadata: dict[str, str]
+    fine_grid: tuple[int, int] | None = (
+        None  # (h, w) cells of the "fine_features" output; None: no such output
+    )
+    fine_dim: int = 0
 
     @property
     def patch_count(self) -> int:
         return self.grid[0] * self.grid[1]
+
+    @property
+    def fine_cell_count(self) -> int:
+        return 0 if self.fine_grid is None else self.fine_grid[0] * self.fine_grid[1]
 
     def random_weights_warning(self) -> str | None:
         """What to tell whoever loads a model exported from random weights, None for real weights: such a
@@ -69,11 +80,15 @@ def model_info_from_metadata(path: str, metadata: dict[str, str]) -> ModelInfo:
             weights_sha256=metadata["weights_sha256"],
             fingerprint=metadata["fingerprint"],
             metadata=dict(metadata),
+            fine_grid=_parse_grid(metadata["fine_grid"]) if "fine_grid" in metadata else None,
+            fine_dim=int(metadata.get("fine_dim", 0)),
         )
     except ValueError as error:
         raise ModelError(f"model {path} has malformed size metadata: {error}") from error
-    if min(info.input_size, *info.grid, info.dim) <= 0:
+    if min(info.input_size, *info.grid, info.dim, *(info.fine_grid or ())) <= 0 or info.fine_dim < 0:
         raise ModelError(f"model {path} declares a non-positive size in its metadata")
+    if (info.fine_grid is None) != (info.fine_dim == 0):
+        raise ModelError(f"model {path} declares only one of fine_grid and fine_dim in its metadata")
     return info
 
 
@@ -115,24 +130,41 @@ class FeatureExtractor:
     def _check_io_names(self, path: str | Path) -> None:
         inputs = [node.name for node in self._session.get_inputs()]
         outputs = [node.name for node in self._session.get_outputs()]
-        if INPUT_NAME not in inputs or OUTPUT_NAME not in outputs:
+        needed = [OUTPUT_NAME, *([FINE_OUTPUT_NAME] if self.info.fine_grid else [])]
+        if INPUT_NAME not in inputs or not set(needed) <= set(outputs):
             raise ModelError(
-                f"model {path} must have input '{INPUT_NAME}' and output '{OUTPUT_NAME}', "
+                f"model {path} must have input '{INPUT_NAME}' and outputs {needed}, "
                 f"has inputs {inputs} and outputs {outputs}"
             )
 
     def extract(self, images: np.ndarray) -> np.ndarray:
         """images: [B, S, S, 3] uint8 RGB at the model's input size -> [B, h*w, dim] float32 unit vectors."""
+        (features,) = self._run(images, [OUTPUT_NAME])
+        return features
+
+    def extract_with_fine(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As extract, and the fine cells [B, cells, fine_dim] float32 from the same model run (ModelError for
+        a model without them)."""
+        if self.info.fine_grid is None:
+            raise ModelError(f"model {self.info.path} has no '{FINE_OUTPUT_NAME}' output")
+        features, fine = self._run(images, [OUTPUT_NAME, FINE_OUTPUT_NAME])
+        return features, fine
+
+    def _run(self, images: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         size = self.info.input_size
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (size, size, 3):
             raise InvalidInput(
                 f"the model needs a batch of {size}x{size} RGB uint8 images, got shape {images.shape} "
                 f"dtype {images.dtype}"
             )
-        (features,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(images)})
-        expected = (images.shape[0], self.info.patch_count, self.info.dim)
-        if features.shape != expected:
-            raise ModelError(
-                f"model {self.info.path} returned features {features.shape}, expected {expected}"
-            )
-        return features.astype(np.float32, copy=False)
+        found = self._session.run(outputs, {INPUT_NAME: np.ascontiguousarray(images)})
+        expected = {
+            OUTPUT_NAME: (images.shape[0], self.info.patch_count, self.info.dim),
+            FINE_OUTPUT_NAME: (images.shape[0], self.info.fine_cell_count, self.info.fine_dim),
+        }
+        for name, array in zip(outputs, found, strict=True):
+            if array.shape != expected[name]:
+                raise ModelError(
+                    f"model {self.info.path} returned {name} {array.shape}, expected {expected[name]}"
+                )
+        return [array.astype(np.float32, copy=False) for array in found]

@@ -13,6 +13,9 @@ bank. The image score is the same as from every patch (to float32 rounding: BLAS
 apart in the last bits in batches of other sizes), for a fraction of the search where the frame and
 the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score is
 searched only when a heatmap or regions need them.
+
+A product with a fine bank (patchcore/fine.py) has every fine cell of the frame searched, and a patch's
+score is the higher of its own and its cells' (scaled).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from patchcore.bank import MemoryBank
 from patchcore.errors import InvalidInput, ProductUnusable
+from patchcore.fine import onto_patch_grid
 from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
@@ -49,16 +53,47 @@ class Scorer:
                 f"product {bank.product_id!r} has {bank.vectors.shape[-1]}-dim vectors, "
                 f"the model gives {model.dim}"
             )
+        if bank.fine is not None and (
+            model.fine_grid is None or bank.fine.vectors.shape[1] != model.fine_dim
+        ):
+            raise ProductUnusable(
+                f"product {bank.product_id!r} has a fine bank of {bank.fine.vectors.shape[1]}-dim cells, "
+                f"the model gives {model.fine_dim or 'none'}"
+            )
         self.bank = bank
         self.model = model
         self.view = bank.view(model.input_size)
         self._neighbours = NearestNeighbours(bank.vectors)
+        self._fine = None if bank.fine is None else NearestNeighbours(bank.fine.vectors)
 
-    def frame_scores(self, features: np.ndarray) -> PatchScores:
-        """features: [T, h*w, D] float32 of one frame's T model inputs -> its PatchScores (nothing searched
-        yet)."""
+    @property
+    def wants_fine_cells(self) -> bool:
+        """Whether frame_scores needs the model's fine cells beside the features (a product with a fine
+        bank)."""
+        return self._fine is not None
+
+    def frame_scores(self, features: np.ndarray, fine_cells: np.ndarray | None = None) -> PatchScores:
+        """features: [T, h*w, D] float32 of one frame's T model inputs (and their fine cells [T, cells,
+        fine_dim] where wants_fine_cells) -> its PatchScores (nothing searched yet)."""
         self._check_shape(features)
-        return PatchScores(features, self)
+        if self.wants_fine_cells and (
+            fine_cells is None
+            or fine_cells.shape != (len(features), self.model.fine_cell_count, self.model.fine_dim)
+        ):
+            raise InvalidInput(
+                f"product {self.bank.product_id!r} needs the model's fine cells with its features, got "
+                f"{None if fine_cells is None else fine_cells.shape}"
+            )
+        return PatchScores(features, self, fine_cells=fine_cells if self.wants_fine_cells else None)
+
+    def fine_scores(self, fine_cells: np.ndarray) -> np.ndarray:
+        """fine_cells: [T, cells, fine_dim] -> [T, h, w] float32: the highest scaled cell score under each
+        patch."""
+        distances = self._fine.distances(fine_cells.reshape(-1, self.model.fine_dim))
+        cell_scores = distances.reshape(len(fine_cells), *self.model.fine_grid) * np.float32(
+            self.bank.fine.scale
+        )
+        return onto_patch_grid(cell_scores, self.model.grid)
 
     def patch_scores(self, features: np.ndarray) -> np.ndarray:
         """features: [B, h*w, D] float32 -> [B, h, w] float32 patch scores (one search for the batch)."""
@@ -124,10 +159,18 @@ class PatchScores:
     that can be the highest, the grids (every patch) when a heatmap or regions need them. Either is
     searched once and kept; search_seconds adds up the time both took."""
 
-    def __init__(self, features: np.ndarray | None, scorer: Scorer | None, grids: np.ndarray | None = None):
+    def __init__(
+        self,
+        features: np.ndarray | None,
+        scorer: Scorer | None,
+        grids: np.ndarray | None = None,
+        fine_cells: np.ndarray | None = None,
+    ):
         self._features = features
         self._scorer = scorer
         self._grids = grids
+        self._fine_cells = fine_cells
+        self._fine_grids: np.ndarray | None = None
         self._top: tuple[int, float] | None = None  # (top_k, image score)
         self.search_seconds = 0.0
 
@@ -144,7 +187,8 @@ class PatchScores:
     def image_score(self, top_k: int, locations: np.ndarray | None = None) -> float:
         """The highest patch score (top_k = 1, plain PatchCore) or the mean of the top_k highest, each
         location counted once (locations: the frame's, the same at every call; see image_score)."""
-        if self._grids is None and not self._scorer.bounds_pay(self._features):
+        fine_top_k = self._fine_cells is not None and top_k > 1  # the top k of the combined grids
+        if self._grids is None and (fine_top_k or not self._scorer.bounds_pay(self._features)):
             self.grids()
         if self._grids is not None:
             return image_score(self._grids, top_k, locations)
@@ -152,16 +196,30 @@ class PatchScores:
             started = time.perf_counter()
             highest = self._scorer.highest_patch_scores(self._features, max(top_k, 1), locations)
             self.search_seconds += time.perf_counter() - started
-            self._top = (top_k, float(highest.mean()))
+            score = float(highest.mean())
+            if self._fine_cells is not None:  # top_k 1 here: the highest of both
+                score = max(score, float(self._fine_on_patch_grid().max()))
+            self._top = (top_k, score)
         return self._top[1]
 
     def grids(self) -> np.ndarray:
         """[T, h, w] float32: every patch's score."""
         if self._grids is None:
             started = time.perf_counter()
-            self._grids = self._scorer.patch_scores(self._features)
+            grids = self._scorer.patch_scores(self._features)
             self.search_seconds += time.perf_counter() - started
+            if self._fine_cells is not None:
+                grids = np.maximum(grids, self._fine_on_patch_grid())
+            self._grids = grids
         return self._grids
+
+    def _fine_on_patch_grid(self) -> np.ndarray:
+        """[T, h, w]: the fine cells' scores on the patch grid, searched once."""
+        if self._fine_grids is None:
+            started = time.perf_counter()
+            self._fine_grids = self._scorer.fine_scores(self._fine_cells)
+            self.search_seconds += time.perf_counter() - started
+        return self._fine_grids
 
 
 class _Found:

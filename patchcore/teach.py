@@ -18,6 +18,8 @@ from patchcore.augment import dihedral_views, line_views
 from patchcore.bank import MemoryBank, ProductOptions, TeachOptions, TeachStats
 from patchcore.coreset import bank_size, greedy_coreset
 from patchcore.errors import InvalidInput, TooLarge
+from patchcore.fine import wants_fine_bank
+from patchcore.fine_teach import teach_fine_bank
 from patchcore.images import ScaledImage
 from patchcore.model import FeatureExtractor
 from patchcore.prepare import PreparedFrame, prepare_teach_set
@@ -33,8 +35,8 @@ MIN_IMAGES = 2  # a held-out score needs one image to score and at least one oth
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total), stages as in TEACH_STAGES
 # Counting images decoded and prepared (prepare_teach_set, run by the caller of teach()), model inputs, bank
-# rows picked, patches scored.
-TEACH_STAGES = ("prepare", "extract", "coreset", "threshold")
+# rows picked, patches scored, fine bank rows picked (a product with a fine bank only: patchcore/fine.py).
+TEACH_STAGES = ("prepare", "extract", "coreset", "threshold", "fine")
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,15 @@ class TeachFeatures:
     """Every patch extracted from the teach frames. patches: [N, D] float16 unit vectors, augmented views
     included (half the memory of float32, for the same banks and thresholds: README, "Many images");
     owners: [N] int, the index of the teach frame each patch came from; scored: [N] bool, True for patches
-    of the frames as they are (not augmented), the ones a threshold estimate scores."""
+    of the frames as they are (not augmented), the ones a threshold estimate scores. fine_cells: [C,
+    fine_dim] float16, the fine cells of the frames as they are, and fine_owners: [C] their frames, for a
+    product with a fine bank (empty otherwise)."""
 
     patches: np.ndarray
     owners: np.ndarray
     scored: np.ndarray
+    fine_cells: np.ndarray
+    fine_owners: np.ndarray
 
 
 def stage_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
@@ -84,39 +90,53 @@ def _extract(
     frames: Sequence[PreparedFrame],
     options: TeachOptions,
     progress: Callable[[int, int], None] | None,
+    with_fine: bool = False,
 ) -> TeachFeatures:
-    """Features of every model input of frames (augmented views included); progress(done, total) in model
-    inputs after each batch."""
+    """Features of every model input of frames (augmented views included), and the fine cells of the frames
+    as they are when with_fine; progress(done, total) in model inputs after each batch."""
     views_per_input = (8 if options.augment_rotations else 1) + options.line_views
-    total = sum(len(frame.inputs) for frame in frames) * views_per_input
-    per_input = extractor.info.patch_count
-    patch_bytes = extractor.info.dim * np.dtype(np.float16).itemsize
-    _check_feature_bytes(total, per_input * patch_bytes, len(frames), views_per_input)
+    originals = sum(len(frame.inputs) for frame in frames)
+    total = originals * views_per_input
+    info = extractor.info
+    per_input, per_original = info.patch_count, info.fine_cell_count if with_fine else 0
+    half = np.dtype(np.float16).itemsize
+    needed = total * per_input * info.dim * half + originals * per_original * info.fine_dim * half
+    _check_feature_bytes(needed, total, len(frames), views_per_input)
     # Filled in place, batch by batch: collecting the batches and concatenating them would hold every
     # patch twice at the end (hundreds of MB for a teach of 256 images with line views).
-    patches = np.empty((total * per_input, extractor.info.dim), dtype=np.float16)
+    patches = np.empty((total * per_input, info.dim), dtype=np.float16)
     owners = np.empty(total * per_input, dtype=np.int32)
     scored = np.empty(total * per_input, dtype=bool)
+    fine_cells = np.empty((originals * per_original, info.fine_dim), dtype=np.float16)
+    fine_owners = np.empty(originals * per_original, dtype=np.int32)
     rng = np.random.default_rng(options.seed)
-    extracted = 0
+    extracted = fine_extracted = 0
     for owner, frame in enumerate(frames):
         views = _views(frame.inputs, options, rng)
         for start in range(0, len(views), EXTRACT_BATCH_SIZE):
             batch = views[start : start + EXTRACT_BATCH_SIZE]
-            rows = slice(extracted * per_input, (extracted + len(batch)) * per_input)
-            patches[rows] = extractor.extract(batch).reshape(-1, patches.shape[1])  # [b * P, D]
-            owners[rows] = owner
             is_original = np.arange(start, start + len(batch)) < len(frame.inputs)
+            rows = slice(extracted * per_input, (extracted + len(batch)) * per_input)
+            if with_fine and is_original.any():
+                features, fine = extractor.extract_with_fine(batch)
+                fine = fine[is_original].reshape(-1, info.fine_dim)
+                fine_cells[fine_extracted : fine_extracted + len(fine)] = fine
+                fine_owners[fine_extracted : fine_extracted + len(fine)] = owner
+                fine_extracted += len(fine)
+            else:
+                features = extractor.extract(batch)
+            patches[rows] = features.reshape(-1, patches.shape[1])  # [b * P, D]
+            owners[rows] = owner
             scored[rows] = np.repeat(is_original, per_input)
             extracted += len(batch)
             if progress is not None:
                 progress(extracted, total)
-    return TeachFeatures(patches, owners, scored)
+    return TeachFeatures(patches, owners, scored, fine_cells, fine_owners)
 
 
-def _check_feature_bytes(inputs: int, bytes_per_input: int, images: int, views_per_input: int) -> None:
-    """TooLarge, saying what to change, when the teach's patches would exceed MAX_TEACH_FEATURE_BYTES."""
-    needed = inputs * bytes_per_input
+def _check_feature_bytes(needed: int, inputs: int, images: int, views_per_input: int) -> None:
+    """TooLarge, saying what to change, when the teach's features (needed bytes) would exceed
+    MAX_TEACH_FEATURE_BYTES."""
     if needed > MAX_TEACH_FEATURE_BYTES:
         raise TooLarge(
             f"this teach set needs {inputs:,} model inputs ({images} images, their tiles, {views_per_input} "
@@ -155,8 +175,9 @@ def teach(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
+    with_fine = wants_fine_bank(extractor.info, options.tile_size)
     with _timed(timings, "extract_seconds"):
-        features = _extract(extractor, frames, options, stage_progress(progress, "extract"))
+        features = _extract(extractor, frames, options, stage_progress(progress, "extract"), with_fine)
     with _timed(timings, "coreset_seconds"):
         count = bank_size(int(features.scored.sum()), len(frames), options.coreset_ratio)
         indices = greedy_coreset(
@@ -172,6 +193,16 @@ def teach(
             stage_progress(progress, "threshold"),
             frames[0].plan.patch_locations(extractor.info.grid).ravel(),
         )
+    fine = None
+    if with_fine:
+        with _timed(timings, "fine_seconds"):
+            fine = teach_fine_bank(
+                features.fine_cells,
+                features.fine_owners,
+                scores,
+                options.seed,
+                stage_progress(progress, "fine"),
+            )
 
     stats = TeachStats(
         image_count=len(frames),
@@ -194,6 +225,7 @@ def teach(
         created_unix=int(time.time()),
         reference=frames[0].reference,
         frame_size=frames[0].frame_size,
+        fine=fine,
     )
 
 

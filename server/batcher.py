@@ -30,7 +30,7 @@ from functools import partial
 
 import numpy as np
 
-from patchcore.inspection import extract
+from patchcore.inspection import FrameFeatures, extract
 from patchcore.model import FeatureExtractor
 from server.errors import ServerBusy, ShuttingDown
 from server.fair_queue import FairQueue, QueueClosed, QueueFull
@@ -43,10 +43,15 @@ from server.metrics import ServerMetrics
 class BatchOutput:
     """What the model made of one frame."""
 
-    features: np.ndarray  # [T, h*w, D] float32, one row of patch features per model input of the frame
+    frame: FrameFeatures  # the frame's features (and its fine cells where asked for)
     queue_seconds: float
     inference_seconds: float  # the model run of the whole batch the frame was part of
     batch_size: int
+
+    @property
+    def features(self) -> np.ndarray:
+        """[T, h*w, D] float32, one row of patch features per model input of the frame."""
+        return self.frame.features
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class _Job:
     future: Future
     source: Hashable
     ticket: int  # the frame's place among its source's frames
+    fine: bool  # whether the frame's fine cells are wanted too
 
 
 class InferenceBatcher:
@@ -93,11 +99,12 @@ class InferenceBatcher:
         inputs: np.ndarray,
         source: Hashable | None = None,
         future: Future | None = None,
+        fine: bool = False,
     ) -> Future:
         """Queues one frame's model inputs ([T, S, S, 3] uint8 RGB) for the model; the future (`future`, or
         a new one) gives a BatchOutput; cancelling it drops the frame before the model. `source`: the call
         the frame belongs to, whose frames take their turn with other calls' (None: the frame is a call of
-        its own).
+        its own). fine: the frame's fine cells are wanted too (Scorer.wants_fine_cells).
 
         Raises ServerBusy when the queue is full and ShuttingDown once the batcher is closed.
         """
@@ -105,7 +112,7 @@ class InferenceBatcher:
         source = object() if source is None else source
         try:
             with self._in_order.ticket(source) as ticket:
-                job = _Job(inputs, time.perf_counter(), future, source, ticket)
+                job = _Job(inputs, time.perf_counter(), future, source, ticket, fine)
                 self._queue.put(source, job)
         except QueueClosed:
             raise ShuttingDown(
@@ -187,7 +194,7 @@ class InferenceBatcher:
         self._metrics.pending_requests.dec(len(batch))
         try:
             with self._model_run() as extractor:
-                features = extract(extractor, [job.inputs for job in batch])
+                features = extract(extractor, [job.inputs for job in batch], [job.fine for job in batch])
         except Exception as error:  # every frame of the batch gets the error; the worker goes on
             log_event("batch_failed", level=logging.ERROR, exc_info=True, batch_size=len(batch))
             for job in batch:

@@ -135,7 +135,9 @@ class FrameProcessor:
                 pending.frame = full.rgb
             pending.prepared = prepare(scaled, scorer.view)
             pending.decode_seconds = time.perf_counter() - pending.received
-            self._batcher.submit(pending.prepared.inputs, pending.source, pending.scored)
+            self._batcher.submit(
+                pending.prepared.inputs, pending.source, pending.scored, fine=pending.scorer.wants_fine_cells
+            )
         except Exception as error:
             self._resolve(pending, self._failed(pending, error), loop)
             return
@@ -171,7 +173,7 @@ class FrameProcessor:
 
     def _respond(self, pending: PendingFrame, output: BatchOutput) -> pb.InspectResponse:
         want_heatmap = pending.heatmap != pb.HEATMAP_FORMAT_NONE
-        scores = search(pending.scorer, output.features)
+        scores = search(pending.scorer, output.frame)
         result = verdict(scores, pending.prepared.plan, pending.entry.bank.options, want_heatmap)
         version = pending.entry.bank.version
         self._record(

@@ -117,6 +117,16 @@ class _OneImagePerRun:
             features.append(self._extractor.extract(image[None]))
         return np.concatenate(features)
 
+    def extract_with_fine(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As FeatureExtractor.extract_with_fine."""
+        outputs = []
+        for image in images:
+            self._check_stop()
+            outputs.append(self._extractor.extract_with_fine(image[None]))
+        return np.concatenate([features for features, _ in outputs]), np.concatenate(
+            [fine for _, fine in outputs]
+        )
+
 
 def lower_this_threads_priority() -> None:
     """Gives the calling thread the lowest CPU priority. Linux applies setpriority to one thread when given

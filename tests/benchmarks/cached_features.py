@@ -43,6 +43,10 @@ class CachedFeatureExtractor:
         self._extract_missing(images, keys, progress=None)
         return np.stack([self._features[key] for key in keys])
 
+    def extract_with_fine(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As FeatureExtractor.extract_with_fine, not cached (the fine cells are 4x the patches)."""
+        return self._extractor.extract_with_fine(images)
+
     def warm(self, images: Iterable[np.ndarray], description: str) -> None:
         """Extract every unseen image of a [N, S, S, 3] set, with a progress bar."""
         images = np.asarray(images)

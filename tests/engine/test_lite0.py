@@ -1,12 +1,18 @@
 """The engine end to end with the real EfficientNet-Lite0 features on scikit-image textures."""
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
+from patchcore_client.synthetic import machined_surface
 from skimage import data as skimage_data
 
 from patchcore.bank import TeachOptions
+from patchcore.images import ScaledImage
+from patchcore.inspection import inspect
 from patchcore.model import FeatureExtractor
+from patchcore.scoring import Scorer
 from patchcore.teach import teach_images
 
 pytestmark = pytest.mark.slow
@@ -84,3 +90,28 @@ def test_planted_defects_are_flagged_with_the_heatmap_peak_on_them(
     assert near_defect[peak] == 1
     top = result.regions[0]
     assert mask[top.y : top.y + top.height, top.x : top.x + top.width].any()
+
+
+PITS = [(300, 400), (700, 650), (150, 900), (800, 200)]  # (x, y) on a 1024 x 1024 frame
+
+
+def test_at_tile_512_the_fine_channel_finds_small_pits_that_the_patches_alone_miss(lite0):
+    """Black pits 7 pixels across on 1024 x 1024 machined surfaces, 4 tiles of 512 each shrunk to 224: a
+    pit covers about one stride-4 cell of the model input."""
+    rng = np.random.default_rng(12)
+    surfaces = [machined_surface(rng, 1024, 1024) for _ in range(10)]
+    bank = teach_images(lite0, surfaces[:8], "machined", TeachOptions(tile_size=512))
+    assert bank.fine is not None
+    scorers = {
+        "fine": Scorer(bank, lite0.info),
+        "patches": Scorer(dataclasses.replace(bank, fine=None), lite0.info),
+    }
+    pitted = [cv2.circle(good.copy(), pit, 3, (0, 0, 0), -1) for good in surfaces[8:] for pit in PITS]
+
+    def flagged(scorer: Scorer, frames: list[np.ndarray]) -> int:
+        return sum(
+            inspect(lite0, scorer, ScaledImage.full(frame), want_heatmap=False).anomalous for frame in frames
+        )
+
+    assert [flagged(scorer, surfaces[8:]) for scorer in scorers.values()] == [0, 0]
+    assert flagged(scorers["fine"], pitted) > flagged(scorers["patches"], pitted)

@@ -53,7 +53,7 @@ def random_lite0() -> torch.nn.Module:
 
 def test_random_weights_fail_the_same_check(photos, random_lite0):
     with torch.no_grad():
-        features = random_lite0(torch.from_numpy(photos)).numpy()
+        features = random_lite0(torch.from_numpy(photos))[0].numpy()
 
     assert similarity_gap(features) < MIN_SIMILARITY_GAP
 
@@ -97,7 +97,7 @@ def rows_reached(module: torch.nn.Module, first_channel: int, channels: int) -> 
     """The first and last row of the 28x28 patch grid (column 14) where these channels are not zero for a
     black image."""
     with torch.no_grad():
-        features = module(torch.zeros((1, 224, 224, 3), dtype=torch.uint8)).numpy()
+        features = module(torch.zeros((1, 224, 224, 3), dtype=torch.uint8))[0].numpy()
     layer = np.linalg.norm(features[0, :, first_channel : first_channel + channels], axis=-1).reshape(28, 28)
     reached = np.flatnonzero(layer[:, 14] > 1e-6)
     return int(reached.min()), int(reached.max())
@@ -118,3 +118,27 @@ def test_the_stride4_map_is_averaged_at_its_own_grid_and_then_onto_the_stride8_g
     random_lite0.to_stride4 = OneActiveCell(STRIDE4_CHANNELS, 56, row=29, col=29)
 
     assert rows_reached(random_lite0, 0, STRIDE4_CHANNELS) == (14, 15)
+
+
+def test_the_fine_output_keeps_each_stride4_cell_on_its_own(random_lite0):
+    """One active stride-4 cell (row 29, column 30 of 56) is one fine cell that differs from the others,
+    at its own place: no averaging spreads it."""
+    random_lite0.to_stride4 = OneActiveCell(STRIDE4_CHANNELS, 56, row=29, col=30)
+    with torch.no_grad():
+        _, fine = random_lite0(torch.zeros((1, 224, 224, 3), dtype=torch.uint8))
+
+    cells = fine[0].numpy().reshape(56, 56, STRIDE4_CHANNELS + 1)
+    differs = np.linalg.norm(cells - cells[0, 0], axis=-1) > 1e-6
+    assert np.argwhere(differs).tolist() == [[29, 30]]
+    np.testing.assert_allclose(np.linalg.norm(cells, axis=-1), 1.0, atol=1e-5)
+
+
+def test_the_exported_model_gives_its_fine_cells_from_the_same_run(lite0_model, photos):
+    extractor = FeatureExtractor(lite0_model)
+
+    features, fine = extractor.extract_with_fine(photos)
+
+    assert (extractor.info.fine_grid, extractor.info.fine_dim) == ((56, 56), 25)
+    assert fine.shape == (3, 56 * 56, 25)
+    np.testing.assert_allclose(np.linalg.norm(fine, axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(features, extractor.extract(photos), atol=1e-6)

@@ -98,6 +98,21 @@ def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_
     assert (found.heatmap.width, found.heatmap.height) == (768, 512)
 
 
+def test_tiles_of_512_find_a_pit_7_pixels_across_on_a_1024_frame(stub):
+    """Each tile is shrunk to the model's 224 pixels: the pit is found by the fine channel
+    (patchcore/fine.py), which a product gets for tiles shrunk twice or more."""
+    rng = np.random.default_rng(12)
+    surfaces = [machined_surface(rng, 1024, 1024) for _ in range(9)]
+    teach_frames(stub, "tiled-512", surfaces[:8], tile_size=512)
+    pit = (300, 400)
+
+    assert not inspect(stub, "tiled-512", surfaces[8]).anomalous
+    found = inspect(stub, "tiled-512", with_pit(surfaces[8], pit, 3))
+    assert found.anomalous
+    (region, *_) = found.regions
+    assert abs(region.x + region.width / 2 - pit[0]) < 24 and abs(region.y + region.height / 2 - pit[1]) < 24
+
+
 @pytest.mark.parametrize("tile_size", [16, 9000])
 def test_a_tile_size_out_of_range_is_invalid(stub, wide_surfaces, tile_size):
     with pytest.raises(RpcError) as failure:

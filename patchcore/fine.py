@@ -1,0 +1,51 @@
+"""The fine channel of a product whose tiles the model sees shrunk: every cell of the model's stride-4 map
+searched, unaveraged, against a bank of the teach tiles' cells.
+
+Why: a patch vector averages the stride-4 map over 3x3 cells and then 2x2 onto the stride-8 grid, so a dot
+that lights one or two cells is diluted many times over before the search. Where a 512-pixel tile is shrunk
+to a 224 model, a defect 2-5 frame pixels across covers about one cell, and the patch search misses it.
+
+A cell's score is its cosine distance to the nearest fine-bank vector times the bank's scale, which puts it
+on the patch scores' scale: scale = the highest held-out patch score of the teach frames / their highest
+held-out cell score (each frame's cells against the fine bank without the vectors it gave: fine_teach.py). A
+patch's score is then the higher of its own and the highest of the cells it covers (onto_patch_grid), so the
+threshold, the image score, the heatmap and the regions need nothing else.
+
+Taught only for tiles shrunk at least FINE_FROM_SHRINK times on the way to the model: at the model's own
+scale or larger a patch already resolves a few frame pixels, and there the fine cells add the texture's
+noise, not its defects (README "Accuracy", high-resolution frames).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchcore.model import ModelInfo
+
+FINE_CORESET_RATIO = 0.01  # the fine bank keeps this share of the teach cells (counting at most 16 images)
+FINE_FROM_SHRINK = 2.0  # tile_size / model input size from which a product has a fine bank
+
+
+@dataclass(frozen=True)
+class FineBank:
+    """vectors: [M, fine_dim] float32 unit vectors (a coreset of the teach cells); scale: what a cell's
+    distance is multiplied by to be on the patch scores' scale."""
+
+    vectors: np.ndarray
+    scale: float
+
+
+def wants_fine_bank(model: ModelInfo, tile_size: int) -> bool:
+    """Whether a product taught with tile_size on this model gets a fine bank."""
+    return model.fine_grid is not None and tile_size >= FINE_FROM_SHRINK * model.input_size
+
+
+def onto_patch_grid(cell_scores: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """cell_scores: [T, fh, fw] -> [T, h, w] (grid = (h, w), fh and fw whole multiples of them): the highest
+    cell score under each patch."""
+    tiles, fine_h, fine_w = cell_scores.shape
+    height, width = grid
+    blocks = cell_scores.reshape(tiles, height, fine_h // height, width, fine_w // width)
+    return blocks.max(axis=(2, 4))
