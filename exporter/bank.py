@@ -218,10 +218,16 @@ def report(bank: MemoryBank, path: Path, files: list[Path]) -> str:
     held_out = ", ".join(f"{score:.4f}" for score in scores)
     if len(scores) > REPORTED_SCORES:
         held_out = f"highest {max(scores):.4f}, median {float(np.median(scores)):.4f} of {len(scores)}"
+    fine = (
+        ""
+        if bank.fine is None
+        else f"fine bank {len(bank.fine.vectors)} cells, scale {bank.fine.scale:.3f}\n"
+    )
     return (
         f"product {bank.product_id} version {bank.version} -> {path}\n"
         f"images {stats.image_count}, patches {stats.patch_count}, bank size {stats.bank_size}\n"
-        f"threshold {bank.options.threshold:.4f} (held-out scores: {held_out})\n"
+        + fine
+        + f"threshold {bank.options.threshold:.4f} (held-out scores: {held_out})\n"
         f"teach {stats.teach_seconds:.2f} s ({timings})"
         + "".join(
             f"\nwarning: {files[index].name} looks unlike the other good images (held-out score "

@@ -198,7 +198,9 @@ def decode_bank(content: bytes, path: Path) -> MemoryBank:
         raise _unusable(path, "not a patchcore-edge bank file")
     if format_version not in (FORMAT_WITHOUT_FINE, FORMAT_VERSION):
         raise _unusable(
-            path, f"file format version {format_version}, this server reads version {FORMAT_VERSION}"
+            path,
+            f"file format version {format_version}, this server reads versions {FORMAT_WITHOUT_FINE} and "
+            f"{FORMAT_VERSION}",
         )
     body, checksum = content[:-_CHECKSUM_SIZE], content[-_CHECKSUM_SIZE:]
     if hashlib.sha256(body).digest() != checksum:

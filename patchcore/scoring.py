@@ -14,8 +14,9 @@ apart in the last bits in batches of other sizes), for a fraction of the search 
 the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score is
 searched only when a heatmap or regions need them.
 
-A product with a fine bank (patchcore/fine.py) has every fine cell of the frame searched, and a patch's
-score is the higher of its own and its cells' (scaled).
+A product with a fine bank (patchcore/fine.py): a patch's score is the higher of its own and its cells'
+(scaled); the frame's highest cell is found by the same bounds (the fine bank is in coreset order too), and
+every cell is searched when the grids are.
 """
 
 from __future__ import annotations
@@ -36,6 +37,50 @@ FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at a time at f
 # which its image score comes from the bounded search: below, the bounds' extra searches cost about what they
 # save (the figures: README "Performance").
 BOUNDED_FROM_PAIRS = 2_000_000
+
+
+class BoundedSearch:
+    """One bank (vectors [M, D] float32 unit vectors in greedy-coreset order): every query's exact distance
+    (whole), and the highest distances of many queries by their bounds (module docstring)."""
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+        self.whole = NearestNeighbours(vectors)
+
+    @cached_property
+    def _quarter(self) -> NearestNeighbours:
+        """The bank's first quarter, built when bounds are first needed (a product whose frames never
+        need them keeps no copy)."""
+        return NearestNeighbours(self.vectors[: max(1, len(self.vectors) // 4)])
+
+    @cached_property
+    def _half(self) -> NearestNeighbours:
+        return NearestNeighbours(self.vectors[: max(1, len(self.vectors) // 2)])
+
+    def highest(self, queries: np.ndarray, count: int, where: np.ndarray | None = None) -> np.ndarray:
+        """queries: [N, D] -> the `count` highest of their distances, exact, highest first (fewer when there
+        are fewer). where: [N] int, the location of each query, so that each location counts once, with its
+        highest distance; None: every query a location of its own. Searches the whole bank only for the
+        queries whose bounds say they could be among them: a query whose bound is not above the count-th
+        highest location's distance can neither join the highest nor raise one of them."""
+        count = min(count, len(queries) if where is None else len(np.unique(where)))
+        bounds = self._quarter.distances(queries)
+        first = np.argsort(-bounds, kind="stable")[: max(FIRST_EXACT_BLOCK, count)]
+        found = _Found(where)
+        found.add(first, self.whole.distances(queries[first]))  # the most promising set the bar
+        left = np.delete(np.arange(len(queries)), first)
+        left = left[bounds[left] > found.lowest_of_top(count)]
+        if not len(left):
+            return found.highest(count)
+        bounds = self._half.distances(queries[left])
+        order = np.argsort(-bounds, kind="stable")
+        left, bounds = left[order], bounds[order]
+        searched, block = 0, FIRST_EXACT_BLOCK
+        while searched < len(left) and bounds[searched] > found.lowest_of_top(count):
+            rows = left[searched : searched + block]
+            found.add(rows, self.whole.distances(queries[rows]))
+            searched, block = searched + len(rows), block * 2
+        return found.highest(count)
 
 
 class Scorer:
@@ -63,8 +108,8 @@ class Scorer:
         self.bank = bank
         self.model = model
         self.view = bank.view(model.input_size)
-        self._neighbours = NearestNeighbours(bank.vectors)
-        self._fine = None if bank.fine is None else NearestNeighbours(bank.fine.vectors)
+        self._patches = BoundedSearch(bank.vectors)
+        self._fine = None if bank.fine is None else BoundedSearch(bank.fine.vectors)
 
     @property
     def wants_fine_cells(self) -> bool:
@@ -89,27 +134,22 @@ class Scorer:
     def fine_scores(self, fine_cells: np.ndarray) -> np.ndarray:
         """fine_cells: [T, cells, fine_dim] -> [T, h, w] float32: the highest scaled cell score under each
         patch."""
-        distances = self._fine.distances(fine_cells.reshape(-1, self.model.fine_dim))
+        distances = self._fine.whole.distances(fine_cells.reshape(-1, self.model.fine_dim))
         cell_scores = distances.reshape(len(fine_cells), *self.model.fine_grid) * np.float32(
             self.bank.fine.scale
         )
         return onto_patch_grid(cell_scores, self.model.grid)
 
+    def highest_fine_score(self, fine_cells: np.ndarray) -> float:
+        """fine_cells: [T, cells, fine_dim] -> the highest scaled cell score, by the bounded search."""
+        highest = self._fine.highest(fine_cells.reshape(-1, self.model.fine_dim), 1)
+        return float(highest[0]) * self.bank.fine.scale
+
     def patch_scores(self, features: np.ndarray) -> np.ndarray:
         """features: [B, h*w, D] float32 -> [B, h, w] float32 patch scores (one search for the batch)."""
         self._check_shape(features)
-        distances = self._neighbours.distances(features.reshape(-1, self.model.dim))
+        distances = self._patches.whole.distances(features.reshape(-1, self.model.dim))
         return distances.reshape(features.shape[0], *self.model.grid)
-
-    @cached_property
-    def _quarter(self) -> NearestNeighbours:
-        """The bank's first quarter, built when a frame's bounds are first needed (a product whose frames
-        never need them keeps no copy)."""
-        return NearestNeighbours(self.bank.vectors[: max(1, len(self.bank.vectors) // 4)])
-
-    @cached_property
-    def _half(self) -> NearestNeighbours:
-        return NearestNeighbours(self.bank.vectors[: max(1, len(self.bank.vectors) // 2)])
 
     def bounds_pay(self, features: np.ndarray) -> bool:
         """Whether the image score of features [T, h*w, D] is searched by its bounds (BOUNDED_FROM_PAIRS)."""
@@ -122,29 +162,10 @@ class Scorer:
         (fewer when there are fewer). locations: [T, h, w] int, where each patch lies on the frame
         (FramePlan.patch_locations), so that each location counts once, with its highest score; None: every
         patch a location of its own. Searches the whole bank only for the patches whose bounds say they
-        could be among them (module docstring): a patch whose bound is not above the count-th highest
-        location's score can neither join the highest nor raise one of them."""
+        could be among them (BoundedSearch.highest)."""
         self._check_shape(features)
-        patches = features.reshape(-1, self.model.dim)
         where = None if locations is None else locations.ravel()
-        count = min(count, len(patches) if where is None else len(np.unique(where)))
-        bounds = self._quarter.distances(patches)
-        first = np.argsort(-bounds, kind="stable")[: max(FIRST_EXACT_BLOCK, count)]
-        found = _Found(where)
-        found.add(first, self._neighbours.distances(patches[first]))  # the most promising set the bar
-        left = np.delete(np.arange(len(patches)), first)
-        left = left[bounds[left] > found.lowest_of_top(count)]
-        if not len(left):
-            return found.highest(count)
-        bounds = self._half.distances(patches[left])
-        order = np.argsort(-bounds, kind="stable")
-        left, bounds = left[order], bounds[order]
-        searched, block = 0, FIRST_EXACT_BLOCK
-        while searched < len(left) and bounds[searched] > found.lowest_of_top(count):
-            rows = left[searched : searched + block]
-            found.add(rows, self._neighbours.distances(patches[rows]))
-            searched, block = searched + len(rows), block * 2
-        return found.highest(count)
+        return self._patches.highest(features.reshape(-1, self.model.dim), count, where)
 
     def _check_shape(self, features: np.ndarray) -> None:
         grid_h, grid_w = self.model.grid
@@ -198,7 +219,7 @@ class PatchScores:
             self.search_seconds += time.perf_counter() - started
             score = float(highest.mean())
             if self._fine_cells is not None:  # top_k 1 here: the highest of both
-                score = max(score, float(self._fine_on_patch_grid().max()))
+                score = max(score, self._highest_fine_score())
             self._top = (top_k, score)
         return self._top[1]
 
@@ -212,6 +233,16 @@ class PatchScores:
                 grids = np.maximum(grids, self._fine_on_patch_grid())
             self._grids = grids
         return self._grids
+
+    def _highest_fine_score(self) -> float:
+        """The frame's highest scaled cell score: from the fine grids when they are searched already, else by
+        the bounded search."""
+        if self._fine_grids is not None:
+            return float(self._fine_grids.max())
+        started = time.perf_counter()
+        highest = self._scorer.highest_fine_score(self._fine_cells)
+        self.search_seconds += time.perf_counter() - started
+        return highest
 
     def _fine_on_patch_grid(self) -> np.ndarray:
         """[T, h, w]: the fine cells' scores on the patch grid, searched once."""

@@ -208,3 +208,15 @@ def test_a_fine_bank_survives_the_store(tmp_path: Path, fine_extractor, wide_bri
 
     np.testing.assert_array_equal(read.fine.vectors, bank.fine.vectors)
     assert read.fine.scale == bank.fine.scale
+
+
+def test_the_bounded_search_finds_the_same_highest_cell_as_searching_every_cell():
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((300, 2)).astype(np.float32)
+    scorer = Scorer(
+        _bank(FineBank(vectors / np.linalg.norm(vectors, axis=1, keepdims=True), 0.75)), FINE_MODEL
+    )
+    cells = rng.standard_normal((40, 16, 2)).astype(np.float32)
+    cells /= np.linalg.norm(cells, axis=-1, keepdims=True)
+
+    assert scorer.highest_fine_score(cells) == pytest.approx(float(scorer.fine_scores(cells).max()), rel=1e-5)

@@ -23,7 +23,7 @@ class HeldBatcher:
     def __init__(self) -> None:
         self.futures = []
 
-    def submit(self, inputs, source, future) -> None:
+    def submit(self, inputs, source, future, fine=False) -> None:
         self.futures.append(future)
 
 
@@ -34,7 +34,7 @@ class Product:
         return self
 
     def require_scorer(self):
-        return SimpleNamespace(view=SimpleNamespace(shrink_for=None))
+        return SimpleNamespace(view=SimpleNamespace(shrink_for=None), wants_fine_cells=False)
 
 
 class Registry:

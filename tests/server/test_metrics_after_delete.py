@@ -12,6 +12,7 @@ from prometheus_client import generate_latest
 from server_helpers import HeldPool
 from tiny_model import write_tiny_model
 
+from patchcore.inspection import FrameFeatures
 from patchcore.model import FeatureExtractor
 from patchcore.store import ProductStore
 from server.batcher import BatchOutput
@@ -33,8 +34,8 @@ class DirectBatcher:
     def __init__(self, extractor: FeatureExtractor) -> None:
         self._extractor = extractor
 
-    def submit(self, inputs, source, scored) -> None:
-        scored.set_result(BatchOutput(self._extractor.extract(inputs), 0.0, 0.0, 1))
+    def submit(self, inputs, source, scored, fine=False) -> None:
+        scored.set_result(BatchOutput(FrameFeatures(self._extractor.extract(inputs)), 0.0, 0.0, 1))
 
 
 def _raw(rng: np.random.Generator) -> pb.Image:
