@@ -48,11 +48,6 @@ class BatchOutput:
     inference_seconds: float  # the model run of the whole batch the frame was part of
     batch_size: int
 
-    @property
-    def features(self) -> np.ndarray:
-        """[T, h*w, D] float32, one row of patch features per model input of the frame."""
-        return self.frame.features
-
 
 @dataclass(frozen=True)
 class _Job:

@@ -49,7 +49,7 @@ def test_each_frame_gets_its_own_features():
     batcher = InferenceBatcher(extractor, ServerMetrics(), max_batch=4, max_wait_ms=50)
     futures = [batcher.submit(image(i)) for i in range(10)]
     gate.set()
-    features = [future.result(timeout=10).features for future in futures]
+    features = [future.result(timeout=10).frame.features for future in futures]
     batcher.close()
 
     assert [frame.shape for frame in features] == [(1, GRID * GRID, 1)] * 10
@@ -70,12 +70,12 @@ def test_a_tiled_frame_brings_all_its_inputs_into_one_batch_and_gets_features_fo
     outputs = [future.result(timeout=10) for future in [first, *tiled, large]]
     batcher.close()
 
-    assert [list(output.features[:, 0, 0]) for output in outputs[1:4]] == [
+    assert [list(output.frame.features[:, 0, 0]) for output in outputs[1:4]] == [
         [10, 11, 12],
         [20, 21, 22],
         [30, 31, 32],
     ]
-    assert list(outputs[4].features[:, 0, 0]) == [100, 101, 102, 103, 104, 105]
+    assert list(outputs[4].frame.features[:, 0, 0]) == [100, 101, 102, 103, 104, 105]
     # frames join a batch while it holds fewer than max_batch inputs; a frame's inputs are never split
     assert extractor.batch_sizes == [1, 6, 9]
 
@@ -126,7 +126,7 @@ def test_frames_whose_caller_cancelled_are_dropped_unscored():
     kept = [first.result(timeout=10), queued[0].result(timeout=10), queued[5].result(timeout=10)]
     batcher.close()
 
-    assert [output.features[0, 0, 0] for output in kept] == [0, 1, 6]
+    assert [output.frame.features[0, 0, 0] for output in kept] == [0, 1, 6]
     assert sum(extractor.batch_sizes) == 3
     assert metrics.pending_requests._value.get() == 0
 
@@ -165,7 +165,7 @@ class RendezvousExtractor(FakeExtractor):
 def test_model_workers_run_batches_at_once():
     batcher = InferenceBatcher(RendezvousExtractor(runs=2), ServerMetrics(), max_batch=1, workers=2)
     futures = [batcher.submit(image(value)) for value in (3, 4)]
-    features = [future.result(timeout=20).features[0, 0, 0] for future in futures]
+    features = [future.result(timeout=20).frame.features[0, 0, 0] for future in futures]
     batcher.close()
 
     assert features == [3, 4]
@@ -179,7 +179,7 @@ def test_close_stops_every_worker_after_the_queued_frames():
     gate.set()
     batcher.close()
 
-    assert [future.result(timeout=0).features[0, 0, 0] for future in futures] == list(range(5))
+    assert [future.result(timeout=0).frame.features[0, 0, 0] for future in futures] == list(range(5))
 
 
 class HeldExtractor(FakeExtractor):
@@ -211,7 +211,7 @@ def test_a_calls_frames_are_released_in_the_order_they_came_whichever_run_ends_f
 
     assert not second.done()  # its run is over, but the call's frame 0 is not out yet
     extractor.release.set()
-    assert [future.result(timeout=10).features[0, 0, 0] for future in (first, second)] == [0, 1]
+    assert [future.result(timeout=10).frame.features[0, 0, 0] for future in (first, second)] == [0, 1]
     batcher.close()
     assert released == [2, 0, 1]
 
@@ -225,7 +225,7 @@ def test_a_cancelled_frame_does_not_hold_back_the_calls_later_frames():
     assert dropped.cancel()
     extractor.release.set()
 
-    assert [future.result(timeout=10).features[0, 0, 0] for future in (first, last)] == [0, 2]
+    assert [future.result(timeout=10).frame.features[0, 0, 0] for future in (first, last)] == [0, 2]
     batcher.close()
 
 
@@ -235,7 +235,7 @@ def test_a_run_alone_uses_the_full_model_and_a_run_beside_another_the_shared_one
     batcher = InferenceBatcher(full, ServerMetrics(), max_batch=1, workers=2, beside=beside)
     first = batcher.submit(image(0))
     full.entered.wait(10)  # frame 0's run is in flight
-    assert batcher.submit(image(1)).result(timeout=10).features[0, 0, 0] == 1
+    assert batcher.submit(image(1)).result(timeout=10).frame.features[0, 0, 0] == 1
     full.release.set()
     first.result(timeout=10)
     batcher.submit(image(2)).result(timeout=10)  # nothing else in flight now

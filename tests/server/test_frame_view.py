@@ -100,11 +100,14 @@ def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_
 
 def test_tiles_of_512_find_a_pit_7_pixels_across_on_a_1024_frame(stub):
     """Each tile is shrunk to the model's 224 pixels, so the product has a fine channel (patchcore/fine.py)
-    for defects about a stride-4 cell of the model input in size. Six teach frames: eight of these PNGs
-    are over the 8 MiB Teach request limit."""
+    for defects about a stride-4 cell of the model input in size. Six good frames, three in the Teach and
+    three added: six of these PNGs are over the test server's 4 MiB message limit."""
     rng = np.random.default_rng(12)
     surfaces = [machined_surface(rng, 768, 1024) for _ in range(9)]
-    teach_frames(stub, "tiled-512", surfaces[:6], tile_size=512)
+    teach_frames(stub, "tiled-512", surfaces[:3], tile_size=512)
+    stub.AddImages(
+        pb.AddImagesRequest(product_id="tiled-512", images=[encoded(good) for good in surfaces[3:6]])
+    )
     pit = (300, 400)
 
     assert not inspect(stub, "tiled-512", surfaces[8]).anomalous
