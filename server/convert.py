@@ -166,6 +166,7 @@ def product_message(entry: ProductEntry) -> pb.Product:
             teach_seconds=stats.teach_seconds,
             leave_one_out_scores=stats.leave_one_out_scores,
             outlier_images=stats.outlier_images,
+            fine_bank_size=0 if bank.fine is None else len(bank.fine.vectors),
         )
     )
     product.teach_options.CopyFrom(teach_options_message(bank.teach_options))

@@ -86,6 +86,7 @@ def test_tiling_finds_a_small_pit_that_the_whole_frame_resize_misses(stub, wide_
     teach_frames(stub, "whole-frame", wide_surfaces[:8])
     tiled = teach_frames(stub, "tiled", wide_surfaces[:8], tile_size=128)
     assert tiled.teach_options.tile_size == 128
+    assert tiled.teach_stats.fine_bank_size == 0  # tiles enlarged to the model's 224 pixels: no fine bank
     pit = (512, 170)
     frame = with_pit(wide_surfaces[8], pit, 2)
 
@@ -105,11 +106,13 @@ def test_tiles_of_512_find_a_pit_7_pixels_across_on_a_1024_frame(stub):
     rng = np.random.default_rng(12)
     surfaces = [machined_surface(rng, 768, 1024) for _ in range(9)]
     teach_frames(stub, "tiled-512", surfaces[:3], tile_size=512)
-    stub.AddImages(
+    grown = stub.AddImages(
         pb.AddImagesRequest(product_id="tiled-512", images=[encoded(good) for good in surfaces[3:6]])
     )
     pit = (300, 400)
 
+    # a hundredth of 6 frames x 4 tiles (2 x 2, overlapping) x 56 x 56 stride-4 cells, rounded up
+    assert grown.teach_stats.fine_bank_size == 753
     assert not inspect(stub, "tiled-512", surfaces[8]).anomalous
     found = inspect(stub, "tiled-512", with_pit(surfaces[8], pit, 3))
     assert found.anomalous

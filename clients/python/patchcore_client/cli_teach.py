@@ -44,6 +44,7 @@ def teach(client: InspectionClient, args: argparse.Namespace) -> int:
     print(
         f"{product.product_id} version {product.version}: threshold {product.threshold:.4f}, "
         f"bank {stats.bank_size} patches from {stats.image_count} images in {stats.teach_seconds:.1f} s"
+        + (f", fine bank {stats.fine_bank_size} cells" if stats.fine_bank_size else "")
     )
     _print_taught_with(product)
     warn_of_outliers(product, files)

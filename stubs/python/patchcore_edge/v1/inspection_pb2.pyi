@@ -114,20 +114,22 @@ class AddImagesRequest(_message.Message):
     def __init__(self, product_id: _Optional[str] = ..., images: _Optional[_Iterable[_Union[Image, _Mapping]]] = ..., expected_version: _Optional[int] = ...) -> None: ...
 
 class TeachStats(_message.Message):
-    __slots__ = ("image_count", "patch_count", "bank_size", "teach_seconds", "leave_one_out_scores", "outlier_images")
+    __slots__ = ("image_count", "patch_count", "bank_size", "teach_seconds", "leave_one_out_scores", "outlier_images", "fine_bank_size")
     IMAGE_COUNT_FIELD_NUMBER: _ClassVar[int]
     PATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
     BANK_SIZE_FIELD_NUMBER: _ClassVar[int]
     TEACH_SECONDS_FIELD_NUMBER: _ClassVar[int]
     LEAVE_ONE_OUT_SCORES_FIELD_NUMBER: _ClassVar[int]
     OUTLIER_IMAGES_FIELD_NUMBER: _ClassVar[int]
+    FINE_BANK_SIZE_FIELD_NUMBER: _ClassVar[int]
     image_count: int
     patch_count: int
     bank_size: int
     teach_seconds: float
     leave_one_out_scores: _containers.RepeatedScalarFieldContainer[float]
     outlier_images: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, image_count: _Optional[int] = ..., patch_count: _Optional[int] = ..., bank_size: _Optional[int] = ..., teach_seconds: _Optional[float] = ..., leave_one_out_scores: _Optional[_Iterable[float]] = ..., outlier_images: _Optional[_Iterable[int]] = ...) -> None: ...
+    fine_bank_size: int
+    def __init__(self, image_count: _Optional[int] = ..., patch_count: _Optional[int] = ..., bank_size: _Optional[int] = ..., teach_seconds: _Optional[float] = ..., leave_one_out_scores: _Optional[_Iterable[float]] = ..., outlier_images: _Optional[_Iterable[int]] = ..., fine_bank_size: _Optional[int] = ...) -> None: ...
 
 class Product(_message.Message):
     __slots__ = ("product_id", "version", "threshold", "options", "teach_stats", "model_fingerprint", "created_unix", "usable", "status_message", "teach_options")
