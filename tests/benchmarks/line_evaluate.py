@@ -25,6 +25,7 @@ from tests.benchmarks.line_sets import (
     CASES,
     CROPS_CASE,
     HIGHRES_CASE,
+    HIGHRES_JPEG_CASE,
     HIGHRES_SURFACES,
     LOSSLESS_CASE,
     POSE_LIGHT_CASE,
@@ -62,7 +63,7 @@ HIGHRES_SET = LineSet(
     "line",
     make_highres_product,
     HIGHRES_SURFACES,
-    (HIGHRES_CASE,),
+    (HIGHRES_CASE, HIGHRES_JPEG_CASE),
     (
         replace(DEFAULTS, name="engine defaults (whole frame squashed to 224)"),
         replace(DEFAULTS, name="engine defaults, tile_size 512", tile_size=512),

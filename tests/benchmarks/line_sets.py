@@ -26,6 +26,7 @@ from tests.benchmarks.line_surfaces import SURFACES, Instance
 FRAME_SIZE = (256, 256)
 HIGHRES_SIZE = (1536, 2048)
 HIGHRES_CASE = "2048x1536"
+HIGHRES_JPEG_CASE = "2048x1536 JPEG q90"  # the same test frames sent as JPEG after a lossless teach
 CROP_SIZE = (480, 640)
 CROPS_CASE = "640x480 crops"
 HIGHRES_SURFACES = ("cast_metal", "pcb", "brushed_metal")
@@ -120,14 +121,17 @@ def make_line_product(surface: str, seed: int) -> LineProduct:
 
 
 def make_highres_product(surface: str, seed: int) -> LineProduct:
-    """8 teach frames and the "2048x1536" case of one surface, reproducible by (surface, seed)."""
+    """8 teach frames and the "2048x1536" case of one surface (and the same frames as JPEG q90), reproducible
+    by (surface, seed)."""
     instance, rng = product_rngs(surface, seed, HIGHRES_SIZE)
     scale = HIGHRES_SCALE.times(SURFACES[surface].coarseness)
     teach = shoot_teach_frames(instance, rng, HIGHRES_SIZE)
     test = shoot_test_frames(
         instance, rng, STEADY, HIGHRES_SIZE, scale, HIGHRES_GOOD_TEST_COUNT, HIGHRES_DEFECTS_PER_KIND
     )
-    return LineProduct(surface=surface, teach=teach, cases={HIGHRES_CASE: test})
+    encoded = np.stack([as_jpeg(frame, 90) for frame in test.frames])
+    cases = {HIGHRES_CASE: test, HIGHRES_JPEG_CASE: TestFrames(encoded, test.masks, test.kinds)}
+    return LineProduct(surface=surface, teach=teach, cases=cases)
 
 
 def make_highres_crops_product(surface: str, seed: int) -> LineProduct:
