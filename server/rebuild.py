@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 from prometheus_client import Gauge
@@ -36,6 +37,8 @@ STORE_RETRY_SECONDS = 60.0  # a rebuild the store could not take (disk full, fle
 STORE_AGAIN = (
     "Nothing needs to be taught again: the product is rebuilt and stored once the store can be written"
 )
+
+Output = TypeVar("Output")
 
 
 class RebuildQueue:
@@ -111,21 +114,20 @@ class _OneImagePerRun:
 
     def extract(self, images: np.ndarray) -> np.ndarray:
         """images: [B, S, S, 3] uint8 -> [B, h*w, dim] float32, as FeatureExtractor.extract."""
-        features = []
-        for image in images:
-            self._check_stop()
-            features.append(self._extractor.extract(image[None]))
-        return np.concatenate(features)
+        return np.concatenate(self._one_at_a_time(self._extractor.extract, images))
 
     def extract_with_fine(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """As FeatureExtractor.extract_with_fine."""
+        features, fine = zip(*self._one_at_a_time(self._extractor.extract_with_fine, images), strict=True)
+        return np.concatenate(features), np.concatenate(fine)
+
+    def _one_at_a_time(self, run: Callable[[np.ndarray], Output], images: np.ndarray) -> list[Output]:
+        """run on each image as a batch of one, checking before each whether to stop."""
         outputs = []
         for image in images:
             self._check_stop()
-            outputs.append(self._extractor.extract_with_fine(image[None]))
-        return np.concatenate([features for features, _ in outputs]), np.concatenate(
-            [fine for _, fine in outputs]
-        )
+            outputs.append(run(image[None]))
+        return outputs
 
 
 def lower_this_threads_priority() -> None:
