@@ -64,7 +64,7 @@ class InferenceBatcher:
         self,
         extractor: FeatureExtractor,
         metrics: ServerMetrics,
-        max_batch: int = 4,
+        max_batch: int = 1,
         max_wait_ms: float = 0.0,
         queue_size: int = 256,
         workers: int = 1,

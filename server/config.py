@@ -62,7 +62,7 @@ class ServerConfig:
     max_message_bytes: int = 64 * MIB
     max_image_pixels: int = 50_000_000
     max_teach_images: int = 256
-    max_batch: int = 4
+    max_batch: int = 1
     max_wait_ms: float = 0.0  # batches form from frames that queued during the last model run
     queue_size: int = 256
     stream_window: int = 16
@@ -290,7 +290,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     perf = parser.add_argument_group("batching and threads")
-    _add(perf, "--max-batch", "most frames sent to the model at once", int, d.max_batch)
+    _add(
+        perf,
+        "--max-batch",
+        "most model inputs in one model run (a tiled frame's tiles go together); 1 = a run per frame",
+        int,
+        d.max_batch,
+    )
     _add(perf, "--max-wait-ms", "longest a frame waits for others to fill a batch", float, d.max_wait_ms)
     _add(
         perf,

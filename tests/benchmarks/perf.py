@@ -42,18 +42,19 @@ NOTES = """Notes:
   rounds; "stream / raw b8" is the median of the rounds' own ratios.
 - raw: FeatureExtractor.extract in a loop with the server's own ONNX Runtime settings (intra-op threads,
   from the server's flags), no server. b8 = one loop of batch 8, raw ONNX Runtime throughput (the issues'
-  reference); b8 xW = as many loops at once as the server has model workers (--model-workers), each on a
-  worker's share of the threads, the most the model gives the way the server runs it under load; b1 (ms) =
-  median wall time of one lone batch-1 call. CPU ms/img = process CPU time per image at batch 8: it stays
-  meaningful when other work shares the cores, wall-clock numbers do not.
+  reference); xW = the model as the server runs it under load: batches of the server's --max-batch in as
+  many loops at once as it has model workers (--model-workers), each on a worker's share of the threads,
+  the most the model gives that way; b1 (ms) = median wall time of one lone batch-1 call. CPU ms/img =
+  process CPU time per image at batch 8: it stays meaningful when other work shares the cores, wall-clock
+  numbers do not.
 - Inspect: sequential unary calls from the Python client, 640x480 frame, no heatmap; JPEG encoded once
   up front, raw = RGB8 pixels. Round trip as the client sees it.
 - stream: InspectStream, one channel per stream, the same JPEG frame, for a fixed time; "stream / raw b8"
   and "stream ms/img" use the better of x1 and x4 in each round. server CPU ms/img: CPU time of the whole
   server process (decode, gRPC, model, scoring) per frame of the 4-stream runs - compare with raw CPU ms/img.
-  raw x2: 2 streams of the frame as raw RGB8 pixels; "raw x2 / raw b8" and "raw x2 / raw b8 xW" are the
+  raw x2: 2 streams of the frame as raw RGB8 pixels; "raw x2 / raw b8" and "raw x2 / raw xW" are the
   medians of the rounds' ratios.
-- Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw b8 xW
+- Server stages (second table), per raw frame of the 2-stream runs: server CPU, the model's CPU (raw xW
   CPU ms/img), overhead = the difference (median of the rounds' own differences); then each stage timed alone
   in this process, single-threaded as in the server (protobuf: parse the request and take its pixels, build
   and serialize the answer; prepare, and in brackets for a product taught with align, the frame's part

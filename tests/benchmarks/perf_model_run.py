@@ -14,7 +14,7 @@ from patchcore_client.local_server import LocalServer
 from patchcore_edge.v1 import inspection_pb2 as pb
 
 from patchcore.model import FeatureExtractor
-from server.config import parse_config
+from server.config import ServerConfig, parse_config
 from server.model_sessions import open_model
 from tests.benchmarks.perf_burst import BurstResult, measure_bursts
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
@@ -101,7 +101,7 @@ class Round:
 
     raw_batch1: RawThroughput
     raw_batch8: RawThroughput  # one loop: raw ONNX Runtime batch-8 throughput, the issues' reference
-    raw_batch8_workers: RawThroughput  # as many loops at once as the server has model workers
+    raw_workers: RawThroughput  # the model as the server runs it under load (_one_round)
     server: ServerRound
     baseline: ServerRound | None
     page_open: PageOpenRun | None  # this server's 4 streams again, with the operator's page open and updating
@@ -123,16 +123,16 @@ class Round:
 
     @property
     def raw2_share_of_workers(self) -> float:
-        """The same over batch 8 in as many loops as the server's model workers: the most the model gives
-        the way the server runs it."""
-        return self.server.raw2.frames_per_second / self.raw_batch8_workers.images_per_second
+        """The same over the model run as the server runs it (raw_workers): the most the model gives that
+        way."""
+        return self.server.raw2.frames_per_second / self.raw_workers.images_per_second
 
     @property
     def overhead_cpu_ms(self) -> float:
         """Server CPU per raw frame (2 streams) beyond the model's CPU per image, run as the server runs it
-        (batch 8, as many loops as model workers)."""
+        (raw_workers)."""
         return _cpu_ms_per_frame(self.server.raw2_server_cpu_seconds, self.server.raw2) - (
-            self.raw_batch8_workers.cpu_ms_per_image
+            self.raw_workers.cpu_ms_per_image
         )
 
 
@@ -157,21 +157,26 @@ class ModelRun:
     idle: IdleStreamsResult | None
     burst: BurstResult | None
 
-    def raw_images_per_second(self, batch: int, workers: bool = False) -> float:
-        """workers: batch 8 in as many loops as the server's model workers."""
-        return _median([self._raw(one, batch, workers).images_per_second for one in self.rounds])
+    def raw_images_per_second(self, batch: int) -> float:
+        """batch: 1 (one lone call at a time) or 8 (one loop)."""
+        return _median([self._raw(one, batch).images_per_second for one in self.rounds])
 
     def raw_batch_ms(self, batch: int) -> float:
-        return _median([self._raw(one, batch, False).batch_ms_median for one in self.rounds])
+        return _median([self._raw(one, batch).batch_ms_median for one in self.rounds])
 
-    def raw_cpu_ms_per_image(self, batch: int, workers: bool = False) -> float:
-        return _median([self._raw(one, batch, workers).cpu_ms_per_image for one in self.rounds])
+    def raw_cpu_ms_per_image(self, batch: int) -> float:
+        return _median([self._raw(one, batch).cpu_ms_per_image for one in self.rounds])
+
+    def server_way_images_per_second(self) -> float:
+        """The model run as the server runs it under load (Round.raw_workers)."""
+        return _median([one.raw_workers.images_per_second for one in self.rounds])
+
+    def server_way_cpu_ms_per_image(self) -> float:
+        return _median([one.raw_workers.cpu_ms_per_image for one in self.rounds])
 
     @staticmethod
-    def _raw(one: Round, batch: int, workers: bool) -> RawThroughput:
-        if batch == 1:
-            return one.raw_batch1
-        return one.raw_batch8_workers if workers else one.raw_batch8
+    def _raw(one: Round, batch: int) -> RawThroughput:
+        return one.raw_batch1 if batch == 1 else one.raw_batch8
 
     def unary_ms(self, image_format: str) -> tuple[float, float]:
         """(p50, p99) of every Inspect call of all rounds, image_format "jpeg" or "raw"."""
@@ -279,7 +284,7 @@ def _page_open_run(
 def _one_round(
     extractor: FeatureExtractor,
     beside: FeatureExtractor,
-    model_workers: int,
+    server_config: ServerConfig,
     served: _Served,
     baseline: _Served | None,
     images: Mapping[str, pb.Image],
@@ -288,14 +293,20 @@ def _one_round(
     page_first: bool,
 ) -> Round:
     """viewer: measure the 4 streams also with the page open (before this server's calls when page_first,
-    after them otherwise, so the order alternates between rounds). Raw batch 8 runs once as one loop on
-    extractor, then (with more than one model worker) as model_workers loops at once on beside, as the
-    server runs the model under load; raw batch 1 is one lone call at a time."""
+    after them otherwise, so the order alternates between rounds). Raw batch 8 runs as one loop on
+    extractor; then the model as the server runs it under load: batches of its max batch, in as many loops
+    at once as it has model workers, on beside when there are several; raw batch 1 is one lone call at a
+    time."""
     served.monitor.wait_until_idle()
     seconds = settings.raw_seconds / settings.rounds
     raw1 = raw_throughput(extractor, 1, seconds)
     raw8 = raw_throughput(extractor, 8, seconds)
-    raw8_workers = raw8 if model_workers == 1 else raw_throughput(beside, 8, seconds, runs=model_workers)
+    workers, batch = server_config.model_workers, server_config.max_batch
+    raw_workers = (
+        raw8
+        if (workers, batch) == (1, 8)
+        else raw_throughput(beside if workers > 1 else extractor, batch, seconds, runs=workers)
+    )
 
     def page_open() -> PageOpenRun | None:
         return (
@@ -308,12 +319,12 @@ def _one_round(
     server = _server_round(served.target, images, settings, served.monitor)
     opened = opened_first if page_first else page_open()
     if baseline is None:
-        return Round(raw1, raw8, raw8_workers, server, None, opened)
+        return Round(raw1, raw8, raw_workers, server, None, opened)
     baseline.monitor.wait_until_idle()
     return Round(
         raw1,
         raw8,
-        raw8_workers,
+        raw_workers,
         server,
         _server_round(baseline.target, images, settings, baseline.monitor),
         opened,
@@ -397,7 +408,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
                 _one_round(
                     extractor,
                     beside or extractor,
-                    server_config.model_workers,
+                    server_config,
                     served,
                     baseline,
                     images,

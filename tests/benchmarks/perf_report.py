@@ -14,13 +14,13 @@ from tests.benchmarks.perf_model_run import ModelRun
 from tests.benchmarks.perf_process import MIB
 
 HEADER = (
-    "| model, input px | raw b1 img/s (ms) | raw b8 img/s | raw b8 CPU ms/img | raw b8 xW img/s "
+    "| model, input px | raw b1 img/s (ms) | raw b8 img/s | raw b8 CPU ms/img | raw xW img/s "
     "| Inspect JPEG p50/p99 ms | Inspect raw p50/p99 ms | stream x1 img/s | stream x4 img/s "
     "| stream / raw b8 | stream ms/img | server CPU ms/img x4 | raw x2 img/s | raw x2 / raw b8 "
-    "| raw x2 / raw b8 xW | Teach 8 s | peak RSS MiB | RSS growth |"
+    "| raw x2 / raw xW | Teach 8 s | peak RSS MiB | RSS growth |"
 )
 STAGES_HEADER = (
-    "| model, input px | server CPU ms/frame | model (raw b8 xW) | overhead | protobuf | decode "
+    "| model, input px | server CPU ms/frame | model (raw xW) | overhead | protobuf | decode "
     "| prepare (aligned) | search (every patch) | verdict | rest: gRPC, event loop, threads |"
 )
 BASELINE_HEADER = (
@@ -52,7 +52,7 @@ def _row(run: ModelRun) -> str:
         f"{run.raw_images_per_second(1):.1f} ({run.raw_batch_ms(1):.1f})",
         f"{run.raw_images_per_second(8):.1f}",
         f"{run.raw_cpu_ms_per_image(8):.1f}",
-        f"{run.raw_images_per_second(8, workers=True):.1f}",
+        f"{run.server_way_images_per_second():.1f}",
         f"{jpeg_p50:.1f} / {jpeg_p99:.1f}",
         f"{raw_p50:.1f} / {raw_p99:.1f}",
         f"{run.stream_fps(1):.1f}",
@@ -73,7 +73,7 @@ def _row(run: ModelRun) -> str:
 def _stages_row(run: ModelRun) -> str:
     stages = run.stages
     server = run.server_cpu_ms_per_frame(streams=2)
-    model = run.raw_cpu_ms_per_image(8, workers=True)
+    model = run.server_way_cpu_ms_per_image()
     cells = (
         run.model.label,
         f"{server:.2f}",
@@ -136,7 +136,7 @@ def _raw_frame_lines(run: ModelRun) -> list[str]:
         lines.append(
             f"- {run.model.label}: 2 streams of raw 640x480 frames {run.raw2_share:.1%} of raw batch-8 "
             f"throughput (rounds: {shares}; target >= {target:.0%}): {_verdict(run.raw2_share >= target)}; "
-            f"{run.raw2_share_of_workers:.1%} of batch 8 run as the server runs the model"
+            f"{run.raw2_share_of_workers:.1%} of the model run as the server runs it"
         )
     overheads = ", ".join(f"{one.overhead_cpu_ms:.1f}" for one in run.rounds)
     met = run.overhead_cpu_ms <= OVERHEAD_CPU_MS_TARGET

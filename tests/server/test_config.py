@@ -9,7 +9,7 @@ def test_defaults(monkeypatch):
     monkeypatch.setenv("PATCHCORE_MODEL", "model.onnx")
     config = parse_config([])
     assert (config.host, config.port, config.max_message_bytes) == ("127.0.0.1", 50051, 64 * 1024 * 1024)
-    assert (config.max_image_pixels, config.max_batch, config.max_wait_ms) == (50_000_000, 4, 0.0)
+    assert (config.max_image_pixels, config.max_batch, config.max_wait_ms) == (50_000_000, 1, 0.0)
 
 
 def test_environment_sets_and_flags_override(monkeypatch):

@@ -98,7 +98,7 @@ def test_server_info_describes_the_model_and_limits(stub):
     assert info.model.input_size == 224
     assert info.model.feature_dim > 0 and info.model.grid_height > 0
     assert info.model.metadata["backbone"] == "efficientnet_lite0"
-    assert info.max_batch_size == 4
+    assert info.max_batch_size == 1
     assert info.max_image_pixels == 50_000_000
     assert info.max_message_bytes == MAX_MESSAGE_BYTES
     assert info.version
