@@ -30,6 +30,7 @@ from tests.benchmarks.perf_model_run import BenchSettings, measure_model
 from tests.benchmarks.perf_models import BENCH_MODELS, BenchModel
 from tests.benchmarks.perf_report import (
     baseline_table,
+    batch_cost_table,
     learn_lines,
     markdown_table,
     stages_table,
@@ -62,6 +63,10 @@ NOTES = """Notes:
   from 2 million patch-bank pairs), per frame of a batch of 8, and in brackets every patch searched, as for
   a heatmap); "rest" = server - model - the stages: gRPC's
   transport, the event loop, thread hand-offs, Python glue (and, as a CPU-time difference, any noise).
+- By batch size (third table): process CPU time per image of one loop at batch 1, 2, 4 and 8 on the session
+  a model worker uses beside another (a worker's share of the threads; with one worker, every thread),
+  about --raw-seconds / 4 each: a model run costs less per image the fewer images it holds there, which is
+  why --max-batch defaults to 1.
 - Idle streams: a server of its own, taught only, holds 1,000 InspectStream calls that send nothing (8
   connections); the RSS they add; then Inspect p50 (20 calls) alone and beside 256 idle streams, 3 rounds.
 - Baseline (third table, with --baseline): the same stream runs against the earlier version's server in
@@ -236,6 +241,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "Server CPU per raw 640x480 frame and its stages, ms:",
             "",
             stages_table(runs),
+            "",
+            "The model's CPU per image by batch size, one loop of the session a model worker runs under load "
+            "(--max-batch trades these):",
+            "",
+            batch_cost_table(runs),
             "",
             *(
                 [f"This server vs the baseline ({args.baseline}), same rounds:", "", baseline_table(runs), ""]

@@ -156,6 +156,8 @@ class ModelRun:
     stages: StageCosts
     idle: IdleStreamsResult | None
     burst: BurstResult | None
+    batch_costs: dict[int, float]  # batch size -> CPU ms per image of one worker's session (batch_costs)
+    max_batch: int  # the server's --max-batch
 
     def raw_images_per_second(self, batch: int) -> float:
         """batch: 1 (one lone call at a time) or 8 (one loop)."""
@@ -367,6 +369,15 @@ def _idle_streams(
     return result
 
 
+COST_BATCHES = (1, 2, 4, 8)
+
+
+def batch_costs(session: FeatureExtractor, seconds: float) -> dict[int, float]:
+    """CPU ms per image of one loop of `session` at each of COST_BATCHES: what --max-batch trades. With two
+    model workers, session is the one a run beside another uses (a worker's share of the threads)."""
+    return {batch: raw_throughput(session, batch, seconds).cpu_ms_per_image for batch in COST_BATCHES}
+
+
 def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_dir: Path, say) -> ModelRun:
     """say(text) reports progress. The server gets an empty store of its own and the flags in settings.
 
@@ -384,6 +395,8 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
         idle = _idle_streams(path, teach_set, images["raw"], settings, log_dir)
     say(f"{model.label}: server stages")
     stages = stage_costs(extractor, images["raw"], teach_set)
+    say(f"{model.label}: model cost by batch size")
+    costs = batch_costs(beside or extractor, settings.raw_seconds / len(COST_BATCHES))
     with (
         tempfile.TemporaryDirectory() as store,
         tempfile.TemporaryDirectory() as baseline_store,
@@ -430,4 +443,15 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
         monitor.stop()
         if baseline is not None:
             baseline.monitor.stop()
-    return ModelRun(model, tuple(rounds), teach_seconds, monitor.peak_mib, soak, stages, idle, burst)
+    return ModelRun(
+        model,
+        tuple(rounds),
+        teach_seconds,
+        monitor.peak_mib,
+        soak,
+        stages,
+        idle,
+        burst,
+        costs,
+        server_config.max_batch,
+    )

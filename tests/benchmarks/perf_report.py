@@ -10,7 +10,7 @@ import numpy as np
 from tests.benchmarks.perf_burst import BurstResult
 from tests.benchmarks.perf_idle import LATENCY_STREAMS, IdleStreamsResult
 from tests.benchmarks.perf_learn import REBUILT_PRODUCTS, LearnRun
-from tests.benchmarks.perf_model_run import ModelRun
+from tests.benchmarks.perf_model_run import COST_BATCHES, ModelRun
 from tests.benchmarks.perf_process import MIB
 
 HEADER = (
@@ -22,6 +22,11 @@ HEADER = (
 STAGES_HEADER = (
     "| model, input px | server CPU ms/frame | model (raw xW) | overhead | protobuf | decode "
     "| prepare (aligned) | search (every patch) | verdict | rest: gRPC, event loop, threads |"
+)
+BATCH_COST_HEADER = (
+    "| model, input px | "
+    + " | ".join(f"b{batch} CPU ms/img" for batch in COST_BATCHES)
+    + " | server max batch |"
 )
 BASELINE_HEADER = (
     "| model, input px | stream x4 img/s | raw x2 img/s | raw x2 this / baseline, rounds | "
@@ -116,6 +121,15 @@ def markdown_table(runs: Sequence[ModelRun]) -> str:
 def stages_table(runs: Sequence[ModelRun]) -> str:
     """Per raw frame (2 streams): the server's CPU, the model's, and the stages of the rest."""
     return _table(STAGES_HEADER, [_stages_row(run) for run in runs])
+
+
+def batch_cost_table(runs: Sequence[ModelRun]) -> str:
+    """The model's CPU per image at each batch size, on the session a model worker runs under load."""
+    rows = []
+    for run in runs:
+        costs = [f"{run.batch_costs[batch]:.2f}" for batch in COST_BATCHES]
+        rows.append("| " + " | ".join([run.model.label, *costs, str(run.max_batch)]) + " |")
+    return _table(BATCH_COST_HEADER, rows)
 
 
 def baseline_table(runs: Sequence[ModelRun]) -> str:
