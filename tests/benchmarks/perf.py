@@ -69,7 +69,7 @@ NOTES = """Notes:
   why --max-batch defaults to 1.
 - Idle streams: a server of its own, taught only, holds 1,000 InspectStream calls that send nothing (8
   connections); the RSS they add; then Inspect p50 (20 calls) alone and beside 256 idle streams, 3 rounds.
-- Baseline (third table, with --baseline): the same stream runs against the earlier version's server in
+- Baseline (fourth table, with --baseline): the same stream runs against the earlier version's server in
   every round, right after this one's; "raw x2 this / baseline" is each round's own ratio.
 - Teach 8 s: one Teach call with 8 JPEG frames (decode, extract, coreset, held-out threshold).
 - peak RSS: the server process over its whole life for that model (sampled every 0.1 s). RSS growth: peak

@@ -169,11 +169,11 @@ class ModelRun:
     def raw_cpu_ms_per_image(self, batch: int) -> float:
         return _median([self._raw(one, batch).cpu_ms_per_image for one in self.rounds])
 
-    def server_way_images_per_second(self) -> float:
+    def raw_workers_images_per_second(self) -> float:
         """The model run as the server runs it under load (Round.raw_workers)."""
         return _median([one.raw_workers.images_per_second for one in self.rounds])
 
-    def server_way_cpu_ms_per_image(self) -> float:
+    def raw_workers_cpu_ms_per_image(self) -> float:
         return _median([one.raw_workers.cpu_ms_per_image for one in self.rounds])
 
     @staticmethod

@@ -57,7 +57,7 @@ def _row(run: ModelRun) -> str:
         f"{run.raw_images_per_second(1):.1f} ({run.raw_batch_ms(1):.1f})",
         f"{run.raw_images_per_second(8):.1f}",
         f"{run.raw_cpu_ms_per_image(8):.1f}",
-        f"{run.server_way_images_per_second():.1f}",
+        f"{run.raw_workers_images_per_second():.1f}",
         f"{jpeg_p50:.1f} / {jpeg_p99:.1f}",
         f"{raw_p50:.1f} / {raw_p99:.1f}",
         f"{run.stream_fps(1):.1f}",
@@ -78,7 +78,7 @@ def _row(run: ModelRun) -> str:
 def _stages_row(run: ModelRun) -> str:
     stages = run.stages
     server = run.server_cpu_ms_per_frame(streams=2)
-    model = run.server_way_cpu_ms_per_image()
+    model = run.raw_workers_cpu_ms_per_image()
     cells = (
         run.model.label,
         f"{server:.2f}",
