@@ -107,7 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=defaults.line_views,
         help="also learn this many views of each image shifted, turned, lit and JPEG-compressed as a line "
-        "varies them (default %(default)s; 0 = off)",
+        "varies them (default %(default)s; 0 = off, for parts always aligned and evenly lit)",
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="coreset seed (default %(default)s)")
     parser.add_argument(

@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     teach_parser.add_argument(
         "--line-views", type=_whole_number(UINT32_MAX), default=None, metavar="N",
         help="also learn N views of each image shifted, turned, lit and JPEG-compressed as a line varies "
-        "them (default: the server's; 0 = off)",
+        "them (default: the server's; 0 = off, for parts always aligned and evenly lit)",
     )  # fmt: skip
     teach_parser.set_defaults(run=teach)
 
