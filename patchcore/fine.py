@@ -11,9 +11,9 @@ held-out cell score (each frame's cells against the fine bank without the vector
 patch's score is then the higher of its own and the highest of the cells it covers (onto_patch_grid), so the
 threshold, the image score, the heatmap and the regions need nothing else.
 
-Taught only for tiles shrunk at least FINE_FROM_SHRINK times on the way to the model: at the model's own
-scale or larger a patch already resolves a few frame pixels, and there the fine cells add the texture's
-noise, not its defects (README "Accuracy", high-resolution frames).
+Taught only for tiles the model sees at its own size or shrunk (FINE_FROM_SHRINK): a tile enlarged on the way
+to the model already shows a few frame pixels as several cells of a patch, and there the fine cells add a
+structured part's sharp edges, not its defects (README "Accuracy", the fine channel).
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from patchcore.geometry import FramePlan
 from patchcore.model import ModelInfo
 
 FINE_CORESET_RATIO = 0.01  # the fine bank keeps this share of the teach cells (counting at most 16 images)
-FINE_FROM_SHRINK = 2.0  # tile_size / model input size from which a product has a fine bank
+FINE_FROM_SHRINK = 1.0  # tile side / model input size from which a product has a fine bank
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,12 @@ class FineBank:
     scale: float
 
 
-def wants_fine_bank(model: ModelInfo, tile_size: int) -> bool:
-    """Whether a product taught with tile_size on this model gets a fine bank."""
-    return model.fine_grid is not None and tile_size >= FINE_FROM_SHRINK * model.input_size
+def wants_fine_bank(model: ModelInfo, plan: FramePlan) -> bool:
+    """Whether a product whose frames become model inputs as plan says gets a fine bank on this model."""
+    if model.fine_grid is None or not plan.tiled:
+        return False
+    tile = plan.tiles[0]
+    return min(tile.width, tile.height) >= FINE_FROM_SHRINK * model.input_size
 
 
 def onto_patch_grid(cell_scores: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -20,6 +20,9 @@ INPUT_NAME = "images"
 OUTPUT_NAME = "features"
 FINE_OUTPUT_NAME = "fine_features"
 _REQUIRED_KEYS = ("backbone", "input_size", "grid", "dim", "weights_sha256", "fingerprint")
+# A model run takes at most this many input pixels (32 inputs of 224): EfficientNet-Lite0 holds about 17 MB of
+# activations per 224 input, so the 64 tiles of a frame on a 448 model in one run would need over 4 GB.
+MAX_PIXELS_PER_RUN = 32 * 224 * 224
 RANDOM_SOURCE = "random"  # metadata weights_source of a model exported from random weights (speed tests)
 
 
@@ -157,7 +160,12 @@ class FeatureExtractor:
                 f"the model needs a batch of {size}x{size} RGB uint8 images, got shape {images.shape} "
                 f"dtype {images.dtype}"
             )
-        found = self._session.run(outputs, {INPUT_NAME: np.ascontiguousarray(images)})
+        per_run = max(1, MAX_PIXELS_PER_RUN // (size * size))
+        runs = [
+            self._session.run(outputs, {INPUT_NAME: np.ascontiguousarray(images[start : start + per_run])})
+            for start in range(0, max(len(images), 1), per_run)
+        ]
+        found = [np.concatenate(parts) for parts in zip(*runs, strict=True)] if len(runs) > 1 else runs[0]
         expected = {
             OUTPUT_NAME: (images.shape[0], self.info.patch_count, self.info.dim),
             FINE_OUTPUT_NAME: (images.shape[0], self.info.fine_cell_count, self.info.fine_dim),

@@ -175,7 +175,7 @@ def teach(
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
-    with_fine = wants_fine_bank(extractor.info, options.tile_size)
+    with_fine = wants_fine_bank(extractor.info, frames[0].plan)
     with _timed(timings, "extract_seconds"):
         features = _extract(extractor, frames, options, stage_progress(progress, "extract"), with_fine)
     with _timed(timings, "coreset_seconds"):

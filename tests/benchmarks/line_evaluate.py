@@ -67,6 +67,7 @@ HIGHRES_SET = LineSet(
     (
         replace(DEFAULTS, name="engine defaults (whole frame squashed to 224)"),
         replace(DEFAULTS, name="engine defaults, tile_size 512", tile_size=512),
+        replace(DEFAULTS, name="engine defaults, tile_size 256", tile_size=256),
     ),
     with_heatmaps=False,
 )

@@ -64,8 +64,11 @@ def test_metadata_with_only_half_of_the_fine_output_is_a_model_error(tmp_path, t
         read_model_info(path)
 
 
-@pytest.mark.parametrize(("tile_size", "has_fine_bank"), [(0, False), (96, False), (128, True), (192, True)])
-def test_only_tiles_the_model_sees_shrunk_at_least_twice_get_a_fine_bank(
+@pytest.mark.parametrize(
+    ("tile_size", "has_fine_bank"),
+    [(0, False), (48, False), (63, False), (64, True), (96, True), (512, True)],
+)
+def test_only_tiles_the_model_sees_at_its_own_size_or_shrunk_get_a_fine_bank(
     fine_extractor, wide_bricks, tile_size, has_fine_bank
 ):
     bank = teach_images(

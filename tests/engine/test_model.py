@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from patchcore import model as model_module
 from patchcore.errors import InvalidInput, ModelError
 from patchcore.model import FeatureExtractor, read_model_info
 
@@ -23,6 +24,29 @@ def test_extractor_gives_unit_patch_features_for_a_batch(tiny_model):
     assert features.shape == (3, 64, 32) and features.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(features, axis=2), 1.0, atol=1e-5)
     np.testing.assert_allclose(extractor.extract(images[1:2])[0], features[1], atol=1e-6)
+
+
+def test_a_batch_over_the_pixels_of_one_model_run_is_run_in_parts_with_the_same_features(
+    tiny_model, monkeypatch
+):
+    monkeypatch.setattr(model_module, "MAX_PIXELS_PER_RUN", 3 * 64 * 64)
+    extractor = FeatureExtractor(tiny_model, intra_op_threads=1)
+    run_sizes = []
+    session_run = extractor._session.run
+
+    def recording_run(outputs, feeds):
+        run_sizes.append(len(feeds["images"]))
+        return session_run(outputs, feeds)
+
+    monkeypatch.setattr(extractor._session, "run", recording_run)
+    images = np.random.default_rng(1).integers(0, 256, (7, 64, 64, 3), dtype=np.uint8)
+
+    features = extractor.extract(images)
+
+    assert run_sizes == [3, 3, 1] and features.shape == (7, 64, 32)
+    for index in (0, 4, 6):
+        alone = extractor.extract(images[index : index + 1])[0]
+        np.testing.assert_allclose(alone, features[index], atol=1e-6)
 
 
 @pytest.mark.parametrize(
