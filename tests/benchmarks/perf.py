@@ -7,8 +7,9 @@ server's CPU per frame and its stages, peak server RSS, and (for one model) RSS 
 the idle RSS after bursts of 100 streams of raw frames, and what idle streams cost. With --baseline, an
 earlier version's server is measured in the same rounds. Then products that learn, with EfficientNet-Lite0:
 AddImages against Teach, and the rebuild of 10 products after a model change while another product is
-inspected (perf_learn.py); and 2048x1536 frames tiled at 512 against resized whole (perf_highres.py). Prints
-Markdown tables with the issues' targets checked, and writes them to bench-results/perf.md.
+inspected (perf_learn.py); and 2048x1536 frames tiled at 512 and 256 against resized whole
+(perf_highres.py). Prints Markdown tables with the issues' targets checked, and writes them to
+bench-results/perf.md.
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--highres-seconds",
         type=float,
         default=30.0,
-        help="streaming per product for 2048x1536 frames, tiled at 512 and resized whole "
+        help="streaming per product for 2048x1536 frames, tiled at 512 and 256 and resized whole "
         "(EfficientNet-Lite0), split over the rounds; 0 = skip (default 30)",
     )
     parser.add_argument(

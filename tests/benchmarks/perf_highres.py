@@ -1,6 +1,7 @@
 """High-resolution frames (issue 11): 2048x1536 JPEG frames of a fine-grained surface on one Lite0 server,
-one product tiled at 512 (12 tiles a frame) and one resized whole: Teach of 8 frames, InspectStream frames/s
-with 2 streams and the server's CPU per frame, the two products alternating in rounds."""
+products tiled at 512 (12 tiles a frame) and at 256 (48 tiles, each searched cell by cell too: the fine
+channel) and one resized whole: Teach of 8 frames, InspectStream frames/s with 2 streams and the server's
+CPU per frame, the products alternating in rounds."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from tests.benchmarks.perf_process import ProcessMonitor
 FRAME_SIZE = (1536, 2048)  # (H, W)
 TEACH_IMAGES = 8
 STREAMS = 2
-VIEWS = {"tile 512": 512, "whole frame": 0}
+VIEWS = {"tile 512": 512, "tile 256": 256, "whole frame": 0}
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class HighresRun:
 def measure_highres(
     model: Path, rounds: int, stream_seconds: float, log_dir: Path, say: Callable[[str], None]
 ) -> list[HighresRun]:
-    """Both products on one server; `stream_seconds` of streaming per product, split over `rounds`."""
+    """All products on one server; `stream_seconds` of streaming per product, split over `rounds`."""
     teach_set = [encoded_image(_surface(seed)) for seed in range(TEACH_IMAGES)]
     frame = encoded_image(_surface(TEACH_IMAGES))
     with (
@@ -78,7 +79,7 @@ def _surface(seed: int) -> np.ndarray:
 
 
 def _product(view: str) -> str:
-    return "highres-tiled" if VIEWS[view] else "highres-whole"
+    return f"highres-tile-{VIEWS[view]}" if VIEWS[view] else "highres-whole"
 
 
 def highres_lines(runs: list[HighresRun]) -> list[str]:
