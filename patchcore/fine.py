@@ -1,5 +1,5 @@
-"""The fine channel of a product whose tiles the model sees shrunk: every cell of the model's stride-4 map
-searched, unaveraged, against a bank of the teach tiles' cells.
+"""The fine channel of a tiled product whose tiles the model sees at its own size or shrunk: every cell of the
+model's stride-4 map searched, unaveraged, against a bank of the teach tiles' cells.
 
 Why: a patch vector averages the stride-4 map over 3x3 cells and then 2x2 onto the stride-8 grid, so a dot
 that lights one or two cells is diluted many times over before the search. Where a 512-pixel tile is shrunk
