@@ -64,6 +64,9 @@ NOTES = """Notes:
   from 2 million patch-bank pairs), per frame of a batch of 8, and in brackets every patch searched, as for
   a heatmap); "rest" = server - model - the stages: gRPC's
   transport, the event loop, thread hand-offs, Python glue (and, as a CPU-time difference, any noise).
+  "a bare gRPC server": the CPU per frame of a grpc.aio server of the same contract that answers each of
+  the same raw frames over 2 streams with an empty response, in the same rounds (perf_floor.py): the part
+  of "rest" that belongs to gRPC and protobuf themselves.
 - By batch size (third table): process CPU time per image of one loop at batch 1, 2, 4 and 8 on the session
   a model worker uses beside another (a worker's share of the threads; with one worker, every thread),
   about --raw-seconds / 4 each: a model run costs less per image the fewer images it holds there, which is

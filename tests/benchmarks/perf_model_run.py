@@ -18,6 +18,7 @@ from server.config import ServerConfig, parse_config
 from server.model_sessions import open_model
 from tests.benchmarks.perf_burst import BurstResult, measure_bursts
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
+from tests.benchmarks.perf_floor import FloorServer, floor_cpu_ms, floor_server
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
 from tests.benchmarks.perf_models import BenchModel
@@ -105,6 +106,7 @@ class Round:
     server: ServerRound
     baseline: ServerRound | None
     page_open: PageOpenRun | None  # this server's 4 streams again, with the operator's page open and updating
+    floor_cpu_ms: float  # CPU ms per raw frame of a bare gRPC server, 2 streams (perf_floor.py)
 
     @property
     def stream_share(self) -> float:
@@ -213,6 +215,10 @@ class ModelRun:
         return _median([one.overhead_cpu_ms for one in self.rounds])
 
     @property
+    def floor_cpu_ms(self) -> float:
+        return _median([one.floor_cpu_ms for one in self.rounds])
+
+    @property
     def page_open_share(self) -> float | None:
         """Median over the rounds of 4-stream throughput with the page open over without; None if not run."""
         if self.rounds[0].page_open is None:
@@ -289,6 +295,7 @@ def _one_round(
     server_config: ServerConfig,
     served: _Served,
     baseline: _Served | None,
+    floor: FloorServer,
     images: Mapping[str, pb.Image],
     settings: BenchSettings,
     viewer: PageViewer | None,
@@ -320,8 +327,9 @@ def _one_round(
     opened_first = page_open() if page_first else None
     server = _server_round(served.target, images, settings, served.monitor)
     opened = opened_first if page_first else page_open()
+    floor_ms = floor_cpu_ms(floor, PRODUCT, images["raw"], settings.stream_seconds / settings.rounds)
     if baseline is None:
-        return Round(raw1, raw8, raw_workers, server, None, opened)
+        return Round(raw1, raw8, raw_workers, server, None, opened, floor_ms)
     baseline.monitor.wait_until_idle()
     return Round(
         raw1,
@@ -330,6 +338,7 @@ def _one_round(
         server,
         _server_round(baseline.target, images, settings, baseline.monitor),
         opened,
+        floor_ms,
     )
 
 
@@ -404,6 +413,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             path, store, settings.server_args, log_dir / f"server-{path.stem}.log", web=True
         ) as server,
         _maybe_baseline(path, baseline_store, settings, log_dir) as baseline_server,
+        floor_server() as floor,
     ):
         monitor = ProcessMonitor(server.process.pid)
         served = _Served(server.target, monitor)
@@ -424,6 +434,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
                     server_config,
                     served,
                     baseline,
+                    floor,
                     images,
                     settings,
                     viewer,
