@@ -60,6 +60,9 @@ class NearestNeighbours:
         self._index = faiss.IndexFlatIP(self.dim)
         self._index.add(np.ascontiguousarray(bank, dtype=np.float32))
 
+    def __len__(self) -> int:
+        return self._index.ntotal
+
     def distances(self, queries: np.ndarray) -> np.ndarray:
         """queries: [N, D] float32 unit vectors -> [N] float32 distance to the nearest bank vector."""
         return self.search(queries, 1)[0][:, 0]

@@ -6,13 +6,14 @@ once, with the higher of their scores; FramePlan.patch_locations).
 A frame's image score needs the exact scores of only the few patches that can be among the highest. A
 patch's distance to the nearest vector of part of the bank is never below its distance to the nearest of the
 whole bank, so it bounds the patch's score from above; the bank's rows are in greedy-coreset order, so its
-first quarter and first half are coresets themselves and their bounds are close. The patches with the highest
-bounds by the first quarter are searched against the whole bank; the score they set prunes every patch whose
-bound is not above it, by the quarter and then by the half; the patches left are searched against the whole
-bank. The image score is the same as from every patch (to float32 rounding: BLAS may round a distance
-apart in the last bits in batches of other sizes), for a fraction of the search where the frame and
-the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score is
-searched only when a heatmap or regions need them.
+first rows are coresets themselves and their bounds are close. The bounds come from the bank's first half,
+quarter, sixteenth and so on, each a quarter of the next, down to BOUND_FROM_VECTORS vectors: every patch is
+searched against the smallest, the patches with the highest bounds against the whole bank, and the score
+they set prunes every patch whose bound is not above it, prefix by prefix, smallest first; the patches left
+are searched against the whole bank. The image score is the same as from every patch (to float32 rounding:
+BLAS may round a distance apart in the last bits in batches of other sizes), for a fraction of the search
+where the frame and the bank are large (a tiled frame; figures: README "Performance"); there every patch's
+exact score is searched only when a heatmap or regions need them.
 
 A product with a fine bank (patchcore/fine.py): a patch's score is the higher of its own and its cells'
 (scaled); the frame's highest cell is found by the same bounds (the fine bank is in coreset order too), and
@@ -33,6 +34,7 @@ from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
 FIRST_EXACT_BLOCK = 64  # patches searched against the whole bank at a time at first; then twice as many
+BOUND_FROM_VECTORS = 128  # the smallest prefix of the bank that bounds the patches' scores
 # Patch-bank pairs of a frame (patches x bank vectors; a whole 640x480 frame against 628 vectors: 0.5M) from
 # which its image score comes from the bounded search: below, the bounds' extra searches cost about what they
 # save (the figures: README "Performance").
@@ -48,14 +50,14 @@ class BoundedSearch:
         self.whole = NearestNeighbours(vectors)
 
     @cached_property
-    def _quarter(self) -> NearestNeighbours:
-        """The bank's first quarter, built when bounds are first needed (a product whose frames never
-        need them keeps no copy)."""
-        return NearestNeighbours(self.vectors[: max(1, len(self.vectors) // 4)])
-
-    @cached_property
-    def _half(self) -> NearestNeighbours:
-        return NearestNeighbours(self.vectors[: max(1, len(self.vectors) // 2)])
+    def _prefixes(self) -> list[NearestNeighbours]:
+        """The bank's first half, quarter, sixteenth, ... down to BOUND_FROM_VECTORS vectors (at least the
+        half and the quarter), smallest first; built when bounds are first needed (a product whose frames
+        never need them keeps no copy)."""
+        sizes = [max(1, len(self.vectors) // 4), max(1, len(self.vectors) // 2)]
+        while sizes[0] // 4 >= BOUND_FROM_VECTORS:
+            sizes.insert(0, sizes[0] // 4)
+        return [NearestNeighbours(self.vectors[:size]) for size in sizes]
 
     def highest(self, queries: np.ndarray, count: int, where: np.ndarray | None = None) -> np.ndarray:
         """queries: [N, D] -> the `count` highest of their distances, exact, highest first (fewer when there
@@ -64,15 +66,18 @@ class BoundedSearch:
         queries whose bounds say they could be among them: a query whose bound is not above the count-th
         highest location's distance can neither join the highest nor raise one of them."""
         count = min(count, len(queries) if where is None else len(np.unique(where)))
-        bounds = self._quarter.distances(queries)
+        smallest, *larger = self._prefixes
+        bounds = smallest.distances(queries)
         first = np.argsort(-bounds, kind="stable")[: max(FIRST_EXACT_BLOCK, count)]
         found = _Found(where)
         found.add(first, self.whole.distances(queries[first]))  # the most promising set the bar
         left = np.delete(np.arange(len(queries)), first)
-        left = left[bounds[left] > found.lowest_of_top(count)]
-        if not len(left):
-            return found.highest(count)
-        bounds = self._half.distances(queries[left])
+        bounds = bounds[left]
+        for prefix in larger:
+            left = left[bounds > found.lowest_of_top(count)]
+            if not len(left):
+                return found.highest(count)
+            bounds = prefix.distances(queries[left])
         order = np.argsort(-bounds, kind="stable")
         left, bounds = left[order], bounds[order]
         searched, block = 0, FIRST_EXACT_BLOCK

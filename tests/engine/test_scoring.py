@@ -77,13 +77,13 @@ def _brute_force_scores(scorer: Scorer, features: np.ndarray) -> np.ndarray:
     return np.sort(1.0 - (patches @ scorer.bank.vectors.T).max(axis=1))[::-1]
 
 
-def _searches(monkeypatch) -> list[int]:
-    """The query count of every nearest-neighbour search from now on, in order."""
+def _searches(monkeypatch) -> list[tuple[int, int]]:
+    """(query count, bank vectors searched) of every nearest-neighbour search from now on, in order."""
     searched = []
     exact = NearestNeighbours.distances
 
     def counted(index, queries):
-        searched.append(len(queries))
+        searched.append((len(queries), len(index)))
         return exact(index, queries)
 
     monkeypatch.setattr(NearestNeighbours, "distances", counted)
@@ -114,9 +114,43 @@ def test_the_bounded_search_leaves_out_patches_that_cannot_be_the_highest(wide_s
     scores = wide_scorer.frame_scores(features)
 
     assert scores.image_score(1) == pytest.approx(_brute_force_scores(wide_scorer, features)[0], abs=1e-5)
-    assert searched == [TILES * 64, 64]  # every patch against the quarter; the far one and 63 others exactly
+    assert searched == [(TILES * 64, 150), (64, 600)]  # every patch against the quarter; 64 exactly
     every_patch = np.sort(scores.grids().ravel())[::-1]
     np.testing.assert_allclose(every_patch, _brute_force_scores(wide_scorer, features), atol=1e-5)
+
+
+@pytest.fixture()
+def wider_scorer(brick_bank, tiny_extractor):
+    """A scorer over a bank of 2,400 random unit vectors: large enough for bounds from its first sixteenth
+    (150 vectors) before its first quarter."""
+    rng = np.random.default_rng(8)
+    bank = replace(brick_bank, vectors=_unit_rows(rng.standard_normal((2400, brick_bank.vectors.shape[1]))))
+    return Scorer(bank, tiny_extractor.info)
+
+
+@pytest.mark.parametrize("top_k", [1, 3, 64])
+def test_the_image_score_bounded_by_several_parts_of_the_bank_is_the_exact_one(wider_scorer, top_k):
+    rng = np.random.default_rng(top_k)
+    near_bank = wider_scorer.bank.vectors[rng.integers(0, 2400, (TILES, 64))]
+    features = _unit_rows(near_bank + 0.05 * rng.standard_normal(near_bank.shape))
+    features[[5, 40], [17, 2]] = _unit_rows(rng.standard_normal((2, near_bank.shape[-1])))
+    exact = _brute_force_scores(wider_scorer, features)
+
+    score = wider_scorer.frame_scores(features).image_score(top_k)
+
+    assert score == pytest.approx(exact[:top_k].mean(), abs=1e-5)
+
+
+def test_a_large_bank_bounds_every_patch_by_its_smallest_part_first(wider_scorer, monkeypatch):
+    rng = np.random.default_rng(1)
+    features = wider_scorer.bank.vectors[rng.integers(0, 150, (TILES, 64))].copy()  # the first sixteenth
+    features[7, 30] = _unit_rows(rng.standard_normal(features.shape[-1]))
+    searched = _searches(monkeypatch)
+
+    score = wider_scorer.frame_scores(features).image_score(1)
+
+    assert score == pytest.approx(_brute_force_scores(wider_scorer, features)[0], abs=1e-5)
+    assert searched == [(TILES * 64, 150), (64, 2400)]  # every patch against the sixteenth; 64 exactly
 
 
 def test_a_small_frame_against_a_small_bank_is_searched_in_full_once(wide_scorer, monkeypatch):
@@ -126,7 +160,7 @@ def test_a_small_frame_against_a_small_bank_is_searched_in_full_once(wide_scorer
 
     assert scores.image_score(1) == pytest.approx(0.0, abs=1e-6)
     assert scores.grids().shape == (1, 8, 8)
-    assert searched == [64]
+    assert searched == [(64, 600)]
 
 
 @pytest.mark.parametrize("want_heatmap", [False, True])
