@@ -3,17 +3,17 @@ vector, and a frame's image score (the highest patch score, or the mean of the t
 frame's locations: where tiles overlap, the patches of two tiles that see the same part of the frame count
 once, with the higher of their scores; FramePlan.patch_locations).
 
-A frame's image score needs the exact scores of only the few patches that can be among the highest. A
-patch's distance to the nearest vector of part of the bank is never below its distance to the nearest of the
-whole bank, so it bounds the patch's score from above; the bank's rows are in greedy-coreset order, so its
-first rows are coresets themselves and their bounds are close. The bounds come from the bank's first half,
-quarter, sixteenth and so on, each a quarter of the next, down to BOUND_FROM_VECTORS vectors: every patch is
-searched against the smallest, the patches with the highest bounds against the whole bank, and the score
-they set prunes every patch whose bound is not above it, prefix by prefix, smallest first; the patches left
-are searched against the whole bank. The image score is the same as from every patch (to float32 rounding:
-BLAS may round a distance apart in the last bits in batches of other sizes), for a fraction of the search
-where the frame and the bank are large (a tiled frame; figures: README "Performance"); there every patch's
-exact score is searched only when a heatmap or regions need them.
+A frame's image score needs the exact scores of only the few patches that can be among the highest. A patch's
+distance to the nearest vector of part of the bank is never below its distance to the nearest of the whole
+bank, so it bounds the patch's score from above; the bank's rows are in greedy-coreset order, so its first
+rows are coresets themselves and their bounds are close. The bounds come from the bank's first half, its first
+quarter and smaller parts each a quarter of the last, down to BOUND_FROM_VECTORS vectors: every patch is
+searched against the smallest, the patches with the highest bounds against the whole bank, and the score they
+set prunes every patch whose bound is not above it, prefix by prefix, smallest first; the patches left are
+searched against the whole bank. The image score is the same as from every patch (to float32 rounding: BLAS
+may round a distance apart in the last bits in batches of other sizes), for a fraction of the search where the
+frame and the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score
+is searched only when a heatmap or regions need them.
 
 A product with a fine bank (patchcore/fine.py): a patch's score is the higher of its own and its cells'
 (scaled); the frame's highest cell is found by the same bounds (the fine bank is in coreset order too), and
