@@ -13,14 +13,10 @@ import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 
 import grpc
 from patchcore_edge.v1 import inspection_pb2 as pb
 from patchcore_edge.v1 import inspection_pb2_grpc as pb_grpc
-
-from tests.benchmarks.perf_calls import stream_frames
-from tests.benchmarks.perf_process import ProcessMonitor
 
 READY_SECONDS = 30.0
 
@@ -42,19 +38,12 @@ async def _serve() -> None:
     await server.wait_for_termination()
 
 
-@dataclass(frozen=True)
-class FloorServer:
-    target: str
-    monitor: ProcessMonitor
-
-
 @contextlib.contextmanager
-def floor_server() -> Iterator[FloorServer]:
-    """The bare server in a process of its own, ready for calls."""
+def floor_server() -> Iterator[tuple[str, int]]:
+    """The bare server in a process of its own, ready for calls: its target and process id."""
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.benchmarks.perf_floor"], stdout=subprocess.PIPE, text=True
     )
-    monitor = None
     try:
         port = process.stdout.readline().strip()
         if not port:
@@ -62,21 +51,10 @@ def floor_server() -> Iterator[FloorServer]:
         target = f"127.0.0.1:{port}"
         with grpc.insecure_channel(target) as channel:
             grpc.channel_ready_future(channel).result(timeout=READY_SECONDS)
-        monitor = ProcessMonitor(process.pid)
-        yield FloorServer(target, monitor)
+        yield target, process.pid
     finally:
-        if monitor is not None:
-            monitor.stop()
         process.terminate()
         process.wait()
-
-
-def floor_cpu_ms(floor: FloorServer, product_id: str, image: pb.Image, seconds: float) -> float:
-    """CPU ms per frame of the bare server over 2 streams of `image` for `seconds`."""
-    floor.monitor.wait_until_idle()
-    before = floor.monitor.cpu_seconds()
-    run = stream_frames(floor.target, product_id, image, streams=2, seconds=seconds)
-    return (floor.monitor.cpu_seconds() - before) * 1000 / run.frames
 
 
 if __name__ == "__main__":

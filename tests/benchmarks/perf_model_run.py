@@ -18,7 +18,7 @@ from server.config import ServerConfig, parse_config
 from server.model_sessions import open_model
 from tests.benchmarks.perf_burst import BurstResult, measure_bursts
 from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
-from tests.benchmarks.perf_floor import FloorServer, floor_cpu_ms, floor_server
+from tests.benchmarks.perf_floor import floor_server
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
 from tests.benchmarks.perf_models import BenchModel
@@ -253,6 +253,17 @@ def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) ->
     return SoakResult(window * len(peaks), tuple(peaks))
 
 
+def _streamed_with_cpu(
+    target: str, monitor: ProcessMonitor, image: pb.Image, streams: int, seconds: float
+) -> tuple[StreamRun, float]:
+    """`streams` streams of `image` for `seconds` once the server is idle, and the CPU seconds it used
+    meanwhile."""
+    monitor.wait_until_idle()
+    cpu_before = monitor.cpu_seconds()
+    run = stream_frames(target, PRODUCT, image, streams=streams, seconds=seconds)
+    return run, monitor.cpu_seconds() - cpu_before
+
+
 def _server_round(
     target: str, images: Mapping[str, pb.Image], settings: BenchSettings, monitor: ProcessMonitor
 ) -> ServerRound:
@@ -261,14 +272,9 @@ def _server_round(
     unary_ms = {name: unary_durations_ms(target, PRODUCT, image, calls) for name, image in images.items()}
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
-    monitor.wait_until_idle()
-    cpu_before = monitor.cpu_seconds()
-    stream4 = stream_frames(target, PRODUCT, images["jpeg"], streams=4, seconds=seconds)
-    stream4_cpu = monitor.cpu_seconds() - cpu_before
-    monitor.wait_until_idle()
-    cpu_before = monitor.cpu_seconds()
-    raw2 = stream_frames(target, PRODUCT, images["raw"], streams=2, seconds=seconds)
-    return ServerRound(unary_ms, stream1, stream4, stream4_cpu, raw2, monitor.cpu_seconds() - cpu_before)
+    stream4, stream4_cpu = _streamed_with_cpu(target, monitor, images["jpeg"], 4, seconds)
+    raw2, raw2_cpu = _streamed_with_cpu(target, monitor, images["raw"], 2, seconds)
+    return ServerRound(unary_ms, stream1, stream4, stream4_cpu, raw2, raw2_cpu)
 
 
 @dataclass(frozen=True)
@@ -295,7 +301,7 @@ def _one_round(
     server_config: ServerConfig,
     served: _Served,
     baseline: _Served | None,
-    floor: FloorServer,
+    floor: _Served,
     images: Mapping[str, pb.Image],
     settings: BenchSettings,
     viewer: PageViewer | None,
@@ -327,7 +333,10 @@ def _one_round(
     opened_first = page_open() if page_first else None
     server = _server_round(served.target, images, settings, served.monitor)
     opened = opened_first if page_first else page_open()
-    floor_ms = floor_cpu_ms(floor, PRODUCT, images["raw"], settings.stream_seconds / settings.rounds)
+    floor_run, floor_cpu = _streamed_with_cpu(
+        floor.target, floor.monitor, images["raw"], 2, settings.stream_seconds / settings.rounds
+    )
+    floor_ms = _cpu_ms_per_frame(floor_cpu, floor_run)
     if baseline is None:
         return Round(raw1, raw8, raw_workers, server, None, opened, floor_ms)
     baseline.monitor.wait_until_idle()
@@ -413,10 +422,11 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             path, store, settings.server_args, log_dir / f"server-{path.stem}.log", web=True
         ) as server,
         _maybe_baseline(path, baseline_store, settings, log_dir) as baseline_server,
-        floor_server() as floor,
+        floor_server() as (floor_target, floor_pid),
     ):
         monitor = ProcessMonitor(server.process.pid)
         served = _Served(server.target, monitor)
+        floor = _Served(floor_target, ProcessMonitor(floor_pid))
         baseline = None
         if baseline_server is not None:
             baseline = _Served(baseline_server.target, ProcessMonitor(baseline_server.process.pid))
@@ -452,6 +462,7 @@ def measure_model(model: BenchModel, path: Path, settings: BenchSettings, log_di
             say(f"{model.label}: bursts of {settings.burst_streams} streams of raw frames")
             burst = measure_bursts(server.target, monitor, PRODUCT, images["raw"], settings.burst_streams)
         monitor.stop()
+        floor.monitor.stop()
         if baseline is not None:
             baseline.monitor.stop()
     return ModelRun(
