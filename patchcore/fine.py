@@ -53,3 +53,11 @@ def onto_patch_grid(cell_scores: np.ndarray, grid: tuple[int, int]) -> np.ndarra
     height, width = grid
     blocks = cell_scores.reshape(tiles, height, fine_h // height, width, fine_w // width)
     return blocks.max(axis=(2, 4))
+
+
+def under_patches(patches: np.ndarray, fine_grid: tuple[int, int]) -> np.ndarray:
+    """patches: [T, h, w] -> [T, fh, fw] (fine_grid = (fh, fw)): each cell takes the value of the patch it
+    lies under (the cells onto_patch_grid takes the highest of)."""
+    _, height, width = patches.shape
+    fine_h, fine_w = fine_grid
+    return np.repeat(np.repeat(patches, fine_h // height, axis=1), fine_w // width, axis=2)

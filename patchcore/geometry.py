@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from patchcore.align import Pose, Reference
@@ -109,18 +110,33 @@ class FramePlan:
     shrink: int
     pose: Pose | None = field(default=None, compare=False)  # an aligned frame's pose (patchcore.align)
 
-    def patch_locations(self, grid: tuple[int, int]) -> np.ndarray:
-        """[T, h, w] int: where on the ROI each patch of each tile's (h, w) patch grid lies, as the index of a
-        cell in a grid of patch-sized cells laid over the ROI from its top-left corner. A tile's grid is
-        placed at the cells nearest to it, so where tiles overlap, the patches of two tiles that see the same
-        part of the frame share a cell; elsewhere (and without tiling) each patch has a cell of its own."""
+    def patch_cells(self, grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """([T, h, w] rows, [T, h, w] columns) int: the cell of each patch of each tile's (h, w) patch grid in
+        a grid of patch-sized cells laid over the ROI from its top-left corner. A tile's grid is placed at the
+        cells nearest to it, so where tiles overlap, the patches of two tiles that see the same part of the
+        frame share a cell; elsewhere (and without tiling) each patch has a cell of its own."""
         grid_h, grid_w = grid
         tile_h, tile_w = self.tiles[0].height, self.tiles[0].width
-        tops = [math.floor((tile.y - self.roi.y) * grid_h / tile_h + 0.5) for tile in self.tiles]
-        lefts = [math.floor((tile.x - self.roi.x) * grid_w / tile_w + 0.5) for tile in self.tiles]
-        columns = max(lefts) + grid_w
-        rows, cols = np.arange(grid_h)[:, None], np.arange(grid_w)[None, :]
-        return np.stack([(top + rows) * columns + left + cols for top, left in zip(tops, lefts, strict=True)])
+        tops = np.array([math.floor((tile.y - self.roi.y) * grid_h / tile_h + 0.5) for tile in self.tiles])
+        lefts = np.array([math.floor((tile.x - self.roi.x) * grid_w / tile_w + 0.5) for tile in self.tiles])
+        rows = tops[:, None, None] + np.arange(grid_h)[None, :, None]
+        cols = lefts[:, None, None] + np.arange(grid_w)[None, None, :]
+        shape = (len(self.tiles), grid_h, grid_w)
+        return np.broadcast_to(rows, shape), np.broadcast_to(cols, shape)
+
+    def patch_locations(self, grid: tuple[int, int]) -> np.ndarray:
+        """[T, h, w] int: where on the ROI each patch lies, as the index of its cell (patch_cells)."""
+        rows, cols = self.patch_cells(grid)
+        return rows * (int(cols.max()) + 1) + cols
+
+    def near(self, marked: np.ndarray, cells: int) -> np.ndarray:
+        """marked: [T, h, w] bool over the patches of each tile -> [T, h, w] bool: the patches whose cell
+        (patch_cells) lies within `cells` cells of a marked patch's, across tiles, along both axes."""
+        rows, cols = self.patch_cells(marked.shape[1:])
+        board = np.zeros((int(rows.max()) + 1, int(cols.max()) + 1), np.uint8)
+        board[rows[marked], cols[marked]] = 1
+        kernel = np.ones((2 * cells + 1, 2 * cells + 1), np.uint8)
+        return cv2.dilate(board, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)[rows, cols] > 0
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ of a frame of many megapixels: patchcore/verdict.py).
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -53,8 +55,29 @@ def roi_heatmap(grids: np.ndarray, plan: FramePlan, width: int, height: int) -> 
             np.maximum(window, block, out=window)
     else:
         canvas = _upsampled(grids[0], size)
-    smoothed = cv2.GaussianBlur(canvas, (0, 0), HEATMAP_SIGMA)
+    side = 2 * _kernel_radius() + 1
+    smoothed = cv2.GaussianBlur(canvas, (side, side), HEATMAP_SIGMA)
     return cv2.resize(smoothed, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def meeting_on_the_map(marked: np.ndarray, plan: FramePlan) -> np.ndarray:
+    """marked: [T, h, w] bool over the patches of plan's tiles -> [T, h, w] bool: every patch whose score can
+    meet a marked patch's score at one pixel of any map frame_heatmap draws for plan.
+
+    A pixel's value is a weighted mean of patch scores, or the higher of two where tiles overlap, so it is
+    never above every score it is made of; it is made of the patches within a reach of cells
+    (FramePlan.patch_cells) around it: one for the bilinear upsampling between patch centres, the Gaussian's
+    kernel, one for resizing to the frame (and turning an aligned frame back: a frame pixel is less than a
+    cell, MIN_REGION_SIDE) and one for placing each tile at its nearest cells. Two patches that meet at a
+    pixel are at most twice that apart."""
+    cell = plan.input_size / marked.shape[2]  # canvas pixels per cell
+    reach = 1 + math.ceil(_kernel_radius() / cell) + 1 + 1
+    return plan.near(marked, 2 * reach)
+
+
+def _kernel_radius() -> int:
+    """The Gaussian kernel's radius in canvas pixels: 4 sigma, as OpenCV chooses for float maps."""
+    return round(4 * HEATMAP_SIGMA)
 
 
 def _upsampled(grid: np.ndarray, size: int) -> np.ndarray:

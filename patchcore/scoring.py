@@ -13,7 +13,9 @@ set prunes every patch whose bound is not above it, prefix by prefix, smallest f
 searched against the whole bank. The image score is the same as from every patch (to float32 rounding: BLAS
 may round a distance apart in the last bits in batches of other sizes), for a fraction of the search where the
 frame and the bank are large (a tiled frame; figures: README "Performance"); there every patch's exact score
-is searched only when a heatmap or regions need them.
+is searched only when a heatmap is asked for. An anomalous frame's regions need the exact scores only where
+the heatmap can rise above the threshold: the bounds (each patch's from the smallest part of the bank that
+puts it under the threshold) leave the heatmap under it elsewhere (Scorer.region_scores).
 
 A product with a fine bank (patchcore/fine.py): a patch's score is the higher of its own and its cells'
 (scaled); the frame's highest cell is found by the same bounds (the fine bank is in coreset order too), and
@@ -23,13 +25,14 @@ every cell is searched when the grids are.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 
 from patchcore.bank import MemoryBank
 from patchcore.errors import InvalidInput, ProductUnusable
-from patchcore.fine import onto_patch_grid
+from patchcore.fine import onto_patch_grid, under_patches
 from patchcore.knn import NearestNeighbours
 from patchcore.model import ModelInfo
 
@@ -86,6 +89,24 @@ class BoundedSearch:
             found.add(rows, self.whole.distances(queries[rows]))
             searched, block = searched + len(rows), block * 2
         return found.highest(count)
+
+    def below(self, queries: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """queries: [N, D] -> ([N] float32 values, [N] bool exact): each query's distance from the smallest
+        part of the bank that puts it under level, an upper bound of it; the exact distance (from the whole
+        bank) of those that no part puts under it. Once a part leaves more than half the queries it was
+        searched for above level (a frame far from the bank, or a threshold under its good surface's scores),
+        the rest are searched against the whole bank at once: larger parts would cost more than they save."""
+        values = np.empty(len(queries), np.float32)
+        left = np.arange(len(queries))
+        for prefix in self._prefixes:
+            values[left] = prefix.distances(queries[left])
+            searched, left = len(left), left[values[left] >= level]
+            if 2 * len(left) > searched:
+                break
+        values[left] = self.whole.distances(queries[left])
+        exact = np.zeros(len(queries), bool)
+        exact[left] = True
+        return values, exact
 
 
 class Scorer:
@@ -156,6 +177,39 @@ class Scorer:
         distances = self._patches.whole.distances(features.reshape(-1, self.model.dim))
         return distances.reshape(features.shape[0], *self.model.grid)
 
+    def region_scores(
+        self,
+        features: np.ndarray,
+        fine_cells: np.ndarray | None,
+        level: float,
+        needed: Callable[[np.ndarray], np.ndarray],
+    ) -> np.ndarray:
+        """features [T, h*w, D] (and fine_cells as in frame_scores) -> [T, h, w] float32: the exact score of
+        every patch needed(marked) says (marked: [T, h, w] bool, the patches whose bound is at or above
+        level; needed must hold each of them), elsewhere an upper bound under level."""
+        grid = self.model.grid
+        queries = features.reshape(-1, self.model.dim)
+        values, exact = self._patches.below(queries, level)
+        values, exact = values.reshape(len(features), *grid), exact.reshape(len(features), *grid)
+        bounds = values
+        if fine_cells is not None:
+            cells = fine_cells.reshape(-1, self.model.fine_dim)
+            scale = np.float32(self.bank.fine.scale)
+            cell_values, cell_exact = self._fine.below(cells, level / scale)
+            cell_values = cell_values.reshape(len(fine_cells), *self.model.fine_grid) * scale
+            cell_exact = cell_exact.reshape(cell_values.shape)
+            bounds = np.maximum(values, onto_patch_grid(cell_values, grid))
+        wanted = needed(bounds >= level)
+        missing = wanted & ~exact
+        if missing.any():
+            values[missing] = self._patches.whole.distances(queries[missing.ravel()])
+        if fine_cells is None:
+            return values
+        missing_cells = under_patches(wanted, self.model.fine_grid) & ~cell_exact
+        if missing_cells.any():
+            cell_values[missing_cells] = self._fine.whole.distances(cells[missing_cells.ravel()]) * scale
+        return np.maximum(values, onto_patch_grid(cell_values, grid))
+
     def bounds_pay(self, features: np.ndarray) -> bool:
         """Whether the image score of features [T, h*w, D] is searched by its bounds (BOUNDED_FROM_PAIRS)."""
         return features.shape[0] * features.shape[1] * len(self.bank.vectors) >= BOUNDED_FROM_PAIRS
@@ -182,8 +236,9 @@ class Scorer:
 
 class PatchScores:
     """One frame's patch scores, searched as far as they are asked for: the image score from the patches
-    that can be the highest, the grids (every patch) when a heatmap or regions need them. Either is
-    searched once and kept; search_seconds adds up the time both took."""
+    that can be the highest, the grids (every patch) when a heatmap needs them, and for regions the patches
+    near those that can score above the threshold. The image score and the grids are searched once and
+    kept; search_seconds adds up the time every search took."""
 
     def __init__(
         self,
@@ -238,6 +293,17 @@ class PatchScores:
                 grids = np.maximum(grids, self._fine_on_patch_grid())
             self._grids = grids
         return self._grids
+
+    def region_grids(self, level: float, needed: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """[T, h, w] float32 for the areas of the heatmap above level: the exact score of every patch needed
+        says, elsewhere an upper bound under level (Scorer.region_scores); every patch's score when they are
+        searched already or the bounds do not pay."""
+        if self._grids is not None or not self._scorer.bounds_pay(self._features):
+            return self.grids()
+        started = time.perf_counter()
+        grids = self._scorer.region_scores(self._features, self._fine_cells, level, needed)
+        self.search_seconds += time.perf_counter() - started
+        return grids
 
     def _highest_fine_score(self) -> float:
         """The frame's highest scaled cell score: from the fine grids when they are searched already, else by

@@ -10,7 +10,7 @@ import numpy as np
 
 from patchcore.bank import ProductOptions
 from patchcore.geometry import FramePlan
-from patchcore.heatmap import frame_heatmap
+from patchcore.heatmap import frame_heatmap, meeting_on_the_map
 from patchcore.regions import Region, find_regions
 from patchcore.scoring import PatchScores
 
@@ -34,7 +34,8 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
 
     The image score is taken over every patch of every tile, each location of the frame counted once where
     tiles overlap (FramePlan.patch_locations). Every patch's score is searched only when a heatmap is asked
-    for or the frame is anomalous; the frame-sized heatmap is made only when asked for or for the regions of
+    for; an anomalous frame's regions need those of the patches that draw its areas above the threshold
+    (_region_grids). The frame-sized heatmap is made only when asked for or for the regions of
     an anomalous frame of at most REGION_MAP_SIDE pixels a side (a larger one's come from a map a whole step
     smaller).
     """
@@ -45,7 +46,9 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
     score = scores.image_score(options.top_k, locations)
     anomalous = score > options.threshold
     heatmap = frame_heatmap(scores.grids(), plan) if want_heatmap else None
-    regions = _regions(heatmap, scores.grids(), plan, options) if anomalous else []
+    regions = []
+    if anomalous:
+        regions = _regions(heatmap, _region_grids(scores, plan, options.threshold), plan, options)
     return Verdict(
         score=score,
         anomalous=anomalous,
@@ -53,6 +56,14 @@ def verdict(scores: PatchScores, plan: FramePlan, options: ProductOptions, want_
         heatmap=heatmap,
         regions=regions,
     )
+
+
+def _region_grids(scores: PatchScores, plan: FramePlan, threshold: float) -> np.ndarray:
+    """Patch scores that draw the heatmap's areas above the threshold exactly: where a patch could score above
+    it, its score and that of every patch it meets on the map; elsewhere upper bounds under the threshold,
+    which leave the map there under it too (a map pixel is never above every score it is made of). The
+    highest of them is the frame's highest patch, exact."""
+    return scores.region_grids(threshold, lambda marked: meeting_on_the_map(marked, plan))
 
 
 def _region_map_step(frame_size: tuple[int, int]) -> int:

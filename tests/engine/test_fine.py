@@ -223,3 +223,23 @@ def test_the_bounded_search_finds_the_same_highest_cell_as_searching_every_cell(
     cells /= np.linalg.norm(cells, axis=-1, keepdims=True)
 
     assert scorer.highest_fine_score(cells) == pytest.approx(float(scorer.fine_scores(cells).max()), rel=1e-5)
+
+
+def test_an_anomalous_frames_regions_from_the_bounds_are_those_of_every_cell(
+    fine_extractor, wide_bricks, plant_blob, monkeypatch
+):
+    monkeypatch.setattr(scoring, "BOUNDED_FROM_PAIRS", 0)  # bounds for this small frame and bank too
+    bank = teach_images(fine_extractor, wide_bricks[:5], "bricks", TeachOptions(tile_size=128, line_views=0))
+    scorer = Scorer(bank, fine_extractor.info)
+    frame = ScaledImage.full(plant_blob(wide_bricks[5], (100, 200), 3))
+
+    quick = inspect(fine_extractor, scorer, frame, want_heatmap=False)
+    full = inspect(fine_extractor, scorer, frame, want_heatmap=True)  # every patch and cell searched
+
+    assert quick.anomalous and quick.regions
+    assert [dataclasses.astuple(region)[:5] for region in quick.regions] == [
+        dataclasses.astuple(region)[:5] for region in full.regions
+    ]
+    assert [region.peak_score for region in quick.regions] == pytest.approx(
+        [region.peak_score for region in full.regions], rel=1e-5
+    )

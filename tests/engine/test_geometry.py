@@ -134,3 +134,14 @@ def test_without_overlap_every_patch_has_a_location_of_its_own():
     for plan in (FrameView(224).plan((480, 640)), FrameView(224, tile_size=512).plan((1536, 2048))):
         locations = plan.patch_locations((16, 16))
         assert len(np.unique(locations)) == locations.size
+
+
+def test_patches_near_a_marked_one_are_found_across_the_tiles_border():
+    plan = FrameView(64, tile_size=256).plan((256, 512))  # two tiles side by side, 8 x 8 patches each
+    marked = np.zeros((2, 8, 8), bool)
+    marked[0, 3, 7] = True  # the first tile's right edge
+
+    near = plan.near(marked, 1)
+
+    assert np.argwhere(near[0]).tolist() == [[row, col] for row in (2, 3, 4) for col in (6, 7)]
+    assert np.argwhere(near[1]).tolist() == [[row, 0] for row in (2, 3, 4)]

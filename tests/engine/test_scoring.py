@@ -6,9 +6,11 @@ import pytest
 from patchcore.bank import ProductOptions, TeachOptions
 from patchcore.errors import InvalidInput, ProductUnusable
 from patchcore.geometry import FrameView
+from patchcore.heatmap import frame_heatmap
 from patchcore.inspection import extract, score, search
 from patchcore.knn import NearestNeighbours
 from patchcore.model import read_model_info
+from patchcore.regions import find_regions
 from patchcore.scoring import Scorer, image_score
 from patchcore.teach import teach_images
 from patchcore.verdict import verdict
@@ -188,3 +190,60 @@ def test_the_bounded_search_counts_a_part_of_the_frame_seen_by_two_tiles_once(wi
 
 def test_a_top_k_above_the_patch_count_is_the_mean_of_every_patch():
     assert image_score(np.array([[0.1, 0.2], [0.3, 0.4]], np.float32), top_k=100) == pytest.approx(0.25)
+
+
+def _controlled_scorer(brick_bank, tiny_extractor, bound: float) -> Scorer:
+    """A scorer over 600 unit vectors whose rows 300..449 each lie `bound` (cosine distance) from row - 300,
+    in the bank's first quarter, and farther from every other row of it."""
+    rng = np.random.default_rng(11)
+    dim = brick_bank.vectors.shape[1]
+    vectors = _unit_rows(rng.standard_normal((600, dim)))
+    base = vectors[:150]
+    aside = rng.standard_normal((150, dim))
+    aside = _unit_rows(aside - (aside * base).sum(axis=1, keepdims=True) * base)  # orthogonal to its base
+    vectors[300:450] = _unit_rows((1 - bound) * base + np.sqrt(1 - (1 - bound) ** 2) * aside)
+    return Scorer(replace(brick_bank, vectors=vectors), tiny_extractor.info)
+
+
+def test_an_anomalous_tiled_frames_regions_come_from_a_few_exact_patches(
+    brick_bank, tiny_extractor, monkeypatch
+):
+    plan = FrameView(64, tile_size=256).plan((1900, 1900))  # 8 x 8 tiles, 235 pixels apart
+    threshold = 0.3
+    scorer = _controlled_scorer(brick_bank, tiny_extractor, bound=0.8 * threshold)
+    rng = np.random.default_rng(5)
+    features = scorer.bank.vectors[rng.integers(300, 450, (TILES, 64))].copy()  # exactly in the bank
+    far = _unit_rows(rng.standard_normal((10, features.shape[-1])))
+    features[0, [3 * 8 + 6, 3 * 8 + 7, 4 * 8 + 6, 4 * 8 + 7]] = far[:4]  # where the first two tiles meet
+    features[1, [3 * 8 + 0, 4 * 8 + 0]] = far[4:6]
+    features[18, [2 * 8 + 2, 2 * 8 + 3, 3 * 8 + 2, 3 * 8 + 3]] = far[6:]  # a second defect, in a tile
+    every_patch = (1.0 - (features @ scorer.bank.vectors.T).max(axis=-1)).reshape(TILES, 8, 8)
+    assert every_patch.max() > 1.5 * threshold and np.sort(every_patch.ravel())[-11] < 1e-5
+    expected = find_regions(frame_heatmap(every_patch, plan), threshold)
+    assert len(expected) == 2
+    searched = _searches(monkeypatch)
+
+    result = verdict(scorer.frame_scores(features), plan, ProductOptions(threshold=threshold), False)
+
+    assert [(r.x, r.y, r.width, r.height, r.area) for r in result.regions] == [
+        (r.x, r.y, r.width, r.height, r.area) for r in expected
+    ]
+    assert [r.peak_score for r in result.regions] == pytest.approx([r.peak_score for r in expected], abs=1e-5)
+    exactly = sum(queries for queries, vectors in searched if vectors == 600)
+    assert exactly < TILES * 64 / 4  # far fewer patches than the frame's searched against the whole bank
+
+
+def test_a_frame_far_from_the_bank_has_its_regions_searched_against_the_whole_bank_at_once(
+    wide_scorer, monkeypatch
+):
+    plan = FrameView(64, tile_size=256).plan((1900, 1900))
+    rng = np.random.default_rng(6)
+    features = _unit_rows(rng.standard_normal((TILES, 64, wide_scorer.bank.vectors.shape[1])))
+    scores = wide_scorer.frame_scores(features)
+    assert scores.image_score(1) > 0.2
+    searched = _searches(monkeypatch)
+
+    result = verdict(scores, plan, ProductOptions(threshold=0.01), False)
+
+    assert len(result.regions) == 1 and result.regions[0].area == 1900 * 1900  # the whole frame
+    assert searched == [(TILES * 64, 150), (TILES * 64, 600)]  # the quarter, then the whole bank once
