@@ -181,8 +181,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--highres-seconds",
         type=float,
         default=30.0,
-        help="streaming per product for 2048x1536 frames, tiled at 512 and 256 and resized whole "
-        "(EfficientNet-Lite0), split over the rounds; 0 = skip (default 30)",
+        help="streaming per run for 2048x1536 frames, tiled at 512 and 256 and resized whole, and a "
+        "scratched frame at 512 (EfficientNet-Lite0), split over the rounds; 0 = skip (default 30)",
     )
     parser.add_argument(
         "--server-arg",
