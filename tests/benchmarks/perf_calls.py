@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from patchcore_client import InspectionClient
 from patchcore_edge.v1 import inspection_pb2 as pb
 
+from tests.benchmarks.perf_process import ProcessMonitor
+
 
 @dataclass(frozen=True)
 class StreamRun:
@@ -113,3 +115,14 @@ def stream_frames(
     if errors:
         raise RuntimeError(f"{len(errors)} streamed frames failed, first: {errors[0]}")
     return StreamRun(streams, len(counts), elapsed)
+
+
+def streamed_with_cpu(
+    target: str, product_id: str, image: pb.Image, streams: int, seconds: float, monitor: ProcessMonitor
+) -> tuple[StreamRun, float]:
+    """stream_frames of `image` for `seconds` once the server `monitor` watches is idle, and the CPU seconds
+    it used meanwhile."""
+    monitor.wait_until_idle()
+    cpu_before = monitor.cpu_seconds()
+    run = stream_frames(target, product_id, image, streams=streams, seconds=seconds)
+    return run, monitor.cpu_seconds() - cpu_before

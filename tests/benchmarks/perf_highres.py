@@ -17,7 +17,7 @@ import numpy as np
 from patchcore_client.local_server import LocalServer
 from patchcore_client.synthetic import machined_surface
 
-from tests.benchmarks.perf_calls import stream_frames, timed_teach
+from tests.benchmarks.perf_calls import streamed_with_cpu, timed_teach
 from tests.benchmarks.perf_frames import encoded_image
 from tests.benchmarks.perf_process import ProcessMonitor
 
@@ -68,13 +68,11 @@ def measure_highres(
         for round_index in range(rounds):
             order = list(RUNS) if round_index % 2 == 0 else list(reversed(RUNS))
             for run in order:
-                monitor.wait_until_idle()
-                before = monitor.cpu_seconds()
-                streamed = stream_frames(
-                    server.target, _product(RUNS[run]), frames[run], STREAMS, seconds=stream_seconds / rounds
+                streamed, cpu_seconds = streamed_with_cpu(
+                    server.target, _product(RUNS[run]), frames[run], STREAMS, stream_seconds / rounds, monitor
                 )
                 fps[run].append(streamed.frames_per_second)
-                cpu[run].append((monitor.cpu_seconds() - before) * 1000 / max(streamed.frames, 1))
+                cpu[run].append(cpu_seconds * 1000 / max(streamed.frames, 1))
             say(f"high-resolution frames: round {round_index + 1} of {rounds}")
         monitor.stop()
     return [HighresRun(run, teach_seconds[RUNS[run]], fps[run], cpu[run]) for run in RUNS]

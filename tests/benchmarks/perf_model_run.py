@@ -17,7 +17,13 @@ from patchcore.model import FeatureExtractor
 from server.config import ServerConfig, parse_config
 from server.model_sessions import open_model
 from tests.benchmarks.perf_burst import BurstResult, measure_bursts
-from tests.benchmarks.perf_calls import StreamRun, stream_frames, timed_teach, unary_durations_ms
+from tests.benchmarks.perf_calls import (
+    StreamRun,
+    stream_frames,
+    streamed_with_cpu,
+    timed_teach,
+    unary_durations_ms,
+)
 from tests.benchmarks.perf_floor import floor_server
 from tests.benchmarks.perf_frames import encoded_image, good_frame, raw_image
 from tests.benchmarks.perf_idle import IdleStreamsResult, measure_idle_streams
@@ -253,17 +259,6 @@ def _soak(target: str, image: pb.Image, monitor: ProcessMonitor, frames: int) ->
     return SoakResult(window * len(peaks), tuple(peaks))
 
 
-def _streamed_with_cpu(
-    target: str, monitor: ProcessMonitor, image: pb.Image, streams: int, seconds: float
-) -> tuple[StreamRun, float]:
-    """`streams` streams of `image` for `seconds` once the server is idle, and the CPU seconds it used
-    meanwhile."""
-    monitor.wait_until_idle()
-    cpu_before = monitor.cpu_seconds()
-    run = stream_frames(target, PRODUCT, image, streams=streams, seconds=seconds)
-    return run, monitor.cpu_seconds() - cpu_before
-
-
 def _server_round(
     target: str, images: Mapping[str, pb.Image], settings: BenchSettings, monitor: ProcessMonitor
 ) -> ServerRound:
@@ -272,8 +267,8 @@ def _server_round(
     unary_ms = {name: unary_durations_ms(target, PRODUCT, image, calls) for name, image in images.items()}
     seconds = settings.stream_seconds * share
     stream1 = stream_frames(target, PRODUCT, images["jpeg"], streams=1, seconds=seconds)
-    stream4, stream4_cpu = _streamed_with_cpu(target, monitor, images["jpeg"], 4, seconds)
-    raw2, raw2_cpu = _streamed_with_cpu(target, monitor, images["raw"], 2, seconds)
+    stream4, stream4_cpu = streamed_with_cpu(target, PRODUCT, images["jpeg"], 4, seconds, monitor)
+    raw2, raw2_cpu = streamed_with_cpu(target, PRODUCT, images["raw"], 2, seconds, monitor)
     return ServerRound(unary_ms, stream1, stream4, stream4_cpu, raw2, raw2_cpu)
 
 
@@ -333,8 +328,8 @@ def _one_round(
     opened_first = page_open() if page_first else None
     server = _server_round(served.target, images, settings, served.monitor)
     opened = opened_first if page_first else page_open()
-    floor_run, floor_cpu = _streamed_with_cpu(
-        floor.target, floor.monitor, images["raw"], 2, settings.stream_seconds / settings.rounds
+    floor_run, floor_cpu = streamed_with_cpu(
+        floor.target, PRODUCT, images["raw"], 2, settings.stream_seconds / settings.rounds, floor.monitor
     )
     floor_ms = _cpu_ms_per_frame(floor_cpu, floor_run)
     if baseline is None:
